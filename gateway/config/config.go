@@ -1,0 +1,343 @@
+// Package config loads the gateway's configuration: a YAML file, then
+// environment overrides named LIANMENG_<PATH> (for example
+// LIANMENG_DATABASE_DSN overrides database.dsn). Secret values may instead be
+// read from a file named by LIANMENG_<PATH>_FILE or by the matching
+// "<name>_file" YAML key, so they need not appear in the file or in the
+// process environment listing. Secrets never print: Secret.String masks them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	// Listen is the HTTP listen address.
+	Listen   string   `yaml:"listen"`
+	Database Database `yaml:"database"`
+	Log      Log      `yaml:"log"`
+	HTTP     HTTP     `yaml:"http"`
+	Operator Operator `yaml:"operator"`
+	Auth     Auth     `yaml:"auth"`
+	Points   Points   `yaml:"points"`
+	Evidence Evidence `yaml:"evidence"`
+	PII      PII      `yaml:"pii"`
+	Plugins  []Plugin `yaml:"plugins"`
+}
+
+// Database selects and tunes the store.
+type Database struct {
+	// Driver is "sqlite" (embedded, the default) or "mysql" (MySQL/MariaDB).
+	Driver string `yaml:"driver"`
+	// DSN is a file path for sqlite, a go-sql-driver DSN for mysql.
+	DSN Secret `yaml:"dsn"`
+	// MigrateOnStart applies pending migrations when serve starts.
+	MigrateOnStart bool `yaml:"migrate_on_start"`
+	// MaxOpenConns bounds the MySQL pool (sqlite always uses one writer).
+	MaxOpenConns int `yaml:"max_open_conns"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// HTTP tunes the HTTP server.
+type HTTP struct {
+	BodyLimit       int      `yaml:"body_limit"` // bytes
+	ReadTimeout     Duration `yaml:"read_timeout"`
+	WriteTimeout    Duration `yaml:"write_timeout"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Operator holds the operator's bootstrap credential.
+type Operator struct {
+	// Token authenticates operator API calls (Authorization: Bearer <token>).
+	// Empty disables the operator API.
+	Token Secret `yaml:"token"`
+}
+
+// Auth tunes merchant request signing.
+type Auth struct {
+	// ClockSkew is the accepted distance between a request's timestamp and
+	// the gateway's clock.
+	ClockSkew Duration `yaml:"clock_skew"`
+}
+
+// Points holds the alliance's published points policy.
+type Points struct {
+	// FaceValueFen is what one point is worth in fen. Fixed once.
+	FaceValueFen int64 `yaml:"face_value_fen"`
+	// ReleaseDelay is the return window before earned points become spendable.
+	ReleaseDelay Duration `yaml:"release_delay"`
+	// Validity is how long released points remain spendable.
+	Validity Duration `yaml:"validity"`
+	// ExpiryPolicy says where the cash behind expired points goes:
+	// "return_to_merchant" or "breakage".
+	ExpiryPolicy string `yaml:"expiry_policy"`
+	// MaxPointsPerEarn bounds a single earn.
+	MaxPointsPerEarn int64 `yaml:"max_points_per_earn"`
+	// MaxAmountFen bounds a single purchase amount.
+	MaxAmountFen int64 `yaml:"max_amount_fen"`
+	// SchedulerInterval is how often release and expiry jobs run.
+	SchedulerInterval Duration `yaml:"scheduler_interval"`
+	// BatchSize and BatchWait tune the batching writer.
+	BatchSize int      `yaml:"batch_size"`
+	BatchWait Duration `yaml:"batch_wait"`
+}
+
+// Evidence configures the tamper-evidence sealer.
+type Evidence struct {
+	// SigningKey is the SM2 private key (PEM, PKCS#8) that signs checkpoints.
+	SigningKey Secret `yaml:"signing_key"`
+	// KeyDir is where the embedded default keeps generated development keys.
+	KeyDir string `yaml:"key_dir"`
+	// SealInterval is how often a checkpoint is written.
+	SealInterval Duration `yaml:"seal_interval"`
+}
+
+// PII configures encryption of members' personal identifiers.
+type PII struct {
+	// Keys are SM4 keys as "id:hex32" entries, comma separated; the first one
+	// encrypts new data, all decrypt.
+	Keys Secret `yaml:"keys"`
+	// IndexKey is the HMAC-SM3 key of the blind index (hex).
+	IndexKey Secret `yaml:"index_key"`
+}
+
+// Plugin declares one out-of-process plugin.
+type Plugin struct {
+	// Name identifies the plugin inside the gateway.
+	Name string `yaml:"name"`
+	// Kind is earning_rule, pos_adapter or payment_channel.
+	Kind string `yaml:"kind"`
+	// Path is an executable path, or builtin:NAME to re-execute the gateway
+	// binary serving a first-party plugin.
+	Path string `yaml:"path"`
+	// SHA256 pins the executable (hex). Required for external binaries.
+	SHA256 string `yaml:"sha256"`
+	// Config is passed to the plugin's Configure call as JSON.
+	Config map[string]any `yaml:"config"`
+	// Timeout is the deadline of each call.
+	Timeout Duration `yaml:"timeout"`
+	// Required plugins must be healthy for /readyz to pass.
+	Required bool `yaml:"required"`
+	// Env lists host environment variables the plugin may see.
+	Env []string `yaml:"env"`
+}
+
+// Default returns the built-in defaults, the same as configs/lianmeng.yaml.
+func Default() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		Database: Database{Driver: "sqlite", DSN: "data/lianmeng.db", MigrateOnStart: true, MaxOpenConns: 32},
+		Log:      Log{Level: "info", Format: "text"},
+		HTTP: HTTP{
+			BodyLimit:       1 << 20,
+			ReadTimeout:     Duration(10 * time.Second),
+			WriteTimeout:    Duration(10 * time.Second),
+			ShutdownTimeout: Duration(15 * time.Second),
+		},
+		Auth: Auth{ClockSkew: Duration(5 * time.Minute)},
+		Points: Points{
+			FaceValueFen:      1,
+			ReleaseDelay:      Duration(7 * 24 * time.Hour),
+			Validity:          Duration(365 * 24 * time.Hour),
+			ExpiryPolicy:      "return_to_merchant",
+			MaxPointsPerEarn:  10_000_000,
+			MaxAmountFen:      100_000_000_00, // 100 million yuan
+			SchedulerInterval: Duration(time.Minute),
+			BatchSize:         512,
+			BatchWait:         Duration(time.Millisecond),
+		},
+		Evidence: Evidence{KeyDir: "data/keys", SealInterval: Duration(5 * time.Second)},
+	}
+}
+
+// Load reads path (if not empty) over the defaults, then applies environment
+// overrides from environ (os.Environ() form), then validates.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config %s: %s", path, oneLine(err))
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LIANMENG_") {
+			env[k] = v
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "LIANMENG", env); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate reports the first configuration mistake in words that say what to fix.
+func (c *Config) Validate() error {
+	switch c.Database.Driver {
+	case "sqlite", "mysql":
+	default:
+		return fmt.Errorf("database.driver must be \"sqlite\" or \"mysql\", got %q", c.Database.Driver)
+	}
+	if c.Database.DSN == "" {
+		return errors.New("database.dsn is empty: set a file path (sqlite) or a DSN (mysql)")
+	}
+	if c.Listen == "" {
+		return errors.New("listen is empty: set host:port, e.g. 127.0.0.1:8080")
+	}
+	if c.HTTP.BodyLimit <= 0 {
+		return errors.New("http.body_limit must be a positive number of bytes")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format must be text or json, got %q", c.Log.Format)
+	}
+	if c.Operator.Token != "" && len(c.Operator.Token) < 16 {
+		return errors.New("operator.token is too short: use at least 16 characters")
+	}
+	if c.Auth.ClockSkew <= 0 {
+		return errors.New("auth.clock_skew must be positive, e.g. 5m")
+	}
+	p := c.Points
+	if p.FaceValueFen <= 0 {
+		return errors.New("points.face_value_fen must be a positive integer")
+	}
+	if p.ReleaseDelay < 0 || p.Validity <= 0 {
+		return errors.New("points.release_delay must be >= 0 and points.validity > 0")
+	}
+	switch p.ExpiryPolicy {
+	case "return_to_merchant", "breakage":
+	default:
+		return fmt.Errorf("points.expiry_policy must be return_to_merchant or breakage, got %q", p.ExpiryPolicy)
+	}
+	if p.MaxPointsPerEarn <= 0 || p.MaxAmountFen <= 0 {
+		return errors.New("points.max_points_per_earn and points.max_amount_fen must be positive")
+	}
+	if p.BatchSize <= 0 || p.BatchSize > 4096 {
+		return errors.New("points.batch_size must be between 1 and 4096")
+	}
+	if p.SchedulerInterval <= 0 {
+		return errors.New("points.scheduler_interval must be positive")
+	}
+	seen := map[string]bool{}
+	for i, pl := range c.Plugins {
+		if pl.Name == "" {
+			return fmt.Errorf("plugins[%d].name is empty", i)
+		}
+		if seen[pl.Name] {
+			return fmt.Errorf("plugins[%d]: duplicate plugin name %q", i, pl.Name)
+		}
+		seen[pl.Name] = true
+		switch pl.Kind {
+		case "earning_rule", "pos_adapter", "payment_channel":
+		default:
+			return fmt.Errorf("plugins[%d] (%s).kind must be earning_rule, pos_adapter or payment_channel, got %q", i, pl.Name, pl.Kind)
+		}
+		if pl.Path == "" {
+			return fmt.Errorf("plugins[%d] (%s).path is empty: give an executable path or builtin:NAME", i, pl.Name)
+		}
+		if !strings.HasPrefix(pl.Path, "builtin:") && len(pl.SHA256) != 64 {
+			return fmt.Errorf("plugins[%d] (%s).sha256 must be the 64-hex-digit checksum of %s", i, pl.Name, pl.Path)
+		}
+	}
+	return nil
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// applyEnv walks v's fields by yaml tag and overrides them from env.
+func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration(0)) {
+			if err := applyEnv(fv, name, env); err != nil {
+				return err
+			}
+			continue
+		}
+		if fv.Type() == reflect.TypeOf(Secret("")) {
+			if path, ok := env[name+"_FILE"]; ok {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return fmt.Errorf("%s_FILE: %w", name, err)
+				}
+				fv.SetString(strings.TrimSpace(string(b)))
+				continue
+			}
+		}
+		s, ok := env[name]
+		if !ok {
+			continue
+		}
+		if err := setFromString(fv, s); err != nil {
+			return fmt.Errorf("environment %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+func setFromString(fv reflect.Value, s string) error {
+	switch {
+	case fv.Type() == reflect.TypeOf(Duration(0)):
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("not a duration (e.g. 5s, 1m): %q", s)
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		fv.SetString(s)
+	case fv.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", s)
+		}
+		fv.SetBool(b)
+	case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", s)
+		}
+		fv.SetInt(n)
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
