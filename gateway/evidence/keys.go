@@ -1,0 +1,206 @@
+package evidence
+
+import (
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
+	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
+)
+
+// Key file names used by LoadOrCreateKey.
+const (
+	PrivateKeyFile = "checkpoint-sm2.key" // PKCS#8 PEM, mode 0600
+	PublicKeyFile  = "checkpoint-sm2.pub" // PKIX PEM, for publication
+)
+
+// GenerateKey returns a new SM2 signing key.
+func GenerateKey() (*sm2.PrivateKey, error) {
+	k, err := sm2.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: generate SM2 key: %w", err)
+	}
+	return k, nil
+}
+
+// MarshalPrivateKeyPEM encodes key as a PKCS#8 "PRIVATE KEY" PEM block.
+func MarshalPrivateKeyPEM(key *sm2.PrivateKey) ([]byte, error) {
+	der, err := smx509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: marshal SM2 private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// ParsePrivateKeyPEM decodes a PKCS#8 "PRIVATE KEY" PEM block holding an SM2
+// key. Errors never include key material.
+func ParsePrivateKeyPEM(data []byte) (*sm2.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("evidence: parse private key: no PEM block found (want PKCS#8 \"PRIVATE KEY\")")
+	}
+	if block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("evidence: parse private key: PEM block is %q, want PKCS#8 \"PRIVATE KEY\"", block.Type)
+	}
+	key, err := smx509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: parse private key: %w", err)
+	}
+	k, ok := key.(*sm2.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("evidence: parse private key: %T is not an SM2 key", key)
+	}
+	return k, nil
+}
+
+// MarshalPublicKeyPEM encodes pub as a PKIX "PUBLIC KEY" PEM block, the form
+// the operator publishes and sdk/evidence.ParsePublicKeyPEM reads.
+func MarshalPublicKeyPEM(pub *ecdsa.PublicKey) ([]byte, error) {
+	der, err := smx509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: marshal SM2 public key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// LoadOrCreateKey reads dir/checkpoint-sm2.key, or, if it does not exist,
+// generates a key, writes it there (0600, directory 0700) with its public
+// key beside it, and returns generated=true so the caller can warn loudly:
+// a development key on disk is not how a production signing key should be
+// kept. Two processes racing here end up with the same key. A key file
+// readable by group or others is refused.
+func LoadOrCreateKey(dir string) (key *sm2.PrivateKey, generated bool, err error) {
+	path := filepath.Join(dir, PrivateKeyFile)
+	if key, err := loadKey(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return key, false, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("evidence: create key directory: %w", err)
+	}
+	key, err = GenerateKey()
+	if err != nil {
+		return nil, false, err
+	}
+	privPEM, err := MarshalPrivateKeyPEM(key)
+	if err != nil {
+		return nil, false, err
+	}
+	pubPEM, err := MarshalPublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		return nil, false, err
+	}
+	won, err := writeExclusive(path, privPEM, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if !won { // another process created it first: use theirs
+		key, err := loadKey(path)
+		return key, false, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, PublicKeyFile), pubPEM, 0o644); err != nil {
+		return nil, false, fmt.Errorf("evidence: write public key: %w", err)
+	}
+	return key, true, nil
+}
+
+func loadKey(path string) (*sm2.PrivateKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: signing key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("evidence: signing key %s has mode %v; run chmod 600 on it", path, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: signing key: %w", err)
+	}
+	key, err := ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return key, nil
+}
+
+// writeExclusive writes data to a temporary file and hard-links it to path,
+// which fails if path exists, so a reader never sees a half-written key.
+// It reports false if path already existed.
+func writeExclusive(path string, data []byte, mode os.FileMode) (bool, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-key-*")
+	if err != nil {
+		return false, fmt.Errorf("evidence: write key: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return false, fmt.Errorf("evidence: write key: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return false, fmt.Errorf("evidence: write key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, fmt.Errorf("evidence: write key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("evidence: write key: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("evidence: write key: %w", err)
+	}
+	return true, nil
+}
+
+// Signer signs checkpoints with one SM2 key. Safe for concurrent use.
+type Signer struct {
+	key   *sm2.PrivateKey
+	keyID string
+}
+
+// NewSigner returns a Signer for key.
+func NewSigner(key *sm2.PrivateKey) (*Signer, error) {
+	if key == nil {
+		return nil, errors.New("evidence: nil signing key")
+	}
+	id, err := sdk.KeyID(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{key: key, keyID: id}, nil
+}
+
+// KeyID returns the key id written into every checkpoint this signer signs.
+func (s *Signer) KeyID() string { return s.keyID }
+
+// PublicKey returns the verification key.
+func (s *Signer) PublicKey() *ecdsa.PublicKey { return &s.key.PublicKey }
+
+// PublicKeyPEM returns the verification key as PKIX PEM, for publication.
+func (s *Signer) PublicKeyPEM() ([]byte, error) { return MarshalPublicKeyPEM(&s.key.PublicKey) }
+
+// Sign sets cp.KeyID to the signer's key id and signs the checkpoint body
+// with SM2 (SM3 digest with the default user id, ASN.1 DER signature).
+func (s *Signer) Sign(cp Checkpoint) (SignedCheckpoint, error) {
+	cp.KeyID = s.keyID
+	body, err := cp.Body()
+	if err != nil {
+		return SignedCheckpoint{}, err
+	}
+	sig, err := s.key.Sign(rand.Reader, body, sm2.DefaultSM2SignerOpts)
+	if err != nil {
+		return SignedCheckpoint{}, fmt.Errorf("evidence: sign checkpoint of size %d: %w", cp.Size, err)
+	}
+	return SignedCheckpoint{Checkpoint: cp, Signature: sig}, nil
+}
