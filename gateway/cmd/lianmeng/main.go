@@ -54,9 +54,9 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return usagef("%s: flags: %s", fs.Name(), flagList(fs))
+			return usagef("flags: %s", flagList(fs))
 		}
-		return usagef("%s: %v (flags: %s)", fs.Name(), err, flagList(fs))
+		return usagef("%v (flags: %s)", err, flagList(fs))
 	}
 	return nil
 }

@@ -1,0 +1,219 @@
+// Package api is the gateway's HTTP surface: Fiber routes, request and
+// response types, authentication and the error model (DESIGN §10). Handlers
+// stay thin: they decode, authorise, call a domain package and encode.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/merchant"
+	"github.com/lianmeng/lianmeng/gateway/store"
+)
+
+// ReadyCheck is one dependency /readyz checks.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps are what the server needs.
+type Deps struct {
+	Config   config.Config
+	DB       *store.DB
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	// Now is the clock (tests move it); defaults to time.Now.
+	Now func() time.Time
+	// Ready lists extra readiness checks (plugins, ...).
+	Ready []ReadyCheck
+}
+
+// Server is the HTTP server.
+type Server struct {
+	app       *fiber.App
+	cfg       config.Config
+	db        *store.DB
+	log       *slog.Logger
+	now       func() time.Time
+	ready     []ReadyCheck
+	merchants merchant.Repository
+	metrics   *httpMetrics
+	routes    []Route
+}
+
+// Route is a registered route, checked against the OpenAPI document.
+type Route struct{ Method, Path string }
+
+// New builds the server and registers every route.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, now: d.Now, ready: d.Ready, merchants: d.DB.Merchants()}
+	s.metrics = newHTTPMetrics(d.Registry)
+	s.app = fiber.New(fiber.Config{
+		AppName:               "lianmeng",
+		BodyLimit:             d.Config.HTTP.BodyLimit,
+		ReadTimeout:           d.Config.HTTP.ReadTimeout.D(),
+		WriteTimeout:          d.Config.HTTP.WriteTimeout.D(),
+		IdleTimeout:           60 * time.Second,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		// Proxies and clients may send a request id; we echo it back.
+		ReadBufferSize: 16 << 10,
+	})
+	s.app.Use(s.requestID, s.accessLog, s.recoverPanic)
+	s.routesHealth(d.Registry)
+	s.routesOperator()
+	s.routesMerchant()
+	return s
+}
+
+// App exposes the Fiber app (tests register extra routes on it).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Routes lists every registered API route.
+func (s *Server) Routes() []Route { return s.routes }
+
+// handle registers a route and remembers it for the OpenAPI check.
+func (s *Server) handle(method, path string, h ...fiber.Handler) {
+	s.app.Add(method, path, h...)
+	s.routes = append(s.routes, Route{method, path})
+}
+
+// Serve serves on ln until ctx is cancelled, then stops accepting, lets
+// in-flight requests finish within the shutdown timeout, and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.HTTP.ShutdownTimeout.D().String())
+	if err := s.app.ShutdownWithTimeout(s.cfg.HTTP.ShutdownTimeout.D()); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	return <-errc
+}
+
+const localRequestID = "request_id"
+
+func requestID(c *fiber.Ctx) string {
+	if v, ok := c.Locals(localRequestID).(string); ok {
+		return v
+	}
+	return ""
+}
+
+// requestID takes a sane X-Request-Id from the client or makes one.
+func (s *Server) requestID(c *fiber.Ctx) error {
+	id := c.Get(fiber.HeaderXRequestID)
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	c.Locals(localRequestID, id)
+	c.Set(fiber.HeaderXRequestID, id)
+	return c.Next()
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+func validRequestID(id string) bool {
+	if len(id) < 8 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		ch := id[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog logs one structured line per request and feeds the metrics. It
+// runs the error handler itself so the status it sees is the final one.
+func (s *Server) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.errorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	status := c.Response().StatusCode()
+	// Label by route pattern, never by raw path, to bound cardinality; the
+	// catch-all middleware route "/" means nothing matched.
+	route := c.Route().Path
+	if route == "/" {
+		route = "unmatched"
+	}
+	elapsed := time.Since(start)
+	s.metrics.observe(route, c.Method(), status, elapsed)
+	lvl := slog.LevelInfo
+	if status >= 500 {
+		lvl = slog.LevelError
+	}
+	if route == "/healthz" || route == "/metrics" {
+		lvl = slog.LevelDebug
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", requestID(c)),
+		slog.String("method", c.Method()),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Int64("duration_us", elapsed.Microseconds()),
+		slog.String("remote", c.IP()),
+	}
+	if m, ok := c.Locals(localMerchant).(string); ok {
+		attrs = append(attrs, slog.String("merchant", m))
+	}
+	s.log.LogAttrs(c.UserContext(), lvl, "http", attrs...)
+	return nil
+}
+
+// recoverPanic turns a handler panic into a 500 in the error model and logs
+// the stack, so one bad request cannot take the process down.
+func (s *Server) recoverPanic(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in handler", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = Errorf(500, CodeInternal, "internal error; quote the request id when reporting it")
+		}
+	}()
+	return c.Next()
+}
+
+// pageLimit reads ?limit= with a default and a maximum.
+func pageLimit(c *fiber.Ctx, def, max int) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, Errorf(400, CodeValidation, "limit must be an integer between 1 and %d", max)
+	}
+	return n, nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lianmeng/lianmeng/gateway/api"
+	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/store"
+)
+
+func init() {
+	register(command{name: "serve", summary: "run the gateway (HTTP API, scheduler, plugins)", run: cmdServe})
+}
+
+// loadConfig is shared by every subcommand: -config path, else
+// LIANMENG_CONFIG, else configs/lianmeng.yaml when present, else defaults.
+func loadConfig(path string) (config.Config, error) {
+	if path == "" {
+		path = os.Getenv("LIANMENG_CONFIG")
+	}
+	if path == "" {
+		if _, err := os.Stat("configs/lianmeng.yaml"); err == nil {
+			path = "configs/lianmeng.yaml"
+		}
+	}
+	return config.Load(path, os.Environ())
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
+	return store.Open(ctx, cfg.Database.Driver, cfg.Database.DSN.Reveal(), store.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+}
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	cfgPath := fs.String("config", "", "configuration file (default: $LIANMENG_CONFIG or configs/lianmeng.yaml)")
+	listen := fs.String("listen", "", "listen address, overrides the configuration")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log, nil)
+}
+
+// serve runs the gateway until ctx ends. ready, if not nil, receives the
+// bound address once the listener is open (tests).
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- string) error {
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.Database.MigrateOnStart {
+		applied, err := db.Migrate(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if len(applied) > 0 {
+			log.Info("migrations applied", "versions", applied)
+		}
+	} else if pending, err := db.HasPending(ctx); err != nil {
+		return err
+	} else if pending {
+		return fmt.Errorf("database has pending migrations: run 'lianmeng migrate up' or set database.migrate_on_start")
+	}
+	reg := prometheus.NewRegistry()
+	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Registry: reg})
+
+	go purgeNonces(ctx, db, log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("lianmeng gateway listening", "addr", ln.Addr().String(), "database", cfg.Database.Driver, "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("gateway stopped")
+	return nil
+}
+
+// purgeNonces removes expired request nonces once a minute.
+func purgeNonces(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := db.PurgeNonces(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("purge nonces", "err", err)
+			}
+		}
+	}
+}

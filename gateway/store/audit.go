@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// AuditEvent is one administrative action, sealed into the evidence log like
+// ledger transactions.
+type AuditEvent struct {
+	ID        int64  `db:"id"`
+	Kind      string `db:"kind"`
+	Actor     string `db:"actor"`
+	Subject   string `db:"subject"`
+	Payload   string `db:"payload"`
+	CreatedAt int64  `db:"created_at"`
+}
+
+// insertAudit records an administrative action inside tx, so the action and
+// its record commit together. payload is marshalled as JSON (Go's encoder is
+// deterministic for structs and sorts map keys).
+func insertAudit(ctx context.Context, tx *sqlx.Tx, kind, actor, subject string, payload any, at time.Time) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("audit payload: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (kind, actor, subject, payload, created_at) VALUES (?, ?, ?, ?, ?)`,
+		kind, actor, subject, string(b), Micros(at))
+	if err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	return nil
+}
+
+// AuditEvents lists audit events with id > after in id order.
+func (db *DB) AuditEvents(ctx context.Context, after int64, limit int) ([]AuditEvent, error) {
+	var out []AuditEvent
+	err := db.R.SelectContext(ctx, &out, `SELECT id, kind, actor, subject, payload, created_at FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	return out, nil
+}
+
+// inTx runs fn in a write transaction, committing on success.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.W.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+// Package store is the only package that speaks SQL. It opens the embedded
+// SQLite database or a MySQL/MariaDB server through sqlx, applies the
+// embedded goose migrations (one set per dialect) and implements the
+// repositories the domain packages declare.
+//
+// Timestamps are stored as BIGINT microseconds since the Unix epoch (UTC), so
+// both dialects compare and order them the same way and no driver time-zone
+// setting can shift them.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialects.
+const (
+	SQLite = "sqlite"
+	MySQL  = "mysql"
+)
+
+// DB is an open store. W takes writes; R serves reads. On MySQL both are the
+// same pool; on SQLite W is a single connection (SQLite has one writer, and
+// one connection avoids SQLITE_BUSY churn) while R is a read-only pool that
+// WAL mode lets run beside the writer.
+type DB struct {
+	W       *sqlx.DB
+	R       *sqlx.DB
+	Dialect string
+}
+
+// Options tune Open.
+type Options struct {
+	// MaxOpenConns bounds the MySQL pool (default 32).
+	MaxOpenConns int
+}
+
+// Open connects to driver ("sqlite" or "mysql") at dsn. For sqlite, dsn is a
+// file path (its directory is created) or a "file:" URI.
+func Open(ctx context.Context, driver, dsn string, opt Options) (*DB, error) {
+	switch driver {
+	case SQLite:
+		return openSQLite(ctx, dsn)
+	case MySQL:
+		return openMySQL(ctx, dsn, opt)
+	default:
+		return nil, fmt.Errorf("store: unknown driver %q (want sqlite or mysql)", driver)
+	}
+}
+
+func openSQLite(ctx context.Context, dsn string) (*DB, error) {
+	path := strings.TrimPrefix(dsn, "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if dir := filepath.Dir(path); dir != "." && dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("store: create database directory: %w", err)
+		}
+	}
+	// WAL lets readers run beside the writer; synchronous=FULL makes every
+	// acknowledged commit durable (the batching writer amortises the fsync).
+	pragmas := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)"} {
+		pragmas.Add("_pragma", p)
+	}
+	w, err := sqlx.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	pragmas.Add("_pragma", "query_only(1)")
+	r, err := sqlx.Open("sqlite", "file:"+path+"?"+pragmas.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite reader: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	return &DB{W: w, R: r, Dialect: SQLite}, nil
+}
+
+// MySQLConfig parses dsn and sets the options the store relies on: UTC,
+// utf8mb4, interpolated parameters (one round trip per statement), timeouts,
+// and READ COMMITTED as the session isolation.
+func MySQLConfig(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: mysql dsn: %w", err)
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.InterpolateParams = true
+	cfg.MultiStatements = false
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["charset"] = "utf8mb4"
+	cfg.Collation = "utf8mb4_unicode_ci"
+	if _, ok := cfg.Params["tx_isolation"]; !ok {
+		cfg.Params["tx_isolation"] = "'READ-COMMITTED'"
+	}
+	if _, ok := cfg.Params["innodb_lock_wait_timeout"]; !ok {
+		cfg.Params["innodb_lock_wait_timeout"] = "5"
+	}
+	cfg.Params["time_zone"] = "'+00:00'"
+	return cfg, nil
+}
+
+func openMySQL(ctx context.Context, dsn string, opt Options) (*DB, error) {
+	cfg, err := MySQLConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: mysql connector: %w", err)
+	}
+	db := sqlx.NewDb(sql.OpenDB(conn), "mysql")
+	n := opt.MaxOpenConns
+	if n <= 0 {
+		n = 32
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(3 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect to mysql %s@%s/%s: %w", cfg.User, cfg.Addr, cfg.DBName, err)
+	}
+	return &DB{W: db, R: db, Dialect: MySQL}, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.W.Close()
+	if db.R != db.W {
+		err = errors.Join(err, db.R.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers (for /readyz).
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.W.PingContext(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Now returns the current time in the store's unit (Unix microseconds).
+func Micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+// FromMicros converts a stored timestamp back to UTC time.
+func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// IsDuplicate reports whether err is a unique-key violation.
+func IsDuplicate(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// IsRetryable reports whether err is a transient conflict after which the
+// whole transaction should be retried: MySQL deadlock (1213), lock wait
+// timeout (1205), snapshot conflict (1020), or SQLite busy.
+func IsRetryable(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1213, 1205, 1020:
+			return true
+		}
+		return false
+	}
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked")
+}

@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/lianmeng/lianmeng/gateway/merchant"
+)
+
+// Merchants implements merchant.Repository.
+type Merchants struct{ db *DB }
+
+// Merchants returns the merchant repository.
+func (db *DB) Merchants() *Merchants { return &Merchants{db} }
+
+var _ merchant.Repository = (*Merchants)(nil)
+
+type merchantRow struct {
+	ID        string `db:"id"`
+	Name      string `db:"name"`
+	Industry  string `db:"industry"`
+	Status    string `db:"status"`
+	CreatedAt int64  `db:"created_at"`
+}
+
+func (r merchantRow) domain() merchant.Merchant {
+	return merchant.Merchant{ID: r.ID, Name: r.Name, Industry: r.Industry, Status: r.Status, CreatedAt: FromMicros(r.CreatedAt)}
+}
+
+func (s *Merchants) CreateMerchant(ctx context.Context, m merchant.Merchant, actor string) error {
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO merchants (id, name, industry, status, created_at) VALUES (?, ?, ?, ?, ?)`,
+			m.ID, m.Name, m.Industry, m.Status, Micros(m.CreatedAt)); err != nil {
+			return fmt.Errorf("insert merchant: %w", err)
+		}
+		return insertAudit(ctx, tx, "merchant.created", actor, m.ID, m, m.CreatedAt)
+	})
+}
+
+func (s *Merchants) GetMerchant(ctx context.Context, id string) (merchant.Merchant, error) {
+	var r merchantRow
+	err := s.db.R.GetContext(ctx, &r, `SELECT id, name, industry, status, created_at FROM merchants WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return merchant.Merchant{}, merchant.ErrNotFound
+	}
+	if err != nil {
+		return merchant.Merchant{}, fmt.Errorf("get merchant: %w", err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Merchants) ListMerchants(ctx context.Context, after string, limit int) ([]merchant.Merchant, error) {
+	var rows []merchantRow
+	if err := s.db.R.SelectContext(ctx, &rows, `SELECT id, name, industry, status, created_at FROM merchants WHERE id > ? ORDER BY id LIMIT ?`, after, limit); err != nil {
+		return nil, fmt.Errorf("list merchants: %w", err)
+	}
+	out := make([]merchant.Merchant, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+type storeRow struct {
+	ID         string `db:"id"`
+	MerchantID string `db:"merchant_id"`
+	Name       string `db:"name"`
+	CreatedAt  int64  `db:"created_at"`
+}
+
+func (r storeRow) domain() merchant.Store {
+	return merchant.Store{ID: r.ID, MerchantID: r.MerchantID, Name: r.Name, CreatedAt: FromMicros(r.CreatedAt)}
+}
+
+func (s *Merchants) CreateStore(ctx context.Context, st merchant.Store, actor string) error {
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO stores (id, merchant_id, name, created_at) VALUES (?, ?, ?, ?)`,
+			st.ID, st.MerchantID, st.Name, Micros(st.CreatedAt)); err != nil {
+			return fmt.Errorf("insert store: %w", err)
+		}
+		return insertAudit(ctx, tx, "store.created", actor, st.MerchantID, st, st.CreatedAt)
+	})
+}
+
+func (s *Merchants) ListStores(ctx context.Context, merchantID string) ([]merchant.Store, error) {
+	var rows []storeRow
+	if err := s.db.R.SelectContext(ctx, &rows, `SELECT id, merchant_id, name, created_at FROM stores WHERE merchant_id = ? ORDER BY id`, merchantID); err != nil {
+		return nil, fmt.Errorf("list stores: %w", err)
+	}
+	out := make([]merchant.Store, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+func (s *Merchants) GetStore(ctx context.Context, id string) (merchant.Store, error) {
+	var r storeRow
+	err := s.db.R.GetContext(ctx, &r, `SELECT id, merchant_id, name, created_at FROM stores WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return merchant.Store{}, merchant.ErrNotFound
+	}
+	if err != nil {
+		return merchant.Store{}, fmt.Errorf("get store: %w", err)
+	}
+	return r.domain(), nil
+}
+
+type credentialRow struct {
+	ID          string        `db:"id"`
+	MerchantID  string        `db:"merchant_id"`
+	Algorithm   string        `db:"algorithm"`
+	KeyMaterial string        `db:"key_material"`
+	Label       string        `db:"label"`
+	Status      string        `db:"status"`
+	CreatedAt   int64         `db:"created_at"`
+	RevokedAt   sql.NullInt64 `db:"revoked_at"`
+}
+
+func (r credentialRow) domain() merchant.Credential {
+	c := merchant.Credential{ID: r.ID, MerchantID: r.MerchantID, Algorithm: r.Algorithm, KeyMaterial: r.KeyMaterial,
+		Label: r.Label, Status: r.Status, CreatedAt: FromMicros(r.CreatedAt)}
+	if r.RevokedAt.Valid {
+		t := FromMicros(r.RevokedAt.Int64)
+		c.RevokedAt = &t
+	}
+	return c
+}
+
+const credentialCols = `id, merchant_id, algorithm, key_material, label, status, created_at, revoked_at`
+
+func (s *Merchants) CreateCredential(ctx context.Context, c merchant.Credential, actor string) error {
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
+			c.ID, c.MerchantID, c.Algorithm, c.KeyMaterial, c.Label, c.Status, Micros(c.CreatedAt)); err != nil {
+			return fmt.Errorf("insert credential: %w", err)
+		}
+		// The audit record names the key, never its material.
+		return insertAudit(ctx, tx, "credential.issued", actor, c.MerchantID,
+			map[string]string{"key_id": c.ID, "algorithm": c.Algorithm, "label": c.Label}, c.CreatedAt)
+	})
+}
+
+func (s *Merchants) GetCredential(ctx context.Context, id string) (merchant.Credential, error) {
+	var r credentialRow
+	err := s.db.R.GetContext(ctx, &r, `SELECT `+credentialCols+` FROM api_keys WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return merchant.Credential{}, merchant.ErrNotFound
+	}
+	if err != nil {
+		return merchant.Credential{}, fmt.Errorf("get credential: %w", err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Merchants) ListCredentials(ctx context.Context, merchantID string) ([]merchant.Credential, error) {
+	var rows []credentialRow
+	if err := s.db.R.SelectContext(ctx, &rows, `SELECT `+credentialCols+` FROM api_keys WHERE merchant_id = ? ORDER BY created_at, id`, merchantID); err != nil {
+		return nil, fmt.Errorf("list credentials: %w", err)
+	}
+	out := make([]merchant.Credential, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+func (s *Merchants) RevokeCredential(ctx context.Context, merchantID, id string, at time.Time, actor string) error {
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET status = ?, revoked_at = ? WHERE id = ? AND merchant_id = ? AND status = ?`,
+			merchant.KeyRevoked, Micros(at), id, merchantID, merchant.KeyActive)
+		if err != nil {
+			return fmt.Errorf("revoke credential: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var status string
+			err := tx.GetContext(ctx, &status, `SELECT status FROM api_keys WHERE id = ? AND merchant_id = ?`, id, merchantID)
+			if errors.Is(err, sql.ErrNoRows) {
+				return merchant.ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("revoke credential: %w", err)
+			}
+			return merchant.ErrAlreadyRevoked
+		}
+		return insertAudit(ctx, tx, "credential.revoked", actor, merchantID, map[string]string{"key_id": id}, at)
+	})
+}
+
+// UseNonce records a (key, nonce) pair; it returns ErrReplay if it was seen
+// before. The primary key makes this single-use across every gateway
+// instance sharing the database.
+func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
+	_, err := db.W.ExecContext(ctx, `INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)`, keyID, nonce, Micros(expires))
+	if IsDuplicate(err) {
+		return ErrReplay
+	}
+	if err != nil {
+		return fmt.Errorf("record nonce: %w", err)
+	}
+	return nil
+}
+
+// PurgeNonces deletes nonces whose timestamp window has passed: a request
+// with such a nonce is refused as stale anyway.
+func (db *DB) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {
+	res, err := db.W.ExecContext(ctx, `DELETE FROM request_nonces WHERE expires_at < ?`, Micros(now))
+	if err != nil {
+		return 0, fmt.Errorf("purge nonces: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// ErrReplay means a nonce was already used.
+var ErrReplay = errors.New("nonce already used")

@@ -1,0 +1,181 @@
+// Package client is a small Go client for the Lianmeng gateway API. It
+// signs merchant requests (see package signature for the scheme) and
+// authenticates operator requests with the bearer token, and it turns error
+// responses into *APIError values carrying the stable error code.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lianmeng/lianmeng/sdk/signature"
+)
+
+// APIError is an error response from the gateway.
+type APIError struct {
+	Status    int
+	Code      string
+	Message   string
+	RequestID string
+	// RetryAfter is the Retry-After header, if any.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("lianmeng: %d %s: %s (request %s)", e.Status, e.Code, e.Message, e.RequestID)
+}
+
+// Client calls the gateway as one merchant (with a Signer) or as the
+// operator (with a token).
+type Client struct {
+	base       string
+	http       *http.Client
+	merchantID string
+	signer     signature.Signer
+	token      string
+	now        func() time.Time
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (default: 30 s timeout).
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithClock sets the clock used for timestamps (tests).
+func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+
+// NewMerchant returns a client that signs every request as merchantID.
+func NewMerchant(baseURL, merchantID string, s signature.Signer, opts ...Option) *Client {
+	c := &Client{base: strings.TrimRight(baseURL, "/"), merchantID: merchantID, signer: s}
+	return c.apply(opts)
+}
+
+// NewOperator returns a client for the operator API.
+func NewOperator(baseURL, token string, opts ...Option) *Client {
+	c := &Client{base: strings.TrimRight(baseURL, "/"), token: token}
+	return c.apply(opts)
+}
+
+func (c *Client) apply(opts []Option) *Client {
+	c.http = &http.Client{Timeout: 30 * time.Second}
+	c.now = time.Now
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// RequestOption adjusts one request.
+type RequestOption func(*http.Request)
+
+// IdempotencyKey sets the Idempotency-Key header of a write.
+func IdempotencyKey(k string) RequestOption {
+	return func(r *http.Request) { r.Header.Set("Idempotency-Key", k) }
+}
+
+// Do sends method path with in (JSON-encoded unless nil or []byte) and
+// decodes a 2xx response into out (if not nil). Error responses come back
+// as *APIError.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts ...RequestOption) error {
+	var body []byte
+	switch v := in.(type) {
+	case nil:
+	case []byte:
+		body = v
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("lianmeng: encode request: %w", err)
+		}
+		body = b
+	}
+	req, err := c.NewRequest(ctx, method, path, body, opts...)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("lianmeng: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("lianmeng: read response: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		return decodeError(resp, raw)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("lianmeng: decode response: %w", err)
+		}
+	}
+	return nil
+}
+
+// NewRequest builds a signed (or token-authenticated) request; exported so
+// callers can send raw bodies or inspect the headers.
+func (c *Client) NewRequest(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("lianmeng: build request: %w", err)
+	}
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, o := range opts {
+		o(req)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		return req, nil
+	}
+	if err := Sign(req, c.merchantID, c.signer, c.now(), signature.NewNonce(), body); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// Sign adds the signature headers to req for body.
+func Sign(req *http.Request, merchantID string, s signature.Signer, now time.Time, nonce string, body []byte) error {
+	ts := now.Unix()
+	canonical := signature.CanonicalString(merchantID, s.KeyID(), req.Method, req.URL.RequestURI(), ts, nonce, body)
+	sig, err := s.Sign(canonical)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(signature.HeaderMerchant, merchantID)
+	req.Header.Set(signature.HeaderKey, s.KeyID())
+	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(signature.HeaderNonce, nonce)
+	req.Header.Set(signature.HeaderSignature, sig)
+	return nil
+}
+
+func decodeError(resp *http.Response, raw []byte) error {
+	var body struct {
+		Error struct {
+			Code      string `json:"code"`
+			Message   string `json:"message"`
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	e := &APIError{Status: resp.StatusCode}
+	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
+		e.Code, e.Message, e.RequestID = body.Error.Code, body.Error.Message, body.Error.RequestID
+	} else {
+		e.Code, e.Message = "http_"+strconv.Itoa(resp.StatusCode), strings.TrimSpace(string(raw))
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		e.RetryAfter = time.Duration(ra) * time.Second
+	}
+	return e
+}
