@@ -1,0 +1,324 @@
+// Package host is the gateway's side of the plugin protocol: it launches a
+// plugin binary exactly as the gateway does (handshake, AutoMTLS, checksum,
+// clean environment, message limits) and gives typed clients for each kind.
+//
+// It has no supervision: a Client is one process, and once it exits it
+// stays dead (go-plugin never restarts). gateway/pluginhost adds restarts,
+// health checks, deadlines and circuit breaking on top; sdk/plugintest uses
+// this package directly so authors test through the same code path.
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/lianmeng/lianmeng/sdk"
+	"github.com/lianmeng/lianmeng/sdk/internal/pb"
+)
+
+// ErrIncompatible is returned when the plugin and the gateway share no
+// protocol version, or the plugin is not a Lianmeng plugin at all.
+var ErrIncompatible = errors.New("incompatible plugin")
+
+// ErrChecksum is returned when the binary does not match its pinned SHA-256.
+var ErrChecksum = errors.New("plugin checksum mismatch")
+
+// BaseEnv are the host environment variables every plugin gets: harmless
+// process basics. Anything else must be allowed explicitly.
+var BaseEnv = []string{"PATH", "TMPDIR", "TZ", "LANG", "LC_ALL"}
+
+// DefaultStartTimeout bounds the handshake.
+const DefaultStartTimeout = 10 * time.Second
+
+// Config says how to launch one plugin process.
+type Config struct {
+	// Path of the executable and its arguments (for a builtin, the gateway
+	// binary and "plugin serve NAME").
+	Path string
+	Args []string
+	// SHA256 pins the executable. Empty skips the check, which only callers
+	// that built the binary themselves (tests) should do.
+	SHA256 []byte
+	// Env is the complete environment beyond BaseEnv, as KEY=VALUE. The
+	// host environment is never inherited.
+	Env []string
+	// Logger receives the plugin's own log lines and go-plugin's. Nil
+	// discards them.
+	Logger       hclog.Logger
+	StartTimeout time.Duration
+}
+
+// Client is one running plugin process.
+type Client struct {
+	pc     *plugin.Client
+	rpc    *plugin.GRPCClient
+	stderr *tail
+}
+
+// ParseSHA256 decodes a hex checksum.
+func ParseSHA256(s string) ([]byte, error) {
+	var b [sha256.Size]byte
+	if len(s) != 2*sha256.Size {
+		return nil, fmt.Errorf("sha256 %q: want %d hex digits", s, 2*sha256.Size)
+	}
+	if _, err := fmt.Sscanf(s, "%x", &b); err != nil {
+		return nil, fmt.Errorf("sha256 %q: %v", s, err)
+	}
+	return b[:], nil
+}
+
+// FileSHA256 returns the SHA-256 of a file.
+func FileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// Start launches the plugin and completes the handshake.
+func Start(cfg Config) (*Client, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("plugin path is empty")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	var secure *plugin.SecureConfig
+	if len(cfg.SHA256) > 0 {
+		// Checked here too, for a clear error; go-plugin checks again right
+		// before exec.
+		sum, err := FileSHA256(cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", cfg.Path, err)
+		}
+		if !bytes.Equal(sum, cfg.SHA256) {
+			return nil, fmt.Errorf("%w: %s has sha256 %x, configuration pins %x; refusing to start it", ErrChecksum, cfg.Path, sum, cfg.SHA256)
+		}
+		secure = &plugin.SecureConfig{Checksum: cfg.SHA256, Hash: sha256.New()}
+	}
+
+	cmd := exec.Command(cfg.Path, cfg.Args...)
+	cmd.Env = append(baseEnv(), cfg.Env...)
+	setDeathSignal(cmd)
+	tl := &tail{max: 4096}
+	pc := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: pluginSetV1()},
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		StartTimeout:     cfg.StartTimeout,
+		Logger:           logger,
+		Stderr:           tl, // keeps the last lines for start-up errors
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes),
+			grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes),
+		)},
+	})
+	proto, err := pc.Client()
+	if err != nil {
+		pc.Kill()
+		return nil, startError(cfg.Path, err, tl.String())
+	}
+	rpc, ok := proto.(*plugin.GRPCClient)
+	if !ok {
+		pc.Kill()
+		return nil, fmt.Errorf("%w: %s does not speak gRPC", ErrIncompatible, cfg.Path)
+	}
+	return &Client{pc: pc, rpc: rpc, stderr: tl}, nil
+}
+
+func startError(path string, err error, stderr string) error {
+	msg := err.Error()
+	var hint string
+	switch {
+	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
+		return fmt.Errorf("%w: %s changed after it was checked; refusing to start it", ErrChecksum, path)
+	case strings.Contains(msg, "incompatible API version"), strings.Contains(msg, "incompatible core API version"):
+		return fmt.Errorf("%w: %s: %s: the gateway speaks plugin protocol %d; rebuild the plugin with a matching SDK", ErrIncompatible, path, msg, sdk.ProtocolVersion)
+	case strings.Contains(msg, "Unrecognized remote plugin message"):
+		hint = "the plugin wrote to stdout before the handshake (stdout is reserved for it), or is not a Lianmeng plugin"
+	case strings.Contains(msg, "exited before we could connect"):
+		hint = "the plugin exited during the handshake: wrong magic cookie (not a Lianmeng plugin, or built for another SDK), or it failed at start-up"
+	}
+	if hint != "" {
+		err = fmt.Errorf("%w: %s: %s (%s)", ErrIncompatible, path, hint, oneLine(msg))
+	} else {
+		err = fmt.Errorf("start plugin %s: %w", path, err)
+	}
+	if stderr = strings.TrimSpace(stderr); stderr != "" {
+		err = fmt.Errorf("%w; plugin stderr: %s", err, stderr)
+	}
+	return err
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func baseEnv() []string {
+	var env []string
+	for _, k := range BaseEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// Pid returns the plugin's process id, or 0.
+func (c *Client) Pid() int {
+	if rc := c.pc.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// ProtocolVersion returns the negotiated protocol major.
+func (c *Client) ProtocolVersion() int { return c.pc.NegotiatedVersion() }
+
+// Exited reports whether the process has exited.
+func (c *Client) Exited() bool { return c.pc.Exited() }
+
+// Kill stops the plugin: a graceful shutdown request, then SIGKILL after a
+// short grace period.
+func (c *Client) Kill() { c.pc.Kill() }
+
+// Ping checks the plugin's gRPC health service within ctx.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := grpc_health_v1.NewHealthClient(c.rpc.Conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: plugin.GRPCServiceName})
+	if err != nil {
+		return fmt.Errorf("health check: %w", err)
+	}
+	return nil
+}
+
+// Description is what a plugin says about itself.
+type Description struct {
+	Kind string `json:"kind"`
+	sdk.Info
+	SDKVersion      string `json:"sdk_version"`
+	ProtocolVersion int    `json:"protocol_version"`
+}
+
+// Describe asks the plugin what it is, as a plugin of the given kind.
+func (c *Client) Describe(ctx context.Context, kind string) (Description, error) {
+	var (
+		d   *pb.Description
+		err error
+	)
+	switch kind {
+	case sdk.KindEarningRule:
+		d, err = pb.NewEarningRuleClient(c.rpc.Conn).Describe(ctx, &pb.DescribeRequest{})
+	case sdk.KindPOSAdapter:
+		d, err = pb.NewPOSAdapterClient(c.rpc.Conn).Describe(ctx, &pb.DescribeRequest{})
+	case sdk.KindPaymentChannel:
+		d, err = pb.NewPaymentChannelClient(c.rpc.Conn).Describe(ctx, &pb.DescribeRequest{})
+	default:
+		return Description{}, fmt.Errorf("unknown plugin kind %q", kind)
+	}
+	if status.Code(err) == codes.Unimplemented {
+		return Description{}, fmt.Errorf("%w: the plugin does not serve kind %s", ErrIncompatible, kind)
+	}
+	if err != nil {
+		return Description{}, callError("Describe", err)
+	}
+	out := Description{Kind: d.GetKind(), SDKVersion: d.GetSdkVersion(), ProtocolVersion: int(d.GetProtocolVersion()),
+		Info: sdk.Info{Name: d.GetName(), Version: d.GetVersion(), Summary: d.GetSummary(), Capabilities: d.GetCapabilities()}}
+	if s := d.GetConfigSchemaJson(); s != "" {
+		out.ConfigSchema = json.RawMessage(s)
+	}
+	return out, nil
+}
+
+// Configure creates (or replaces) the named instance from a JSON config.
+func (c *Client) Configure(ctx context.Context, kind, instance string, config []byte) error {
+	req := &pb.ConfigureRequest{Instance: instance, ConfigJson: config}
+	var err error
+	switch kind {
+	case sdk.KindEarningRule:
+		_, err = pb.NewEarningRuleClient(c.rpc.Conn).Configure(ctx, req)
+	case sdk.KindPOSAdapter:
+		_, err = pb.NewPOSAdapterClient(c.rpc.Conn).Configure(ctx, req)
+	case sdk.KindPaymentChannel:
+		_, err = pb.NewPaymentChannelClient(c.rpc.Conn).Configure(ctx, req)
+	default:
+		return fmt.Errorf("unknown plugin kind %q", kind)
+	}
+	return callError("Configure", err)
+}
+
+// callError maps a gRPC status back to the SDK's error kinds; anything else
+// stays a gRPC status error (errors.Is / status.Code still work).
+func callError(method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("plugin %s: %w", method, err)
+	}
+	switch st.Code() {
+	case codes.InvalidArgument:
+		return fmt.Errorf("plugin %s: %w: %s", method, sdk.ErrInvalidInput, trimPrefix(st.Message(), sdk.ErrInvalidInput))
+	case codes.FailedPrecondition:
+		return fmt.Errorf("plugin %s: %w: %s", method, sdk.ErrInvalidConfig, trimPrefix(st.Message(), sdk.ErrInvalidConfig))
+	case codes.NotFound:
+		return fmt.Errorf("plugin %s: %w: %s", method, sdk.ErrNotConfigured, st.Message())
+	}
+	return fmt.Errorf("plugin %s: %w", method, err)
+}
+
+func trimPrefix(msg string, err error) string {
+	return strings.TrimPrefix(msg, err.Error()+": ")
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
