@@ -1,0 +1,125 @@
+package pii
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DevKeyFile is the file LoadOrCreateDevKeys keeps its keys in.
+const DevKeyFile = "pii.keys"
+
+// NewKeyEntry returns a fresh "id:hex32" entry for the encryption key list;
+// prepend it to the configuration to rotate.
+func NewKeyEntry(id string) (string, error) {
+	if err := checkKeyID(id); err != nil {
+		return "", fmt.Errorf("pii: %w", err)
+	}
+	return id + ":" + hex.EncodeToString(randomBytes(keySize)), nil
+}
+
+// NewIndexKey returns a fresh 32-byte index key in hex.
+func NewIndexKey() string { return hex.EncodeToString(randomBytes(32)) }
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand since Go 1.24)
+	return b
+}
+
+// LoadOrCreateDevKeys returns the encryption-key list and index key kept in
+// dir/pii.keys, creating them (file 0600, directory 0700) if the file does
+// not exist. generated=true tells the caller to warn loudly: development keys
+// on local disk are not production key management. A key file readable by
+// group or others is refused.
+//
+// The file holds two lines, "encryption_keys=..." and "index_key=...".
+func LoadOrCreateDevKeys(dir string) (encKeys, indexKey string, generated bool, err error) {
+	path := filepath.Join(dir, DevKeyFile)
+	enc, idx, err := readDevKeys(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return enc, idx, false, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", false, fmt.Errorf("pii: create key directory: %w", err)
+	}
+	entry, err := NewKeyEntry("dev1")
+	if err != nil {
+		return "", "", false, err
+	}
+	content := "# Lianmeng development keys for personal data. Do not use in production.\n" +
+		"encryption_keys=" + entry + "\nindex_key=" + NewIndexKey() + "\n"
+	// Write a temporary file and hard-link it into place: the link fails if
+	// another process got there first, and nobody reads a half-written file.
+	f, err := os.CreateTemp(dir, ".tmp-pii-*")
+	if err != nil {
+		return "", "", false, fmt.Errorf("pii: create dev keys: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return "", "", false, fmt.Errorf("pii: write dev keys: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", "", false, fmt.Errorf("pii: write dev keys: %w", err)
+	}
+	if err := os.Link(f.Name(), path); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return "", "", false, fmt.Errorf("pii: install dev keys: %w", err)
+		}
+		enc, idx, err := readDevKeys(path) // lost the race: use the winner's keys
+		return enc, idx, false, err
+	}
+	enc, idx, err = readDevKeys(path)
+	return enc, idx, err == nil, err
+}
+
+func readDevKeys(path string) (enc, idx string, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", "", fmt.Errorf("pii: dev keys: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", "", fmt.Errorf("pii: key file %s has mode %v; run chmod 600 on it", path, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("pii: dev keys: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok {
+			switch k {
+			case "encryption_keys":
+				enc = v
+			case "index_key":
+				idx = v
+			}
+		}
+	}
+	if enc == "" || idx == "" {
+		return "", "", fmt.Errorf("pii: key file %s lacks encryption_keys= or index_key= lines", path)
+	}
+	return enc, idx, nil
+}
+
+// LoadOrCreateDevKeyring is LoadOrCreateDevKeys followed by NewKeyring.
+func LoadOrCreateDevKeyring(dir string) (k *Keyring, generated bool, err error) {
+	enc, idx, generated, err := LoadOrCreateDevKeys(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	k, err = NewKeyring(enc, idx)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", filepath.Join(dir, DevKeyFile), err)
+	}
+	return k, generated, nil
+}
