@@ -3,8 +3,10 @@ package evidence
 import (
 	"bytes"
 	"fmt"
+	"hash"
 	"sync"
 
+	"github.com/emmansun/gmsm/sm3"
 	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -26,6 +28,7 @@ type Tree struct {
 	// level l (level 0 = leaf hashes); it holds floor(n / 2^l) of them.
 	levels [][]byte
 	size   uint64
+	h      hash.Hash // reused under mu, so appends do not allocate
 }
 
 // NewTree returns an empty tree.
@@ -35,7 +38,9 @@ func NewTree() *Tree { return &Tree{} }
 // new Tree. leafHash is typically a cursor over the stored entries.
 func BuildTree(n uint64, leafHash func(index uint64) ([]byte, error)) (*Tree, error) {
 	t := NewTree()
-	t.levels = [][]byte{make([]byte, 0, n*hashSize)}
+	for l := uint64(0); n>>l > 0; l++ { // exact capacity: no regrowth copies
+		t.levels = append(t.levels, make([]byte, 0, (n>>l)*hashSize))
+	}
 	for i := range n {
 		h, err := leafHash(i)
 		if err != nil {
@@ -74,11 +79,17 @@ func (t *Tree) AppendLeafHash(h []byte) error {
 		if n%2 != 0 {
 			break
 		}
-		parent := sdk.SM3Hasher.HashChildren(lv[(n-2)*hashSize:(n-1)*hashSize], lv[(n-1)*hashSize:])
 		if l+1 == len(t.levels) {
 			t.levels = append(t.levels, nil)
 		}
-		t.levels[l+1] = append(t.levels[l+1], parent...)
+		if t.h == nil {
+			t.h = sm3.New()
+		}
+		// SM3(0x01 || left || right), as sdk.Hasher.HashChildren.
+		t.h.Reset()
+		t.h.Write(nodePrefix)
+		t.h.Write(lv[(n-2)*hashSize:])
+		t.levels[l+1] = t.h.Sum(t.levels[l+1])
 	}
 	return nil
 }
@@ -191,3 +202,7 @@ func ConsistencyProofFromLeaves(size1, size2 uint64, leafHash func(uint64) ([]by
 	}
 	return t.ConsistencyProof(size1, size2)
 }
+
+// nodePrefix is RFC 6962's interior-node prefix, as a slice so writing it
+// does not allocate.
+var nodePrefix = []byte{0x01}
