@@ -1,0 +1,6 @@
+// Package all links every first-party plugin into the binary that imports it.
+package all
+
+import (
+	_ "github.com/lianmeng/lianmeng/plugins/restaurant"
+)
