@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -38,6 +39,9 @@ type DB struct {
 	W       *sqlx.DB
 	R       *sqlx.DB
 	Dialect string
+
+	idsOnce sync.Once
+	ids     *idAllocator
 }
 
 // Options tune Open.
@@ -208,4 +212,10 @@ func IsRetryable(err error) bool {
 	}
 	s := err.Error()
 	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked")
+}
+
+// idAllocator returns the process-wide id allocator of this database.
+func (db *DB) idAllocator() *idAllocator {
+	db.idsOnce.Do(func() { db.ids = &idAllocator{} })
+	return db.ids
 }

@@ -1,0 +1,225 @@
+// Package ledger is Lianmeng's double-entry, append-only ledger model:
+// accounts, assets, transactions of balanced postings, reversals and point
+// lots. It knows no SQL and no HTTP; package store persists it and package
+// points decides what to post.
+//
+// Sign convention: a posting adds Amount to its account's balance. A
+// transaction's postings sum to zero per asset, so value only moves.
+// Source accounts outside the alliance (the payment channel, the points
+// mint) go negative as value enters; every member and budget account must
+// stay at or above zero.
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Asset is what an account holds.
+type Asset string
+
+const (
+	// PTS is points, counted in whole points.
+	PTS Asset = "PTS"
+	// CNY is money, counted in fen.
+	CNY Asset = "CNY"
+)
+
+// Well-known alliance accounts.
+const (
+	Reserve   = "alliance:reserve"   // CNY held through licensed channels, backing every outstanding point
+	Mint      = "alliance:mint"      // PTS source: negative of all points ever minted against funding
+	Burned    = "alliance:burned"    // PTS sink for redeemed points
+	Expired   = "alliance:expired"   // PTS sink for expired points
+	Breakage  = "alliance:breakage"  // CNY behind expired points under the breakage policy
+	Marketing = "alliance:marketing" // PTS budget for referral rewards and campaigns
+	Funding   = "external:funding"   // CNY source: money received through payment channels
+	Paid      = "external:paid"      // CNY sink: money paid out to merchants
+)
+
+// MerchantBudget is the funded points budget a merchant issues from.
+func MerchantBudget(m string) string { return "merchant:" + m + ":budget" }
+
+// MerchantPayable is what the alliance owes merchant m in fen.
+func MerchantPayable(m string) string { return "merchant:" + m + ":payable" }
+
+// MemberPending holds earned points inside the return window.
+func MemberPending(u string) string { return "member:" + u + ":pending" }
+
+// MemberAvailable holds spendable points.
+func MemberAvailable(u string) string { return "member:" + u + ":available" }
+
+// AssetOf returns the asset an account name holds.
+func AssetOf(account string) Asset {
+	switch {
+	case account == Reserve || account == Breakage || account == Funding || account == Paid:
+		return CNY
+	case strings.HasSuffix(account, ":payable"):
+		return CNY
+	}
+	return PTS
+}
+
+// NonNegative reports whether account may never go below zero
+// (invariant 2): member balances, merchant budgets and payables, the reserve.
+func NonNegative(account string) bool {
+	switch {
+	case strings.HasPrefix(account, "member:"), strings.HasPrefix(account, "merchant:"):
+		return true
+	case account == Reserve, account == Marketing:
+		return true
+	}
+	return false
+}
+
+// Outstanding reports whether points in account are outstanding, that is
+// backed by the reserve (invariant 3): budgets, pending and available.
+func Outstanding(account string) bool {
+	return strings.HasSuffix(account, ":budget") || strings.HasSuffix(account, ":pending") ||
+		strings.HasSuffix(account, ":available") || account == Marketing
+}
+
+// Posting moves Amount into Account (negative moves it out).
+type Posting struct {
+	Account string `json:"account"`
+	Asset   Asset  `json:"asset"`
+	Amount  int64  `json:"amount"`
+}
+
+// Transaction kinds.
+const (
+	KindFund           = "fund"
+	KindEarn           = "earn"
+	KindRelease        = "release"
+	KindRedeem         = "redeem"
+	KindRedeemReversal = "redeem_reversal"
+	KindClawback       = "clawback"
+	KindDebtRecovery   = "debt_recovery"
+	KindExpire         = "expire"
+)
+
+// Transaction is one balanced, immutable ledger entry. Corrections are new
+// transactions whose Reverses names the original.
+type Transaction struct {
+	ID        int64     `json:"id"`
+	Kind      string    `json:"kind"`
+	Ref       string    `json:"ref"`
+	Reverses  int64     `json:"reverses,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Postings  []Posting `json:"postings"`
+}
+
+// Errors.
+var (
+	ErrUnbalanced = errors.New("ledger: transaction does not balance")
+	ErrInvalid    = errors.New("ledger: invalid transaction")
+)
+
+// Validate checks a transaction before it is posted: kind set, at least two
+// postings, no zero amounts, assets matching account names, and a zero sum
+// per asset (computed without overflow).
+func (t *Transaction) Validate() error {
+	if t.Kind == "" {
+		return fmt.Errorf("%w: no kind", ErrInvalid)
+	}
+	if len(t.Postings) < 2 {
+		return fmt.Errorf("%w: %s has fewer than two postings", ErrInvalid, t.Kind)
+	}
+	sums := map[Asset]int64{}
+	for _, p := range t.Postings {
+		if p.Amount == 0 {
+			return fmt.Errorf("%w: zero posting to %s", ErrInvalid, p.Account)
+		}
+		if p.Asset != AssetOf(p.Account) {
+			return fmt.Errorf("%w: %s holds %s, not %s", ErrInvalid, p.Account, AssetOf(p.Account), p.Asset)
+		}
+		s, ok := AddChecked(sums[p.Asset], p.Amount)
+		if !ok {
+			return fmt.Errorf("%w: amount overflow", ErrInvalid)
+		}
+		sums[p.Asset] = s
+	}
+	for a, s := range sums {
+		if s != 0 {
+			return fmt.Errorf("%w: %s sums to %d", ErrUnbalanced, a, s)
+		}
+	}
+	return nil
+}
+
+// Move returns the two postings that move amount of asset from one account
+// to another.
+func Move(from, to string, amount int64) []Posting {
+	a := AssetOf(from)
+	return []Posting{{Account: from, Asset: a, Amount: -amount}, {Account: to, Asset: a, Amount: amount}}
+}
+
+// Reversal returns the transaction that undoes t.
+func Reversal(t Transaction, kind, ref string, at time.Time) Transaction {
+	r := Transaction{Kind: kind, Ref: ref, Reverses: t.ID, CreatedAt: at}
+	for _, p := range t.Postings {
+		r.Postings = append(r.Postings, Posting{Account: p.Account, Asset: p.Asset, Amount: -p.Amount})
+	}
+	return r
+}
+
+// Sorted returns the postings in canonical order (account, then amount), as
+// the evidence encoding and reports use.
+func Sorted(ps []Posting) []Posting {
+	out := append([]Posting(nil), ps...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Account != out[j].Account {
+			return out[i].Account < out[j].Account
+		}
+		return out[i].Amount < out[j].Amount
+	})
+	return out
+}
+
+// AddChecked adds without overflow.
+func AddChecked(a, b int64) (int64, bool) {
+	if b > 0 && a > math.MaxInt64-b || b < 0 && a < math.MinInt64-b {
+		return 0, false
+	}
+	return a + b, true
+}
+
+// MulChecked multiplies without overflow.
+func MulChecked(a, b int64) (int64, bool) {
+	if a == 0 || b == 0 {
+		return 0, true
+	}
+	c := a * b
+	if c/b != a || (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64) {
+		return 0, false
+	}
+	return c, true
+}
+
+// Lot states.
+const (
+	LotPending   = "pending"
+	LotAvailable = "available"
+	LotClosed    = "closed" // fully consumed, clawed back or expired
+)
+
+// Lot is a parcel of points earned on one purchase. Remaining decreases as
+// points are redeemed, clawed back or expire; the terms (release and expiry
+// times, rule version) are fixed when the lot is created.
+type Lot struct {
+	ID          int64     `json:"id"`
+	MemberID    string    `json:"member_id"`
+	MerchantID  string    `json:"merchant_id"`
+	PurchaseID  int64     `json:"purchase_id"`
+	Points      int64     `json:"points"`
+	Remaining   int64     `json:"remaining"`
+	State       string    `json:"state"`
+	RuleVersion string    `json:"rule_version"`
+	EarnedAt    time.Time `json:"earned_at"`
+	ReleaseAt   time.Time `json:"release_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}

@@ -1,0 +1,398 @@
+package points
+
+import (
+	"time"
+
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/lianmeng/lianmeng/gateway/ledger"
+)
+
+// Service applies the points flows under one policy.
+type Service struct {
+	Policy Policy
+}
+
+// FundRequest records money a merchant paid into the reserve.
+type FundRequest struct {
+	MerchantID  string
+	AmountFen   int64
+	ExternalRef string // the channel's payment reference
+}
+
+// FundResult is the outcome of a funding.
+type FundResult struct {
+	TxID   int64 `json:"tx_id"`
+	Points int64 `json:"points"`
+	Budget int64 `json:"budget"`
+}
+
+// Fund credits the reserve with the money and mints the matching points into
+// the merchant's budget: the only way points come into existence.
+func (s *Service) Fund(tx Tx, r FundRequest) (FundResult, error) {
+	if r.AmountFen <= 0 || r.AmountFen > 1_000_000_000_000 {
+		return FundResult{}, errf(Invalid, CodeInvalidAmount, "amount_fen must be between 1 and 1000000000000")
+	}
+	if r.AmountFen%s.Policy.FaceValueFen != 0 {
+		return FundResult{}, errf(Invalid, CodeInvalidAmount, "amount_fen must be a multiple of the point face value (%d fen)", s.Policy.FaceValueFen)
+	}
+	if err := checkText("external_ref", r.ExternalRef, 128); err != nil {
+		return FundResult{}, err
+	}
+	if _, err := s.activeMerchant(tx, r.MerchantID); err != nil {
+		return FundResult{}, err
+	}
+	pts := r.AmountFen / s.Policy.FaceValueFen
+	t := &ledger.Transaction{Kind: ledger.KindFund, Ref: "fund:" + r.MerchantID + ":" + r.ExternalRef, CreatedAt: tx.Now()}
+	t.Postings = append(ledger.Move(ledger.Funding, ledger.Reserve, r.AmountFen), ledger.Move(ledger.Mint, ledger.MerchantBudget(r.MerchantID), pts)...)
+	if err := tx.Post(t); err != nil {
+		return FundResult{}, err
+	}
+	bal, err := tx.Balance(ledger.MerchantBudget(r.MerchantID))
+	if err != nil {
+		return FundResult{}, err
+	}
+	return FundResult{TxID: t.ID, Points: pts, Budget: bal}, nil
+}
+
+// EarnRequest is a purchase that earns points.
+type EarnRequest struct {
+	MerchantID string
+	StoreID    string
+	OrderID    string
+	Member     Identity
+	AmountFen  int64
+	// Points, if set, is the merchant's explicit award (bounded by policy);
+	// otherwise the merchant's flat rate or rule plugin decides.
+	Points *int64
+	// RulePoints and RuleVersion carry a rule plugin's result, evaluated by
+	// the caller before the unit of work (plugins are never called while
+	// the batch holds locks).
+	RulePoints  *int64
+	RuleVersion string
+}
+
+// EarnResult is the outcome of an earn.
+type EarnResult struct {
+	PurchaseID    int64     `json:"purchase_id"`
+	MemberID      string    `json:"member_id"`
+	Points        int64     `json:"points"`
+	PendingPoints int64     `json:"pending_points"`
+	DebtRecovered int64     `json:"debt_recovered"`
+	LotID         int64     `json:"lot_id,omitempty"`
+	TxID          int64     `json:"tx_id,omitempty"`
+	RuleVersion   string    `json:"rule_version"`
+	ReleaseAt     time.Time `json:"release_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// ValidateEarn checks an earn request's shape; it needs no state.
+func (s *Service) ValidateEarn(r *EarnRequest) error {
+	if r.AmountFen <= 0 || r.AmountFen > s.Policy.MaxAmountFen {
+		return errf(Invalid, CodeInvalidAmount, "amount_fen must be an integer between 1 and %d", s.Policy.MaxAmountFen)
+	}
+	if err := checkText("order_id", r.OrderID, 64); err != nil || r.OrderID == "" {
+		return errf(Invalid, CodeInvalidOrder, "order_id must be 1-64 printable characters")
+	}
+	if err := checkIdentity(r.Member); err != nil {
+		return err
+	}
+	for _, p := range []*int64{r.Points, r.RulePoints} {
+		if p != nil && (*p < 0 || *p > s.Policy.MaxPointsPerEarn) {
+			return errf(Invalid, CodeInvalidPoints, "points must be between 0 and %d", s.Policy.MaxPointsPerEarn)
+		}
+	}
+	return nil
+}
+
+// Earn awards points for a purchase from the merchant's funded budget. The
+// points are pending until the return window closes. Refused with
+// insufficient_budget when the budget cannot cover them: no unfunded
+// issuance.
+func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
+	if err := s.ValidateEarn(&r); err != nil {
+		return EarnResult{}, err
+	}
+	m, err := s.activeMerchant(tx, r.MerchantID)
+	if err != nil {
+		return EarnResult{}, err
+	}
+	if _, err := tx.Purchase(r.MerchantID, PurchaseEarn, r.OrderID); err == nil {
+		return EarnResult{}, errf(Conflict, CodeAlreadyEarned, "order %q already earned points", r.OrderID)
+	} else if !errors.Is(err, ErrNotFound) {
+		return EarnResult{}, err
+	}
+	pts, version, err := s.earnPoints(m, r)
+	if err != nil {
+		return EarnResult{}, err
+	}
+	budget := ledger.MerchantBudget(m.ID)
+	if bal, err := tx.Balance(budget); err != nil {
+		return EarnResult{}, err
+	} else if bal < pts {
+		return EarnResult{}, errf(Unprocessable, CodeInsufficientBudget, "merchant budget has %d points, purchase needs %d: fund the budget first", bal, pts)
+	}
+	memberID, err := tx.Member(m.ID, r.Member, true)
+	if err != nil {
+		return EarnResult{}, err
+	}
+	now := tx.Now()
+	id, err := tx.NewID()
+	if err != nil {
+		return EarnResult{}, err
+	}
+	p := &Purchase{ID: id, Kind: PurchaseEarn, MerchantID: m.ID, StoreID: r.StoreID, OrderID: r.OrderID, MemberID: memberID,
+		AmountFen: r.AmountFen, Points: pts, RuleVersion: version, CreatedAt: now, New: true}
+	res := EarnResult{PurchaseID: id, MemberID: memberID, Points: pts, RuleVersion: version,
+		ReleaseAt: now.Add(s.Policy.ReleaseDelay), ExpiresAt: now.Add(s.Policy.ReleaseDelay + s.Policy.Validity)}
+	rest := pts
+	// Earnings first repay debts from earlier refunds: the points go to the
+	// budget of the merchant that was owed, so issuance stays funded.
+	if rest > 0 {
+		debts, err := tx.Debts(memberID)
+		if err != nil {
+			return EarnResult{}, err
+		}
+		for _, d := range debts {
+			if rest == 0 {
+				break
+			}
+			n := min(rest, d.Remaining)
+			if n <= 0 {
+				continue
+			}
+			t := &ledger.Transaction{Kind: ledger.KindDebtRecovery, Ref: fmt.Sprintf("purchase:%d:debt:%d", id, d.ID), CreatedAt: now,
+				Postings: ledger.Move(budget, ledger.MerchantBudget(d.MerchantID), n)}
+			if d.MerchantID == m.ID {
+				// Owed to the same merchant: the points simply stay in its budget.
+				t = nil
+			}
+			if t != nil {
+				if err := tx.Post(t); err != nil {
+					return EarnResult{}, err
+				}
+			}
+			d.Remaining -= n
+			rest -= n
+			res.DebtRecovered += n
+			if err := tx.SaveDebt(d); err != nil {
+				return EarnResult{}, err
+			}
+		}
+	}
+	if rest > 0 {
+		t := &ledger.Transaction{Kind: ledger.KindEarn, Ref: fmt.Sprintf("purchase:%d", id), CreatedAt: now,
+			Postings: ledger.Move(budget, ledger.MemberPending(memberID), rest)}
+		if err := tx.Post(t); err != nil {
+			return EarnResult{}, err
+		}
+		lotID, err := tx.NewID()
+		if err != nil {
+			return EarnResult{}, err
+		}
+		lot := &ledger.Lot{ID: lotID, MemberID: memberID, MerchantID: m.ID, PurchaseID: id, Points: rest, Remaining: rest,
+			State: ledger.LotPending, RuleVersion: version, EarnedAt: now, ReleaseAt: res.ReleaseAt, ExpiresAt: res.ExpiresAt}
+		if err := tx.SaveLot(lot, true); err != nil {
+			return EarnResult{}, err
+		}
+		p.LotID, p.TxID = lotID, t.ID
+		res.LotID, res.TxID = lotID, t.ID
+	}
+	res.PendingPoints = rest
+	if err := tx.SavePurchase(p); err != nil {
+		return EarnResult{}, err
+	}
+	return res, nil
+}
+
+// earnPoints decides the award: explicit, rule plugin, or flat rate.
+func (s *Service) earnPoints(m Merchant, r EarnRequest) (int64, string, error) {
+	limit := s.Policy.MaxPointsPerEarn
+	if m.MaxPoints > 0 && m.MaxPoints < limit {
+		limit = m.MaxPoints
+	}
+	var pts int64
+	version := "flat:" + fmt.Sprint(m.RateBP)
+	switch {
+	case r.Points != nil:
+		pts, version = *r.Points, "explicit"
+	case r.RulePoints != nil:
+		pts, version = *r.RulePoints, r.RuleVersion
+	default:
+		// floor(amount × rate / 10000 / face value), computed exactly.
+		v := new(big.Int).Mul(big.NewInt(r.AmountFen), big.NewInt(m.RateBP))
+		v.Quo(v, big.NewInt(10000*s.Policy.FaceValueFen))
+		if !v.IsInt64() {
+			return 0, "", errf(Invalid, CodeInvalidPoints, "points overflow")
+		}
+		pts = min(v.Int64(), limit)
+	}
+	if pts > limit {
+		return 0, "", errf(Invalid, CodeInvalidPoints, "points %d exceed the maximum of %d per purchase at this merchant", pts, limit)
+	}
+	// A purchase can never earn more than its own value in points.
+	if maxByValue := r.AmountFen / s.Policy.FaceValueFen; pts > maxByValue {
+		return 0, "", errf(Invalid, CodeInvalidPoints, "points %d are worth more than the purchase (%d fen)", pts, r.AmountFen)
+	}
+	return pts, version, nil
+}
+
+// RedeemRequest spends a member's points at a merchant.
+type RedeemRequest struct {
+	MerchantID string
+	StoreID    string
+	OrderID    string
+	Member     Identity
+	Points     int64
+	AmountFen  int64 // the purchase amount the points pay towards (optional)
+}
+
+// RedeemResult is the outcome of a redemption.
+type RedeemResult struct {
+	PurchaseID int64  `json:"purchase_id"`
+	MemberID   string `json:"member_id"`
+	Points     int64  `json:"points"`
+	ValueFen   int64  `json:"value_fen"`
+	TxID       int64  `json:"tx_id"`
+	Available  int64  `json:"available"`
+}
+
+// Redeem burns points (first-expiring lots first) and moves their backing
+// cash from the reserve to the redeeming merchant's payable.
+func (s *Service) Redeem(tx Tx, r RedeemRequest) (RedeemResult, error) {
+	if r.Points <= 0 || r.Points > s.Policy.MaxPointsPerEarn {
+		return RedeemResult{}, errf(Invalid, CodeInvalidPoints, "points must be between 1 and %d", s.Policy.MaxPointsPerEarn)
+	}
+	if r.AmountFen < 0 || r.AmountFen > s.Policy.MaxAmountFen {
+		return RedeemResult{}, errf(Invalid, CodeInvalidAmount, "amount_fen must be between 0 and %d", s.Policy.MaxAmountFen)
+	}
+	if err := checkText("order_id", r.OrderID, 64); err != nil || r.OrderID == "" {
+		return RedeemResult{}, errf(Invalid, CodeInvalidOrder, "order_id must be 1-64 printable characters")
+	}
+	if err := checkIdentity(r.Member); err != nil {
+		return RedeemResult{}, err
+	}
+	value, ok := ledger.MulChecked(r.Points, s.Policy.FaceValueFen)
+	if !ok || (r.AmountFen > 0 && value > r.AmountFen) {
+		return RedeemResult{}, errf(Invalid, CodeInvalidPoints, "points are worth more than the purchase amount")
+	}
+	m, err := s.activeMerchant(tx, r.MerchantID)
+	if err != nil {
+		return RedeemResult{}, err
+	}
+	if _, err := tx.Purchase(m.ID, PurchaseRedeem, r.OrderID); err == nil {
+		return RedeemResult{}, errf(Conflict, CodeAlreadyRedeemed, "order %q already redeemed points", r.OrderID)
+	} else if !errors.Is(err, ErrNotFound) {
+		return RedeemResult{}, err
+	}
+	memberID, err := tx.Member(m.ID, r.Member, false)
+	if errors.Is(err, ErrNotFound) {
+		return RedeemResult{}, errf(NotFound, CodeUnknownMember, "no member with this %s", r.Member.Kind)
+	} else if err != nil {
+		return RedeemResult{}, err
+	}
+	now := tx.Now()
+	lots, err := tx.Lots(memberID, ledger.LotAvailable)
+	if err != nil {
+		return RedeemResult{}, err
+	}
+	var spendable int64
+	for _, l := range lots {
+		if l.ExpiresAt.After(now) {
+			spendable += l.Remaining
+		}
+	}
+	if spendable < r.Points {
+		return RedeemResult{}, errf(Unprocessable, CodeInsufficientPoints, "member has %d spendable points, order needs %d", spendable, r.Points)
+	}
+	id, err := tx.NewID()
+	if err != nil {
+		return RedeemResult{}, err
+	}
+	t := &ledger.Transaction{Kind: ledger.KindRedeem, Ref: fmt.Sprintf("purchase:%d", id), CreatedAt: now}
+	t.Postings = append(ledger.Move(ledger.MemberAvailable(memberID), ledger.Burned, r.Points),
+		ledger.Move(ledger.Reserve, ledger.MerchantPayable(m.ID), value)...)
+	if err := tx.Post(t); err != nil {
+		return RedeemResult{}, err
+	}
+	need := r.Points
+	for _, l := range lots { // ordered first-expiring first
+		if need == 0 {
+			break
+		}
+		if !l.ExpiresAt.After(now) || l.Remaining == 0 {
+			continue
+		}
+		n := min(need, l.Remaining)
+		l.Remaining -= n
+		need -= n
+		if l.Remaining == 0 {
+			l.State = ledger.LotClosed
+		}
+		if err := tx.SaveLot(l, false); err != nil {
+			return RedeemResult{}, err
+		}
+		if err := tx.AddConsumption(Consumption{PurchaseID: id, LotID: l.ID, Points: n}); err != nil {
+			return RedeemResult{}, err
+		}
+	}
+	p := &Purchase{ID: id, Kind: PurchaseRedeem, MerchantID: m.ID, StoreID: r.StoreID, OrderID: r.OrderID, MemberID: memberID,
+		AmountFen: r.AmountFen, Points: r.Points, TxID: t.ID, CreatedAt: now, New: true}
+	if err := tx.SavePurchase(p); err != nil {
+		return RedeemResult{}, err
+	}
+	avail, err := tx.Balance(ledger.MemberAvailable(memberID))
+	if err != nil {
+		return RedeemResult{}, err
+	}
+	return RedeemResult{PurchaseID: id, MemberID: memberID, Points: r.Points, ValueFen: value, TxID: t.ID, Available: avail}, nil
+}
+
+func (s *Service) activeMerchant(tx Tx, id string) (Merchant, error) {
+	m, err := tx.Merchant(id)
+	if errors.Is(err, ErrNotFound) {
+		return Merchant{}, errf(NotFound, CodeUnknownMerchant, "no merchant %q", id)
+	}
+	if err != nil {
+		return Merchant{}, err
+	}
+	if !m.Active {
+		return Merchant{}, errf(Unprocessable, CodeMerchantInactive, "merchant %q is not active", id)
+	}
+	return m, nil
+}
+
+func checkIdentity(id Identity) error {
+	switch id.Kind {
+	case IdentityPhone, IdentityWeChat, IdentityAlipay, IdentityCustomer:
+	default:
+		return errf(Invalid, CodeInvalidIdentity, "member.kind must be phone, wechat_openid, alipay_user_id or customer")
+	}
+	if id.Value == "" || checkText("member.value", id.Value, 64) != nil {
+		return errf(Invalid, CodeInvalidIdentity, "member.value must be 1-64 printable characters")
+	}
+	if id.Kind == IdentityPhone {
+		for _, c := range strings.TrimPrefix(id.Value, "+") {
+			if c < '0' || c > '9' {
+				return errf(Invalid, CodeInvalidIdentity, "a phone number is digits with an optional leading +")
+			}
+		}
+	}
+	return nil
+}
+
+func checkText(field, s string, max int) error {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return errf(Invalid, "invalid_"+field, "%s must be at most %d characters of valid UTF-8", field, max)
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return errf(Invalid, "invalid_"+field, "%s contains control characters", field)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/lianmeng/lianmeng/gateway/ledger"
+)
+
+// bulkChunk bounds rows per INSERT: SQLite allows at most 32766 bound
+// variables per statement.
+const bulkChunk = 250
+
+// bulkInsert inserts rows with multi-row INSERT statements. suffix is
+// appended to each statement (for upserts).
+func (u *uow) bulkInsert(table string, cols []string, rows [][]any, suffix string) error {
+	one := "(" + placeholders(len(cols), "?") + ")"
+	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
+	for start := 0; start < len(rows); start += bulkChunk {
+		end := min(start+bulkChunk, len(rows))
+		args := make([]any, 0, (end-start)*len(cols))
+		for _, r := range rows[start:end] {
+			args = append(args, r...)
+		}
+		q := head + placeholders(end-start, one) + suffix
+		if _, err := u.tx.ExecContext(u.ctx, q, args...); err != nil {
+			return fmt.Errorf("insert %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// flush writes everything the batch buffered.
+func (u *uow) flush() error {
+	if len(u.newMembers) > 0 {
+		var mrows, irows [][]any
+		for _, m := range u.newMembers {
+			if m.IsNewMbr {
+				mrows = append(mrows, []any{m.MemberID, Micros(u.now)})
+			}
+			irows = append(irows, []any{m.Kind, m.Lookup, m.MemberID, Micros(u.now)})
+		}
+		if err := u.bulkInsert("members", []string{"id", "created_at"}, mrows, ""); err != nil {
+			return err
+		}
+		if err := u.bulkInsert("member_identities", []string{"kind", "lookup", "member_id", "created_at"}, irows, ""); err != nil {
+			return err
+		}
+	}
+	if len(u.txs) > 0 {
+		trows := make([][]any, 0, len(u.txs))
+		var prows [][]any
+		for _, t := range u.txs {
+			trows = append(trows, []any{t.ID, t.Kind, t.Ref, t.Reverses, Micros(t.CreatedAt)})
+			for i, p := range t.Postings {
+				prows = append(prows, []any{t.ID, i, p.Account, string(p.Asset), p.Amount})
+			}
+		}
+		if err := u.bulkInsert("ledger_transactions", []string{"id", "kind", "ref", "reverses", "created_at"}, trows, ""); err != nil {
+			return err
+		}
+		if err := u.bulkInsert("postings", []string{"tx_id", "seq", "account", "asset", "amount"}, prows, ""); err != nil {
+			return err
+		}
+	}
+	if err := u.flushBalances(); err != nil {
+		return err
+	}
+	if err := u.flushLots(); err != nil {
+		return err
+	}
+	if err := u.flushPurchases(); err != nil {
+		return err
+	}
+	if err := u.flushDebts(); err != nil {
+		return err
+	}
+	if len(u.newCons) > 0 {
+		var rows [][]any
+		seq := map[int64]int{}
+		for _, c := range u.newCons {
+			rows = append(rows, []any{c.PurchaseID, c.LotID, seq[c.PurchaseID], c.Points})
+			seq[c.PurchaseID]++
+		}
+		if err := u.bulkInsert("lot_consumptions", []string{"purchase_id", "lot_id", "seq", "points"}, rows, ""); err != nil {
+			return err
+		}
+	}
+	if len(u.newIdem) > 0 {
+		var rows [][]any
+		for _, r := range u.newIdem {
+			rows = append(rows, []any{r.MerchantID, r.Key, r.RequestHash, r.Status, r.Response, r.CreatedAt})
+		}
+		if err := u.bulkInsert("idempotency_keys", []string{"merchant_id", "idem_key", "request_hash", "status", "response", "created_at"}, rows, ""); err != nil {
+			return err
+		}
+	}
+	if len(u.newNonces) > 0 {
+		var rows [][]any
+		for _, n := range u.newNonces {
+			rows = append(rows, []any{n.KeyID, n.Nonce, n.Expires})
+		}
+		if err := u.bulkInsert("request_nonces", []string{"key_id", "nonce", "expires_at"}, rows, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushBalances applies each touched account's net change in one upsert.
+// Adding deltas (rather than writing absolute values) keeps accounts this
+// batch only credited correct without locking them.
+func (u *uow) flushBalances() error {
+	names := make([]string, 0, len(u.accounts))
+	for n, a := range u.accounts {
+		if a.delta != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	rows := make([][]any, len(names))
+	for i, n := range names {
+		rows[i] = []any{n, string(ledger.AssetOf(n)), u.accounts[n].delta}
+	}
+	suffix := " ON CONFLICT(name) DO UPDATE SET balance = balance + excluded.balance"
+	if u.db.Dialect == MySQL {
+		suffix = " ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance)"
+	}
+	return u.bulkInsert("accounts", []string{"name", "asset", "balance"}, rows, suffix)
+}
+
+func (u *uow) flushLots() error {
+	var ins [][]any
+	var ids []int64
+	for id := range u.dirtyLots {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		l := u.lots[id]
+		if u.newLots[id] {
+			ins = append(ins, []any{l.ID, l.MemberID, l.MerchantID, l.PurchaseID, l.Points, l.Remaining, l.State, l.RuleVersion,
+				Micros(l.EarnedAt), Micros(l.ReleaseAt), Micros(l.ExpiresAt)})
+			continue
+		}
+		if _, err := u.tx.ExecContext(u.ctx, `UPDATE lots SET remaining = ?, state = ? WHERE id = ?`, l.Remaining, l.State, l.ID); err != nil {
+			return fmt.Errorf("update lot: %w", err)
+		}
+	}
+	return u.bulkInsert("lots", strings.Split(strings.ReplaceAll(lotCols, " ", ""), ","), ins, "")
+}
+
+func (u *uow) flushPurchases() error {
+	var ins [][]any
+	var ids []int64
+	for id := range u.dirtyPurch {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		p := u.dirtyPurch[id]
+		if p.New {
+			ins = append(ins, []any{p.ID, p.Kind, p.MerchantID, p.StoreID, p.OrderID, p.MemberID, p.AmountFen, p.Points, p.RefundedFen,
+				p.ReversedPoints, p.LotID, p.TxID, p.RuleVersion, Micros(p.CreatedAt)})
+			continue
+		}
+		if _, err := u.tx.ExecContext(u.ctx, `UPDATE purchases SET refunded_fen = ?, reversed_points = ? WHERE id = ?`, p.RefundedFen, p.ReversedPoints, p.ID); err != nil {
+			return fmt.Errorf("update purchase: %w", err)
+		}
+	}
+	return u.bulkInsert("purchases", strings.Split(strings.ReplaceAll(purchaseCols, " ", ""), ","), ins, "")
+}
+
+func (u *uow) flushDebts() error {
+	var ins [][]any
+	for _, d := range u.dirtyDebts {
+		if d.New {
+			ins = append(ins, []any{d.ID, d.MemberID, d.MerchantID, d.PurchaseID, d.Points, d.Remaining, Micros(d.CreatedAt)})
+			continue
+		}
+		if _, err := u.tx.ExecContext(u.ctx, `UPDATE member_debts SET remaining = ? WHERE id = ?`, d.Remaining, d.ID); err != nil {
+			return fmt.Errorf("update debt: %w", err)
+		}
+	}
+	return u.bulkInsert("member_debts", []string{"id", "member_id", "merchant_id", "purchase_id", "points", "remaining", "created_at"}, ins, "")
+}

@@ -1,0 +1,715 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/lianmeng/lianmeng/gateway/ledger"
+	"github.com/lianmeng/lianmeng/gateway/merchant"
+	"github.com/lianmeng/lianmeng/gateway/points"
+)
+
+// uow implements points.Tx over one database transaction that may serve a
+// whole batch of requests. Reads are cached so later requests in the batch
+// see earlier ones' effects; writes are buffered and flushed once with
+// multi-row statements; an undo log lets one request's partial effects be
+// rolled back without failing the batch.
+type uow struct {
+	ctx context.Context
+	db  *DB
+	tx  *sqlx.Tx
+	now time.Time
+	ids *idAllocator
+
+	accounts  map[string]*acct
+	merchants map[string]*points.Merchant // nil value: known missing
+	members   map[string]string           // identity key -> member id ("" known missing)
+	purchases map[string]*points.Purchase // purchase key -> purchase (nil known missing)
+	lots      map[int64]*ledger.Lot
+	memberLot map[string][]int64 // member -> lot ids (loaded from DB + new)
+	lotsDone  map[string]bool    // member's open lots loaded
+	debts     map[string][]*points.Debt
+	cons      map[int64][]points.Consumption
+	idem      map[string]*IdemRecord // merchant|key -> record (nil known missing)
+	nonces    map[string]bool        // key|nonce -> used
+
+	// write buffers
+	txs        []ledger.Transaction
+	newMembers []memberIdentity
+	dirtyLots  map[int64]bool
+	newLots    map[int64]bool
+	dirtyPurch map[int64]*points.Purchase
+	dirtyDebts map[int64]*points.Debt
+	newCons    []points.Consumption
+	newIdem    []IdemRecord
+	newNonces  []nonceRow
+
+	undo []func()
+}
+
+type acct struct {
+	known   bool  // balance read (and locked) from the database
+	balance int64 // valid when known
+	delta   int64 // change made by this batch
+}
+
+type memberIdentity struct {
+	MemberID string
+	Kind     string
+	Lookup   string
+	IsNewMbr bool
+}
+
+type nonceRow struct {
+	KeyID, Nonce string
+	Expires      int64
+}
+
+// IdemRecord is a stored idempotent response.
+type IdemRecord struct {
+	MerchantID  string `db:"merchant_id"`
+	Key         string `db:"idem_key"`
+	RequestHash string `db:"request_hash"`
+	Status      int    `db:"status"`
+	Response    string `db:"response"`
+	CreatedAt   int64  `db:"created_at"`
+}
+
+var _ points.Tx = (*uow)(nil)
+
+func newUOW(ctx context.Context, db *DB, tx *sqlx.Tx, now time.Time, ids *idAllocator) *uow {
+	return &uow{ctx: ctx, db: db, tx: tx, now: now.UTC().Truncate(time.Microsecond), ids: ids,
+		accounts: map[string]*acct{}, merchants: map[string]*points.Merchant{}, members: map[string]string{},
+		purchases: map[string]*points.Purchase{}, lots: map[int64]*ledger.Lot{}, memberLot: map[string][]int64{},
+		lotsDone: map[string]bool{}, debts: map[string][]*points.Debt{}, cons: map[int64][]points.Consumption{},
+		idem: map[string]*IdemRecord{}, nonces: map[string]bool{},
+		dirtyLots: map[int64]bool{}, newLots: map[int64]bool{}, dirtyPurch: map[int64]*points.Purchase{}, dirtyDebts: map[int64]*points.Debt{}}
+}
+
+// mark and rollback bound one request's effects inside the batch.
+func (u *uow) mark() int { return len(u.undo) }
+
+func (u *uow) rollback(m int) {
+	for i := len(u.undo) - 1; i >= m; i-- {
+		u.undo[i]()
+	}
+	u.undo = u.undo[:m]
+}
+
+func (u *uow) onUndo(f func()) { u.undo = append(u.undo, f) }
+
+func (u *uow) forUpdate() string {
+	if u.db.Dialect == MySQL {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func (u *uow) Now() time.Time { return u.now }
+
+func (u *uow) NewID() (int64, error) { return u.ids.take() }
+
+// ---- merchants
+
+func (u *uow) Merchant(id string) (points.Merchant, error) {
+	if m, ok := u.merchants[id]; ok {
+		if m == nil {
+			return points.Merchant{}, points.ErrNotFound
+		}
+		return *m, nil
+	}
+	if err := u.loadMerchants([]string{id}); err != nil {
+		return points.Merchant{}, err
+	}
+	return u.Merchant(id)
+}
+
+func (u *uow) loadMerchants(ids []string) error {
+	var want []string
+	for _, id := range ids {
+		if _, ok := u.merchants[id]; !ok {
+			want = append(want, id)
+			u.merchants[id] = nil
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	q, args, _ := sqlx.In(`SELECT m.id, m.status, COALESCE(e.rate_bp, 0) AS rate_bp, COALESCE(e.max_points, 0) AS max_points,
+		COALESCE(e.rule_plugin, '') AS rule_plugin FROM merchants m LEFT JOIN merchant_earning e ON e.merchant_id = m.id WHERE m.id IN (?)`, want)
+	var rows []struct {
+		ID         string `db:"id"`
+		Status     string `db:"status"`
+		RateBP     int64  `db:"rate_bp"`
+		MaxPoints  int64  `db:"max_points"`
+		RulePlugin string `db:"rule_plugin"`
+	}
+	if err := u.tx.SelectContext(u.ctx, &rows, q, args...); err != nil {
+		return fmt.Errorf("load merchants: %w", err)
+	}
+	for _, r := range rows {
+		u.merchants[r.ID] = &points.Merchant{ID: r.ID, Active: r.Status == merchant.StatusActive, RateBP: r.RateBP, MaxPoints: r.MaxPoints, RulePlugin: r.RulePlugin}
+	}
+	return nil
+}
+
+// ---- accounts
+
+func (u *uow) Balance(account string) (int64, error) {
+	a, err := u.lockAccounts([]string{account})
+	if err != nil {
+		return 0, err
+	}
+	return a[0].balance, nil
+}
+
+// lockAccounts reads (and on MySQL locks, in name order) accounts not yet
+// known, creating missing rows at zero.
+func (u *uow) lockAccounts(names []string) ([]*acct, error) {
+	var want []string
+	for _, n := range names {
+		if a, ok := u.accounts[n]; !ok || !a.known {
+			want = append(want, n)
+		}
+	}
+	if len(want) > 0 {
+		sort.Strings(want)
+		ins := "INSERT OR IGNORE INTO accounts (name, asset, balance) VALUES "
+		if u.db.Dialect == MySQL {
+			ins = "INSERT IGNORE INTO accounts (name, asset, balance) VALUES "
+		}
+		var args []any
+		for i, n := range want {
+			if i > 0 {
+				ins += ","
+			}
+			ins += "(?, ?, 0)"
+			args = append(args, n, string(ledger.AssetOf(n)))
+		}
+		if _, err := u.tx.ExecContext(u.ctx, ins, args...); err != nil {
+			return nil, fmt.Errorf("create accounts: %w", err)
+		}
+		q, qargs, _ := sqlx.In(`SELECT name, balance FROM accounts WHERE name IN (?) ORDER BY name`+u.forUpdate(), want)
+		rows, err := u.tx.QueryxContext(u.ctx, q, qargs...)
+		if err != nil {
+			return nil, fmt.Errorf("lock accounts: %w", err)
+		}
+		for rows.Next() {
+			var n string
+			var b int64
+			if err := rows.Scan(&n, &b); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			a := u.accounts[n]
+			if a == nil {
+				a = &acct{}
+				u.accounts[n] = a
+			}
+			// Known-ness is a cache fact, not a change: it survives undo.
+			a.known, a.balance = true, b+a.delta
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*acct, len(names))
+	for i, n := range names {
+		out[i] = u.accounts[n]
+	}
+	return out, nil
+}
+
+func (u *uow) Post(t *ledger.Transaction) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	// Debits of guarded accounts need the real balance.
+	var guard []string
+	for _, p := range t.Postings {
+		if p.Amount < 0 && ledger.NonNegative(p.Account) {
+			guard = append(guard, p.Account)
+		}
+	}
+	if len(guard) > 0 {
+		if _, err := u.lockAccounts(guard); err != nil {
+			return err
+		}
+	}
+	net := map[string]int64{}
+	for _, p := range t.Postings {
+		net[p.Account] += p.Amount
+	}
+	for name, d := range net {
+		if d < 0 && ledger.NonNegative(name) {
+			if a := u.accounts[name]; a.balance+d < 0 {
+				return &points.ErrInsufficient{Account: name, Balance: a.balance, Need: -d}
+			}
+		}
+	}
+	id, err := u.ids.take()
+	if err != nil {
+		return err
+	}
+	t.ID = id
+	t.CreatedAt = u.now
+	for name, d := range net {
+		a := u.accounts[name]
+		if a == nil {
+			a = &acct{}
+			u.accounts[name] = a
+		}
+		a.balance += d
+		a.delta += d
+		u.onUndo(func() { a.balance -= d; a.delta -= d })
+	}
+	u.txs = append(u.txs, *t)
+	n := len(u.txs) - 1
+	u.onUndo(func() { u.txs = u.txs[:n] })
+	return nil
+}
+
+// ---- members
+
+func identityLookup(merchantID string, id points.Identity) string {
+	if id.Kind == points.IdentityCustomer {
+		return merchantID + ":" + id.Value
+	}
+	return id.Value
+}
+
+func identKey(kind, lookup string) string { return kind + "\x00" + lookup }
+
+func (u *uow) Member(merchantID string, id points.Identity, create bool) (string, error) {
+	lookup := identityLookup(merchantID, id)
+	k := identKey(id.Kind, lookup)
+	if _, ok := u.members[k]; !ok {
+		if err := u.loadMembers([][2]string{{id.Kind, lookup}}); err != nil {
+			return "", err
+		}
+	}
+	if mid := u.members[k]; mid != "" {
+		return mid, nil
+	}
+	if !create {
+		return "", points.ErrNotFound
+	}
+	mid := merchant.NewID("mbr_")
+	u.members[k] = mid
+	u.newMembers = append(u.newMembers, memberIdentity{MemberID: mid, Kind: id.Kind, Lookup: lookup, IsNewMbr: true})
+	// A new member has no lots or debts: no need to ask the database.
+	u.lotsDone[mid] = true
+	u.debts[mid] = nil
+	n := len(u.newMembers) - 1
+	u.onUndo(func() { u.members[k] = ""; u.newMembers = u.newMembers[:n] })
+	return mid, nil
+}
+
+func (u *uow) loadMembers(keys [][2]string) error {
+	var want [][2]string
+	for _, k := range keys {
+		if _, ok := u.members[identKey(k[0], k[1])]; !ok {
+			want = append(want, k)
+			u.members[identKey(k[0], k[1])] = ""
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	q := `SELECT kind, lookup, member_id FROM member_identities WHERE (kind, lookup) IN (` + placeholders(len(want), "(?, ?)") + `)`
+	args := make([]any, 0, 2*len(want))
+	for _, k := range want {
+		args = append(args, k[0], k[1])
+	}
+	rows, err := u.tx.QueryxContext(u.ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("load members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, lookup, mid string
+		if err := rows.Scan(&kind, &lookup, &mid); err != nil {
+			return err
+		}
+		u.members[identKey(kind, lookup)] = mid
+	}
+	return rows.Err()
+}
+
+func placeholders(n int, one string) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+// ---- purchases
+
+func purchaseKey(merchantID, kind, orderID string) string {
+	return merchantID + "\x00" + kind + "\x00" + orderID
+}
+
+const purchaseCols = `id, kind, merchant_id, store_id, order_id, member_id, amount_fen, points, refunded_fen, reversed_points, lot_id, tx_id, rule_version, created_at`
+
+type purchaseRow struct {
+	ID             int64  `db:"id"`
+	Kind           string `db:"kind"`
+	MerchantID     string `db:"merchant_id"`
+	StoreID        string `db:"store_id"`
+	OrderID        string `db:"order_id"`
+	MemberID       string `db:"member_id"`
+	AmountFen      int64  `db:"amount_fen"`
+	Points         int64  `db:"points"`
+	RefundedFen    int64  `db:"refunded_fen"`
+	ReversedPoints int64  `db:"reversed_points"`
+	LotID          int64  `db:"lot_id"`
+	TxID           int64  `db:"tx_id"`
+	RuleVersion    string `db:"rule_version"`
+	CreatedAt      int64  `db:"created_at"`
+}
+
+func (r purchaseRow) domain() *points.Purchase {
+	return &points.Purchase{ID: r.ID, Kind: r.Kind, MerchantID: r.MerchantID, StoreID: r.StoreID, OrderID: r.OrderID, MemberID: r.MemberID,
+		AmountFen: r.AmountFen, Points: r.Points, RefundedFen: r.RefundedFen, ReversedPoints: r.ReversedPoints, LotID: r.LotID, TxID: r.TxID,
+		RuleVersion: r.RuleVersion, CreatedAt: FromMicros(r.CreatedAt)}
+}
+
+func (u *uow) Purchase(merchantID, kind, orderID string) (*points.Purchase, error) {
+	k := purchaseKey(merchantID, kind, orderID)
+	if _, ok := u.purchases[k]; !ok {
+		if err := u.loadPurchases([][3]string{{merchantID, kind, orderID}}); err != nil {
+			return nil, err
+		}
+	}
+	p := u.purchases[k]
+	if p == nil {
+		return nil, points.ErrNotFound
+	}
+	cp := *p
+	return &cp, nil
+}
+
+func (u *uow) loadPurchases(keys [][3]string) error {
+	var want [][3]string
+	for _, k := range keys {
+		pk := purchaseKey(k[0], k[1], k[2])
+		if _, ok := u.purchases[pk]; !ok {
+			want = append(want, k)
+			u.purchases[pk] = nil
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	q := `SELECT ` + purchaseCols + ` FROM purchases WHERE (merchant_id, kind, order_id) IN (` + placeholders(len(want), "(?, ?, ?)") + `)` + u.forUpdate()
+	args := make([]any, 0, 3*len(want))
+	for _, k := range want {
+		args = append(args, k[0], k[1], k[2])
+	}
+	var rows []purchaseRow
+	if err := u.tx.SelectContext(u.ctx, &rows, q, args...); err != nil {
+		return fmt.Errorf("load purchases: %w", err)
+	}
+	for _, r := range rows {
+		u.purchases[purchaseKey(r.MerchantID, r.Kind, r.OrderID)] = r.domain()
+	}
+	return nil
+}
+
+func (u *uow) SavePurchase(p *points.Purchase) error {
+	k := purchaseKey(p.MerchantID, p.Kind, p.OrderID)
+	prev, hadPrev := u.purchases[k]
+	prevDirty, hadDirty := u.dirtyPurch[p.ID]
+	cp := *p
+	u.purchases[k] = &cp
+	u.dirtyPurch[p.ID] = &cp
+	u.onUndo(func() {
+		if hadPrev {
+			u.purchases[k] = prev
+		} else {
+			delete(u.purchases, k)
+		}
+		if hadDirty {
+			u.dirtyPurch[p.ID] = prevDirty
+		} else {
+			delete(u.dirtyPurch, p.ID)
+		}
+	})
+	return nil
+}
+
+// ---- lots
+
+const lotCols = `id, member_id, merchant_id, purchase_id, points, remaining, state, rule_version, earned_at, release_at, expires_at`
+
+type lotRow struct {
+	ID          int64  `db:"id"`
+	MemberID    string `db:"member_id"`
+	MerchantID  string `db:"merchant_id"`
+	PurchaseID  int64  `db:"purchase_id"`
+	Points      int64  `db:"points"`
+	Remaining   int64  `db:"remaining"`
+	State       string `db:"state"`
+	RuleVersion string `db:"rule_version"`
+	EarnedAt    int64  `db:"earned_at"`
+	ReleaseAt   int64  `db:"release_at"`
+	ExpiresAt   int64  `db:"expires_at"`
+}
+
+func (r lotRow) domain() *ledger.Lot {
+	return &ledger.Lot{ID: r.ID, MemberID: r.MemberID, MerchantID: r.MerchantID, PurchaseID: r.PurchaseID, Points: r.Points,
+		Remaining: r.Remaining, State: r.State, RuleVersion: r.RuleVersion, EarnedAt: FromMicros(r.EarnedAt),
+		ReleaseAt: FromMicros(r.ReleaseAt), ExpiresAt: FromMicros(r.ExpiresAt)}
+}
+
+func (u *uow) cacheLot(r lotRow) *ledger.Lot {
+	if l, ok := u.lots[r.ID]; ok {
+		return l
+	}
+	l := r.domain()
+	u.lots[r.ID] = l
+	return l
+}
+
+func (u *uow) loadMemberLots(memberID string) error {
+	if u.lotsDone[memberID] {
+		return nil
+	}
+	var rows []lotRow
+	if err := u.tx.SelectContext(u.ctx, &rows, `SELECT `+lotCols+` FROM lots WHERE member_id = ? AND state <> ?`+u.forUpdate(), memberID, ledger.LotClosed); err != nil {
+		return fmt.Errorf("load lots: %w", err)
+	}
+	have := map[int64]bool{}
+	for _, id := range u.memberLot[memberID] {
+		have[id] = true
+	}
+	for _, r := range rows {
+		l := u.cacheLot(r)
+		if !have[l.ID] {
+			u.memberLot[memberID] = append(u.memberLot[memberID], l.ID)
+		}
+	}
+	u.lotsDone[memberID] = true
+	return nil
+}
+
+func (u *uow) Lots(memberID, state string) ([]*ledger.Lot, error) {
+	if err := u.loadMemberLots(memberID); err != nil {
+		return nil, err
+	}
+	var out []*ledger.Lot
+	for _, id := range u.memberLot[memberID] {
+		if l := u.lots[id]; l.State == state {
+			cp := *l
+			out = append(out, &cp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].ExpiresAt.Equal(out[j].ExpiresAt) {
+			return out[i].ExpiresAt.Before(out[j].ExpiresAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func (u *uow) Lot(id int64) (*ledger.Lot, error) {
+	if l, ok := u.lots[id]; ok {
+		cp := *l
+		return &cp, nil
+	}
+	var r lotRow
+	err := u.tx.GetContext(u.ctx, &r, `SELECT `+lotCols+` FROM lots WHERE id = ?`+u.forUpdate(), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, points.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load lot: %w", err)
+	}
+	cp := *u.cacheLot(r)
+	return &cp, nil
+}
+
+func (u *uow) SaveLot(l *ledger.Lot, isNew bool) error {
+	cp := *l
+	prev, had := u.lots[l.ID]
+	wasDirty := u.dirtyLots[l.ID]
+	u.lots[l.ID] = &cp
+	u.dirtyLots[l.ID] = true
+	if isNew {
+		u.newLots[l.ID] = true
+		u.memberLot[l.MemberID] = append(u.memberLot[l.MemberID], l.ID)
+	}
+	u.onUndo(func() {
+		if had {
+			u.lots[l.ID] = prev
+		} else {
+			delete(u.lots, l.ID)
+		}
+		if !wasDirty {
+			delete(u.dirtyLots, l.ID)
+		}
+		if isNew {
+			delete(u.newLots, l.ID)
+			ids := u.memberLot[l.MemberID]
+			u.memberLot[l.MemberID] = ids[:len(ids)-1]
+		}
+	})
+	return nil
+}
+
+func (u *uow) DueLots(state string, now time.Time, limit int) ([]*ledger.Lot, error) {
+	col := "release_at"
+	if state == ledger.LotAvailable {
+		col = "expires_at"
+	}
+	var rows []lotRow
+	q := `SELECT ` + lotCols + ` FROM lots WHERE state = ? AND ` + col + ` <= ? ORDER BY ` + col + `, id LIMIT ?` + u.forUpdate()
+	if err := u.tx.SelectContext(u.ctx, &rows, q, state, Micros(now), limit); err != nil {
+		return nil, fmt.Errorf("due lots: %w", err)
+	}
+	out := make([]*ledger.Lot, 0, len(rows))
+	for _, r := range rows {
+		l := u.cacheLot(r)
+		if l.State != state { // changed earlier in this batch
+			continue
+		}
+		cp := *l
+		out = append(out, &cp)
+	}
+	return out, nil
+}
+
+// ---- debts and consumptions
+
+func (u *uow) Debts(memberID string) ([]*points.Debt, error) {
+	ds, ok := u.debts[memberID]
+	if !ok {
+		if err := u.loadDebts([]string{memberID}); err != nil {
+			return nil, err
+		}
+		ds = u.debts[memberID]
+	}
+	out := make([]*points.Debt, 0, len(ds))
+	for _, d := range ds {
+		if d.Remaining > 0 {
+			cp := *d
+			out = append(out, &cp)
+		}
+	}
+	return out, nil
+}
+
+func (u *uow) loadDebts(members []string) error {
+	var want []string
+	for _, m := range members {
+		if _, ok := u.debts[m]; !ok {
+			want = append(want, m)
+			u.debts[m] = nil
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	q, args, _ := sqlx.In(`SELECT id, member_id, merchant_id, purchase_id, points, remaining, created_at FROM member_debts
+		WHERE member_id IN (?) AND remaining > 0 ORDER BY created_at, id`+u.forUpdate(), want)
+	var rows []struct {
+		ID         int64  `db:"id"`
+		MemberID   string `db:"member_id"`
+		MerchantID string `db:"merchant_id"`
+		PurchaseID int64  `db:"purchase_id"`
+		Points     int64  `db:"points"`
+		Remaining  int64  `db:"remaining"`
+		CreatedAt  int64  `db:"created_at"`
+	}
+	if err := u.tx.SelectContext(u.ctx, &rows, q, args...); err != nil {
+		return fmt.Errorf("load debts: %w", err)
+	}
+	for _, r := range rows {
+		u.debts[r.MemberID] = append(u.debts[r.MemberID], &points.Debt{ID: r.ID, MemberID: r.MemberID, MerchantID: r.MerchantID,
+			PurchaseID: r.PurchaseID, Points: r.Points, Remaining: r.Remaining, CreatedAt: FromMicros(r.CreatedAt)})
+	}
+	return nil
+}
+
+func (u *uow) SaveDebt(d *points.Debt) error {
+	if _, err := u.Debts(d.MemberID); err != nil {
+		return err
+	}
+	list := u.debts[d.MemberID]
+	idx := -1
+	for i, x := range list {
+		if x.ID == d.ID {
+			idx = i
+		}
+	}
+	cp := *d
+	if idx < 0 {
+		u.debts[d.MemberID] = append(list, &cp)
+		u.onUndo(func() { u.debts[d.MemberID] = list })
+	} else {
+		prev := list[idx]
+		list[idx] = &cp
+		u.onUndo(func() { list[idx] = prev })
+	}
+	prevDirty, had := u.dirtyDebts[d.ID]
+	if had && prevDirty.New {
+		cp.New = true // still an insert
+	}
+	u.dirtyDebts[d.ID] = &cp
+	u.onUndo(func() {
+		if had {
+			u.dirtyDebts[d.ID] = prevDirty
+		} else {
+			delete(u.dirtyDebts, d.ID)
+		}
+	})
+	return nil
+}
+
+func (u *uow) Consumptions(purchaseID int64) ([]points.Consumption, error) {
+	if c, ok := u.cons[purchaseID]; ok {
+		return append([]points.Consumption(nil), c...), nil
+	}
+	var rows []struct {
+		PurchaseID int64 `db:"purchase_id"`
+		LotID      int64 `db:"lot_id"`
+		Points     int64 `db:"points"`
+	}
+	if err := u.tx.SelectContext(u.ctx, &rows, `SELECT purchase_id, lot_id, points FROM lot_consumptions WHERE purchase_id = ? ORDER BY seq`, purchaseID); err != nil {
+		return nil, fmt.Errorf("load consumptions: %w", err)
+	}
+	var out []points.Consumption
+	for _, r := range rows {
+		out = append(out, points.Consumption{PurchaseID: r.PurchaseID, LotID: r.LotID, Points: r.Points})
+	}
+	u.cons[purchaseID] = out
+	return append([]points.Consumption(nil), out...), nil
+}
+
+func (u *uow) AddConsumption(c points.Consumption) error {
+	prev, had := u.cons[c.PurchaseID]
+	u.cons[c.PurchaseID] = append(append([]points.Consumption(nil), prev...), c)
+	u.newCons = append(u.newCons, c)
+	n := len(u.newCons) - 1
+	u.onUndo(func() {
+		if had {
+			u.cons[c.PurchaseID] = prev
+		} else {
+			delete(u.cons, c.PurchaseID)
+		}
+		u.newCons = u.newCons[:n]
+	})
+	return nil
+}

@@ -1,0 +1,474 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lianmeng/lianmeng/gateway/ledger"
+	"github.com/lianmeng/lianmeng/gateway/points"
+)
+
+// Writer is the batching writer (DESIGN §5). Requests queue up; one
+// goroutine takes up to BatchSize of them (waiting at most BatchWait for
+// more), applies each against the batch's shared view, writes the batch in
+// one transaction with multi-row statements and commits once: one fsync
+// for the whole batch. A request refused by the rules gets its own error
+// and leaves no trace; the others commit.
+type Writer struct {
+	db   *DB
+	ids  *idAllocator
+	q    chan *Op
+	size int
+	wait time.Duration
+	now  func() time.Time
+	log  *slog.Logger
+
+	batchSize prometheus.Histogram
+	retries   prometheus.Counter
+	done      chan struct{}
+}
+
+// Keys are what an operation will read, so the batch can load them for all
+// its operations with a few multi-row queries instead of one round trip
+// each. Missing keys are still loaded on demand.
+type Keys struct {
+	Merchants  []string
+	Accounts   []string // accounts to read and lock (debited balances)
+	Identities []IdentityKey
+	Purchases  []PurchaseKey
+}
+
+// IdentityKey names a member identity as seen by a merchant.
+type IdentityKey struct {
+	MerchantID string
+	Identity   points.Identity
+}
+
+// PurchaseKey names a purchase.
+type PurchaseKey struct{ MerchantID, Kind, OrderID string }
+
+// Idem is an idempotency key and the hash of the request body it came with.
+type Idem struct {
+	MerchantID, Key, RequestHash string
+}
+
+// Nonce is a request nonce consumed together with the operation.
+type Nonce struct {
+	KeyID, Nonce string
+	Expires      time.Time
+}
+
+// Op is one request for the writer.
+type Op struct {
+	Keys  Keys
+	Idem  *Idem
+	Nonce *Nonce
+	// IDs is an upper bound on the ids Apply will allocate.
+	IDs int
+	// Apply runs inside the batch. It returns the HTTP-level status and
+	// JSON body to store under the idempotency key, or a domain error
+	// (*points.Error, *points.ErrInsufficient) which rolls back only this
+	// operation. Any other error aborts the attempt; the batch is then
+	// retried without this operation.
+	Apply func(tx points.Tx) (status int, body []byte, err error)
+
+	res chan OpResult
+}
+
+// OpResult is what a request gets back.
+type OpResult struct {
+	Status int
+	Body   []byte
+	Err    error
+	// Replay is set when the idempotency key was already used: the caller
+	// compares hashes and replays or refuses.
+	Replay *IdemRecord
+}
+
+// ErrNonceReplayed is returned when a request's nonce was already used.
+var ErrNonceReplayed = errors.New("nonce already used")
+
+// ErrWriterClosed is returned after Close.
+var ErrWriterClosed = errors.New("store: writer is closed")
+
+// WriterOptions tune NewWriter.
+type WriterOptions struct {
+	BatchSize int
+	BatchWait time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
+	Registry  prometheus.Registerer
+}
+
+// NewWriter starts the batching writer; Close stops it.
+func (db *DB) NewWriter(o WriterOptions) *Writer {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 512
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	w := &Writer{db: db, ids: db.idAllocator(), q: make(chan *Op, 4*o.BatchSize), size: o.BatchSize, wait: o.BatchWait,
+		now: o.Now, log: o.Log, done: make(chan struct{})}
+	w.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lianmeng_writer_batch_size",
+		Help: "Requests committed per batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 13)})
+	w.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "lianmeng_writer_retries_total",
+		Help: "Batch attempts retried after a deadlock, lock timeout or conflicting insert."})
+	if o.Registry != nil {
+		o.Registry.MustRegister(w.batchSize, w.retries)
+	}
+	go w.loop()
+	return w
+}
+
+// Submit queues op and waits for its result. If ctx ends first the
+// operation may still commit; a retry with the same idempotency key finds
+// out.
+func (w *Writer) Submit(ctx context.Context, op *Op) OpResult {
+	op.res = make(chan OpResult, 1)
+	select {
+	case w.q <- op:
+	case <-ctx.Done():
+		return OpResult{Err: ctx.Err()}
+	case <-w.done:
+		return OpResult{Err: ErrWriterClosed}
+	}
+	select {
+	case r := <-op.res:
+		return r
+	case <-ctx.Done():
+		return OpResult{Err: ctx.Err()}
+	}
+}
+
+// Close stops the writer after the batch in progress.
+func (w *Writer) Close() {
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+	}
+}
+
+func (w *Writer) loop() {
+	for {
+		var first *Op
+		select {
+		case first = <-w.q:
+		case <-w.done:
+			w.drain()
+			return
+		}
+		batch := []*Op{first}
+		// Take what is already queued, then wait up to BatchWait for more.
+		var timer <-chan time.Time
+		if w.wait > 0 {
+			timer = time.After(w.wait)
+		}
+	collect:
+		for len(batch) < w.size {
+			select {
+			case op := <-w.q:
+				batch = append(batch, op)
+			default:
+				if timer == nil {
+					break collect
+				}
+				select {
+				case op := <-w.q:
+					batch = append(batch, op)
+				case <-timer:
+					break collect
+				}
+			}
+		}
+		w.run(batch)
+	}
+}
+
+func (w *Writer) drain() {
+	for {
+		select {
+		case op := <-w.q:
+			op.res <- OpResult{Err: ErrWriterClosed}
+		default:
+			return
+		}
+	}
+}
+
+// run commits a batch, retrying on transient conflicts and excluding
+// operations that fail in a way that poisons the transaction.
+func (w *Writer) run(batch []*Op) {
+	ctx := context.Background()
+	results := make([]OpResult, len(batch))
+	excluded := make([]bool, len(batch))
+	ids := 0
+	for _, op := range batch {
+		ids += op.IDs + 1
+	}
+	if err := w.ids.reserve(ctx, w.db, ids); err != nil {
+		for _, op := range batch {
+			op.res <- OpResult{Err: err}
+		}
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		bad, err := w.attempt(ctx, batch, excluded, results)
+		if err == nil {
+			break
+		}
+		if bad >= 0 {
+			// One operation broke the transaction: answer it, run the rest.
+			excluded[bad] = true
+			results[bad] = OpResult{Err: err}
+			w.log.Error("operation aborted its batch; retrying the batch without it", "err", err)
+			continue
+		}
+		if IsRetryable(err) || IsDuplicate(err) {
+			if attempt < 20 {
+				w.retries.Inc()
+				time.Sleep(time.Duration(rand.IntN(1000*(attempt+1))) * time.Microsecond)
+				continue
+			}
+		}
+		w.log.Error("batch failed", "err", err, "size", len(batch))
+		for i := range batch {
+			if !excluded[i] {
+				results[i] = OpResult{Err: fmt.Errorf("store: batch commit: %w", err)}
+			}
+		}
+		break
+	}
+	w.batchSize.Observe(float64(len(batch)))
+	for i, op := range batch {
+		op.res <- results[i]
+	}
+}
+
+// attempt runs one transaction for the batch. On an operation-specific
+// fatal error it returns that operation's index.
+func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, results []OpResult) (int, error) {
+	tx, err := w.db.W.BeginTxx(ctx, nil)
+	if err != nil {
+		return -1, fmt.Errorf("begin batch: %w", err)
+	}
+	defer tx.Rollback()
+	u := newUOW(ctx, w.db, tx, w.now(), w.ids)
+	if err := w.prefetch(u, batch, excluded); err != nil {
+		return -1, err
+	}
+	for i, op := range batch {
+		if excluded[i] {
+			continue
+		}
+		res, err := w.apply(u, op)
+		if err != nil {
+			return i, err
+		}
+		results[i] = res
+	}
+	if err := u.flush(); err != nil {
+		return -1, err
+	}
+	if err := tx.Commit(); err != nil {
+		return -1, fmt.Errorf("commit batch: %w", err)
+	}
+	return -1, nil
+}
+
+// apply runs one operation. A domain refusal is returned in the result; a
+// returned error means the transaction is no longer usable.
+func (w *Writer) apply(u *uow, op *Op) (res OpResult, fatal error) {
+	if op.Nonce != nil {
+		k := op.Nonce.KeyID + "\x00" + op.Nonce.Nonce
+		if u.nonces[k] {
+			return OpResult{Err: ErrNonceReplayed}, nil
+		}
+	}
+	consumeNonce := func() {
+		if op.Nonce != nil {
+			k := op.Nonce.KeyID + "\x00" + op.Nonce.Nonce
+			u.nonces[k] = true
+			u.newNonces = append(u.newNonces, nonceRow{op.Nonce.KeyID, op.Nonce.Nonce, Micros(op.Nonce.Expires)})
+		}
+	}
+	if op.Idem != nil {
+		if rec := u.idem[op.Idem.MerchantID+"\x00"+op.Idem.Key]; rec != nil {
+			consumeNonce()
+			cp := *rec
+			return OpResult{Replay: &cp}, nil
+		}
+	}
+	if op.Apply == nil { // a bare nonce consumption
+		consumeNonce()
+		return OpResult{}, nil
+	}
+	mark := u.mark()
+	status, body, err := safeApply(op, u)
+	if err != nil {
+		u.rollback(mark)
+		if isDomainError(err) {
+			return OpResult{Err: err}, nil
+		}
+		return OpResult{}, err
+	}
+	consumeNonce()
+	if op.Idem != nil {
+		rec := IdemRecord{MerchantID: op.Idem.MerchantID, Key: op.Idem.Key, RequestHash: op.Idem.RequestHash, Status: status,
+			Response: string(body), CreatedAt: Micros(u.now)}
+		u.idem[op.Idem.MerchantID+"\x00"+op.Idem.Key] = &rec
+		u.newIdem = append(u.newIdem, rec)
+	}
+	u.undo = u.undo[:mark] // committed within the batch
+	return OpResult{Status: status, Body: body}, nil
+}
+
+func safeApply(op *Op, u *uow) (status int, body []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in operation: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return op.Apply(u)
+}
+
+func isDomainError(err error) bool {
+	var pe *points.Error
+	var ie *points.ErrInsufficient
+	return errors.As(err, &pe) || errors.As(err, &ie) || errors.Is(err, ledger.ErrInvalid) || errors.Is(err, ledger.ErrUnbalanced)
+}
+
+// prefetch loads every key the batch's operations declared.
+func (w *Writer) prefetch(u *uow, batch []*Op, excluded []bool) error {
+	var merchants, accounts []string
+	var idents [][2]string
+	var purch [][3]string
+	var idem [][2]string
+	var nonces [][2]string
+	for i, op := range batch {
+		if excluded[i] {
+			continue
+		}
+		merchants = append(merchants, op.Keys.Merchants...)
+		accounts = append(accounts, op.Keys.Accounts...)
+		for _, k := range op.Keys.Identities {
+			idents = append(idents, [2]string{k.Identity.Kind, identityLookup(k.MerchantID, k.Identity)})
+		}
+		for _, k := range op.Keys.Purchases {
+			purch = append(purch, [3]string{k.MerchantID, k.Kind, k.OrderID})
+		}
+		if op.Idem != nil {
+			idem = append(idem, [2]string{op.Idem.MerchantID, op.Idem.Key})
+		}
+		if op.Nonce != nil {
+			nonces = append(nonces, [2]string{op.Nonce.KeyID, op.Nonce.Nonce})
+		}
+	}
+	if err := u.loadMerchants(merchants); err != nil {
+		return err
+	}
+	if len(accounts) > 0 {
+		if _, err := u.lockAccounts(dedupe(accounts)); err != nil {
+			return err
+		}
+	}
+	if err := u.loadMembers(idents); err != nil {
+		return err
+	}
+	var found []string
+	for _, k := range idents {
+		if m := u.members[identKey(k[0], k[1])]; m != "" {
+			found = append(found, m)
+		}
+	}
+	if err := u.loadDebts(dedupe(found)); err != nil {
+		return err
+	}
+	if err := u.loadPurchases(purch); err != nil {
+		return err
+	}
+	if err := u.loadIdem(idem); err != nil {
+		return err
+	}
+	return u.loadNonces(nonces)
+}
+
+func dedupe(s []string) []string {
+	seen := make(map[string]bool, len(s))
+	out := s[:0:0]
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (u *uow) loadIdem(keys [][2]string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	q := `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys WHERE (merchant_id, idem_key) IN (` +
+		placeholders(len(keys), "(?, ?)") + `)`
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, k[0], k[1])
+	}
+	var rows []IdemRecord
+	if err := u.tx.SelectContext(u.ctx, &rows, q, args...); err != nil {
+		return fmt.Errorf("load idempotency keys: %w", err)
+	}
+	for i := range rows {
+		u.idem[rows[i].MerchantID+"\x00"+rows[i].Key] = &rows[i]
+	}
+	return nil
+}
+
+func (u *uow) loadNonces(keys [][2]string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	q := `SELECT key_id, nonce FROM request_nonces WHERE (key_id, nonce) IN (` + placeholders(len(keys), "(?, ?)") + `)`
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, k[0], k[1])
+	}
+	rows, err := u.tx.QueryxContext(u.ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("load nonces: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, n string
+		if err := rows.Scan(&k, &n); err != nil {
+			return err
+		}
+		u.nonces[k+"\x00"+n] = true
+	}
+	return rows.Err()
+}
+
+// LookupIdem returns a stored idempotent response, or nil.
+func (db *DB) LookupIdem(ctx context.Context, merchantID, key string) (*IdemRecord, error) {
+	var rows []IdemRecord
+	if err := db.R.SelectContext(ctx, &rows, `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys
+		WHERE merchant_id = ? AND idem_key = ?`, merchantID, key); err != nil {
+		return nil, fmt.Errorf("lookup idempotency key: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return &rows[0], nil
+}
