@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,14 +75,11 @@ type Client struct {
 
 // ParseSHA256 decodes a hex checksum.
 func ParseSHA256(s string) ([]byte, error) {
-	var b [sha256.Size]byte
-	if len(s) != 2*sha256.Size {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != sha256.Size {
 		return nil, fmt.Errorf("sha256 %q: want %d hex digits", s, 2*sha256.Size)
 	}
-	if _, err := fmt.Sscanf(s, "%x", &b); err != nil {
-		return nil, fmt.Errorf("sha256 %q: %v", s, err)
-	}
-	return b[:], nil
+	return b, nil
 }
 
 // FileSHA256 returns the SHA-256 of a file.
@@ -165,12 +163,17 @@ func startError(path string, err error, stderr string) error {
 		return fmt.Errorf("%w: %s changed after it was checked; refusing to start it", ErrChecksum, path)
 	case strings.Contains(msg, "incompatible API version"), strings.Contains(msg, "incompatible core API version"):
 		return fmt.Errorf("%w: %s: %s: the gateway speaks plugin protocol %d; rebuild the plugin with a matching SDK", ErrIncompatible, path, msg, sdk.ProtocolVersion)
+	case strings.Contains(stderr, "This binary is a plugin"):
+		// go-plugin's words for a cookie mismatch.
+		hint = "the plugin rejected the handshake's magic cookie: it is not a Lianmeng plugin, or was built for another application"
+	case strings.Contains(msg, "Failed to read any lines"), strings.Contains(msg, "exited before we could connect"):
+		hint = "the plugin exited before the handshake: wrong magic cookie (not a Lianmeng plugin), or it failed at start-up"
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		hint = "the plugin wrote to stdout before the handshake (stdout is reserved for it), or is not a Lianmeng plugin"
-	case strings.Contains(msg, "exited before we could connect"):
-		hint = "the plugin exited during the handshake: wrong magic cookie (not a Lianmeng plugin, or built for another SDK), or it failed at start-up"
 	}
 	if hint != "" {
+		// go-plugin appends a long generic diagnosis; the hint replaces it.
+		msg, _, _ = strings.Cut(msg, "This usually means")
 		err = fmt.Errorf("%w: %s: %s (%s)", ErrIncompatible, path, hint, oneLine(msg))
 	} else {
 		err = fmt.Errorf("start plugin %s: %w", path, err)

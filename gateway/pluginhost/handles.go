@@ -1,0 +1,149 @@
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lianmeng/lianmeng/sdk"
+	"github.com/lianmeng/lianmeng/sdk/earning"
+	"github.com/lianmeng/lianmeng/sdk/host"
+	"github.com/lianmeng/lianmeng/sdk/payment"
+	"github.com/lianmeng/lianmeng/sdk/pos"
+	"github.com/lianmeng/lianmeng/sdk/webhook"
+)
+
+// Evaluate evaluates an earning rule plugin. Errors: ErrUnknownPlugin,
+// sdk.ErrInvalidInput (the purchase is refused), or ErrUnavailable.
+func (h *Host) Evaluate(ctx context.Context, name string, req earning.Request) (earning.Breakdown, error) {
+	r, err := h.EarningRule(name)
+	if err != nil {
+		return earning.Breakdown{}, err
+	}
+	return r.Evaluate(ctx, req)
+}
+
+// EarningRule returns a supervised handle to an earning rule plugin. The
+// handle stays valid across restarts.
+func (h *Host) EarningRule(name string) (earning.Rule, error) {
+	m, err := h.lookup(name, sdk.KindEarningRule)
+	if err != nil {
+		return nil, err
+	}
+	return ruleHandle{m}, nil
+}
+
+type ruleHandle struct{ m *managed }
+
+func (r ruleHandle) Evaluate(ctx context.Context, req earning.Request) (earning.Breakdown, error) {
+	if err := req.Purchase.Validate(); err != nil {
+		return earning.Breakdown{}, fmt.Errorf("%w: %v", sdk.ErrInvalidInput, err)
+	}
+	var b earning.Breakdown
+	err := r.m.call(ctx, "Evaluate", func(ctx context.Context, c *host.Client) error {
+		var err error
+		if b, err = c.EarningRule(r.m.cfg.Name).Evaluate(ctx, req); err != nil {
+			return err
+		}
+		// Never let a wrong amount through: a buggy rule is an outage.
+		if err := b.Check(); err != nil {
+			return fmt.Errorf("%w: %v", errBadResult, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return earning.Breakdown{}, err
+	}
+	return b, nil
+}
+
+// POSAdapter returns a supervised handle to a POS adapter plugin.
+func (h *Host) POSAdapter(name string) (pos.Adapter, error) {
+	m, err := h.lookup(name, sdk.KindPOSAdapter)
+	if err != nil {
+		return nil, err
+	}
+	return posHandle{m}, nil
+}
+
+type posHandle struct{ m *managed }
+
+func (p posHandle) HandleWebhook(ctx context.Context, req pos.Request) (res pos.Result, err error) {
+	err = p.m.call(ctx, "HandleWebhook", func(ctx context.Context, c *host.Client) error {
+		res, err = c.POSAdapter(p.m.cfg.Name).HandleWebhook(ctx, req)
+		if err == nil && (res.Outcome < pos.Accepted || res.Outcome > pos.Rejected || res.Ack.Status < 100 || res.Ack.Status > 599) {
+			err = fmt.Errorf("%w: outcome %d, ack status %d", errBadResult, res.Outcome, res.Ack.Status)
+		}
+		return err
+	})
+	if err != nil {
+		return pos.Result{}, err
+	}
+	return res, nil
+}
+
+// PaymentChannel returns a supervised handle to a payment channel plugin.
+// An ErrUnavailable with Sent set from a money-moving call means the
+// outcome is unknown: resolve it by querying with the same transaction id.
+func (h *Host) PaymentChannel(name string) (payment.Channel, error) {
+	m, err := h.lookup(name, sdk.KindPaymentChannel)
+	if err != nil {
+		return nil, err
+	}
+	return channelHandle{m}, nil
+}
+
+type channelHandle struct{ m *managed }
+
+func (ch channelHandle) do(ctx context.Context, method string, fn func(context.Context, payment.Channel) error) error {
+	return ch.m.call(ctx, method, func(ctx context.Context, c *host.Client) error {
+		return fn(ctx, c.PaymentChannel(ch.m.cfg.Name))
+	})
+}
+
+func (ch channelHandle) CreatePayment(ctx context.Context, req payment.CreatePaymentRequest) (res payment.CreatePaymentResponse, err error) {
+	err = ch.do(ctx, "CreatePayment", func(ctx context.Context, c payment.Channel) error {
+		res, err = c.CreatePayment(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+func (ch channelHandle) HandleNotification(ctx context.Context, req webhook.Request) (res payment.Notification, err error) {
+	err = ch.do(ctx, "HandleNotification", func(ctx context.Context, c payment.Channel) error {
+		res, err = c.HandleNotification(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+func (ch channelHandle) Payout(ctx context.Context, req payment.PayoutRequest) (res payment.Result, err error) {
+	err = ch.do(ctx, "Payout", func(ctx context.Context, c payment.Channel) error {
+		res, err = c.Payout(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+func (ch channelHandle) QueryPayout(ctx context.Context, req payment.QueryPayoutRequest) (res payment.Result, err error) {
+	err = ch.do(ctx, "QueryPayout", func(ctx context.Context, c payment.Channel) error {
+		res, err = c.QueryPayout(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+func (ch channelHandle) FetchStatement(ctx context.Context, date string) (res payment.Statement, err error) {
+	err = ch.do(ctx, "FetchStatement", func(ctx context.Context, c payment.Channel) error {
+		res, err = c.FetchStatement(ctx, date)
+		return err
+	})
+	return res, err
+}
+
+func (ch channelHandle) Refund(ctx context.Context, req payment.RefundRequest) (res payment.Result, err error) {
+	err = ch.do(ctx, "Refund", func(ctx context.Context, c payment.Channel) error {
+		res, err = c.Refund(ctx, req)
+		return err
+	})
+	return res, err
+}
