@@ -39,12 +39,12 @@ func (u *uow) flush() error {
 			if m.IsNewMbr {
 				mrows = append(mrows, []any{m.MemberID, Micros(u.now)})
 			}
-			irows = append(irows, []any{m.Kind, m.Lookup, m.MemberID, Micros(u.now)})
+			irows = append(irows, []any{m.Kind, m.Lookup, m.MemberID, m.Sealed, Micros(u.now)})
 		}
 		if err := u.bulkInsert("members", []string{"id", "created_at"}, mrows, ""); err != nil {
 			return err
 		}
-		if err := u.bulkInsert("member_identities", []string{"kind", "lookup", "member_id", "created_at"}, irows, ""); err != nil {
+		if err := u.bulkInsert("member_identities", []string{"kind", "lookup", "member_id", "sealed", "created_at"}, irows, ""); err != nil {
 			return err
 		}
 	}

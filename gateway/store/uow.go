@@ -64,6 +64,7 @@ type memberIdentity struct {
 	MemberID string
 	Kind     string
 	Lookup   string
+	Sealed   sql.NullString
 	IsNewMbr bool
 }
 
@@ -278,17 +279,10 @@ func (u *uow) Post(t *ledger.Transaction) error {
 
 // ---- members
 
-func identityLookup(merchantID string, id points.Identity) string {
-	if id.Kind == points.IdentityCustomer {
-		return merchantID + ":" + id.Value
-	}
-	return id.Value
-}
-
 func identKey(kind, lookup string) string { return kind + "\x00" + lookup }
 
 func (u *uow) Member(merchantID string, id points.Identity, create bool) (string, error) {
-	lookup := identityLookup(merchantID, id)
+	lookup := u.db.identityLookup(merchantID, id)
 	k := identKey(id.Kind, lookup)
 	if _, ok := u.members[k]; !ok {
 		if err := u.loadMembers([][2]string{{id.Kind, lookup}}); err != nil {
@@ -301,9 +295,13 @@ func (u *uow) Member(merchantID string, id points.Identity, create bool) (string
 	if !create {
 		return "", points.ErrNotFound
 	}
+	sealed, err := u.db.sealIdentity(merchantID, id)
+	if err != nil {
+		return "", err
+	}
 	mid := merchant.NewID("mbr_")
 	u.members[k] = mid
-	u.newMembers = append(u.newMembers, memberIdentity{MemberID: mid, Kind: id.Kind, Lookup: lookup, IsNewMbr: true})
+	u.newMembers = append(u.newMembers, memberIdentity{MemberID: mid, Kind: id.Kind, Lookup: lookup, Sealed: sealed, IsNewMbr: true})
 	// A new member has no lots or debts: no need to ask the database.
 	u.lotsDone[mid] = true
 	u.debts[mid] = nil

@@ -363,7 +363,7 @@ func (w *Writer) prefetch(u *uow, batch []*Op, excluded []bool) error {
 		merchants = append(merchants, op.Keys.Merchants...)
 		accounts = append(accounts, op.Keys.Accounts...)
 		for _, k := range op.Keys.Identities {
-			idents = append(idents, [2]string{k.Identity.Kind, identityLookup(k.MerchantID, k.Identity)})
+			idents = append(idents, [2]string{k.Identity.Kind, u.db.identityLookup(k.MerchantID, k.Identity)})
 		}
 		for _, k := range op.Keys.Purchases {
 			purch = append(purch, [3]string{k.MerchantID, k.Kind, k.OrderID})
