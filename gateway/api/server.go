@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -107,10 +108,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.HTTP.ShutdownTimeout.D().String())
-	if err := s.app.ShutdownWithTimeout(s.cfg.HTTP.ShutdownTimeout.D()); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
+	shutdownErr := s.app.ShutdownWithTimeout(s.cfg.HTTP.ShutdownTimeout.D())
+	// When ctx ends before the listener goroutine has handed ln to fasthttp,
+	// the shutdown above does not know ln and the server would then serve
+	// forever: closing ln ourselves makes it return in every case.
+	ln.Close()
+	if shutdownErr != nil {
+		return fmt.Errorf("graceful shutdown: %w", shutdownErr)
 	}
-	return <-errc
+	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
 }
 
 const localRequestID = "request_id"

@@ -125,8 +125,13 @@ func MySQLConfig(dsn string) (*mysql.Config, error) {
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
 	}
-	cfg.Params["charset"] = "utf8mb4"
-	cfg.Collation = "utf8mb4_unicode_ci"
+	// The charset is a connection option (SET NAMES at connect), not a
+	// system variable: in Params the driver would send "SET charset=...",
+	// which the server refuses.
+	delete(cfg.Params, "charset")
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
+		return nil, fmt.Errorf("store: mysql dsn: %w", err)
+	}
 	if _, ok := cfg.Params["tx_isolation"]; !ok {
 		cfg.Params["tx_isolation"] = "'READ-COMMITTED'"
 	}
