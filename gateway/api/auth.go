@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"strconv"
@@ -19,6 +20,7 @@ const (
 	localMerchant = "merchant"
 	localKey      = "key_id"
 	localActor    = "actor"
+	localNonce    = "nonce"
 )
 
 // Authentication error codes. Each failure mode has its own code so an
@@ -54,7 +56,14 @@ func (s *Server) operatorAuth(c *fiber.Ctx) error {
 // merchantAuth verifies a signed merchant request (sdk/signature documents
 // the scheme). The checks run cheapest first and nothing is written until
 // the signature verifies; only then is the nonce consumed.
-func (s *Server) merchantAuth(c *fiber.Ctx) error {
+func (s *Server) merchantAuth(c *fiber.Ctx) error { return s.merchantVerify(c, false) }
+
+// merchantAuthWrite verifies like merchantAuth but leaves the nonce to be
+// consumed in the same batch transaction as the write it authorises, so a
+// request is authenticated and applied atomically with one commit.
+func (s *Server) merchantAuthWrite(c *fiber.Ctx) error { return s.merchantVerify(c, true) }
+
+func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 	mid := c.Get(signature.HeaderMerchant)
 	kid := c.Get(signature.HeaderKey)
 	tsText := c.Get(signature.HeaderTimestamp)
@@ -99,10 +108,10 @@ func (s *Server) merchantAuth(c *fiber.Ctx) error {
 		return Errorf(fiber.StatusForbidden, CodeMerchantSuspended, "merchant %q is %s", mid, m.Status)
 	}
 	// The nonce lives as long as its timestamp could be accepted.
-	if err := s.db.UseNonce(ctx, kid, nonce, time.Unix(ts, 0).Add(skew+time.Minute)); err != nil {
-		if errors.Is(err, store.ErrReplay) {
-			return Errorf(fiber.StatusUnauthorized, CodeNonceReplayed, "nonce already used; make a new nonce for every request")
-		}
+	n := &store.Nonce{KeyID: kid, Nonce: nonce, Expires: time.Unix(ts, 0).Add(skew + time.Minute)}
+	if deferNonce {
+		c.Locals(localNonce, n)
+	} else if err := s.consumeNonce(ctx, n); err != nil {
 		return err
 	}
 	c.Locals(localMerchant, m.ID)
@@ -113,3 +122,23 @@ func (s *Server) merchantAuth(c *fiber.Ctx) error {
 
 func merchantID(c *fiber.Ctx) string { v, _ := c.Locals(localMerchant).(string); return v }
 func actor(c *fiber.Ctx) string      { v, _ := c.Locals(localActor).(string); return v }
+
+func pendingNonce(c *fiber.Ctx) *store.Nonce { n, _ := c.Locals(localNonce).(*store.Nonce); return n }
+
+// consumeNonce records a nonce as used, through the batching writer when
+// there is one (so it shares a commit with other requests).
+func (s *Server) consumeNonce(ctx context.Context, n *store.Nonce) error {
+	if n == nil {
+		return nil
+	}
+	var err error
+	if s.writer != nil {
+		err = s.writer.Submit(ctx, &store.Op{Nonce: n}).Err
+	} else {
+		err = s.db.UseNonce(ctx, n.KeyID, n.Nonce, n.Expires)
+	}
+	if errors.Is(err, store.ErrReplay) || errors.Is(err, store.ErrNonceReplayed) {
+		return Errorf(fiber.StatusUnauthorized, CodeNonceReplayed, "nonce already used; make a new nonce for every request")
+	}
+	return err
+}

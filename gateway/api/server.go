@@ -20,6 +20,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
+	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
@@ -39,6 +40,12 @@ type Deps struct {
 	Now func() time.Time
 	// Ready lists extra readiness checks (plugins, ...).
 	Ready []ReadyCheck
+	// Writer is the batching writer every ledger write goes through.
+	Writer *store.Writer
+	// Evidence serves checkpoints and proofs (nil: routes answer 503).
+	Evidence EvidenceProvider
+	// Rules evaluates plugin earning rules (nil: flat rates only).
+	Rules RuleEvaluator
 }
 
 // Server is the HTTP server.
@@ -52,6 +59,11 @@ type Server struct {
 	merchants merchant.Repository
 	metrics   *httpMetrics
 	routes    []Route
+	writer    *store.Writer
+	evidence  EvidenceProvider
+	rules     RuleEvaluator
+	svc       *points.Service
+	tokenKey  []byte
 }
 
 // Route is a registered route, checked against the OpenAPI document.
@@ -65,7 +77,9 @@ func New(d Deps) *Server {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, now: d.Now, ready: d.Ready, merchants: d.DB.Merchants()}
+	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, now: d.Now, ready: d.Ready, merchants: d.DB.Merchants(),
+		writer: d.Writer, evidence: d.Evidence, rules: d.Rules, svc: &points.Service{Policy: PolicyFrom(d.Config)}}
+	s.tokenKey = memberTokenKey(d.Config, d.Log)
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "lianmeng",
@@ -82,6 +96,8 @@ func New(d Deps) *Server {
 	s.routesHealth(d.Registry)
 	s.routesOperator()
 	s.routesMerchant()
+	s.routesPoints()
+	s.routesEvidence()
 	return s
 }
 

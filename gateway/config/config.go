@@ -73,6 +73,9 @@ type Auth struct {
 	// ClockSkew is the accepted distance between a request's timestamp and
 	// the gateway's clock.
 	ClockSkew Duration `yaml:"clock_skew"`
+	// MemberTokenKey MACs member access tokens (hex, 32+ bytes). Set the
+	// same key on every instance; unset, a random per-process key is used.
+	MemberTokenKey Secret `yaml:"member_token_key"`
 }
 
 // Points holds the alliance's published points policy.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/api"
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/scheduler"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
@@ -95,9 +97,24 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return fmt.Errorf("database has pending migrations: run 'lianmeng migrate up' or set database.migrate_on_start")
 	}
 	reg := prometheus.NewRegistry()
-	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Registry: reg})
+	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(), Log: log, Registry: reg})
+	defer writer.Close()
+	evidence, err := startEvidence(ctx, cfg, db, log, reg)
+	if err != nil {
+		return err
+	}
+	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence}
+	stopPlugins, err := startPlugins(ctx, cfg, log, reg, &deps)
+	if err != nil {
+		return err
+	}
+	defer stopPlugins()
+	srv := api.New(deps)
 
-	go purgeNonces(ctx, db, log)
+	host, _ := os.Hostname()
+	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
+	svc := &points.Service{Policy: api.PolicyFrom(cfg)}
+	sched.Start(ctx, append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()), scheduler.NonceJob(db, time.Now))...)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -112,20 +129,4 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	}
 	log.Info("gateway stopped")
 	return nil
-}
-
-// purgeNonces removes expired request nonces once a minute.
-func purgeNonces(ctx context.Context, db *store.DB, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := db.PurgeNonces(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("purge nonces", "err", err)
-			}
-		}
-	}
 }
