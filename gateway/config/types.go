@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -42,6 +44,19 @@ func (s Secret) String() string {
 
 // GoString keeps %#v from printing the value.
 func (s Secret) GoString() string { return `config.Secret("******")` }
+
+// Format masks the value under every verb: without it, verbs that bypass
+// String (%d, %t, ...) print the raw string inside fmt's %!d(...) notice.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, s.GoString())
+		return
+	}
+	io.WriteString(f, s.String())
+}
+
+// MarshalJSON masks the value, so JSON logs and dumps never carry it.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 
