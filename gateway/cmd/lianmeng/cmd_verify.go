@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/lianmeng/lianmeng/gateway/store"
+)
+
+func init() {
+	register(command{name: "verify", summary: "check the ledger invariants and the evidence chain against the database", run: cmdVerify})
+}
+
+// errViolations makes verify exit non-zero after printing its findings.
+var errViolations = errors.New("the ledger does not verify")
+
+func cmdVerify(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("verify", stderr)
+	cfgPath := fs.String("config", "", "configuration file")
+	quiet := fs.Bool("q", false, "no progress output")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("verify takes no arguments")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	bar := newProgress(stderr, *quiet)
+	violations, err := db.CheckInvariants(ctx, cfg.Points.FaceValueFen, func(step int, name string) {
+		bar.set("ledger invariants", int64(step), store.InvariantSteps, name)
+	})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	lines := make([]string, 0, len(violations))
+	for _, v := range violations {
+		lines = append(lines, v.String())
+	}
+	ev, err := verifyEvidence(ctx, cfg, db, func(done, total int64) { bar.set("evidence chain", done, total, "") })
+	bar.done()
+	if err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	lines = append(lines, ev...)
+	if len(lines) == 0 {
+		fmt.Fprintln(stdout, "ok: ledger invariants hold and the evidence chain verifies")
+		return nil
+	}
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	return fmt.Errorf("%w: %d finding(s)", errViolations, len(lines))
+}
+
+// progress draws a one-line progress bar on a terminal, nothing otherwise.
+type progress struct {
+	w      io.Writer
+	active bool
+	drawn  bool
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
+	f, ok := w.(*os.File)
+	tty := false
+	if ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progress{w: w, active: tty && !quiet}
+}
+
+func (p *progress) set(label string, done, total int64, note string) {
+	if !p.active || total <= 0 {
+		return
+	}
+	const width = 30
+	filled := int(done * width / total)
+	fmt.Fprintf(p.w, "\r%-18s [%s%s] %3d%% %-28s", label, strings.Repeat("#", filled), strings.Repeat(".", width-filled), done*100/total, note)
+	p.drawn = true
+}
+
+func (p *progress) done() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}
