@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+)
+
+func TestCLIMigrateTwice(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			driver, dsn := storetest.NewDatabase(t, dialect)
+			f := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(f, []byte("database:\n  driver: "+driver+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// The DSN comes from the environment, as in production.
+			t.Setenv("LIANMENG_DATABASE_DSN", dsn)
+
+			code, stdout, stderr := runCLI("migrate", "-config", f, "status")
+			if code != 0 || !strings.Contains(stdout, "pending") || strings.Contains(stdout, "applied") {
+				t.Fatalf("status before: exit %d %q %q", code, stdout, stderr)
+			}
+			code, stdout, stderr = runCLI("migrate", "-config", f, "up")
+			if code != 0 || !strings.Contains(stdout, "applied 00001") {
+				t.Fatalf("first up: exit %d %q %q", code, stdout, stderr)
+			}
+			code, stdout, stderr = runCLI("migrate", "-config", f, "up")
+			if code != 0 || stdout != "database is up to date\n" {
+				t.Fatalf("second up: exit %d %q %q", code, stdout, stderr)
+			}
+			code, stdout, _ = runCLI("migrate", "-config", f, "status")
+			if code != 0 || strings.Contains(stdout, "pending") || !strings.Contains(stdout, "00001  applied") {
+				t.Fatalf("status after: exit %d %q", code, stdout)
+			}
+		})
+	}
+}
+
+func testConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Database.DSN = config.Secret(filepath.Join(t.TempDir(), "data", "lianmeng.db"))
+	cfg.HTTP.ShutdownTimeout = config.Duration(30 * time.Second)
+	return cfg
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeLifecycle runs the real serve on a temporary SQLite file: it
+// migrates, answers the operations endpoints, drains an in-flight request
+// when its context ends, then refuses connections and returns nil.
+func TestServeLifecycle(t *testing.T) {
+	cfg := testConfig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	base := "http://" + addr
+
+	if code, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"database":"ok"`) {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	if code, body := get(t, base+"/metrics"); code != 200 ||
+		!strings.Contains(body, `lianmeng_http_requests_total{method="GET",route="/healthz",status="200"}`) {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+
+	// An in-flight request: headers and half the body are sent, so the
+	// server is reading it when shutdown starts.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// New connections are refused once the listener has closed.
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := io.WriteString(conn, "cd"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufioReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("in-flight request: status %d", resp.StatusCode)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("connection accepted after serve returned")
+	}
+}
+
+func TestServeRefusesPendingMigrations(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Database.MigrateOnStart = false
+	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err == nil || !strings.Contains(err.Error(), "migrate up") {
+		t.Fatalf("serve with pending migrations: %v", err)
+	}
+	// Once migrated, it starts.
+	db, err := store.Open(context.Background(), cfg.Database.Driver, cfg.Database.DSN.Reveal(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Migrate(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve after migrating: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeListenError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t)
+	cfg.Listen = ln.Addr().String()
+	err = serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err == nil || !strings.Contains(err.Error(), "listen on "+cfg.Listen) {
+		t.Fatalf("serve on a busy port: %v", err)
+	}
+}
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
