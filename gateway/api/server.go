@@ -98,6 +98,7 @@ func New(d Deps) *Server {
 	s.routesMerchant()
 	s.routesPoints()
 	s.routesEvidence()
+	s.routesOpenAPI()
 	return s
 }
 

@@ -1,8 +1,8 @@
 // Package config loads the gateway's configuration: a YAML file, then
 // environment overrides named LIANMENG_<PATH> (for example
 // LIANMENG_DATABASE_DSN overrides database.dsn). Secret values may instead be
-// read from a file named by LIANMENG_<PATH>_FILE or by the matching
-// "<name>_file" YAML key, so they need not appear in the file or in the
+// read from a file named by LIANMENG_<PATH>_FILE or written in YAML as
+// {file: path}, so they need not appear in the file or in the
 // process environment listing. Secrets never print: Secret.String masks them.
 package config
 

@@ -48,7 +48,7 @@ func (db *DB) AuditEvents(ctx context.Context, after int64, limit int) ([]AuditE
 
 // inTx runs fn in a write transaction, committing on success.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := db.W.BeginTxx(ctx, nil)
+	tx, err := db.W.BeginTxx(ctx, db.txOptions())
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

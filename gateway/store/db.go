@@ -102,8 +102,9 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 }
 
 // MySQLConfig parses dsn and sets the options the store relies on: UTC,
-// utf8mb4, interpolated parameters (one round trip per statement), timeouts,
-// and READ COMMITTED as the session isolation.
+// utf8mb4, interpolated parameters (one round trip per statement) and
+// timeouts. Write transactions ask for READ COMMITTED themselves (see
+// txOptions), which works on MariaDB and MySQL 8 alike.
 func MySQLConfig(dsn string) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -131,9 +132,6 @@ func MySQLConfig(dsn string) (*mysql.Config, error) {
 	delete(cfg.Params, "charset")
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
 		return nil, fmt.Errorf("store: mysql dsn: %w", err)
-	}
-	if _, ok := cfg.Params["tx_isolation"]; !ok {
-		cfg.Params["tx_isolation"] = "'READ-COMMITTED'"
 	}
 	if _, ok := cfg.Params["innodb_lock_wait_timeout"]; !ok {
 		cfg.Params["innodb_lock_wait_timeout"] = "5"
@@ -223,4 +221,14 @@ func IsRetryable(err error) bool {
 func (db *DB) idAllocator() *idAllocator {
 	db.idsOnce.Do(func() { db.ids = &idAllocator{} })
 	return db.ids
+}
+
+// txOptions are the options of every write transaction: READ COMMITTED on
+// MySQL (fewer gap locks than REPEATABLE READ; row locks are taken
+// explicitly), the default on SQLite, whose only isolation is serializable.
+func (db *DB) txOptions() *sql.TxOptions {
+	if db.Dialect == MySQL {
+		return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	return nil
 }

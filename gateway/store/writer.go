@@ -259,7 +259,7 @@ func (w *Writer) run(batch []*Op) {
 // attempt runs one transaction for the batch. On an operation-specific
 // fatal error it returns that operation's index.
 func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, results []OpResult) (int, error) {
-	tx, err := w.db.W.BeginTxx(ctx, nil)
+	tx, err := w.db.W.BeginTxx(ctx, w.db.txOptions())
 	if err != nil {
 		return -1, fmt.Errorf("begin batch: %w", err)
 	}
