@@ -141,12 +141,14 @@ func (m *managed) markDead(c *host.Client, cause error) {
 	}
 	m.cur, m.state, m.lastErr = nil, "down", cause
 	m.bumpBackoff(false)
+	// Kill may wait for a graceful shutdown; the caller should not. The
+	// Add happens under m.mu, and Close marks every plugin closed under
+	// m.mu before it waits, so Add never races with Wait.
+	m.h.wg.Add(1)
 	m.mu.Unlock()
+	go func() { defer m.h.wg.Done(); c.Kill() }()
 	m.h.metrics.up.WithLabelValues(m.cfg.Name).Set(0)
 	m.h.log.Warn("plugin down; restarting", "plugin", m.cfg.Name, "error", cause, "retry_in", m.backoffNow())
-	// Kill may wait for a graceful shutdown; the caller should not.
-	m.h.wg.Add(1)
-	go func() { defer m.h.wg.Done(); c.Kill() }()
 	select {
 	case m.wake <- struct{}{}:
 	default:
