@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/loadgen"
+)
+
+const benchTestToken = "bench-test-operator-token"
+
+// startInProcessGateway runs serve on a temporary SQLite file and returns
+// its base URL; it stops when the test ends.
+func startInProcessGateway(t *testing.T) string {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Database.DSN = config.Secret(filepath.Join(t.TempDir(), "data", "lianmeng.db"))
+	cfg.Operator.Token = config.Secret(benchTestToken)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	select {
+	case addr := <-ready:
+		return "http://" + addr
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway did not start")
+	}
+	return ""
+}
+
+// TestBenchCommand runs `lianmeng bench` for about a second per shape
+// against an in-process gateway: it must set up merchants, complete earns
+// and see no errors. It never looks at the figures' values.
+func TestBenchCommand(t *testing.T) {
+	base := startInProcessGateway(t)
+	for _, shape := range []string{loadgen.ShapeSpread, loadgen.ShapeHot} {
+		t.Run(shape, func(t *testing.T) {
+			code, stdout, stderr := runCLI("bench", "-url", base, "-token", benchTestToken, "-shape", shape,
+				"-merchants", "20", "-clients", "8", "-warmup", "200ms", "-duration", "1s", "-json")
+			if code != 0 {
+				t.Fatalf("bench exit %d: %s", code, stderr)
+			}
+			var r loadgen.Result
+			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+				t.Fatalf("bench -json output %q: %v", stdout, err)
+			}
+			wantMerchants := 20
+			if shape == loadgen.ShapeHot {
+				wantMerchants = 1
+			}
+			if r.Shape != shape || r.Merchants != wantMerchants || r.Clients != 8 {
+				t.Errorf("result describes shape %q, %d merchants, %d clients", r.Shape, r.Merchants, r.Clients)
+			}
+			if r.OK <= 0 || r.Requests < r.OK || r.EarnPerS <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms {
+				t.Errorf("no work measured: %+v", r)
+			}
+			if len(r.Errors) != 0 || r.WarmupErrors != 0 {
+				t.Errorf("unexpected errors: %v (warm-up errors %d)", r.Errors, r.WarmupErrors)
+			}
+		})
+	}
+	t.Run("text", func(t *testing.T) {
+		code, stdout, stderr := runCLI("bench", "-url", base, "-token", benchTestToken, "-shape", "hot",
+			"-clients", "2", "-warmup", "0s", "-duration", "300ms", "-max-requests", "20")
+		if code != 0 {
+			t.Fatalf("bench exit %d: %s", code, stderr)
+		}
+		for _, want := range []string{"earn/s", "p50", "p99", "errors   none"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("output %q lacks %q", stdout, want)
+			}
+		}
+	})
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "-url", "http://10.1.2.3:8080", "-token", benchTestToken},
+		{"bench", "-url", "http://example.com", "-token", benchTestToken},
+		{"bench", "-token", benchTestToken, "-clients", "0"},
+		{"bench", "-token", benchTestToken, "-clients", "100000"},
+		{"bench", "-token", benchTestToken, "-duration", "2h"},
+		{"bench", "-token", benchTestToken, "-shape", "round"},
+		{"bench", "-token", benchTestToken, "extra"},
+	} {
+		t.Setenv("LIANMENG_OPERATOR_TOKEN", "")
+		code, _, stderr := runCLI(args...)
+		if code != 2 || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", args, code, stderr)
+		}
+	}
+	t.Setenv("LIANMENG_OPERATOR_TOKEN", "")
+	if code, _, stderr := runCLI("bench"); code != 2 || !strings.Contains(stderr, "token") {
+		t.Errorf("no token: exit %d, %q", code, stderr)
+	}
+}

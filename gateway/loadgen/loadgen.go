@@ -1,0 +1,493 @@
+// Package loadgen drives signed earn requests at a running Lianmeng gateway
+// over HTTP and measures throughput and latency. It is the engine of
+// `lianmeng bench` (gateway/cmd/lianmeng/cmd_bench.go) and of the crash test.
+//
+// It only talks to loopback addresses and every run is bounded in time,
+// clients and merchants: it is a measuring tool, not a traffic cannon.
+package loadgen
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lianmeng/lianmeng/sdk/client"
+	"github.com/lianmeng/lianmeng/sdk/signature"
+)
+
+// Shapes of traffic.
+const (
+	// ShapeSpread spreads earns uniformly over many merchants (default 1,000).
+	ShapeSpread = "spread"
+	// ShapeHot sends every earn to one merchant: its budget is a hot row.
+	ShapeHot = "hot"
+)
+
+// Bounds on a run.
+const (
+	MaxClients   = 1024
+	MaxMerchants = 10_000
+	MaxDuration  = 10 * time.Minute
+	// MaxSamples bounds the latency samples kept per run (memory).
+	MaxSamples = 20_000_000
+)
+
+// Config describes a run.
+type Config struct {
+	// BaseURL of the gateway, e.g. http://127.0.0.1:8080. Loopback only.
+	BaseURL string
+	// OperatorToken authenticates the setup calls.
+	OperatorToken string
+	// Clients is the number of concurrent clients (each one request at a time).
+	Clients int
+	// Duration is the measured time, after Warmup.
+	Duration time.Duration
+	// Warmup is run before measuring; its requests are not counted.
+	Warmup time.Duration
+	// Shape is ShapeSpread or ShapeHot.
+	Shape string
+	// Merchants is the number of merchants for ShapeSpread (hot uses 1).
+	Merchants int
+	// Algorithm of the merchants' credentials: hmac-sha256 (default) or ed25519.
+	Algorithm string
+	// Members is the size of the member pool per run (default 100,000).
+	Members int
+	// MaxRequests, if > 0, stops the run after that many requests.
+	MaxRequests int64
+	// RequestTimeout bounds one request (default 10 s).
+	RequestTimeout time.Duration
+	// SetupConcurrency is the number of concurrent setup calls (default 16).
+	SetupConcurrency int
+}
+
+func (c *Config) defaults() {
+	if c.Clients == 0 {
+		c.Clients = 64
+	}
+	if c.Shape == "" {
+		c.Shape = ShapeSpread
+	}
+	if c.Merchants == 0 {
+		c.Merchants = 1000
+	}
+	if c.Algorithm == "" {
+		c.Algorithm = "hmac-sha256"
+	}
+	if c.Members == 0 {
+		c.Members = 100_000
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.SetupConcurrency == 0 {
+		c.SetupConcurrency = 16
+	}
+}
+
+// Validate checks the bounds and that BaseURL is a loopback address. Zero
+// values are errors here; Run fills in defaults first.
+func (c *Config) Validate() error {
+	if err := CheckLoopback(c.BaseURL); err != nil {
+		return err
+	}
+	switch {
+	case c.Clients < 1 || c.Clients > MaxClients:
+		return fmt.Errorf("clients must be between 1 and %d", MaxClients)
+	case c.Duration <= 0 || c.Duration > MaxDuration:
+		return fmt.Errorf("duration must be between 1ns and %s", MaxDuration)
+	case c.Warmup < 0 || c.Warmup > MaxDuration:
+		return fmt.Errorf("warmup must be between 0 and %s", MaxDuration)
+	case c.Shape != ShapeSpread && c.Shape != ShapeHot:
+		return fmt.Errorf("shape must be %s or %s", ShapeSpread, ShapeHot)
+	case c.Shape == ShapeSpread && (c.Merchants < 1 || c.Merchants > MaxMerchants):
+		return fmt.Errorf("merchants must be between 1 and %d", MaxMerchants)
+	case c.Algorithm != "hmac-sha256" && c.Algorithm != "ed25519":
+		return fmt.Errorf("algorithm must be hmac-sha256 or ed25519")
+	case c.Members < 1 || c.Members > 100_000_000:
+		return fmt.Errorf("members must be between 1 and 100000000")
+	case c.RequestTimeout <= 0 || c.SetupConcurrency < 1:
+		return fmt.Errorf("request timeout and setup concurrency must be positive")
+	case c.MaxRequests < 0:
+		return fmt.Errorf("max requests must not be negative")
+	}
+	return nil
+}
+
+// CheckLoopback refuses any base URL whose host is not a loopback address.
+func CheckLoopback(base string) error {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("base URL %q must be http://host:port", base)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("base URL %q: the load generator only targets loopback addresses (127.0.0.0/8, ::1, localhost)", base)
+	}
+	return nil
+}
+
+// NewHTTPClient returns a keep-alive client sized for clients concurrent
+// requests (idle pool ≥ clients, so connections are reused, never churned).
+func NewHTTPClient(clients int, timeout time.Duration) *http.Client {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        2 * clients,
+		MaxIdleConnsPerHost: 2 * clients,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// Merchant is a merchant set up for a run.
+type Merchant struct {
+	ID     string
+	KeyID  string
+	Client *client.Client
+}
+
+// SetupOptions tune Setup.
+type SetupOptions struct {
+	// FundFen funds each merchant's budget (default 1e12 fen, the maximum).
+	FundFen int64
+	// RateBP is the earning rate in basis points (default 100: 1 point per yuan).
+	RateBP int
+}
+
+// Setup creates n merchants through the operator API: merchant, credential,
+// earning rate, funded budget. hc is shared by every returned client.
+func Setup(ctx context.Context, cfg Config, n int, hc *http.Client, opt SetupOptions) ([]Merchant, error) {
+	cfg.defaults()
+	if err := CheckLoopback(cfg.BaseURL); err != nil {
+		return nil, err
+	}
+	if n < 1 || n > MaxMerchants {
+		return nil, fmt.Errorf("merchants must be between 1 and %d", MaxMerchants)
+	}
+	if opt.FundFen == 0 {
+		opt.FundFen = 1_000_000_000_000
+	}
+	if opt.RateBP == 0 {
+		opt.RateBP = 100
+	}
+	op := client.NewOperator(cfg.BaseURL, cfg.OperatorToken, client.WithHTTPClient(hc))
+	run := randHex(4)
+	out := make([]Merchant, n)
+	var (
+		wg       sync.WaitGroup
+		next     atomic.Int64
+		firstErr error
+		errOnce  sync.Once
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for w := 0; w < min(cfg.SetupConcurrency, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				m, err := setupOne(ctx, cfg, op, hc, opt, fmt.Sprintf("bench-%s-%d", run, i))
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				out[i] = m
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Client, opt SetupOptions, name string) (Merchant, error) {
+	var m struct {
+		ID string `json:"id"`
+	}
+	if err := op.Do(ctx, "POST", "/v1/operator/merchants", map[string]string{"name": name, "industry": "restaurant"}, &m); err != nil {
+		return Merchant{}, fmt.Errorf("create merchant: %w", err)
+	}
+	credReq := map[string]string{"algorithm": cfg.Algorithm, "label": "bench"}
+	var edKey ed25519.PrivateKey
+	if cfg.Algorithm == "ed25519" {
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return Merchant{}, err
+		}
+		pemText, err := signature.MarshalPublicKey(pub)
+		if err != nil {
+			return Merchant{}, err
+		}
+		credReq["public_key"], edKey = pemText, priv
+	}
+	var cred struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	if err := op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/credentials", credReq, &cred); err != nil {
+		return Merchant{}, fmt.Errorf("create credential: %w", err)
+	}
+	var signer signature.Signer
+	if edKey != nil {
+		signer = signature.NewEd25519Signer(cred.ID, edKey)
+	} else {
+		s, err := signature.NewHMACSigner(cred.ID, cred.Secret)
+		if err != nil {
+			return Merchant{}, err
+		}
+		signer = s
+	}
+	earning := map[string]any{"rate_bp": opt.RateBP, "max_points": 0, "rule_plugin": ""}
+	if err := op.Do(ctx, "PUT", "/v1/operator/merchants/"+m.ID+"/earning", earning, nil); err != nil {
+		return Merchant{}, fmt.Errorf("set earning rate: %w", err)
+	}
+	ref := "bench-fund-" + m.ID
+	if err := op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/fund", map[string]any{"amount_fen": opt.FundFen, "external_ref": ref}, nil,
+		client.IdempotencyKey(ref)); err != nil {
+		return Merchant{}, fmt.Errorf("fund budget: %w", err)
+	}
+	return Merchant{ID: m.ID, KeyID: cred.ID, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc))}, nil
+}
+
+// Member is the member part of an earn request.
+type Member struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
+}
+
+// EarnBody is the body of POST /v1/merchant/earn as the generator sends it.
+type EarnBody struct {
+	OrderID   string `json:"order_id"`
+	Member    Member `json:"member"`
+	AmountFen int64  `json:"amount_fen"`
+}
+
+// EarnResponse is the part of a 201 the generator reads.
+type EarnResponse struct {
+	PurchaseID int64  `json:"purchase_id"`
+	MemberID   string `json:"member_id"`
+	Points     int64  `json:"points"`
+}
+
+// PhoneMember returns member i of the pool as a phone number.
+func PhoneMember(i int) Member {
+	return Member{Kind: "phone", Value: "139" + fmt.Sprintf("%08d", i)}
+}
+
+// Earn sends one signed earn with idempotency key key and the exact body
+// bytes given (so a retry sends the same bytes). replayed reports the
+// Idempotent-Replayed header.
+func Earn(ctx context.Context, m *Merchant, key string, body []byte) (res EarnResponse, err error) {
+	err = m.Client.Do(ctx, "POST", "/v1/merchant/earn", body, &res, client.IdempotencyKey(key))
+	return res, err
+}
+
+// ErrorCode classifies an error from Earn: the API error code, or
+// "transport" for connection errors, "timeout" for deadlines.
+func ErrorCode(err error) string {
+	var ae *client.APIError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ae):
+		return ae.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	return "transport"
+}
+
+// Result is what a run measured.
+type Result struct {
+	Shape     string         `json:"shape"`
+	Clients   int            `json:"clients"`
+	Merchants int            `json:"merchants"`
+	Seconds   float64        `json:"seconds"`
+	Requests  int64          `json:"requests"`
+	OK        int64          `json:"ok"`
+	Errors    map[string]int `json:"errors"`
+	EarnPerS  float64        `json:"earn_per_s"`
+	P50Ms     float64        `json:"p50_ms"`
+	P95Ms     float64        `json:"p95_ms"`
+	P99Ms     float64        `json:"p99_ms"`
+	MaxMs     float64        `json:"max_ms"`
+	// Warmup counts what the warm-up sent (not in the figures above).
+	WarmupRequests int64   `json:"warmup_requests"`
+	WarmupErrors   int64   `json:"warmup_errors"`
+	SetupSeconds   float64 `json:"setup_seconds"`
+}
+
+// ErrorCount is the total of Errors.
+func (r Result) ErrorCount() int64 {
+	var n int64
+	for _, v := range r.Errors {
+		n += int64(v)
+	}
+	return n
+}
+
+type worker struct {
+	samples  []time.Duration
+	ok, reqs int64
+	errs     map[string]int
+	wReqs    int64
+	wErrs    int64
+}
+
+// Run sets up the merchants, warms up, then measures for cfg.Duration.
+// onMeasure, if not nil, is called when the measured window starts (the
+// bench command starts a CPU profile of the gateway there).
+func Run(ctx context.Context, cfg Config, onMeasure func()) (Result, error) {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	hc := NewHTTPClient(cfg.Clients+cfg.SetupConcurrency, cfg.RequestTimeout)
+	defer hc.CloseIdleConnections()
+	t0 := time.Now()
+	n := cfg.Merchants
+	if cfg.Shape == ShapeHot {
+		n = 1
+	}
+	ms, err := Setup(ctx, cfg, n, hc, SetupOptions{})
+	if err != nil {
+		return Result{}, fmt.Errorf("setup: %w", err)
+	}
+	setup := time.Since(t0)
+	res := Drive(ctx, cfg, ms, onMeasure)
+	res.SetupSeconds = setup.Seconds()
+	return res, nil
+}
+
+// Drive runs the load against merchants already set up.
+func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) Result {
+	cfg.defaults()
+	run := randHex(6)
+	start := time.Now()
+	measureFrom := start.Add(cfg.Warmup)
+	end := measureFrom.Add(cfg.Duration)
+	ctx, cancel := context.WithDeadline(ctx, end.Add(cfg.RequestTimeout))
+	defer cancel()
+	if onMeasure != nil {
+		t := time.AfterFunc(cfg.Warmup, onMeasure)
+		defer t.Stop()
+	}
+	perWorker := MaxSamples / cfg.Clients
+	workers := make([]*worker, cfg.Clients)
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &worker{errs: map[string]int{}}
+		workers[i] = w
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
+			for seq := 0; ; seq++ {
+				now := time.Now()
+				if !now.Before(end) || ctx.Err() != nil {
+					return
+				}
+				if cfg.MaxRequests > 0 && sent.Add(1) > cfg.MaxRequests {
+					return
+				}
+				m := &ms[rng.IntN(len(ms))]
+				order := run + "-" + strconv.Itoa(i) + "-" + strconv.Itoa(seq)
+				body, _ := json.Marshal(EarnBody{OrderID: order, Member: PhoneMember(rng.IntN(cfg.Members)),
+					AmountFen: 100 + rng.Int64N(50_000)})
+				_, err := Earn(ctx, m, order, body)
+				took := time.Since(now)
+				if now.Before(measureFrom) {
+					w.wReqs++
+					if err != nil {
+						w.wErrs++
+					}
+					continue
+				}
+				if time.Now().After(end) {
+					// Finished after the window: not counted (it would
+					// inflate earn/s), but the error still matters.
+					if err != nil {
+						w.errs[ErrorCode(err)]++
+					}
+					continue
+				}
+				w.reqs++
+				if err != nil {
+					w.errs[ErrorCode(err)]++
+					continue
+				}
+				w.ok++
+				if len(w.samples) < perWorker {
+					w.samples = append(w.samples, took)
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	r := Result{Shape: cfg.Shape, Clients: cfg.Clients, Merchants: len(ms), Seconds: cfg.Duration.Seconds(), Errors: map[string]int{}}
+	var all []time.Duration
+	for _, w := range workers {
+		r.Requests += w.reqs
+		r.OK += w.ok
+		r.WarmupRequests += w.wReqs
+		r.WarmupErrors += w.wErrs
+		for k, v := range w.errs {
+			r.Errors[k] += v
+		}
+		all = append(all, w.samples...)
+	}
+	r.EarnPerS = float64(r.OK) / cfg.Duration.Seconds()
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	r.P50Ms, r.P95Ms, r.P99Ms = ms3(quantile(all, 0.50)), ms3(quantile(all, 0.95)), ms3(quantile(all, 0.99))
+	if len(all) > 0 {
+		r.MaxMs = ms3(all[len(all)-1])
+	}
+	return r
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func ms3(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
