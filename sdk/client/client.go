@@ -58,7 +58,8 @@ func NewMerchant(baseURL, merchantID string, s signature.Signer, opts ...Option)
 	return c.apply(opts)
 }
 
-// NewOperator returns a client for the operator API.
+// NewOperator returns a client for the operator API. With a member token
+// it calls the member API; with an empty token, the public endpoints.
 func NewOperator(baseURL, token string, opts ...Option) *Client {
 	c := &Client{base: strings.TrimRight(baseURL, "/"), token: token}
 	return c.apply(opts)
@@ -134,8 +135,11 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body []byt
 	for _, o := range opts {
 		o(req)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.signer == nil {
+		// Operator, member-token or public (no credentials) client.
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
 		return req, nil
 	}
 	if err := Sign(req, c.merchantID, c.signer, c.now(), signature.NewNonce(), body); err != nil {

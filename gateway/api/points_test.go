@@ -1,0 +1,372 @@
+package api
+
+// Points API tests: the flows over HTTP, every bad input refused with a
+// stable code and nothing written, and idempotency.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+	"github.com/lianmeng/lianmeng/sdk/client"
+	"github.com/lianmeng/lianmeng/sdk/signature"
+)
+
+type ptsClock struct{ us atomic.Int64 }
+
+func (c *ptsClock) Now() time.Time          { return time.UnixMicro(c.us.Load()) }
+func (c *ptsClock) Advance(d time.Duration) { c.us.Add(d.Microseconds()) }
+
+type ptsGateway struct {
+	db     *store.DB
+	srv    *Server
+	base   string
+	op     *client.Client
+	writer *store.Writer
+	clock  *ptsClock
+	rules  RuleEvaluator
+}
+
+func ptsStart(t *testing.T, db *store.DB, rules RuleEvaluator) *ptsGateway {
+	t.Helper()
+	g := &ptsGateway{db: db, clock: &ptsClock{}, rules: rules}
+	g.clock.us.Store(time.Now().UnixMicro())
+	g.writer = db.NewWriter(store.WriterOptions{BatchSize: 64, BatchWait: 200 * time.Microsecond, Now: g.clock.Now})
+	t.Cleanup(g.writer.Close)
+	cfg := fndConfig()
+	g.srv = New(Deps{Config: cfg, DB: db, Log: fndLogger(), Now: g.clock.Now, Writer: g.writer, Rules: rules})
+	g.base, _ = fndServe(t, g.srv)
+	g.op = client.NewOperator(g.base, fndOperatorToken, client.WithClock(g.clock.Now))
+	return g
+}
+
+type ptsMerchant struct {
+	ID string
+	C  *client.Client
+}
+
+func (g *ptsGateway) merchant(t *testing.T, rateBP int64, fund int64) ptsMerchant {
+	t.Helper()
+	ctx := context.Background()
+	var m struct{ ID string }
+	if err := g.op.Do(ctx, "POST", "/v1/operator/merchants", map[string]string{"name": "Shop", "industry": "restaurant"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	var cred struct{ ID, Secret string }
+	if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/credentials", map[string]string{"algorithm": "hmac-sha256"}, &cred); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.op.Do(ctx, "PUT", "/v1/operator/merchants/"+m.ID+"/earning", map[string]any{"rate_bp": rateBP}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fund > 0 {
+		if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/fund", map[string]any{"amount_fen": fund, "external_ref": "pay-" + m.ID},
+			nil, client.IdempotencyKey("fund-"+m.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := signature.NewHMACSigner(cred.ID, cred.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ptsMerchant{ID: m.ID, C: client.NewMerchant(g.base, m.ID, s, client.WithClock(g.clock.Now))}
+}
+
+var ptsKeys atomic.Int64
+
+func newKey() string { return fmt.Sprintf("k-%d-%d", time.Now().UnixNano(), ptsKeys.Add(1)) }
+
+func phone(v string) map[string]string { return map[string]string{"kind": "phone", "value": v} }
+
+// apiCode returns the API error code of err ("" for nil).
+func apiCode(t *testing.T, err error) string {
+	t.Helper()
+	if err == nil {
+		return ""
+	}
+	var ae *client.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("not an API error: %v", err)
+	}
+	return ae.Code
+}
+
+// ledgerRows counts rows of every ledger table.
+func ledgerRows(t *testing.T, db *store.DB) string {
+	t.Helper()
+	var parts []string
+	for _, tbl := range []string{"ledger_transactions", "postings", "purchases", "lots", "members", "member_debts", "lot_consumptions", "idempotency_keys"} {
+		parts = append(parts, fmt.Sprintf("%s=%d", tbl, fndCount(t, db, tbl)))
+	}
+	var bal int64
+	if err := db.R.Get(&bal, "SELECT COALESCE(SUM(ABS(balance)), 0) FROM accounts"); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(parts, " ") + fmt.Sprintf(" balances=%d", bal)
+}
+
+func TestPointsFlowOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		ctx := context.Background()
+		a := g.merchant(t, 100, 100_000) // 1% back
+		b := g.merchant(t, 100, 0)
+		var earn struct {
+			Points   int64  `json:"points"`
+			MemberID string `json:"member_id"`
+		}
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": "A-1", "member": phone("13800138000"), "amount_fen": 12345},
+			&earn, client.IdempotencyKey(newKey())); err != nil {
+			t.Fatal(err)
+		}
+		if earn.Points != 123 {
+			t.Fatalf("earned %d points on 123.45 yuan at 1%%, want 123", earn.Points)
+		}
+		var bal balanceResponse
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000")}, &bal); err != nil {
+			t.Fatal(err)
+		}
+		if bal.Pending != 123 || bal.Available != 0 {
+			t.Fatalf("balance %+v", bal)
+		}
+		// Not spendable before release.
+		err := b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-1", "member": phone("13800138000"), "points": 50}, nil, client.IdempotencyKey(newKey()))
+		if apiCode(t, err) != "insufficient_points" {
+			t.Fatalf("redeem before release: %v", err)
+		}
+		// Release after the return window (7 days by default).
+		g.clock.Advance(8 * 24 * time.Hour)
+		svcRun(t, g, "release")
+		var red struct {
+			Points    int64 `json:"points"`
+			ValueFen  int64 `json:"value_fen"`
+			Available int64 `json:"available"`
+		}
+		if err := b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-1", "member": phone("13800138000"), "points": 50, "amount_fen": 2000},
+			&red, client.IdempotencyKey(newKey())); err != nil {
+			t.Fatal(err)
+		}
+		if red.ValueFen != 50 || red.Available != 73 {
+			t.Fatalf("redeem %+v", red)
+		}
+		var acct merchantAccount
+		if err := b.C.Do(ctx, "GET", "/v1/merchant/account", nil, &acct); err != nil {
+			t.Fatal(err)
+		}
+		if acct.PayableFen != 50 {
+			t.Fatalf("B payable %d, want 50", acct.PayableFen)
+		}
+		// Member app view through a member token.
+		var tok memberTokenResponse
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/token", map[string]any{"member": phone("13800138000")}, &tok); err != nil {
+			t.Fatal(err)
+		}
+		mc := client.NewOperator(g.base, tok.Token)
+		var lots struct{ Lots []map[string]any }
+		if err := mc.Do(ctx, "GET", "/v1/member/lots", nil, &lots); err != nil {
+			t.Fatal(err)
+		}
+		if len(lots.Lots) != 1 || lots.Lots[0]["remaining"].(float64) != 73 {
+			t.Fatalf("lots %+v", lots)
+		}
+		var hist struct{ Transactions []map[string]any }
+		if err := mc.Do(ctx, "GET", "/v1/member/history", nil, &hist); err != nil {
+			t.Fatal(err)
+		}
+		if len(hist.Transactions) != 3 { // earn, release, redeem
+			t.Fatalf("history has %d transactions, want 3", len(hist.Transactions))
+		}
+		if err := client.NewOperator(g.base, tok.Token+"x").Do(ctx, "GET", "/v1/member/balance", nil, nil); apiCode(t, err) != CodeMemberUnauthorized {
+			t.Fatalf("forged member token: %v", err)
+		}
+		// Coverage is public and exact.
+		var cov map[string]any
+		if err := client.NewOperator(g.base, "").Do(ctx, "GET", "/v1/public/coverage", nil, &cov); err != nil {
+			t.Fatal(err)
+		}
+		if cov["coverage_bp"].(float64) != 10000 || cov["covered"] != true {
+			t.Fatalf("coverage %v", cov)
+		}
+		// Refund the redemption, then the earning purchase in two parts.
+		if err := b.C.Do(ctx, "POST", "/v1/merchant/redeem/refund", map[string]any{"order_id": "B-1"}, nil, client.IdempotencyKey(newKey())); err != nil {
+			t.Fatal(err)
+		}
+		for _, amt := range []int64{5000, 7345} {
+			if err := a.C.Do(ctx, "POST", "/v1/merchant/earn/refund", map[string]any{"order_id": "A-1", "amount_fen": amt}, nil, client.IdempotencyKey(newKey())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000")}, &bal); err != nil {
+			t.Fatal(err)
+		}
+		if bal.Pending != 0 || bal.Available != 0 {
+			t.Fatalf("after full refunds %+v", bal)
+		}
+		vs, err := db.CheckInvariants(ctx, 1, nil)
+		if err != nil || len(vs) != 0 {
+			t.Fatalf("invariants: %v %v", vs, err)
+		}
+	})
+}
+
+// svcRun runs a scheduler step through the server's writer.
+func svcRun(t *testing.T, g *ptsGateway, which string) {
+	t.Helper()
+	f := g.srv.svc.Release
+	if which == "expire" {
+		f = g.srv.svc.Expire
+	}
+	res := g.writer.Submit(context.Background(), &store.Op{IDs: 500, Apply: func(tx pointsTx) (int, []byte, error) {
+		_, err := f(tx, 500)
+		return 0, nil, err
+	}})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+}
+
+func TestPointsBadInputWritesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		ctx := context.Background()
+		a := g.merchant(t, 100, 10_000)
+		b := g.merchant(t, 100, 10_000)
+		poor := g.merchant(t, 100, 0)
+		// One good earn and redeem to refer to.
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": "A-1", "member": phone("13800138000"), "amount_fen": 100000}, nil, client.IdempotencyKey(newKey())); err != nil {
+			t.Fatal(err)
+		}
+		before := ledgerRows(t, db)
+		raw := func(m ptsMerchant, path, body string) error {
+			return m.C.Do(ctx, "POST", path, []byte(body), nil, client.IdempotencyKey(newKey()))
+		}
+		cases := []struct {
+			name string
+			m    ptsMerchant
+			path string
+			body string
+			code string
+		}{
+			{"negative amount", a, "/v1/merchant/earn", `{"order_id":"x","member":{"kind":"phone","value":"13800138001"},"amount_fen":-5}`, "invalid_amount"},
+			{"zero amount", a, "/v1/merchant/earn", `{"order_id":"x","member":{"kind":"phone","value":"13800138001"},"amount_fen":0}`, "invalid_amount"},
+			{"overflowing amount", a, "/v1/merchant/earn", `{"order_id":"x","member":{"kind":"phone","value":"13800138001"},"amount_fen":99999999999999999999}`, CodeValidation},
+			{"float amount", a, "/v1/merchant/earn", `{"order_id":"x","member":{"kind":"phone","value":"13800138001"},"amount_fen":12.5}`, CodeValidation},
+			{"amount over maximum", a, "/v1/merchant/earn", `{"order_id":"x","member":{"kind":"phone","value":"13800138001"},"amount_fen":9223372036854775807}`, "invalid_amount"},
+			{"negative points", a, "/v1/merchant/earn", `{"order_id":"x","member":{"kind":"phone","value":"13800138001"},"amount_fen":100,"points":-1}`, "invalid_points"},
+			{"points worth more than purchase", a, "/v1/merchant/earn", `{"order_id":"x","member":{"kind":"phone","value":"13800138001"},"amount_fen":100,"points":101}`, "invalid_points"},
+			{"bad identity kind", a, "/v1/merchant/earn", `{"order_id":"x","member":{"kind":"email","value":"a@b"},"amount_fen":100}`, "invalid_member_identity"},
+			{"missing order id", a, "/v1/merchant/earn", `{"member":{"kind":"phone","value":"13800138001"},"amount_fen":100}`, "invalid_order_id"},
+			{"unknown store", a, "/v1/merchant/earn", `{"order_id":"x","store_id":"sto_nope","member":{"kind":"phone","value":"13800138001"},"amount_fen":100}`, "unknown_store"},
+			{"earn twice", a, "/v1/merchant/earn", `{"order_id":"A-1","member":{"kind":"phone","value":"13800138000"},"amount_fen":100000}`, "purchase_already_earned"},
+			{"unfunded", poor, "/v1/merchant/earn", `{"order_id":"p","member":{"kind":"phone","value":"13800138001"},"amount_fen":10000}`, "insufficient_budget"},
+			{"unknown member", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13999999999"},"points":1}`, "unknown_member"},
+			{"redeem more than available", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13800138000"},"points":5000}`, "insufficient_points"},
+			{"redeem zero", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13800138000"},"points":0}`, "invalid_points"},
+			{"refund more than purchased", a, "/v1/merchant/earn/refund", `{"order_id":"A-1","amount_fen":100001}`, "refund_exceeds_purchase"},
+			{"refund negative", a, "/v1/merchant/earn/refund", `{"order_id":"A-1","amount_fen":-1}`, "invalid_amount"},
+			{"other merchant refunds", b, "/v1/merchant/earn/refund", `{"order_id":"A-1","amount_fen":1}`, "unknown_purchase"},
+			{"refund unknown redemption", b, "/v1/merchant/redeem/refund", `{"order_id":"nope"}`, "unknown_purchase"},
+			{"malformed json", a, "/v1/merchant/earn", `{"order_id":`, CodeMalformedJSON},
+			{"unknown field", a, "/v1/merchant/earn", `{"order_id":"x","amount":1}`, CodeValidation},
+		}
+		for _, c := range cases {
+			if got := apiCode(t, raw(c.m, c.path, c.body)); got != c.code {
+				t.Errorf("%s: code %q, want %q", c.name, got, c.code)
+			}
+		}
+		// Missing Idempotency-Key on a write.
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": "y", "member": phone("13800138001"), "amount_fen": 100}, nil); apiCode(t, err) != CodeIdemRequired {
+			t.Errorf("no idempotency key: %v", err)
+		}
+		// Unknown merchant on the operator API.
+		if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/mch_nope/fund", map[string]any{"amount_fen": 1, "external_ref": "x"}, nil, client.IdempotencyKey(newKey())); apiCode(t, err) != "merchant_not_found" {
+			t.Errorf("fund unknown merchant: %v", err)
+		}
+		if after := ledgerRows(t, db); after != before {
+			t.Errorf("refused requests wrote to the ledger:\nbefore %s\nafter  %s", before, after)
+		}
+		// Refunding twice: the second full refund is refused, once the first went through.
+		if err := raw(a, "/v1/merchant/earn/refund", `{"order_id":"A-1","amount_fen":100000}`); err != nil {
+			t.Fatal(err)
+		}
+		if got := apiCode(t, raw(a, "/v1/merchant/earn/refund", `{"order_id":"A-1","amount_fen":100000}`)); got != "purchase_fully_refunded" {
+			t.Errorf("second refund: %q", got)
+		}
+	})
+}
+
+func TestPointsIdempotency(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		ctx := context.Background()
+		a := g.merchant(t, 100, 100_000)
+		body := map[string]any{"order_id": "I-1", "member": phone("13800138000"), "amount_fen": 10000}
+		key := newKey()
+		send := func(body any, key string) (*http.Response, []byte) {
+			t.Helper()
+			b := []byte(fmt.Sprint(body))
+			if m, ok := body.(map[string]any); ok {
+				b = mustJSON(t, m)
+			}
+			req, err := a.C.NewRequest(ctx, "POST", "/v1/merchant/earn", b, client.IdempotencyKey(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var buf strings.Builder
+			_, _ = fmt.Fprint(&buf, readAll(t, resp))
+			return resp, []byte(buf.String())
+		}
+		r1, b1 := send(body, key)
+		r2, b2 := send(body, key)
+		if r1.StatusCode != 201 || r2.StatusCode != 201 || string(b1) != string(b2) || r2.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("replay: %d %s / %d %s (%q)", r1.StatusCode, b1, r2.StatusCode, b2, r2.Header.Get("Idempotent-Replayed"))
+		}
+		other := map[string]any{"order_id": "I-1", "member": phone("13800138000"), "amount_fen": 10001}
+		if r3, b3 := send(other, key); r3.StatusCode != 409 || !strings.Contains(string(b3), CodeIdemConflict) {
+			t.Fatalf("same key, other body: %d %s", r3.StatusCode, b3)
+		}
+		// Concurrent duplicates: one effect, every caller the same answer.
+		key2 := newKey()
+		body2 := map[string]any{"order_id": "I-2", "member": phone("13800138000"), "amount_fen": 10000}
+		var wg sync.WaitGroup
+		bodies := make([]string, 16)
+		for i := range bodies {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r, b := send(body2, key2)
+				if r.StatusCode != 201 {
+					t.Errorf("concurrent duplicate %d: %d %s", i, r.StatusCode, b)
+				}
+				bodies[i] = string(b)
+			}(i)
+		}
+		wg.Wait()
+		for _, b := range bodies[1:] {
+			if b != bodies[0] {
+				t.Fatalf("concurrent duplicates got different answers:\n%s\n%s", bodies[0], b)
+			}
+		}
+		var n int
+		if err := db.R.Get(&n, "SELECT COUNT(*) FROM purchases WHERE order_id = 'I-2'"); err != nil || n != 1 {
+			t.Fatalf("purchases for I-2: %d %v", n, err)
+		}
+		var tx int
+		if err := db.R.Get(&tx, "SELECT COUNT(*) FROM ledger_transactions WHERE kind = 'earn'"); err != nil || tx != 2 {
+			t.Fatalf("earn transactions: %d %v, want 2", tx, err)
+		}
+	})
+}
