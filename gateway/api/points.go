@@ -32,6 +32,7 @@ type RuleRequest struct {
 	AmountFen  int64
 	Items      []Item
 	OccurredAt time.Time
+	Attributes map[string]string
 }
 
 // Item is a purchase line.
@@ -193,6 +194,8 @@ type earnRequest struct {
 	Points     *int64    `json:"points,omitempty"`
 	Items      []Item    `json:"items,omitempty"`
 	OccurredAt time.Time `json:"occurred_at,omitempty"`
+	// Attributes are free-form facts for rule plugins (channel, table...).
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 func (s *Server) earn(c *fiber.Ctx) error {
@@ -208,6 +211,19 @@ func (s *Server) earn(c *fiber.Ctx) error {
 	}
 	if len(req.Items) > 500 {
 		return Errorf(400, CodeValidation, "at most 500 items per purchase")
+	}
+	for _, it := range req.Items {
+		if it.Quantity < 0 || it.AmountFen < 0 || it.AmountFen > s.cfg.Points.MaxAmountFen {
+			return Errorf(400, CodeValidation, "item quantity and amount_fen must be non-negative integers within the purchase maximum")
+		}
+	}
+	if len(req.Attributes) > 20 {
+		return Errorf(400, CodeValidation, "at most 20 attributes")
+	}
+	for k, v := range req.Attributes {
+		if len(k) == 0 || len(k) > 64 || len(v) > 256 {
+			return Errorf(400, CodeValidation, "attribute keys are 1-64 bytes, values at most 256")
+		}
 	}
 	if err := s.checkStore(c, mid, req.StoreID); err != nil {
 		return err
@@ -243,7 +259,7 @@ func (s *Server) evaluateRule(c *fiber.Ctx, mid string, req earnRequest, er *poi
 		at = s.now()
 	}
 	pts, version, err := s.rules.EvaluateEarning(c.UserContext(), ec.RulePlugin, RuleRequest{MerchantID: mid, StoreID: req.StoreID,
-		OrderID: req.OrderID, AmountFen: req.AmountFen, Items: req.Items, OccurredAt: at.UTC()})
+		OrderID: req.OrderID, AmountFen: req.AmountFen, Items: req.Items, OccurredAt: at.UTC(), Attributes: req.Attributes})
 	if err != nil {
 		retry := 5
 		var ra RetryAfterer
