@@ -163,7 +163,14 @@ func NewHTTPClient(clients int, timeout time.Duration) *http.Client {
 type Merchant struct {
 	ID     string
 	KeyID  string
+	Signer signature.Signer
 	Client *client.Client
+}
+
+// At returns m with a client for another base URL (a restarted gateway).
+func (m Merchant) At(base string, hc *http.Client) Merchant {
+	m.Client = client.NewMerchant(base, m.ID, m.Signer, client.WithHTTPClient(hc))
+	return m
 }
 
 // SetupOptions tune Setup.
@@ -272,7 +279,7 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 		client.IdempotencyKey(ref)); err != nil {
 		return Merchant{}, fmt.Errorf("fund budget: %w", err)
 	}
-	return Merchant{ID: m.ID, KeyID: cred.ID, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc))}, nil
+	return Merchant{ID: m.ID, KeyID: cred.ID, Signer: signer, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc))}, nil
 }
 
 // Member is the member part of an earn request.
