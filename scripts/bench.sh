@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Throughput benchmark (DESIGN §5): builds lianmeng, starts the gateway on
+# SQLite (temporary directory) and then on MariaDB/MySQL (a fresh database,
+# dropped afterwards), runs `lianmeng bench` with the spread and hot shapes
+# against each, and prints a summary table. Not part of scripts/test.sh.
+#
+#   BENCH_DURATION   measured time per shape        (default 15s)
+#   BENCH_WARMUP     warm-up per shape               (default 3s)
+#   BENCH_CLIENTS    concurrent clients              (default 64)
+#   BENCH_MERCHANTS  merchants for the spread shape  (default 1000)
+#   BENCH_DIALECTS   which databases                 (default "sqlite mysql")
+#   BENCH_SHAPES     which shapes                    (default "spread hot")
+#   BENCH_PROFILE=1  also write a gateway CPU profile per run to BENCH_OUT
+#   BENCH_OUT        where results go                (default: a temp dir)
+#   LIANMENG_TEST_MYSQL_DSN  MySQL server            (default root@tcp(127.0.0.1:3306)/test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration="${BENCH_DURATION:-15s}"
+warmup="${BENCH_WARMUP:-3s}"
+clients="${BENCH_CLIENTS:-64}"
+merchants="${BENCH_MERCHANTS:-1000}"
+dialects="${BENCH_DIALECTS:-sqlite mysql}"
+shapes="${BENCH_SHAPES:-spread hot}"
+server_dsn="${LIANMENG_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/test}"
+token="bench-operator-token-$(date +%s)"
+port=$((20000 + RANDOM % 20000))
+pprof_port=$((port + 1))
+bench_db=lianmeng_bench
+
+work="$(mktemp -d)"
+out="${BENCH_OUT:-$work}"
+mkdir -p "$out"
+gw_pid=""
+cleanup() {
+  if [ -n "$gw_pid" ] && kill -0 "$gw_pid" 2>/dev/null; then
+    kill "$gw_pid" 2>/dev/null || true
+    wait "$gw_pid" 2>/dev/null || true
+  fi
+  if [ "${mysql_created:-}" = 1 ]; then mysql_exec "DROP DATABASE IF EXISTS $bench_db" || true; fi
+  [ "$out" = "$work" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== build"
+go build -o "$work/lianmeng" ./gateway/cmd/lianmeng
+bin="$work/lianmeng"
+
+# mysql_exec runs one statement on the server in LIANMENG_TEST_MYSQL_DSN
+# (user@tcp(host:port)/db, password optional).
+mysql_exec() {
+  local re='^([^:@]*)(:([^@]*))?@tcp\(([^:)]*)(:([0-9]+))?\)'
+  [[ "$server_dsn" =~ $re ]] || { echo "bench.sh: cannot parse $server_dsn" >&2; return 1; }
+  local user="${BASH_REMATCH[1]}" pass="${BASH_REMATCH[3]}" host="${BASH_REMATCH[4]}" mport="${BASH_REMATCH[6]:-3306}"
+  local cli=mariadb
+  command -v mariadb >/dev/null 2>&1 || cli=mysql
+  MYSQL_PWD="$pass" "$cli" --protocol=tcp -h"$host" -P"$mport" -u"$user" -e "$1"
+}
+
+start_gateway() { # driver dsn
+  LIANMENG_DATABASE_DRIVER="$1" LIANMENG_DATABASE_DSN="$2" \
+    LIANMENG_OPERATOR_TOKEN="$token" LIANMENG_LISTEN="127.0.0.1:$port" LIANMENG_LOG_LEVEL=warn \
+    LIANMENG_DEBUG_PPROF_LISTEN="127.0.0.1:$pprof_port" \
+    "$bin" serve >"$out/serve-$1.log" 2>&1 &
+  gw_pid=$!
+  for _ in $(seq 1 300); do
+    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$gw_pid" 2>/dev/null || { cat "$out/serve-$1.log" >&2; echo "bench.sh: gateway exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "bench.sh: gateway not ready after 30 s" >&2
+  exit 1
+}
+
+stop_gateway() {
+  kill "$gw_pid"
+  wait "$gw_pid" || true
+  gw_pid=""
+}
+
+run_shapes() { # dialect
+  for shape in $shapes; do
+    echo "== $1 / $shape: $clients clients, $warmup warm-up, $duration measured"
+    prof=()
+    [ "${BENCH_PROFILE:-}" = 1 ] && prof=(-cpuprofile "$out/cpu-$1-$shape.pprof" -pprof-url "http://127.0.0.1:$pprof_port")
+    "$bin" bench -url "http://127.0.0.1:$port" -token "$token" -shape "$shape" -merchants "$merchants" \
+      -clients "$clients" -warmup "$warmup" -duration "$duration" -json "${prof[@]}" >"$out/$1-$shape.json"
+    cat "$out/$1-$shape.json"
+  done
+}
+
+for dialect in $dialects; do
+  case "$dialect" in
+    sqlite)
+      start_gateway sqlite "$work/sqlite/lianmeng.db"
+      ;;
+    mysql)
+      if ! mysql_exec "SELECT 1" >/dev/null 2>&1; then
+        echo "bench.sh: MariaDB/MySQL at $server_dsn does not answer; skipping mysql" >&2
+        continue
+      fi
+      mysql_exec "DROP DATABASE IF EXISTS $bench_db; CREATE DATABASE $bench_db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+      mysql_created=1
+      start_gateway mysql "${server_dsn%/*}/$bench_db"
+      ;;
+    *) echo "bench.sh: unknown dialect $dialect" >&2; exit 2 ;;
+  esac
+  run_shapes "$dialect"
+  stop_gateway
+  if [ "$dialect" = mysql ]; then
+    mysql_exec "DROP DATABASE IF EXISTS $bench_db"
+    mysql_created=0
+  fi
+done
+
+echo
+echo "== summary ($(nproc) cores, generator on the same machine; $clients clients, $duration per shape)"
+printf '%-8s %-7s %10s %9s %9s %9s %8s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "error codes"
+for dialect in $dialects; do
+  for shape in $shapes; do
+    f="$out/$dialect-$shape.json"
+    [ -s "$f" ] || continue
+    python3 - "$dialect" "$shape" "$f" <<'EOF'
+import json, sys
+d, s, f = sys.argv[1:]
+r = json.load(open(f))
+errs = r.get("errors") or {}
+codes = ",".join(f"{k}={v}" for k, v in sorted(errs.items())) or "-"
+print(f"{d:<8} {s:<7} {r['earn_per_s']:>10.0f} {r['p50_ms']:>9.2f} {r['p95_ms']:>9.2f} {r['p99_ms']:>9.2f} {sum(errs.values()):>8}  {codes}")
+EOF
+  done
+done
+echo "results: $out"
