@@ -23,7 +23,13 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, now time.Ti
 	}
 	_, err = db.W.ExecContext(ctx, `INSERT INTO job_leases (name, holder, lease_until) VALUES (?, ?, ?)`, name, holder, until)
 	if IsDuplicate(err) {
-		return false, nil
+		// MySQL counts only changed rows: renewing with identical values
+		// reports 0 affected, so check whether the lease is already ours.
+		var cur string
+		if err := db.W.GetContext(ctx, &cur, `SELECT holder FROM job_leases WHERE name = ? AND lease_until >= ?`, name, Micros(now)); err != nil {
+			return false, nil
+		}
+		return cur == holder, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("lease %s: %w", name, err)
