@@ -76,7 +76,7 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	// WAL lets readers run beside the writer; synchronous=FULL makes every
 	// acknowledged commit durable (the batching writer amortises the fsync).
 	pragmas := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)"} {
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "temp_store(MEMORY)", "cache_size(-65536)"} {
 		pragmas.Add("_pragma", p)
 	}
 	w, err := sqlx.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")

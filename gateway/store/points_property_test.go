@@ -38,7 +38,7 @@ func run[T any](w *store.Writer, f func(tx points.Tx) (T, error)) (T, error) {
 	return out, res.Err
 }
 
-func makeMerchants(t *testing.T, db *store.DB, n int, rate int64) []string {
+func makeMerchants(t testing.TB, db *store.DB, n int, rate int64) []string {
 	t.Helper()
 	var ids []string
 	for i := 0; i < n; i++ {
