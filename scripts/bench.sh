@@ -24,8 +24,9 @@ dialects="${BENCH_DIALECTS:-sqlite mysql}"
 shapes="${BENCH_SHAPES:-spread hot}"
 server_dsn="${LIANMENG_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/test}"
 token="bench-operator-token-$(date +%s)"
-port=$((20000 + RANDOM % 20000))
-pprof_port=$((port + 1))
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+pprof_port=$(free_port)
 bench_db=lianmeng_bench
 
 work="$(mktemp -d)"
@@ -38,7 +39,7 @@ cleanup() {
     wait "$gw_pid" 2>/dev/null || true
   fi
   if [ "${mysql_created:-}" = 1 ]; then mysql_exec "DROP DATABASE IF EXISTS $bench_db" || true; fi
-  [ "$out" = "$work" ] || rm -rf "$work"
+  if [ "$out" = "$work" ]; then rm -rf "$work/sqlite" "$work/lianmeng"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
