@@ -1,0 +1,452 @@
+package evidence
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// SealerOptions tune a Sealer. Zero values take the defaults shown.
+type SealerOptions struct {
+	// Origin names the log in every checkpoint (required).
+	Origin string
+	// Holder identifies this instance in the lease (default host:pid:random).
+	Holder string
+	// LeaseName is the job_leases row (default "evidence-sealer").
+	LeaseName string
+	// LeaseTTL is how long a lease lasts without renewal (default 15 s).
+	LeaseTTL time.Duration
+	// Poll is how often the sealer looks for new entries (default 1 s).
+	Poll time.Duration
+	// Settle is how old an entry must be before it is sealed (default 2 s):
+	// ids are allocated in blocks, so a batch may commit after a later one,
+	// and sealing only settled rows keeps the log mostly in time order.
+	Settle time.Duration
+	// Batch bounds the entries sealed in one transaction (default 1000,
+	// at most 2000), so sealing never holds the database for long.
+	Batch int
+	// CheckpointInterval is the longest a sealed entry waits for a
+	// checkpoint (default 5 s).
+	CheckpointInterval time.Duration
+	// CheckpointEvery forces a checkpoint after this many new entries
+	// (default 10000).
+	CheckpointEvery int
+	// Lookback is how far behind its cursor the sealer looks for
+	// stragglers, rows that committed after later ones were sealed
+	// (default 5 min; a batch that commits later than that after its
+	// created_at is caught at the next start, which checks everything).
+	Lookback time.Duration
+	// StragglerEvery is how often the straggler check runs (default 10 s).
+	StragglerEvery time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Log receives the sealer's messages (default: discard).
+	Log *slog.Logger
+	// Registry, if set, gets the sealer's metrics.
+	Registry prometheus.Registerer
+}
+
+func (o *SealerOptions) defaults() {
+	if o.Holder == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		rand.Read(b[:])
+		o.Holder = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if o.LeaseName == "" {
+		o.LeaseName = "evidence-sealer"
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 15 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Settle < 0 {
+		o.Settle = 0
+	} else if o.Settle == 0 {
+		o.Settle = 2 * time.Second
+	}
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	o.Batch = min(o.Batch, 2000)
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = 5 * time.Second
+	}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = 10000
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = 5 * time.Minute
+	}
+	if o.StragglerEvery <= 0 {
+		o.StragglerEvery = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// NoSettle is a Settle value that seals rows as soon as they are visible
+// (tests).
+const NoSettle = -1
+
+// Sealer appends every ledger transaction and audit event to the log and
+// writes signed checkpoints. Any number of gateway instances may run one:
+// a database lease lets one seal at a time; the others stand by.
+//
+// Finding new rows: each entry type has a cursor, the largest (created_at,
+// id) sealed. A poll seals rows after the cursor that are older than the
+// settle delay, in (created_at, id) order. A row that commits after the
+// cursor passed it (its batch took longer than the settle delay) is a
+// straggler: every StragglerEvery the sealer compares, over the Lookback
+// window behind the cursor, the number of rows with the number of leaves,
+// and seals any row without a leaf. At start it does the same over the
+// whole table. The leaf index, not the row id, orders the log, so sealing
+// rows out of id order is correct; the unique (type, id) key on the leaves
+// makes sealing a row twice impossible.
+type Sealer struct {
+	st     Store
+	signer *Signer
+	o      SealerOptions
+	lease  Lease
+
+	mu      sync.Mutex // guards the fields below (SealOnce vs Run)
+	log     *Log       // nil: must (re)load
+	cursors map[string]Cursor
+	lastCP  Checkpoint
+	sinceCP int
+	fullChk bool // a whole-table straggler check is due
+	nextChk time.Time
+
+	m sealerMetrics
+}
+
+type sealerMetrics struct {
+	sealed      prometheus.Counter
+	checkpoints prometheus.Counter
+	errors      prometheus.Counter
+	leader      prometheus.Gauge
+	size        prometheus.Gauge
+}
+
+// NewSealer returns a sealer writing through st and signing with signer.
+func NewSealer(st Store, signer *Signer, o SealerOptions) (*Sealer, error) {
+	if o.Origin == "" {
+		return nil, errors.New("evidence: sealer needs an origin")
+	}
+	if _, err := (Checkpoint{Origin: o.Origin, Root: make([]byte, 32), ChainHead: make([]byte, 32), KeyID: signer.KeyID(), Time: time.Unix(1, 0)}).Body(); err != nil {
+		return nil, fmt.Errorf("evidence: origin %q: %w", o.Origin, err)
+	}
+	o.defaults()
+	s := &Sealer{st: st, signer: signer, o: o, lease: Lease{Name: o.LeaseName, Holder: o.Holder, TTL: o.LeaseTTL}}
+	s.m = sealerMetrics{
+		sealed:      prometheus.NewCounter(prometheus.CounterOpts{Name: "lianmeng_evidence_sealed_total", Help: "Entries appended to the evidence log by this instance."}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "lianmeng_evidence_checkpoints_total", Help: "Signed checkpoints written by this instance."}),
+		errors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "lianmeng_evidence_sealer_errors_total", Help: "Sealer rounds that failed."}),
+		leader:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "lianmeng_evidence_sealer_leader", Help: "1 while this instance holds the sealer lease."}),
+		size:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "lianmeng_evidence_log_size", Help: "Entries in the evidence log as last sealed by this instance."}),
+	}
+	if o.Registry != nil {
+		for _, c := range []prometheus.Collector{s.m.sealed, s.m.checkpoints, s.m.errors, s.m.leader, s.m.size} {
+			if err := o.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("evidence: register metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Holder returns the lease holder name of this sealer.
+func (s *Sealer) Holder() string { return s.o.Holder }
+
+// Run seals until ctx ends, then gives the lease up.
+func (s *Sealer) Run(ctx context.Context) {
+	t := time.NewTicker(s.o.Poll)
+	defer t.Stop()
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.st.ReleaseLease(rctx, s.lease); err != nil {
+			s.o.Log.Warn("evidence sealer: release lease", "err", err)
+		}
+		s.m.leader.Set(0)
+	}()
+	failures := 0
+	for {
+		leader, err := s.SealOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			failures++
+			s.m.errors.Inc()
+			// Log the first failure and then every 30th, not every poll.
+			if failures == 1 || failures%30 == 0 {
+				s.o.Log.Error("evidence sealer round failed", "err", err, "consecutive_failures", failures)
+			}
+		default:
+			if failures > 0 {
+				s.o.Log.Info("evidence sealer recovered", "after_failures", failures)
+			}
+			failures = 0
+		}
+		if leader {
+			s.m.leader.Set(1)
+		} else {
+			s.m.leader.Set(0)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SealOnce takes or renews the lease and, if held, seals everything that is
+// due (in transactions of at most Batch entries) and writes a checkpoint if
+// one is due. It reports whether this instance is the sealer.
+func (s *Sealer) SealOnce(ctx context.Context) (leader bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held, fresh, err := s.st.TryLease(ctx, s.lease, s.o.Now())
+	if err != nil {
+		return false, fmt.Errorf("sealer lease: %w", err)
+	}
+	if !held {
+		s.log = nil
+		return false, nil
+	}
+	if fresh || s.log == nil {
+		if err := s.load(ctx); err != nil {
+			s.log = nil
+			return true, err
+		}
+	}
+	if err := s.round(ctx); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			s.log = nil
+			return false, nil
+		}
+		// Whatever failed, the database is the truth: reload next time.
+		s.log = nil
+		return true, err
+	}
+	return true, nil
+}
+
+// load rebuilds the in-memory log from the latest checkpoint's state and
+// the leaves written after it, and the cursors from the leaves.
+func (s *Sealer) load(ctx context.Context) error {
+	l := NewLog()
+	s.lastCP = Checkpoint{}
+	cp, err := s.st.LatestCheckpoint(ctx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		if l, err = RestoreLog(cp.State); err != nil {
+			return fmt.Errorf("restore log state of checkpoint %d: %w", cp.Signed.Size, err)
+		}
+		if l.Size() != cp.Signed.Size || !bytes.Equal(l.Root(), cp.Signed.Root) || !bytes.Equal(l.ChainHead(), cp.Signed.ChainHead) {
+			return fmt.Errorf("stored log state does not match checkpoint %d: refusing to seal (run lianmeng verify)", cp.Signed.Size)
+		}
+		s.lastCP = cp.Signed.Checkpoint
+	}
+	for {
+		leaves, err := s.st.Leaves(ctx, l.Size(), 4096)
+		if err != nil {
+			return err
+		}
+		for _, lf := range leaves {
+			if lf.Index != l.Size() {
+				return fmt.Errorf("evidence leaves: expected index %d, found %d: refusing to seal (run lianmeng verify)", l.Size(), lf.Index)
+			}
+			if c := l.AppendLeafHash(lf.LeafHash); !bytes.Equal(c, lf.Chain) {
+				return fmt.Errorf("evidence leaf %d: stored chain value does not recompute: refusing to seal (run lianmeng verify)", lf.Index)
+			}
+		}
+		if len(leaves) < 4096 {
+			break
+		}
+	}
+	s.cursors = map[string]Cursor{}
+	for _, typ := range EntryTypes {
+		c, err := s.st.SealCursor(ctx, typ)
+		if err != nil {
+			return err
+		}
+		s.cursors[typ] = c
+	}
+	s.log = l
+	s.sinceCP = int(l.Size() - s.lastCP.Size)
+	s.fullChk = true
+	s.nextChk = time.Time{}
+	s.m.size.Set(float64(l.Size()))
+	s.o.Log.Info("evidence sealer: took the lease", "holder", s.o.Holder, "log_size", l.Size(), "checkpoint_size", s.lastCP.Size)
+	return nil
+}
+
+func (s *Sealer) round(ctx context.Context) error {
+	now := s.o.Now()
+	before := now.Add(-s.o.Settle).UnixMicro()
+	if s.o.Settle <= 0 {
+		before = now.UnixMicro() + 1
+	}
+	// Stragglers first, so the cursors are right before the main scan.
+	if s.fullChk || !now.Before(s.nextChk) {
+		for _, typ := range EntryTypes {
+			if err := s.sealStragglers(ctx, typ, before); err != nil {
+				return err
+			}
+		}
+		s.fullChk = false
+		s.nextChk = now.Add(s.o.StragglerEvery)
+	}
+	for {
+		var cand []Entry
+		for _, typ := range EntryTypes {
+			es, err := s.st.NewEntries(ctx, typ, s.cursors[typ], before, s.o.Batch)
+			if err != nil {
+				return err
+			}
+			cand = append(cand, es...)
+		}
+		if len(cand) == 0 {
+			break
+		}
+		sortEntries(cand)
+		full := len(cand) >= s.o.Batch
+		if full {
+			cand = cand[:s.o.Batch]
+		}
+		if err := s.seal(ctx, cand); err != nil {
+			return err
+		}
+		if !full {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if s.checkpointDue(s.o.Now(), true) {
+		return s.seal(ctx, nil)
+	}
+	return nil
+}
+
+// sealStragglers seals rows of typ at or behind the cursor that have no
+// leaf: over the whole table after (re)loading, else over the lookback
+// window. Counting first keeps the common case to two index range counts.
+func (s *Sealer) sealStragglers(ctx context.Context, typ string, before int64) error {
+	cur := s.cursors[typ]
+	to := min(cur.Created, before-1)
+	if to < 0 || cur == (Cursor{}) {
+		return nil
+	}
+	from := int64(0)
+	if !s.fullChk {
+		from = to - s.o.Lookback.Microseconds()
+	}
+	rows, sealed, err := s.st.CountEntries(ctx, typ, from, to)
+	if err != nil {
+		return err
+	}
+	if rows == sealed {
+		return nil
+	}
+	for {
+		es, err := s.st.UnsealedEntries(ctx, typ, from, to, s.o.Batch)
+		if err != nil {
+			return err
+		}
+		if len(es) == 0 {
+			return nil
+		}
+		s.o.Log.Info("evidence sealer: sealing entries that committed late", "type", typ, "count", len(es), "first", es[0].EntryRef.String())
+		if err := s.seal(ctx, es); err != nil {
+			return err
+		}
+		if len(es) < s.o.Batch {
+			return nil
+		}
+	}
+}
+
+func sortEntries(es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int {
+		return cmp.Or(cmp.Compare(a.Created, b.Created), cmp.Compare(a.Type, b.Type), cmp.Compare(a.ID, b.ID))
+	})
+}
+
+func (s *Sealer) checkpointDue(now time.Time, timed bool) bool {
+	if s.log.Size() == 0 {
+		// An empty log gets one checkpoint, so there is always one to serve.
+		return s.lastCP.KeyID == ""
+	}
+	if s.log.Size() == s.lastCP.Size {
+		return false
+	}
+	return s.sinceCP >= s.o.CheckpointEvery || timed && now.Sub(s.lastCP.Time) >= s.o.CheckpointInterval
+}
+
+// seal appends es to the log and stores them (and a checkpoint if due) in
+// one transaction. On failure the in-memory log is discarded by the caller.
+func (s *Sealer) seal(ctx context.Context, es []Entry) error {
+	now := s.o.Now()
+	leaves := make([]Leaf, 0, len(es))
+	for _, e := range es {
+		data, err := e.Encode()
+		if err != nil {
+			// A row the encoder refuses cannot be sealed and must not be
+			// skipped silently: the sealer stops here until it is fixed.
+			return fmt.Errorf("encode %s: %w", e.EntryRef, err)
+		}
+		idx := s.log.Size()
+		lh, chain := s.log.Append(data)
+		leaves = append(leaves, Leaf{Index: idx, Ref: e.EntryRef, Created: e.Created, LeafHash: lh, Chain: chain})
+	}
+	s.sinceCP += len(es)
+	var cp *StoredCheckpoint
+	if s.checkpointDue(now, len(es) == 0) {
+		sc, err := s.signer.Sign(Checkpoint{Origin: s.o.Origin, Size: s.log.Size(), Root: s.log.Root(), ChainHead: s.log.ChainHead(), Time: now})
+		if err != nil {
+			return fmt.Errorf("sign checkpoint: %w", err)
+		}
+		cp = &StoredCheckpoint{Signed: sc, State: s.log.State()}
+	}
+	if err := s.st.Seal(ctx, s.lease, now, leaves, cp); err != nil {
+		return err
+	}
+	for _, e := range es {
+		if c := (Cursor{e.Created, e.ID}); s.cursors[e.Type].Less(c) {
+			s.cursors[e.Type] = c
+		}
+	}
+	s.m.sealed.Add(float64(len(es)))
+	s.m.size.Set(float64(s.log.Size()))
+	if cp != nil {
+		s.lastCP = cp.Signed.Checkpoint
+		s.sinceCP = 0
+		s.m.checkpoints.Inc()
+	}
+	return nil
+}
