@@ -125,7 +125,7 @@ func TestSealerOutOfOrderCommits(t *testing.T) {
 		evInsertTx(t, db, 5001, t0, 11)
 		evInsertTx(t, db, 9000, t0.Add(time.Second), 12)
 		evInsertTx(t, db, 4000, t0.Add(1500*time.Millisecond), 13) // lower id, later time
-		clk.Add(2200 * time.Millisecond)                          // 9000 and 4000 are not settled yet
+		clk.Add(2200 * time.Millisecond)                           // 9000 and 4000 are not settled yet
 		evSealOnce(t, s)
 		if got := evLeafRefs(t, db); len(got) != 2 || got[0] != evTxRef(5000) || got[1] != evTxRef(5001) {
 			t.Fatalf("after first seal: %v", got)
