@@ -1,16 +1,84 @@
 package store
 
 import (
+	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"weak"
 
+	"github.com/jmoiron/sqlx"
+
+	"github.com/lianmeng/lianmeng/gateway/pii"
 	"github.com/lianmeng/lianmeng/gateway/points"
 )
 
+// Personal data at rest (DESIGN §9, docs/evidence.md §9).
+//
+// With a keyring set (SetPII), a phone identity is stored as
+//
+//	lookup = hex(HMAC-SM3(index_key, E.164 number))      blind index, for equality lookups
+//	sealed = base64(SM4-GCM(E.164 number, ad="member_identity:phone"))
+//
+// so the number itself is in no column, and "138-0013-8000" and
+// "+86 138 0013 8000" are the same member. WeChat openids and Alipay user ids
+// stay as they are: they are pseudonymous identifiers issued per application,
+// meaningless outside it and needed verbatim to call those platforms; a
+// merchant's customer id is the merchant's own pseudonym. Without a keyring
+// (tests that do not set one) phone numbers are stored as given.
+
+// phoneAD is the associated data binding a sealed phone to its column.
+const phoneAD = "member_identity:phone"
+
+// The keyring of each DB. DB is defined elsewhere, so the keyring lives in
+// this side table, keyed weakly so a closed, unreachable DB is forgotten.
+var piiKeys sync.Map // weak.Pointer[DB] -> *pii.Keyring
+
+// SetPII sets the keyring that encrypts and indexes members' phone numbers.
+// Call it before the first write; nil turns protection off (tests only).
+func (db *DB) SetPII(k *pii.Keyring) {
+	key := weak.Make(db)
+	if k == nil {
+		piiKeys.Delete(key)
+		return
+	}
+	if _, loaded := piiKeys.Swap(key, k); !loaded {
+		runtime.AddCleanup(db, func(key weak.Pointer[DB]) { piiKeys.Delete(key) }, key)
+	}
+}
+
+// PII returns the keyring set with SetPII, or nil.
+func (db *DB) PII() *pii.Keyring {
+	if v, ok := piiKeys.Load(weak.Make(db)); ok {
+		return v.(*pii.Keyring)
+	}
+	return nil
+}
+
+// invalidPhoneLookup is the lookup of a phone number that does not
+// normalise: it matches no row, and creating a member with it fails in
+// sealIdentity with a validation error.
+const invalidPhoneLookup = "invalid"
+
 // identityLookup returns the member_identities.lookup value of an identity:
-// the value itself, scoped by merchant for merchant customer ids.
+// the value itself, scoped by merchant for merchant customer ids, or the
+// blind index of a phone number when a keyring is set.
 func (db *DB) identityLookup(merchantID string, id points.Identity) string {
 	if id.Kind == points.IdentityCustomer {
 		return merchantID + ":" + id.Value
+	}
+	if id.Kind == points.IdentityPhone {
+		if k := db.PII(); k != nil {
+			_, idx, err := k.IndexPhone(id.Value)
+			if err != nil {
+				return invalidPhoneLookup
+			}
+			return hex.EncodeToString(idx)
+		}
 	}
 	return id.Value
 }
@@ -18,5 +86,119 @@ func (db *DB) identityLookup(merchantID string, id points.Identity) string {
 // sealIdentity returns what member_identities.sealed stores for a new
 // identity (NULL: nothing to seal).
 func (db *DB) sealIdentity(merchantID string, id points.Identity) (sql.NullString, error) {
-	return sql.NullString{}, nil
+	k := db.PII()
+	if k == nil || id.Kind != points.IdentityPhone {
+		return sql.NullString{}, nil
+	}
+	e164, err := pii.NormalizePhone(id.Value)
+	if err != nil {
+		// The pii errors never repeat the number.
+		return sql.NullString{}, &points.Error{Class: points.Invalid, Code: points.CodeInvalidIdentity, Message: "member.value: " + err.Error()}
+	}
+	ct := k.Encrypt([]byte(e164), []byte(phoneAD))
+	return sql.NullString{String: base64.StdEncoding.EncodeToString(ct), Valid: true}, nil
+}
+
+// ErrNoKeyring is returned by operations that need SetPII first.
+var ErrNoKeyring = errors.New("store: no personal-data keyring set")
+
+// MemberPhone returns the phone number (E.164) of a member, decrypted, or
+// ("", nil) if the member has no sealed phone identity.
+func (db *DB) MemberPhone(ctx context.Context, memberID string) (string, error) {
+	k := db.PII()
+	if k == nil {
+		return "", ErrNoKeyring
+	}
+	var sealed sql.NullString
+	err := db.R.GetContext(ctx, &sealed, `SELECT sealed FROM member_identities WHERE member_id = ? AND kind = ? AND sealed IS NOT NULL LIMIT 1`, memberID, points.IdentityPhone)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && !sealed.Valid {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("read member identity: %w", err)
+	}
+	ct, err := base64.StdEncoding.DecodeString(sealed.String)
+	if err != nil {
+		return "", fmt.Errorf("member %s: sealed phone is not base64", memberID)
+	}
+	pt, err := k.Decrypt(ct, []byte(phoneAD))
+	if err != nil {
+		return "", fmt.Errorf("member %s: %w", memberID, err)
+	}
+	return string(pt), nil
+}
+
+// ReencryptStats counts what ReencryptIdentities did.
+type ReencryptStats struct {
+	Scanned, Reencrypted int64
+}
+
+// ReencryptIdentities re-seals every sealed identity that is not under the
+// keyring's active key (key rotation, docs/evidence.md §9), in small
+// transactions, each row updated only if unchanged since read. progress,
+// if set, is called after each page with rows done and the total.
+func (db *DB) ReencryptIdentities(ctx context.Context, progress func(done, total int64)) (ReencryptStats, error) {
+	var st ReencryptStats
+	k := db.PII()
+	if k == nil {
+		return st, ErrNoKeyring
+	}
+	var total int64
+	if err := db.R.GetContext(ctx, &total, `SELECT COUNT(*) FROM member_identities WHERE sealed IS NOT NULL`); err != nil {
+		return st, fmt.Errorf("count sealed identities: %w", err)
+	}
+	type row struct {
+		Kind   string `db:"kind"`
+		Lookup string `db:"lookup"`
+		Sealed string `db:"sealed"`
+	}
+	var lastKind, lastLookup string
+	for {
+		var rows []row
+		err := db.R.SelectContext(ctx, &rows, `SELECT kind, lookup, sealed FROM member_identities
+			WHERE sealed IS NOT NULL AND (kind > ? OR (kind = ? AND lookup > ?)) ORDER BY kind, lookup LIMIT 500`, lastKind, lastKind, lastLookup)
+		if err != nil {
+			return st, fmt.Errorf("list sealed identities: %w", err)
+		}
+		if len(rows) == 0 {
+			return st, nil
+		}
+		type upd struct{ kind, lookup, old, new string }
+		var todo []upd
+		for _, r := range rows {
+			st.Scanned++
+			ct, err := base64.StdEncoding.DecodeString(r.Sealed)
+			if err != nil {
+				return st, fmt.Errorf("identity %s/%s: sealed value is not base64", r.Kind, r.Lookup)
+			}
+			if !k.NeedsRotation(ct) {
+				continue
+			}
+			nct, err := k.Reencrypt(ct, []byte("member_identity:"+r.Kind))
+			if err != nil {
+				return st, fmt.Errorf("identity %s/%s: %w", r.Kind, r.Lookup, err)
+			}
+			todo = append(todo, upd{r.Kind, r.Lookup, r.Sealed, base64.StdEncoding.EncodeToString(nct)})
+		}
+		if len(todo) > 0 {
+			err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+				for _, u := range todo {
+					res, err := tx.ExecContext(ctx, `UPDATE member_identities SET sealed = ? WHERE kind = ? AND lookup = ? AND sealed = ?`, u.new, u.kind, u.lookup, u.old)
+					if err != nil {
+						return err
+					}
+					if n, _ := res.RowsAffected(); n == 1 {
+						st.Reencrypted++
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return st, fmt.Errorf("re-encrypt identities: %w", err)
+			}
+		}
+		lastKind, lastLookup = rows[len(rows)-1].Kind, rows[len(rows)-1].Lookup
+		if progress != nil {
+			progress(st.Scanned, total)
+		}
+	}
 }
