@@ -1,8 +1,237 @@
 package api
 
-// EvidenceProvider serves checkpoints and proofs (filled in by the evidence
-// integration).
-type EvidenceProvider interface{}
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
 
-// routesEvidence registers the evidence routes.
-func (s *Server) routesEvidence() {}
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/lianmeng/lianmeng/gateway/evidence"
+)
+
+// EvidenceProvider serves checkpoints and proofs (*evidence.Proofs).
+type EvidenceProvider interface {
+	// Checkpoint returns the latest signed checkpoint (evidence.ErrNotFound
+	// before the first).
+	Checkpoint(ctx context.Context) (evidence.SignedCheckpoint, error)
+	// PublicKey returns the checkpoint verification key (PEM) and its id.
+	PublicKey() (pem []byte, keyID string)
+	// Consistency proves the log at size to extends the log at size from.
+	Consistency(ctx context.Context, from, to uint64) (evidence.ConsistencyProof, error)
+	// Inclusion proves an entry is in the latest checkpoint.
+	Inclusion(ctx context.Context, ref evidence.EntryRef) (evidence.InclusionProof, error)
+}
+
+// Evidence error codes.
+const (
+	CodeEvidencePending = "evidence_pending"
+	CodeEvidenceRange   = "evidence_range"
+)
+
+// routesEvidence registers the evidence routes: the checkpoint, key and
+// consistency proofs are public (anyone may audit the log); inclusion proofs
+// are for the merchant or member whose account the transaction touches.
+func (s *Server) routesEvidence() {
+	s.handle(fiber.MethodGet, "/v1/evidence/checkpoint", s.evidenceCheckpoint)
+	s.handle(fiber.MethodGet, "/v1/evidence/public-key", s.evidencePublicKey)
+	s.handle(fiber.MethodGet, "/v1/evidence/consistency", s.evidenceConsistency)
+	s.handle(fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx", s.merchantAuth, s.merchantTxProof)
+	s.handle(fiber.MethodGet, "/v1/member/evidence/transactions/:tx", s.memberAuth, s.memberTxProof)
+}
+
+func (s *Server) evidenceProvider() (EvidenceProvider, error) {
+	if s.evidence == nil {
+		return nil, &Error{Status: fiber.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the evidence log is not available on this gateway", RetryAfter: 30}
+	}
+	return s.evidence, nil
+}
+
+// CheckpointJSON is a signed checkpoint as the API returns it. Signed is
+// the transport form (docs/evidence.md §5.3) that verifiers parse with
+// ParseSignedCheckpoint; the other fields repeat its content for reading.
+type CheckpointJSON struct {
+	Origin    string    `json:"origin"`
+	Size      uint64    `json:"size"`
+	Root      string    `json:"root"`       // hex
+	ChainHead string    `json:"chain_head"` // hex
+	Time      time.Time `json:"time"`
+	KeyID     string    `json:"key_id"`
+	Signature string    `json:"signature"` // base64 DER
+	Signed    string    `json:"signed"`
+}
+
+func checkpointJSON(sc evidence.SignedCheckpoint) (CheckpointJSON, error) {
+	signed, err := sc.Marshal()
+	if err != nil {
+		return CheckpointJSON{}, err
+	}
+	return CheckpointJSON{Origin: sc.Origin, Size: sc.Size, Root: hex.EncodeToString(sc.Root), ChainHead: hex.EncodeToString(sc.ChainHead),
+		Time: sc.Time.UTC(), KeyID: sc.KeyID, Signature: base64.StdEncoding.EncodeToString(sc.Signature), Signed: string(signed)}, nil
+}
+
+func (s *Server) evidenceCheckpoint(c *fiber.Ctx) error {
+	p, err := s.evidenceProvider()
+	if err != nil {
+		return err
+	}
+	sc, err := p.Checkpoint(c.UserContext())
+	if errors.Is(err, evidence.ErrNotFound) {
+		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeEvidencePending, Message: "no checkpoint has been written yet", RetryAfter: 5}
+	} else if err != nil {
+		return err
+	}
+	out, err := checkpointJSON(sc)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=1")
+	return c.JSON(out)
+}
+
+// PublicKeyJSON is the checkpoint verification key.
+type PublicKeyJSON struct {
+	KeyID        string `json:"key_id"`
+	PublicKeyPEM string `json:"public_key_pem"`
+	Algorithm    string `json:"algorithm"`
+}
+
+func (s *Server) evidencePublicKey(c *fiber.Ctx) error {
+	p, err := s.evidenceProvider()
+	if err != nil {
+		return err
+	}
+	pem, id := p.PublicKey()
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.JSON(PublicKeyJSON{KeyID: id, PublicKeyPEM: string(pem), Algorithm: "SM2 with SM3, user id 1234567812345678"})
+}
+
+// ConsistencyJSON is a consistency proof between two log sizes.
+type ConsistencyJSON struct {
+	From           uint64          `json:"from"`
+	To             uint64          `json:"to"`
+	Proof          []string        `json:"proof"` // hex, bottom-up
+	FromCheckpoint *CheckpointJSON `json:"from_checkpoint,omitempty"`
+	ToCheckpoint   CheckpointJSON  `json:"to_checkpoint"`
+}
+
+func hexList(hs [][]byte) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = hex.EncodeToString(h)
+	}
+	return out
+}
+
+func querySize(c *fiber.Ctx, name string) (uint64, error) {
+	v := c.Query(name)
+	n, err := strconv.ParseUint(v, 10, 63)
+	if err != nil {
+		return 0, Errorf(fiber.StatusBadRequest, CodeValidation, "%s must be a log size (a non-negative integer)", name)
+	}
+	return n, nil
+}
+
+func (s *Server) evidenceConsistency(c *fiber.Ctx) error {
+	p, err := s.evidenceProvider()
+	if err != nil {
+		return err
+	}
+	from, err := querySize(c, "from")
+	if err != nil {
+		return err
+	}
+	to, err := querySize(c, "to")
+	if err != nil {
+		return err
+	}
+	cp, err := p.Consistency(c.UserContext(), from, to)
+	if errors.Is(err, evidence.ErrRange) {
+		return Errorf(fiber.StatusNotFound, CodeEvidenceRange, "%s", strings.TrimPrefix(err.Error(), "evidence: "))
+	} else if err != nil {
+		return err
+	}
+	out := ConsistencyJSON{From: cp.From, To: cp.To, Proof: hexList(cp.Proof)}
+	if out.ToCheckpoint, err = checkpointJSON(cp.ToCheckpoint); err != nil {
+		return err
+	}
+	if cp.FromCheckpoint != nil {
+		fc, err := checkpointJSON(*cp.FromCheckpoint)
+		if err != nil {
+			return err
+		}
+		out.FromCheckpoint = &fc
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.JSON(out)
+}
+
+// InclusionJSON is an inclusion proof for a ledger transaction. Entry is the
+// canonical bytes the leaf hashes (docs/evidence.md §2.1); Transaction is
+// the same content decoded, for reading.
+type InclusionJSON struct {
+	TxID        int64              `json:"tx_id"`
+	LeafIndex   uint64             `json:"leaf_index"`
+	TreeSize    uint64             `json:"tree_size"`
+	Proof       []string           `json:"proof"` // hex, bottom-up
+	Entry       string             `json:"entry"` // base64
+	Transaction *evidence.TxRecord `json:"transaction"`
+	Checkpoint  CheckpointJSON     `json:"checkpoint"`
+}
+
+func (s *Server) merchantTxProof(c *fiber.Ctx) error {
+	return s.txProof(c, "merchant:"+merchantID(c)+":")
+}
+
+func (s *Server) memberTxProof(c *fiber.Ctx) error {
+	return s.txProof(c, "member:"+memberID(c)+":")
+}
+
+// txProof answers an inclusion proof for the transaction in the path if
+// one of its postings is an account starting with prefix; otherwise it is
+// not found, exactly as if it did not exist.
+func (s *Server) txProof(c *fiber.Ctx, prefix string) error {
+	p, err := s.evidenceProvider()
+	if err != nil {
+		return err
+	}
+	notFound := Errorf(fiber.StatusNotFound, CodeNotFound, "no such transaction")
+	id, err := strconv.ParseInt(c.Params("tx"), 10, 64)
+	if err != nil || id <= 0 || strings.Count(prefix, ":") != 2 || strings.HasSuffix(prefix, "::") {
+		return notFound
+	}
+	proof, err := p.Inclusion(c.UserContext(), evidence.EntryRef{Type: evidence.EntryTx, ID: id})
+	// Authorise before telling "not sealed yet" apart from "not found".
+	if proof.Entry.Tx == nil || !touches(proof.Entry.Tx, prefix) {
+		if err != nil && !errors.Is(err, evidence.ErrNotFound) && !errors.Is(err, evidence.ErrNotSealed) {
+			return err
+		}
+		return notFound
+	}
+	switch {
+	case errors.Is(err, evidence.ErrNotSealed):
+		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeEvidencePending,
+			Message: "the transaction is not yet covered by a checkpoint; retry in a few seconds", RetryAfter: 5}
+	case err != nil:
+		return err
+	}
+	out := InclusionJSON{TxID: id, LeafIndex: proof.Index, TreeSize: proof.TreeSize, Proof: hexList(proof.Proof),
+		Entry: base64.StdEncoding.EncodeToString(proof.Data), Transaction: proof.Entry.Tx}
+	if out.Checkpoint, err = checkpointJSON(proof.Checkpoint); err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+func touches(tx *evidence.TxRecord, prefix string) bool {
+	for _, p := range tx.Postings {
+		if strings.HasPrefix(p.Account, prefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -106,8 +106,20 @@ type Evidence struct {
 	SigningKey Secret `yaml:"signing_key"`
 	// KeyDir is where the embedded default keeps generated development keys.
 	KeyDir string `yaml:"key_dir"`
-	// SealInterval is how often a checkpoint is written.
+	// SealInterval is how often a checkpoint is written (at most; none is
+	// written while nothing new was sealed).
 	SealInterval Duration `yaml:"seal_interval"`
+	// Origin names this log in every checkpoint, e.g.
+	// "points.example.com/lianmeng" (no spaces). Keep it stable: verifiers
+	// reject checkpoints of another origin.
+	Origin string `yaml:"origin"`
+	// Settle is how old a ledger transaction must be before it is sealed.
+	Settle Duration `yaml:"settle"`
+	// CheckpointEvery forces a checkpoint after this many new entries.
+	CheckpointEvery int `yaml:"checkpoint_every"`
+	// Disabled turns the sealer off in this instance (proofs are still
+	// served). Another instance, or a later start, seals what was missed.
+	Disabled bool `yaml:"disabled"`
 }
 
 // PII configures encryption of members' personal identifiers.
@@ -117,6 +129,9 @@ type PII struct {
 	Keys Secret `yaml:"keys"`
 	// IndexKey is the HMAC-SM3 key of the blind index (hex).
 	IndexKey Secret `yaml:"index_key"`
+	// KeyDir is where development keys are generated when Keys is empty
+	// (default: evidence.key_dir).
+	KeyDir string `yaml:"key_dir"`
 }
 
 // Plugin declares one out-of-process plugin.
@@ -164,7 +179,8 @@ func Default() Config {
 			BatchSize:         512,
 			BatchWait:         Duration(time.Millisecond),
 		},
-		Evidence: Evidence{KeyDir: "data/keys", SealInterval: Duration(5 * time.Second)},
+		Evidence: Evidence{KeyDir: "data/keys", SealInterval: Duration(5 * time.Second), Origin: "localhost/lianmeng",
+			Settle: Duration(2 * time.Second), CheckpointEvery: 10000},
 	}
 }
 

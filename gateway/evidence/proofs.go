@@ -102,8 +102,10 @@ type InclusionProof struct {
 }
 
 // Inclusion proves that an entry is in the latest checkpoint. Errors:
-// ErrNotFound (no such row, or not sealed yet), ErrNotSealed (sealed, no
-// checkpoint covers it yet), ErrMismatch (the row changed after sealing).
+// ErrNotFound (no such row), ErrNotSealed (not sealed, or no checkpoint
+// covers it yet), ErrMismatch (the row changed after sealing). Whenever the
+// row exists, the result carries it (Entry), errors included, so that a
+// caller can check who may see it before revealing which error it was.
 func (p *Proofs) Inclusion(ctx context.Context, ref EntryRef) (InclusionProof, error) {
 	rows, err := p.st.Entries(ctx, []EntryRef{ref})
 	if err != nil {
@@ -119,26 +121,27 @@ func (p *Proofs) Inclusion(ctx context.Context, ref EntryRef) (InclusionProof, e
 	} else if err != nil {
 		return InclusionProof{}, err
 	}
+	// From here on errors carry the entry, so callers can authorise first.
 	data, err := e.Encode()
 	if err != nil {
-		return InclusionProof{}, err
+		return InclusionProof{Entry: e}, err
 	}
 	if !bytes.Equal(LeafHash(data), leaf.LeafHash) {
-		return InclusionProof{}, fmt.Errorf("%w: %s at leaf %d", ErrMismatch, ref, leaf.Index)
+		return InclusionProof{Entry: e}, fmt.Errorf("%w: %s at leaf %d", ErrMismatch, ref, leaf.Index)
 	}
 	cp, err := p.st.LatestCheckpoint(ctx)
 	if errors.Is(err, ErrNotFound) || err == nil && cp.Signed.Size <= leaf.Index {
 		return InclusionProof{Entry: e}, ErrNotSealed
 	} else if err != nil {
-		return InclusionProof{}, err
+		return InclusionProof{Entry: e}, err
 	}
 	t, err := p.treeAt(ctx, cp.Signed.Checkpoint)
 	if err != nil {
-		return InclusionProof{}, err
+		return InclusionProof{Entry: e}, err
 	}
 	proof, err := t.InclusionProof(leaf.Index, cp.Signed.Size)
 	if err != nil {
-		return InclusionProof{}, err
+		return InclusionProof{Entry: e}, err
 	}
 	if proof == nil {
 		proof = [][]byte{}

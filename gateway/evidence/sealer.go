@@ -71,12 +71,12 @@ func (o *SealerOptions) defaults() {
 		o.LeaseTTL = 15 * time.Second
 	}
 	if o.Poll <= 0 {
-		o.Poll = time.Second
+		o.Poll = DefaultPoll
 	}
 	if o.Settle < 0 {
 		o.Settle = 0
 	} else if o.Settle == 0 {
-		o.Settle = 2 * time.Second
+		o.Settle = DefaultSettle
 	}
 	if o.Batch <= 0 {
 		o.Batch = 1000
@@ -101,6 +101,12 @@ func (o *SealerOptions) defaults() {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 }
+
+// Defaults of SealerOptions that other packages need.
+const (
+	DefaultSettle = 2 * time.Second
+	DefaultPoll   = time.Second
+)
 
 // NoSettle is a Settle value that seals rows as soon as they are visible
 // (tests).

@@ -2,23 +2,165 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 
+	"github.com/emmansun/gmsm/sm2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lianmeng/lianmeng/gateway/api"
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/evidence"
+	"github.com/lianmeng/lianmeng/gateway/pii"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
 // startEvidence prepares evidence keys and starts the sealer for serve; it
-// returns what the API serves proofs from.
+// returns what the API serves proofs from. It also sets up personal-data
+// protection (setupPII), which must be in place before the first write.
+// The sealer stops when ctx ends.
 func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, reg prometheus.Registerer) (api.EvidenceProvider, error) {
-	return nil, nil
+	if err := setupPII(cfg, db, log); err != nil {
+		return nil, err
+	}
+	key, err := signingKey(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := evidence.NewSigner(key)
+	if err != nil {
+		return nil, err
+	}
+	pubPEM, err := signer.PublicKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Evidence.Disabled {
+		sealer, err := evidence.NewSealer(db.Evidence(), signer, evidence.SealerOptions{
+			Origin:             cfg.Evidence.Origin,
+			Settle:             cfg.Evidence.Settle.D(),
+			CheckpointInterval: cfg.Evidence.SealInterval.D(),
+			CheckpointEvery:    cfg.Evidence.CheckpointEvery,
+			Log:                log,
+			Registry:           reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("evidence: %w", err)
+		}
+		go sealer.Run(ctx)
+		log.Info("evidence sealer started", "origin", cfg.Evidence.Origin, "key_id", signer.KeyID(), "holder", sealer.Holder())
+	} else {
+		log.Warn("evidence sealer disabled in this instance (evidence.disabled)")
+	}
+	return evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()), nil
+}
+
+// signingKey returns the checkpoint signing key: evidence.signing_key, or a
+// development key generated in evidence.key_dir.
+func signingKey(cfg config.Config, log *slog.Logger) (*sm2.PrivateKey, error) {
+	if pemKey := cfg.Evidence.SigningKey.Reveal(); pemKey != "" {
+		key, err := evidence.ParsePrivateKeyPEM([]byte(pemKey))
+		if err != nil {
+			return nil, fmt.Errorf("evidence.signing_key: %w", err)
+		}
+		return key, nil
+	}
+	key, generated, err := evidence.LoadOrCreateKey(cfg.Evidence.KeyDir)
+	if err != nil {
+		return nil, fmt.Errorf("evidence key in %s: %w", cfg.Evidence.KeyDir, err)
+	}
+	if generated {
+		log.Warn("!!! GENERATED A DEVELOPMENT CHECKPOINT SIGNING KEY: checkpoints are signed with a key kept on local disk. "+
+			"For production set evidence.signing_key (or LIANMENG_EVIDENCE_SIGNING_KEY_FILE) and publish its public key. !!!",
+			"dir", cfg.Evidence.KeyDir, "public_key", filepath.Join(cfg.Evidence.KeyDir, evidence.PublicKeyFile))
+	} else {
+		log.Warn("checkpoints are signed with the development key on local disk; set evidence.signing_key for production", "dir", cfg.Evidence.KeyDir)
+	}
+	return key, nil
+}
+
+// setupPII builds the personal-data keyring from pii.keys and pii.index_key,
+// or from development keys generated in pii.key_dir (default
+// evidence.key_dir), and gives it to the store.
+func setupPII(cfg config.Config, db *store.DB, log *slog.Logger) error {
+	k, err := piiKeyring(cfg, log)
+	if err != nil {
+		return err
+	}
+	db.SetPII(k)
+	return nil
+}
+
+func piiKeyring(cfg config.Config, log *slog.Logger) (*pii.Keyring, error) {
+	keys, index := cfg.PII.Keys.Reveal(), cfg.PII.IndexKey.Reveal()
+	switch {
+	case keys != "" && index != "":
+		k, err := pii.NewKeyring(keys, index)
+		if err != nil {
+			return nil, fmt.Errorf("pii keys: %w", err)
+		}
+		return k, nil
+	case keys != "" || index != "":
+		return nil, errors.New("pii: set both pii.keys and pii.index_key, or neither (development keys)")
+	}
+	dir := cfg.PII.KeyDir
+	if dir == "" {
+		dir = cfg.Evidence.KeyDir
+	}
+	k, generated, err := pii.LoadOrCreateDevKeyring(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pii development keys in %s: %w", dir, err)
+	}
+	if generated {
+		log.Warn("!!! GENERATED DEVELOPMENT KEYS FOR MEMBERS' PHONE NUMBERS: they are kept on local disk next to the data they protect. "+
+			"For production set pii.keys and pii.index_key (or their _FILE variants); the index key can never change afterwards. !!!",
+			"file", filepath.Join(dir, pii.DevKeyFile))
+	} else {
+		log.Warn("members' phone numbers are encrypted with development keys kept on local disk; set pii.keys and pii.index_key for production", "dir", dir)
+	}
+	return k, nil
 }
 
 // verifyEvidence recomputes the evidence chain and tree from the database
 // and returns one line per divergence.
 func verifyEvidence(ctx context.Context, cfg config.Config, db *store.DB, progress func(done, total int64)) ([]string, error) {
-	return nil, nil
+	pub, err := verifyKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	settle := cfg.Evidence.Settle.D()
+	if settle <= 0 {
+		settle = evidence.DefaultSettle
+	}
+	return evidence.Verify(ctx, db.Evidence(), evidence.VerifyOptions{
+		PublicKey: pub,
+		// Rows are sealed on the sealer's next poll after settling.
+		Settle:   settle + evidence.DefaultPoll,
+		Progress: progress,
+	})
+}
+
+// verifyKey returns the public key checkpoints must verify with, without
+// ever generating one: from evidence.signing_key, else the key files in
+// evidence.key_dir; nil if there is none.
+func verifyKey(cfg config.Config) (*ecdsa.PublicKey, error) {
+	if pemKey := cfg.Evidence.SigningKey.Reveal(); pemKey != "" {
+		key, err := evidence.ParsePrivateKeyPEM([]byte(pemKey))
+		if err != nil {
+			return nil, fmt.Errorf("evidence.signing_key: %w", err)
+		}
+		return &key.PublicKey, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(cfg.Evidence.KeyDir, evidence.PublicKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return evidence.ParsePublicKeyPEM(raw)
 }
