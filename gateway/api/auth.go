@@ -83,14 +83,14 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 		return Errorf(fiber.StatusUnauthorized, CodeNonceInvalid, "%s must be 16-64 characters of A-Z a-z 0-9 - _", signature.HeaderNonce)
 	}
 	ctx := c.UserContext()
-	m, err := s.merchants.GetMerchant(ctx, mid)
+	m, err := s.cache.merchant(ctx, mid)
 	if errors.Is(err, merchant.ErrNotFound) {
 		return Errorf(fiber.StatusUnauthorized, CodeUnknownMerchant, "no merchant %q", mid)
 	}
 	if err != nil {
 		return err
 	}
-	key, err := s.merchants.GetCredential(ctx, kid)
+	key, err := s.cache.credential(ctx, kid)
 	if errors.Is(err, merchant.ErrNotFound) || err == nil && key.MerchantID != m.ID {
 		return Errorf(fiber.StatusUnauthorized, CodeUnknownKey, "no key %q for merchant %q", kid, mid)
 	}

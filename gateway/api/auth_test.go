@@ -376,17 +376,19 @@ func TestAuthFailureModes(t *testing.T) {
 		})
 
 		t.Run("suspended_merchant", func(t *testing.T) {
-			if _, err := db.W.Exec(`UPDATE merchants SET status = ? WHERE id = ?`, merchant.StatusSuspended, mid); err != nil {
-				t.Fatal(err)
+			setStatus := func(st string) {
+				t.Helper()
+				fndOp(t, "PUT", g.base+"/v1/operator/merchants/"+mid+"/status", `{"status":"`+st+`"}`).expectOK(t)
 			}
-			defer db.W.Exec(`UPDATE merchants SET status = ? WHERE id = ?`, merchant.StatusActive, mid)
+			setStatus(merchant.StatusSuspended)
+			defer setStatus(merchant.StatusActive)
 			nonce := signature.NewNonce()
 			nonces, stores := fndCount(t, db, "request_nonces"), fndCount(t, db, "stores")
 			fndSend(t, g.goodWrite(t, mid, hk, nonce)).expectErr(t, 403, CodeMerchantSuspended)
 			if fndCount(t, db, "request_nonces") != nonces || fndCount(t, db, "stores") != stores {
 				t.Fatal("request of a suspended merchant wrote")
 			}
-			db.W.Exec(`UPDATE merchants SET status = ? WHERE id = ?`, merchant.StatusActive, mid)
+			setStatus(merchant.StatusActive)
 			if r := fndSend(t, g.goodWrite(t, mid, hk, nonce)); r.Status != 201 {
 				t.Fatalf("after reactivation, same nonce: %s", r)
 			}

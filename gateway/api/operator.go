@@ -13,6 +13,7 @@ func (s *Server) routesOperator() {
 	s.handle(fiber.MethodPost, "/v1/operator/merchants", op, s.createMerchant)
 	s.handle(fiber.MethodGet, "/v1/operator/merchants", op, s.listMerchants)
 	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant", op, s.getMerchant)
+	s.handle(fiber.MethodPut, "/v1/operator/merchants/:merchant/status", op, s.setMerchantStatus)
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/stores", op, s.createStore)
 	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/stores", op, s.listStores)
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/credentials", op, s.createCredential)
@@ -188,9 +189,37 @@ func (s *Server) revokeCredential(c *fiber.Ctx) error {
 	if err := s.merchants.RevokeCredential(c.UserContext(), m.ID, c.Params("key"), s.now(), actor(c)); err != nil {
 		return mapMerchantErr(err)
 	}
+	s.cache.forget("", c.Params("key"))
 	cred, err := s.merchants.GetCredential(c.UserContext(), c.Params("key"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(cred)
+}
+
+type statusRequest struct {
+	Status string `json:"status"`
+}
+
+// setMerchantStatus suspends a merchant (its signed requests are refused
+// with 403 merchant_suspended; its members keep their points) or
+// reactivates it.
+func (s *Server) setMerchantStatus(c *fiber.Ctx) error {
+	var req statusRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Status != merchant.StatusActive && req.Status != merchant.StatusSuspended {
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "status must be active or suspended")
+	}
+	id := c.Params("merchant")
+	if err := s.merchants.SetMerchantStatus(c.UserContext(), id, req.Status, s.now(), actor(c)); err != nil {
+		return mapMerchantErr(err)
+	}
+	s.cache.forget(id, "")
+	m, err := s.merchants.GetMerchant(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(m)
 }

@@ -131,16 +131,8 @@ func (s *Server) write(c *fiber.Ctx, scope string, keys store.Keys, ids int, sta
 	nonce := pendingNonce(c)
 	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 	defer cancel()
-	// Fast path: a retry of a finished request needs no batch slot, only
-	// its nonce consumed.
-	if rec, err := s.db.LookupIdem(ctx, scope, key); err != nil {
-		return err
-	} else if rec != nil {
-		if err := s.consumeNonce(ctx, nonce); err != nil {
-			return err
-		}
-		return replay(c, rec, hash)
-	}
+	// Replays are found inside the batch (one query for the whole batch),
+	// which also consumes the retry's nonce in the same commit.
 	op := &store.Op{Keys: keys, IDs: ids, Nonce: nonce, Idem: &store.Idem{MerchantID: scope, Key: key, RequestHash: hash},
 		Apply: func(tx points.Tx) (int, []byte, error) {
 			v, err := apply(tx)
@@ -244,7 +236,7 @@ func (s *Server) earn(c *fiber.Ctx) error {
 // evaluateRule asks the merchant's rule plugin, if it has one, before the
 // write: plugins are never called while a batch holds the ledger.
 func (s *Server) evaluateRule(c *fiber.Ctx, mid string, req earnRequest, er *points.EarnRequest) error {
-	ec, err := s.db.MerchantEarning(c.UserContext(), mid)
+	ec, err := s.cache.earningConfig(c.UserContext(), mid)
 	if err != nil {
 		return err
 	}
@@ -417,6 +409,7 @@ func (s *Server) setEarning(c *fiber.Ctx) error {
 	if err := s.db.SetMerchantEarning(c.UserContext(), m.ID, req, actor(c), s.now()); err != nil {
 		return err
 	}
+	s.cache.forget(m.ID, "")
 	return c.JSON(req)
 }
 

@@ -64,6 +64,7 @@ type Server struct {
 	rules     RuleEvaluator
 	svc       *points.Service
 	tokenKey  []byte
+	cache     *lookups
 }
 
 // Route is a registered route, checked against the OpenAPI document.
@@ -80,6 +81,8 @@ func New(d Deps) *Server {
 	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, now: d.Now, ready: d.Ready, merchants: d.DB.Merchants(),
 		writer: d.Writer, evidence: d.Evidence, rules: d.Rules, svc: &points.Service{Policy: PolicyFrom(d.Config)}}
 	s.tokenKey = memberTokenKey(d.Config, d.Log)
+	s.cache = newLookups(s.merchants, d.DB)
+	s.cache.now = d.Now
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "lianmeng",
@@ -88,6 +91,10 @@ func New(d Deps) *Server {
 		WriteTimeout:          d.Config.HTTP.WriteTimeout.D(),
 		IdleTimeout:           60 * time.Second,
 		DisableStartupMessage: true,
+		// Values from the request (headers, params, method) are copied, so
+		// keeping one beyond the handler (a cache key, a metric label, a
+		// batch waiting in the writer) is safe.
+		Immutable: true,
 		ErrorHandler:          s.errorHandler,
 		// Proxies and clients may send a request id; we echo it back.
 		ReadBufferSize: 16 << 10,

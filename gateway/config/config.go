@@ -98,13 +98,18 @@ type Points struct {
 	// BatchSize and BatchWait tune the batching writer.
 	BatchSize int      `yaml:"batch_size"`
 	BatchWait Duration `yaml:"batch_wait"`
+	// Writers is how many batches may commit at once on MySQL (0: 4).
+	// SQLite always has one writer.
+	Writers int `yaml:"writers"`
 }
 
 // Evidence configures the tamper-evidence sealer.
 type Evidence struct {
 	// SigningKey is the SM2 private key (PEM, PKCS#8) that signs checkpoints.
 	SigningKey Secret `yaml:"signing_key"`
-	// KeyDir is where the embedded default keeps generated development keys.
+	// KeyDir is where generated development keys are kept when no signing
+	// key is configured. Empty: a "keys" directory beside the SQLite
+	// database (data/keys by default), or data/keys with MySQL.
 	KeyDir string `yaml:"key_dir"`
 	// SealInterval is how often a checkpoint is written (at most; none is
 	// written while nothing new was sealed).
@@ -130,7 +135,7 @@ type PII struct {
 	// IndexKey is the HMAC-SM3 key of the blind index (hex).
 	IndexKey Secret `yaml:"index_key"`
 	// KeyDir is where development keys are generated when Keys is empty
-	// (default: evidence.key_dir).
+	// (default: the evidence key directory).
 	KeyDir string `yaml:"key_dir"`
 }
 
@@ -179,7 +184,7 @@ func Default() Config {
 			BatchSize:         512,
 			BatchWait:         Duration(time.Millisecond),
 		},
-		Evidence: Evidence{KeyDir: "data/keys", SealInterval: Duration(5 * time.Second), Origin: "localhost/lianmeng",
+		Evidence: Evidence{SealInterval: Duration(5 * time.Second), Origin: "localhost/lianmeng",
 			Settle: Duration(2 * time.Second), CheckpointEvery: 10000},
 	}
 }

@@ -90,6 +90,7 @@ type Repository interface {
 	GetCredential(ctx context.Context, id string) (Credential, error)
 	ListCredentials(ctx context.Context, merchantID string) ([]Credential, error)
 	RevokeCredential(ctx context.Context, merchantID, id string, at time.Time, actor string) error
+	SetMerchantStatus(ctx context.Context, id, status string, at time.Time, actor string) error
 }
 
 // NewID returns prefix + 20 random hex digits.

@@ -218,3 +218,20 @@ func (db *DB) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {
 
 // ErrReplay means a nonce was already used.
 var ErrReplay = errors.New("nonce already used")
+
+// SetMerchantStatus suspends or reactivates a merchant and audits it.
+func (s *Merchants) SetMerchantStatus(ctx context.Context, id, status string, at time.Time, actor string) error {
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE merchants SET status = ? WHERE id = ?`, status, id)
+		if err != nil {
+			return fmt.Errorf("set merchant status: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			if err := tx.GetContext(ctx, &one, `SELECT 1 FROM merchants WHERE id = ?`, id); errors.Is(err, sql.ErrNoRows) {
+				return merchant.ErrNotFound
+			}
+		}
+		return insertAudit(ctx, tx, "merchant.status_set", actor, id, map[string]string{"status": status}, at)
+	})
+}

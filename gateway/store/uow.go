@@ -217,12 +217,19 @@ func (u *uow) lockAccounts(names []string) ([]*acct, error) {
 			// Known-ness is a cache fact, not a change: it survives undo.
 			a.known, a.balance = true, b+a.delta
 		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("lock accounts: %w", err)
+		}
 		if err := rows.Close(); err != nil {
 			return nil, err
 		}
 	}
 	out := make([]*acct, len(names))
 	for i, n := range names {
+		if u.accounts[n] == nil || !u.accounts[n].known {
+			return nil, fmt.Errorf("lock accounts: %s was not read", n)
+		}
 		out[i] = u.accounts[n]
 	}
 	return out, nil

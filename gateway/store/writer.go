@@ -105,6 +105,11 @@ type WriterOptions struct {
 	Now       func() time.Time
 	Log       *slog.Logger
 	Registry  prometheus.Registerer
+	// Concurrency is how many batches may be in flight at once [1 on
+	// SQLite, which has one writer; 4 on MySQL, where batches of different
+	// merchants proceed in parallel and those of one merchant queue on its
+	// budget row lock].
+	Concurrency int
 }
 
 // NewWriter starts the batching writer; Close stops it.
@@ -127,7 +132,16 @@ func (db *DB) NewWriter(o WriterOptions) *Writer {
 	if o.Registry != nil {
 		o.Registry.MustRegister(w.batchSize, w.retries)
 	}
-	go w.loop()
+	n := o.Concurrency
+	if n <= 0 || db.Dialect == SQLite {
+		n = 1
+		if db.Dialect == MySQL && o.Concurrency <= 0 {
+			n = 4
+		}
+	}
+	for i := 0; i < n; i++ {
+		go w.loop()
+	}
 	return w
 }
 
@@ -228,7 +242,9 @@ func (w *Writer) run(batch []*Op) {
 		if err == nil {
 			break
 		}
-		if bad >= 0 {
+		// A deadlock or lock timeout met while one operation was loading
+		// is the batch's problem, not that operation's: retry them all.
+		if bad >= 0 && !IsRetryable(err) && !IsDuplicate(err) {
 			// One operation broke the transaction: answer it, run the rest.
 			excluded[bad] = true
 			results[bad] = OpResult{Err: err}
@@ -458,17 +474,4 @@ func (u *uow) loadNonces(keys [][2]string) error {
 		u.nonces[k+"\x00"+n] = true
 	}
 	return rows.Err()
-}
-
-// LookupIdem returns a stored idempotent response, or nil.
-func (db *DB) LookupIdem(ctx context.Context, merchantID, key string) (*IdemRecord, error) {
-	var rows []IdemRecord
-	if err := db.R.SelectContext(ctx, &rows, `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys
-		WHERE merchant_id = ? AND idem_key = ?`, merchantID, key); err != nil {
-		return nil, fmt.Errorf("lookup idempotency key: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	return &rows[0], nil
 }

@@ -97,7 +97,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return fmt.Errorf("database has pending migrations: run 'lianmeng migrate up' or set database.migrate_on_start")
 	}
 	reg := prometheus.NewRegistry()
-	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(), Log: log, Registry: reg})
+	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(),
+		Concurrency: cfg.Points.Writers, Log: log, Registry: reg})
 	defer writer.Close()
 	evidence, err := startEvidence(ctx, cfg, db, log, reg)
 	if err != nil {

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/merchant"
+	"github.com/lianmeng/lianmeng/gateway/store"
+)
+
+// lookupTTL bounds how long a cached merchant, credential or earning
+// configuration is used. Changes made through this instance take effect at
+// once (the entry is dropped); changes made through another instance take
+// effect within the TTL.
+const lookupTTL = 2 * time.Second
+
+// lookups caches the per-request reads of authentication and earning, which
+// would otherwise cost several database round trips for every request.
+// Only found entries are cached: a merchant created a moment ago is never
+// "unknown" here.
+type lookups struct {
+	repo merchant.Repository
+	db   *store.DB
+	now  func() time.Time
+
+	mu        sync.Mutex
+	merchants map[string]cached[merchant.Merchant]
+	creds     map[string]cached[merchant.Credential]
+	earning   map[string]cached[store.EarningConfig]
+}
+
+type cached[V any] struct {
+	v   V
+	exp time.Time
+}
+
+func newLookups(repo merchant.Repository, db *store.DB) *lookups {
+	return &lookups{repo: repo, db: db, now: time.Now, merchants: map[string]cached[merchant.Merchant]{},
+		creds: map[string]cached[merchant.Credential]{}, earning: map[string]cached[store.EarningConfig]{}}
+}
+
+// get returns m[k] if fresh, else loads and caches it.
+func get[V any](l *lookups, m map[string]cached[V], k string, load func() (V, error)) (V, error) {
+	l.mu.Lock()
+	e, ok := m[k]
+	l.mu.Unlock()
+	now := l.now()
+	if ok && now.Before(e.exp) {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	l.mu.Lock()
+	if len(m) > 100_000 { // bound memory: drop everything, refill on demand
+		clear(m)
+	}
+	m[k] = cached[V]{v: v, exp: now.Add(lookupTTL)}
+	l.mu.Unlock()
+	return v, nil
+}
+
+func (l *lookups) merchant(ctx context.Context, id string) (merchant.Merchant, error) {
+	return get(l, l.merchants, id, func() (merchant.Merchant, error) { return l.repo.GetMerchant(ctx, id) })
+}
+
+func (l *lookups) credential(ctx context.Context, id string) (merchant.Credential, error) {
+	return get(l, l.creds, id, func() (merchant.Credential, error) { return l.repo.GetCredential(ctx, id) })
+}
+
+func (l *lookups) earningConfig(ctx context.Context, merchantID string) (store.EarningConfig, error) {
+	return get(l, l.earning, merchantID, func() (store.EarningConfig, error) { return l.db.MerchantEarning(ctx, merchantID) })
+}
+
+// forget drops cached entries after a change made through this instance.
+func (l *lookups) forget(merchantID, credentialID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if merchantID != "" {
+		delete(l.merchants, merchantID)
+		delete(l.earning, merchantID)
+	}
+	if credentialID != "" {
+		delete(l.creds, credentialID)
+	}
+}
