@@ -94,8 +94,8 @@ func New(d Deps) *Server {
 		// Values from the request (headers, params, method) are copied, so
 		// keeping one beyond the handler (a cache key, a metric label, a
 		// batch waiting in the writer) is safe.
-		Immutable: true,
-		ErrorHandler:          s.errorHandler,
+		Immutable:    true,
+		ErrorHandler: s.errorHandler,
 		// Proxies and clients may send a request id; we echo it back.
 		ReadBufferSize: 16 << 10,
 	})
