@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,18 +71,36 @@ func signingKey(cfg config.Config, log *slog.Logger) (*sm2.PrivateKey, error) {
 		}
 		return key, nil
 	}
-	key, generated, err := evidence.LoadOrCreateKey(cfg.Evidence.KeyDir)
+	dir := evidenceKeyDir(cfg)
+	key, generated, err := evidence.LoadOrCreateKey(dir)
 	if err != nil {
-		return nil, fmt.Errorf("evidence key in %s: %w", cfg.Evidence.KeyDir, err)
+		return nil, fmt.Errorf("evidence key in %s: %w", dir, err)
 	}
 	if generated {
 		log.Warn("!!! GENERATED A DEVELOPMENT CHECKPOINT SIGNING KEY: checkpoints are signed with a key kept on local disk. "+
 			"For production set evidence.signing_key (or LIANMENG_EVIDENCE_SIGNING_KEY_FILE) and publish its public key. !!!",
-			"dir", cfg.Evidence.KeyDir, "public_key", filepath.Join(cfg.Evidence.KeyDir, evidence.PublicKeyFile))
+			"dir", dir, "public_key", filepath.Join(dir, evidence.PublicKeyFile))
 	} else {
-		log.Warn("checkpoints are signed with the development key on local disk; set evidence.signing_key for production", "dir", cfg.Evidence.KeyDir)
+		log.Warn("checkpoints are signed with the development key on local disk; set evidence.signing_key for production", "dir", dir)
 	}
 	return key, nil
+}
+
+// evidenceKeyDir is evidence.key_dir, or by default a "keys" directory
+// beside the SQLite database (data/keys for the default data/lianmeng.db),
+// or data/keys with MySQL.
+func evidenceKeyDir(cfg config.Config) string {
+	if cfg.Evidence.KeyDir != "" {
+		return cfg.Evidence.KeyDir
+	}
+	if cfg.Database.Driver == store.SQLite {
+		path := strings.TrimPrefix(cfg.Database.DSN.Reveal(), "file:")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		return filepath.Join(filepath.Dir(path), "keys")
+	}
+	return filepath.Join("data", "keys")
 }
 
 // setupPII builds the personal-data keyring from pii.keys and pii.index_key,
@@ -110,7 +129,7 @@ func piiKeyring(cfg config.Config, log *slog.Logger) (*pii.Keyring, error) {
 	}
 	dir := cfg.PII.KeyDir
 	if dir == "" {
-		dir = cfg.Evidence.KeyDir
+		dir = evidenceKeyDir(cfg)
 	}
 	k, generated, err := pii.LoadOrCreateDevKeyring(dir)
 	if err != nil {
@@ -156,7 +175,7 @@ func verifyKey(cfg config.Config) (*ecdsa.PublicKey, error) {
 		}
 		return &key.PublicKey, nil
 	}
-	raw, err := os.ReadFile(filepath.Join(cfg.Evidence.KeyDir, evidence.PublicKeyFile))
+	raw, err := os.ReadFile(filepath.Join(evidenceKeyDir(cfg), evidence.PublicKeyFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
