@@ -274,7 +274,14 @@ func (s *EvidenceStore) selectEntries(ctx context.Context, typ, cond string, uns
 	}
 	q := `SELECT ` + cols + ` FROM ` + table + ` t WHERE ` + cond
 	if unsealed {
-		q += ` AND NOT EXISTS (SELECT 1 FROM evidence_leaves l WHERE l.entry_type = '` + typ + `' AND l.entry_id = t.id)`
+		// One unique-key probe per candidate row. MySQL gets a hint: on
+		// small or fresh tables it may pick the created_at index, whose
+		// entry_type prefix alone would scan every leaf of the type.
+		hint := ""
+		if s.db.Dialect == MySQL {
+			hint = ` FORCE INDEX (evidence_leaves_entry)`
+		}
+		q += ` AND NOT EXISTS (SELECT 1 FROM evidence_leaves l` + hint + ` WHERE l.entry_type = '` + typ + `' AND l.entry_id = t.id)`
 	}
 	q += tail
 	rows, err := s.db.R.QueryxContext(ctx, q, args...)
@@ -355,8 +362,10 @@ func (s *EvidenceStore) loadPostings(ctx context.Context, es []evidence.Entry) e
 
 // NewEntries implements evidence.Store.
 func (s *EvidenceStore) NewEntries(ctx context.Context, typ string, after evidence.Cursor, before int64, limit int) ([]evidence.Entry, error) {
-	return s.selectEntries(ctx, typ, `(t.created_at > ? OR (t.created_at = ? AND t.id > ?)) AND t.created_at < ?`, true,
-		` ORDER BY t.created_at, t.id LIMIT ?`, after.Created, after.Created, after.ID, before, limit)
+	// The explicit lower bound on created_at gives both engines an index
+	// range to start from (a row-value or OR condition alone may not).
+	return s.selectEntries(ctx, typ, `t.created_at >= ? AND t.created_at < ? AND (t.created_at > ? OR t.id > ?)`, true,
+		` ORDER BY t.created_at, t.id LIMIT ?`, after.Created, before, after.Created, after.ID, limit)
 }
 
 // UnsealedEntries implements evidence.Store.

@@ -443,7 +443,7 @@ func BenchmarkWriterWithSealer(b *testing.B) {
 			w := db.NewWriter(store.WriterOptions{BatchWait: time.Millisecond})
 			defer w.Close()
 			if withSealer {
-				s, err := evidence.NewSealer(db.Evidence(), evSigner(), evidence.SealerOptions{Origin: "bench", Settle: evidence.NoSettle, Poll: 20 * time.Millisecond})
+				s, err := evidence.NewSealer(db.Evidence(), evSigner(), evidence.SealerOptions{Origin: "bench", Settle: evidence.NoSettle})
 				if err != nil {
 					b.Fatal(err)
 				}
