@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -30,14 +31,21 @@ type Scheduler struct {
 	Now    func() time.Time
 }
 
-// Start runs every job on its own ticker until ctx ends.
-func (s *Scheduler) Start(ctx context.Context, jobs ...Job) {
+// Start runs every job on its own ticker until ctx ends. The returned
+// function waits until every job has stopped and given up its lease.
+func (s *Scheduler) Start(ctx context.Context, jobs ...Job) (wait func()) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
+	var wg sync.WaitGroup
 	for _, j := range jobs {
-		go s.loop(ctx, j)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.loop(ctx, j)
+		}()
 	}
+	return wg.Wait
 }
 
 func (s *Scheduler) loop(ctx context.Context, j Job) {

@@ -18,11 +18,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/lianmeng/lianmeng/gateway/pii"
 )
 
 // Dialects.
@@ -42,6 +45,7 @@ type DB struct {
 
 	idsOnce sync.Once
 	ids     *idAllocator
+	pii     atomic.Pointer[pii.Keyring] // see SetPII
 }
 
 // Options tune Open.

@@ -7,9 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
-	"weak"
 
 	"github.com/jmoiron/sqlx"
 
@@ -34,30 +31,12 @@ import (
 // phoneAD is the associated data binding a sealed phone to its column.
 const phoneAD = "member_identity:phone"
 
-// The keyring of each DB. DB is defined elsewhere, so the keyring lives in
-// this side table, keyed weakly so a closed, unreachable DB is forgotten.
-var piiKeys sync.Map // weak.Pointer[DB] -> *pii.Keyring
-
 // SetPII sets the keyring that encrypts and indexes members' phone numbers.
 // Call it before the first write; nil turns protection off (tests only).
-func (db *DB) SetPII(k *pii.Keyring) {
-	key := weak.Make(db)
-	if k == nil {
-		piiKeys.Delete(key)
-		return
-	}
-	if _, loaded := piiKeys.Swap(key, k); !loaded {
-		runtime.AddCleanup(db, func(key weak.Pointer[DB]) { piiKeys.Delete(key) }, key)
-	}
-}
+func (db *DB) SetPII(k *pii.Keyring) { db.pii.Store(k) }
 
 // PII returns the keyring set with SetPII, or nil.
-func (db *DB) PII() *pii.Keyring {
-	if v, ok := piiKeys.Load(weak.Make(db)); ok {
-		return v.(*pii.Keyring)
-	}
-	return nil
-}
+func (db *DB) PII() *pii.Keyring { return db.pii.Load() }
 
 // invalidPhoneLookup is the lookup of a phone number that does not
 // normalise: it matches no row, and creating a member with it fails in

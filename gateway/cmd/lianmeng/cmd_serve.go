@@ -100,10 +100,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(),
 		Concurrency: cfg.Points.Writers, Log: log, Registry: reg})
 	defer writer.Close()
-	evidence, err := startEvidence(ctx, cfg, db, log, reg)
+	// Background work stops when ctx ends; serve waits for it before the
+	// deferred Close of the database.
+	runCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	evidence, waitEvidence, err := startEvidence(runCtx, cfg, db, log, reg)
 	if err != nil {
 		return err
 	}
+	defer waitEvidence()
+	defer stopBackground()
 	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence}
 	stopPlugins, err := startPlugins(ctx, cfg, log, reg, &deps)
 	if err != nil {
@@ -115,7 +121,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
 	svc := &points.Service{Policy: api.PolicyFrom(cfg)}
-	sched.Start(ctx, append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()), scheduler.NonceJob(db, time.Now))...)
+	waitJobs := sched.Start(runCtx, append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()), scheduler.NonceJob(db, time.Now))...)
+	defer waitJobs()
+	defer stopBackground()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -22,24 +22,27 @@ import (
 )
 
 // startEvidence prepares evidence keys and starts the sealer for serve; it
-// returns what the API serves proofs from. It also sets up personal-data
+// returns what the API serves proofs from, and a function that waits for
+// the sealer to stop once ctx ends (so the database outlives it). It also sets up personal-data
 // protection (setupPII), which must be in place before the first write.
 // The sealer stops when ctx ends.
-func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, reg prometheus.Registerer) (api.EvidenceProvider, error) {
+func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, reg prometheus.Registerer) (api.EvidenceProvider, func(), error) {
+	done := make(chan struct{})
+	wait := func() { <-done }
 	if err := setupPII(cfg, db, log); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key, err := signingKey(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	signer, err := evidence.NewSigner(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pubPEM, err := signer.PublicKeyPEM()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !cfg.Evidence.Disabled {
 		sealer, err := evidence.NewSealer(db.Evidence(), signer, evidence.SealerOptions{
@@ -51,14 +54,18 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 			Registry:           reg,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("evidence: %w", err)
+			return nil, nil, fmt.Errorf("evidence: %w", err)
 		}
-		go sealer.Run(ctx)
+		go func() {
+			defer close(done)
+			sealer.Run(ctx)
+		}()
 		log.Info("evidence sealer started", "origin", cfg.Evidence.Origin, "key_id", signer.KeyID(), "holder", sealer.Holder())
 	} else {
 		log.Warn("evidence sealer disabled in this instance (evidence.disabled)")
+		close(done)
 	}
-	return evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()), nil
+	return evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()), wait, nil
 }
 
 // signingKey returns the checkpoint signing key: evidence.signing_key, or a

@@ -64,7 +64,7 @@ func TestStartAndVerifyEvidence(t *testing.T) {
 			t.Fatalf("verify created a key: %v", err)
 		}
 
-		prov, err := startEvidence(ctx, cfg, db, log, nil)
+		prov, _, err := startEvidence(ctx, cfg, db, log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,7 @@ func TestStartAndVerifyEvidence(t *testing.T) {
 		logs = evLogBuf{}
 		ctx2, cancel2 := context.WithCancel(context.Background())
 		defer cancel2()
-		if _, err := startEvidence(ctx2, cfg, db, slog.New(slog.NewTextHandler(&logs, nil)), nil); err != nil {
+		if _, _, err := startEvidence(ctx2, cfg, db, slog.New(slog.NewTextHandler(&logs, nil)), nil); err != nil {
 			t.Fatal(err)
 		}
 		if strings.Contains(logs.String(), "GENERATED") {
