@@ -46,6 +46,10 @@ type DB struct {
 	idsOnce sync.Once
 	ids     *idAllocator
 	pii     atomic.Pointer[pii.Keyring] // see SetPII
+
+	stopCkpt  chan struct{} // SQLite background checkpointer
+	ckptDone  chan struct{}
+	closeOnce sync.Once
 }
 
 // Options tune Open.
@@ -79,11 +83,15 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	}
 	// WAL lets readers run beside the writer; synchronous=FULL makes every
 	// acknowledged commit durable (the batching writer amortises the fsync).
+	// Statement journals stay in memory and the page cache is 64 MiB.
 	pragmas := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "temp_store(MEMORY)", "cache_size(-65536)"} {
 		pragmas.Add("_pragma", p)
 	}
-	w, err := sqlx.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_txlock=immediate")
+	// The writer does not checkpoint the WAL itself unless it grows past
+	// ~80 MB: a background connection does (see checkpointer), so copying
+	// pages into the database file stays off the single writer's path.
+	w, err := sqlx.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_pragma=wal_autocheckpoint(20000)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -102,7 +110,35 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &DB{W: w, R: r, Dialect: SQLite}, nil
+	c, err := sql.Open("sqlite", "file:"+path+"?"+strings.ReplaceAll(pragmas.Encode(), url.QueryEscape("query_only(1)"), url.QueryEscape("query_only(0)")))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: open sqlite checkpointer: %w", err)
+	}
+	c.SetMaxOpenConns(1)
+	db := &DB{W: w, R: r, Dialect: SQLite, stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
+	go db.checkpointer(c)
+	return db, nil
+}
+
+// checkpointer copies the WAL into the database file in the background
+// (PASSIVE: it never blocks the writer or readers), so the WAL stays short
+// without the writer paying for it.
+func (db *DB) checkpointer(c *sql.DB) {
+	defer close(db.ckptDone)
+	defer c.Close()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCkpt:
+			return
+		case <-t.C:
+			// Errors (busy, closed) are retried on the next tick.
+			c.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 // MySQLConfig parses dsn and sets the options the store relies on: UTC,
@@ -172,6 +208,10 @@ func openMySQL(ctx context.Context, dsn string, opt Options) (*DB, error) {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.stopCkpt != nil {
+		db.closeOnce.Do(func() { close(db.stopCkpt) })
+		<-db.ckptDone
+	}
 	err := db.W.Close()
 	if db.R != db.W {
 		err = errors.Join(err, db.R.Close())
