@@ -9,11 +9,16 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
-// lookupTTL bounds how long a cached merchant, credential or earning
-// configuration is used. Changes made through this instance take effect at
-// once (the entry is dropped); changes made through another instance take
-// effect within the TTL.
-const lookupTTL = 2 * time.Second
+// Cached merchants, credentials and earning configurations are dropped:
+//   - at once when changed through this instance (forget);
+//   - within auditPoll when changed through another instance: every such
+//     change writes an audit event, so a new highest audit event id means
+//     "something changed", and the whole cache is cleared;
+//   - after lookupTTL in any case.
+const (
+	lookupTTL = time.Minute
+	auditPoll = time.Second
+)
 
 // lookups caches the per-request reads of authentication and earning, which
 // would otherwise cost several database round trips for every request.
@@ -25,6 +30,8 @@ type lookups struct {
 	now  func() time.Time
 
 	mu        sync.Mutex
+	watermark int64     // highest audit event id seen
+	polledAt  time.Time // when the watermark was last read
 	merchants map[string]cached[merchant.Merchant]
 	creds     map[string]cached[merchant.Credential]
 	earning   map[string]cached[store.EarningConfig]
@@ -42,10 +49,11 @@ func newLookups(repo merchant.Repository, db *store.DB) *lookups {
 
 // get returns m[k] if fresh, else loads and caches it.
 func get[V any](l *lookups, m map[string]cached[V], k string, load func() (V, error)) (V, error) {
+	now := l.now()
+	l.poll(now)
 	l.mu.Lock()
 	e, ok := m[k]
 	l.mu.Unlock()
-	now := l.now()
 	if ok && now.Before(e.exp) {
 		return e.v, nil
 	}
@@ -85,4 +93,37 @@ func (l *lookups) forget(merchantID, credentialID string) {
 	if credentialID != "" {
 		delete(l.creds, credentialID)
 	}
+}
+
+// poll reads the audit watermark at most once per auditPoll and clears the
+// cache when another instance changed something.
+func (l *lookups) poll(now time.Time) {
+	l.mu.Lock()
+	if now.Sub(l.polledAt) < auditPoll && !l.polledAt.IsZero() {
+		l.mu.Unlock()
+		return
+	}
+	l.polledAt = now // one poller at a time; the others use the cache
+	l.mu.Unlock()
+	mark, err := l.db.AuditWatermark(context.Background())
+	if err != nil {
+		l.forgetAll() // cannot tell: do not trust the cache
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if mark != l.watermark {
+		l.watermark = mark
+		clear(l.merchants)
+		clear(l.creds)
+		clear(l.earning)
+	}
+}
+
+func (l *lookups) forgetAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.merchants)
+	clear(l.creds)
+	clear(l.earning)
 }

@@ -98,7 +98,7 @@ type Points struct {
 	// BatchSize and BatchWait tune the batching writer.
 	BatchSize int      `yaml:"batch_size"`
 	BatchWait Duration `yaml:"batch_wait"`
-	// Writers is how many batches may commit at once on MySQL (0: 4).
+	// Writers is how many batches may commit at once on MySQL (0: 2).
 	// SQLite always has one writer.
 	Writers int `yaml:"writers"`
 }

@@ -61,3 +61,14 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	}
 	return nil
 }
+
+// AuditWatermark returns the highest audit event id (0 when none): every
+// administrative change writes one, so caches compare it to notice changes
+// made by other gateway instances.
+func (db *DB) AuditWatermark(ctx context.Context) (int64, error) {
+	var id int64
+	if err := db.R.GetContext(ctx, &id, `SELECT COALESCE(MAX(id), 0) FROM audit_events`); err != nil {
+		return 0, fmt.Errorf("audit watermark: %w", err)
+	}
+	return id, nil
+}

@@ -74,6 +74,9 @@ func (c *Client) apply(opts []Option) *Client {
 	return c
 }
 
+// Signer returns the signer of a merchant client (nil for others).
+func (c *Client) Signer() signature.Signer { return c.signer }
+
 // RequestOption adjusts one request.
 type RequestOption func(*http.Request)
 
