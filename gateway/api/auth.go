@@ -108,7 +108,10 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 		return Errorf(fiber.StatusForbidden, CodeMerchantSuspended, "merchant %q is %s", mid, m.Status)
 	}
 	// The nonce lives as long as its timestamp could be accepted.
-	n := &store.Nonce{KeyID: kid, Nonce: nonce, Expires: time.Unix(ts, 0).Add(skew + time.Minute)}
+	// The expiry is a function of the signed timestamp alone, so a replay
+	// of the same request lands on the same row; it outlives any accepted
+	// clock skew (at most 15 minutes) before the nonce is purged.
+	n := &store.Nonce{KeyID: kid, Nonce: nonce, Expires: time.Unix(ts, 0).Add(nonceLifetime)}
 	if deferNonce {
 		c.Locals(localNonce, n)
 	} else if err := s.consumeNonce(ctx, n); err != nil {
@@ -122,6 +125,10 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 
 func merchantID(c *fiber.Ctx) string { v, _ := c.Locals(localMerchant).(string); return v }
 func actor(c *fiber.Ctx) string      { v, _ := c.Locals(localActor).(string); return v }
+
+// nonceLifetime is how long a used nonce is remembered after its signed
+// timestamp: longer than the largest clock skew configuration allows.
+const nonceLifetime = 16 * time.Minute
 
 func pendingNonce(c *fiber.Ctx) *store.Nonce { n, _ := c.Locals(localNonce).(*store.Nonce); return n }
 

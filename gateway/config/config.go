@@ -251,6 +251,9 @@ func (c *Config) Validate() error {
 	if c.Auth.ClockSkew <= 0 {
 		return errors.New("auth.clock_skew must be positive, e.g. 5m")
 	}
+	if c.Auth.ClockSkew > Duration(15*time.Minute) {
+		return errors.New("auth.clock_skew is at most 15m (nonces are remembered for 16 minutes)")
+	}
 	p := c.Points
 	if p.FaceValueFen <= 0 {
 		return errors.New("points.face_value_fen must be a positive integer")

@@ -99,9 +99,9 @@ func (u *uow) flush() error {
 	if len(u.newNonces) > 0 {
 		var rows [][]any
 		for _, n := range u.newNonces {
-			rows = append(rows, []any{n.KeyID, n.Nonce, n.Expires})
+			rows = append(rows, []any{n.Expires, n.KeyID, n.Nonce})
 		}
-		if err := u.bulkInsert("request_nonces", []string{"key_id", "nonce", "expires_at"}, rows, ""); err != nil {
+		if err := u.bulkInsert("request_nonces", []string{"expires_at", "key_id", "nonce"}, rows, ""); err != nil {
 			return err
 		}
 	}

@@ -575,13 +575,16 @@ func (u *uow) SaveLot(l *ledger.Lot, isNew bool) error {
 }
 
 func (u *uow) DueLots(state string, now time.Time, limit int) ([]*ledger.Lot, error) {
-	col := "release_at"
+	// The state is a literal, not a parameter, so SQLite can use the
+	// partial indexes that hold only pending (or only available) lots.
+	q := `SELECT ` + lotCols + ` FROM lots WHERE state = 'pending' AND release_at <= ? ORDER BY release_at, id LIMIT ?`
 	if state == ledger.LotAvailable {
-		col = "expires_at"
+		q = `SELECT ` + lotCols + ` FROM lots WHERE state = 'available' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`
+	} else if state != ledger.LotPending {
+		return nil, fmt.Errorf("due lots: no schedule for state %q", state)
 	}
 	var rows []lotRow
-	q := `SELECT ` + lotCols + ` FROM lots WHERE state = ? AND ` + col + ` <= ? ORDER BY ` + col + `, id LIMIT ?` + u.forUpdate()
-	if err := u.tx.SelectContext(u.ctx, &rows, q, state, Micros(now), limit); err != nil {
+	if err := u.tx.SelectContext(u.ctx, &rows, q+u.forUpdate(), Micros(now), limit); err != nil {
 		return nil, fmt.Errorf("due lots: %w", err)
 	}
 	out := make([]*ledger.Lot, 0, len(rows))

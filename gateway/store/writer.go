@@ -371,7 +371,7 @@ func (w *Writer) prefetch(u *uow, batch []*Op, excluded []bool) error {
 	var idents [][2]string
 	var purch [][3]string
 	var idem [][2]string
-	var nonces [][2]string
+	var nonces [][3]any
 	for i, op := range batch {
 		if excluded[i] {
 			continue
@@ -388,7 +388,7 @@ func (w *Writer) prefetch(u *uow, batch []*Op, excluded []bool) error {
 			idem = append(idem, [2]string{op.Idem.MerchantID, op.Idem.Key})
 		}
 		if op.Nonce != nil {
-			nonces = append(nonces, [2]string{op.Nonce.KeyID, op.Nonce.Nonce})
+			nonces = append(nonces, [3]any{op.Nonce.KeyID, op.Nonce.Nonce, Micros(op.Nonce.Expires)})
 		}
 	}
 	if err := u.loadMerchants(merchants); err != nil {
@@ -452,14 +452,14 @@ func (u *uow) loadIdem(keys [][2]string) error {
 	return nil
 }
 
-func (u *uow) loadNonces(keys [][2]string) error {
+func (u *uow) loadNonces(keys [][3]any) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	q := `SELECT key_id, nonce FROM request_nonces WHERE (key_id, nonce) IN (` + placeholders(len(keys), "(?, ?)") + `)`
-	args := make([]any, 0, 2*len(keys))
+	q := `SELECT key_id, nonce FROM request_nonces WHERE (expires_at, key_id, nonce) IN (` + placeholders(len(keys), "(?, ?, ?)") + `)`
+	args := make([]any, 0, 3*len(keys))
 	for _, k := range keys {
-		args = append(args, k[0], k[1])
+		args = append(args, k[2], k[0], k[1])
 	}
 	rows, err := u.tx.QueryxContext(u.ctx, q, args...)
 	if err != nil {
