@@ -29,12 +29,8 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 || (fs.Arg(0) != "up" && fs.Arg(0) != "status") {
 		return usagef("usage: lianmeng migrate [-config FILE] up|status")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	db, err := openStore(ctx, cfg)
+	_, db, err := openConfigured(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}

@@ -23,12 +23,8 @@ func cmdReencrypt(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("reencrypt takes no arguments")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	db, err := openStore(ctx, cfg)
+	cfg, db, err := openConfigured(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,20 @@ func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	return store.Open(ctx, cfg.Database.Driver, cfg.Database.DSN.Reveal(), store.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
 }
 
+// openConfigured loads the configuration at cfgPath and opens its database,
+// the start of every offline command (migrate, verify, reencrypt).
+func openConfigured(ctx context.Context, cfgPath string) (config.Config, *store.DB, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	return cfg, db, nil
+}
+
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	cfgPath := fs.String("config", "", "configuration file (default: $LIANMENG_CONFIG or configs/lianmeng.yaml)")

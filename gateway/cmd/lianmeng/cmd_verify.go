@@ -29,12 +29,8 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("verify takes no arguments")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	db, err := openStore(ctx, cfg)
+	cfg, db, err := openConfigured(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}
