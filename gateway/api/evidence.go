@@ -207,8 +207,11 @@ func (s *Server) txProof(c *fiber.Ctx, prefix string) error {
 	proof, err := p.Inclusion(c.UserContext(), evidence.EntryRef{Type: evidence.EntryTx, ID: id})
 	// Authorise before telling "not sealed yet" apart from "not found".
 	if proof.Entry.Tx == nil || !touches(proof.Entry.Tx, prefix) {
+		// Whatever went wrong (unknown id, not sealed, or a fault in the
+		// evidence store), the caller learns nothing about a transaction
+		// that is not theirs: the answer is the same 404. Faults are logged.
 		if err != nil && !errors.Is(err, evidence.ErrNotFound) && !errors.Is(err, evidence.ErrNotSealed) {
-			return err
+			s.log.Warn("inclusion proof failed", "tx", id, "err", err)
 		}
 		return notFound
 	}

@@ -286,6 +286,9 @@ func (s *Sealer) load(ctx context.Context) error {
 			if lf.Index != l.Size() {
 				return fmt.Errorf("evidence leaves: expected index %d, found %d: refusing to seal (run lianmeng verify)", l.Size(), lf.Index)
 			}
+			if len(lf.LeafHash) != hashSize || len(lf.Chain) != hashSize {
+				return fmt.Errorf("evidence leaf %d: stored hash is malformed: refusing to seal (run lianmeng verify)", lf.Index)
+			}
 			if c := l.AppendLeafHash(lf.LeafHash); !bytes.Equal(c, lf.Chain) {
 				return fmt.Errorf("evidence leaf %d: stored chain value does not recompute: refusing to seal (run lianmeng verify)", lf.Index)
 			}

@@ -71,22 +71,22 @@ func NewKeyring(encKeys, indexKey string) (*Keyring, error) {
 			return nil, fmt.Errorf("pii: encryption key entry %d: %w", n, err)
 		}
 		if _, dup := k.aeads[id]; dup {
-			return nil, fmt.Errorf("pii: encryption key id %q appears twice", id)
+			return nil, fmt.Errorf("pii: encryption key entry %d uses an id that appears twice", n)
 		}
 		if len(hexKey) != 2*keySize {
-			return nil, fmt.Errorf("pii: encryption key %q: want 32 hex digits (16-byte SM4 key), got %d characters", id, len(hexKey))
+			return nil, fmt.Errorf("pii: encryption key entry %d: want id:hex32 (a 16-byte SM4 key in hex), got %d characters after ':'", n, len(hexKey))
 		}
 		key, err := hex.DecodeString(hexKey)
 		if err != nil {
-			return nil, fmt.Errorf("pii: encryption key %q: not hexadecimal", id)
+			return nil, fmt.Errorf("pii: encryption key entry %d: the key is not hexadecimal", n)
 		}
 		block, err := sm4.NewCipher(key)
 		if err != nil {
-			return nil, fmt.Errorf("pii: encryption key %q: %w", id, err)
+			return nil, fmt.Errorf("pii: encryption key entry %d: %w", n, err)
 		}
 		aead, err := cipher.NewGCM(block)
 		if err != nil {
-			return nil, fmt.Errorf("pii: encryption key %q: %w", id, err)
+			return nil, fmt.Errorf("pii: encryption key entry %d: %w", n, err)
 		}
 		if k.active == "" {
 			k.active = id

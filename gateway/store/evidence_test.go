@@ -316,6 +316,13 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			db.W.MustExec(`DELETE FROM ledger_transactions WHERE id = 104`)
 			evWantFinding(t, evVerify(t, db, clk), "leaf 4 ", "ledger transaction 104", "missing")
 		})
+		t.Run("malformed leaf hash", func(t *testing.T) {
+			// A corrupted hash column is reported, not a crash.
+			db := storetest.Open(t, db.Dialect)
+			clk := evSealed(t, db)
+			db.W.MustExec(`UPDATE evidence_leaves SET leaf_hash = 'zz' WHERE idx = 2`)
+			evWantFinding(t, evVerify(t, db, clk), "leaf 2 ", "malformed")
+		})
 		t.Run("swap leaves", func(t *testing.T) {
 			db := storetest.Open(t, db.Dialect)
 			clk := evSealed(t, db)
