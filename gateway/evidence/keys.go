@@ -12,6 +12,8 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/lianmeng/lianmeng/gateway/internal/keyfile"
 	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
 )
 
@@ -96,16 +98,16 @@ func LoadOrCreateKey(dir string) (key *sm2.PrivateKey, generated bool, err error
 	if err != nil {
 		return nil, false, err
 	}
-	won, err := writeExclusive(path, privPEM, 0o600)
+	won, err := keyfile.WriteExclusive(path, privPEM, 0o600)
 	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("evidence: %w", err)
 	}
 	if !won { // another process created it first: use theirs
 		key, err := loadKey(path)
 		return key, false, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, PublicKeyFile), pubPEM, 0o644); err != nil {
-		return nil, false, fmt.Errorf("evidence: write public key: %w", err)
+	if err := keyfile.WriteFile(filepath.Join(dir, PublicKeyFile), pubPEM, 0o644); err != nil {
+		return nil, false, fmt.Errorf("evidence: public key: %w", err)
 	}
 	return key, true, nil
 }
@@ -127,40 +129,6 @@ func loadKey(path string) (*sm2.PrivateKey, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return key, nil
-}
-
-// writeExclusive writes data to a temporary file and hard-links it to path,
-// which fails if path exists, so a reader never sees a half-written key.
-// It reports false if path already existed.
-func writeExclusive(path string, data []byte, mode os.FileMode) (bool, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-key-*")
-	if err != nil {
-		return false, fmt.Errorf("evidence: write key: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return false, fmt.Errorf("evidence: write key: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return false, fmt.Errorf("evidence: write key: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return false, fmt.Errorf("evidence: write key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return false, fmt.Errorf("evidence: write key: %w", err)
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
-		}
-		return false, fmt.Errorf("evidence: write key: %w", err)
-	}
-	return true, nil
 }
 
 // Signer signs checkpoints with one SM2 key. Safe for concurrent use.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lianmeng/lianmeng/gateway/internal/keyfile"
 )
 
 // DevKeyFile is the file LoadOrCreateDevKeys keeps its keys in.
@@ -56,24 +58,14 @@ func LoadOrCreateDevKeys(dir string) (encKeys, indexKey string, generated bool, 
 	}
 	content := "# Lianmeng development keys for personal data. Do not use in production.\n" +
 		"encryption_keys=" + entry + "\nindex_key=" + NewIndexKey() + "\n"
-	// Write a temporary file and hard-link it into place: the link fails if
-	// another process got there first, and nobody reads a half-written file.
-	f, err := os.CreateTemp(dir, ".tmp-pii-*")
+	// keyfile writes, fsyncs and links the file into place: the link fails
+	// if another process got there first, nobody reads a half-written file,
+	// and a power loss cannot leave an empty key file behind.
+	created, err := keyfile.WriteExclusive(path, []byte(content), 0o600)
 	if err != nil {
-		return "", "", false, fmt.Errorf("pii: create dev keys: %w", err)
+		return "", "", false, fmt.Errorf("pii: dev keys: %w", err)
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		return "", "", false, fmt.Errorf("pii: write dev keys: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", "", false, fmt.Errorf("pii: write dev keys: %w", err)
-	}
-	if err := os.Link(f.Name(), path); err != nil {
-		if !errors.Is(err, fs.ErrExist) {
-			return "", "", false, fmt.Errorf("pii: install dev keys: %w", err)
-		}
+	if !created {
 		enc, idx, err := readDevKeys(path) // lost the race: use the winner's keys
 		return enc, idx, false, err
 	}
@@ -105,10 +97,29 @@ func readDevKeys(path string) (enc, idx string, err error) {
 			}
 		}
 	}
+	if err := sc.Err(); err != nil {
+		return "", "", fmt.Errorf("pii: key file %s: %w", path, err)
+	}
 	if enc == "" || idx == "" {
 		return "", "", fmt.Errorf("pii: key file %s lacks encryption_keys= or index_key= lines", path)
 	}
 	return enc, idx, nil
+}
+
+// LoadDevKeyring reads the keys kept in dir/pii.keys by LoadOrCreateDevKeys
+// and never creates any: for tools such as reencrypt, for which fresh keys
+// would be wrong. A missing file is an error wrapping fs.ErrNotExist.
+func LoadDevKeyring(dir string) (*Keyring, error) {
+	path := filepath.Join(dir, DevKeyFile)
+	enc, idx, err := readDevKeys(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := NewKeyring(enc, idx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 // LoadOrCreateDevKeyring is LoadOrCreateDevKeys followed by NewKeyring.

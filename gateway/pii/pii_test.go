@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -335,5 +336,40 @@ func BenchmarkIndex(b *testing.B) {
 	k, _ := NewKeyring("k1:"+k1Hex, idxHex)
 	for b.Loop() {
 		k.Index("+8613800138000")
+	}
+}
+
+// A key file the scanner cannot read to the end is an error, even if the
+// lines it read before were complete.
+func TestReadDevKeysScannerError(t *testing.T) {
+	dir := t.TempDir()
+	content := "encryption_keys=k1:" + k1Hex + "\nindex_key=" + idxHex + "\n# " + strings.Repeat("x", 70_000) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, DevKeyFile), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := LoadOrCreateDevKeys(dir); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("unreadable key file: %v", err)
+	}
+	if _, err := LoadDevKeyring(dir); err == nil {
+		t.Fatal("LoadDevKeyring accepted an unreadable key file")
+	}
+}
+
+// LoadDevKeyring reads existing development keys and never creates any.
+func TestLoadDevKeyringNeverCreates(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	if _, err := LoadDevKeyring(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing keys: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LoadDevKeyring created %s (%v)", dir, err)
+	}
+	k1, _, err := LoadOrCreateDevKeyring(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := LoadDevKeyring(dir)
+	if err != nil || !bytes.Equal(k1.Index("a"), k2.Index("a")) || k1.ActiveKeyID() != k2.ActiveKeyID() {
+		t.Fatalf("LoadDevKeyring: %v", err)
 	}
 }
