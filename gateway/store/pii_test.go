@@ -173,7 +173,7 @@ func TestPhoneNumbersEncryptedAtRest(t *testing.T) {
 		}
 		var progressed int64
 		st, err := db.ReencryptIdentities(ctx, func(done, total int64) { progressed = done })
-		if err != nil || st.Reencrypted != 3 || progressed != 3 {
+		if err != nil || st.Reencrypted != 3 || st.Remaining != 0 || progressed != 3 {
 			t.Fatalf("reencrypt: %+v progress %d, %v", st, progressed, err)
 		}
 		var sealed []string
@@ -193,7 +193,7 @@ func TestPhoneNumbersEncryptedAtRest(t *testing.T) {
 				t.Fatalf("after removing k1, member %d: %q %v", i, got, err)
 			}
 		}
-		if st, err := db.ReencryptIdentities(ctx, nil); err != nil || st.Reencrypted != 0 {
+		if st, err := db.ReencryptIdentities(ctx, nil); err != nil || st.Reencrypted != 0 || st.Remaining != 0 {
 			t.Fatalf("second reencrypt: %+v %v", st, err)
 		}
 	})
@@ -221,6 +221,126 @@ func TestPhoneWithoutKeyringUnchanged(t *testing.T) {
 		}
 		if lookup != "13800138000" || sealed.Valid {
 			t.Fatalf("without a keyring: lookup %q sealed %v", lookup, sealed)
+		}
+	})
+}
+
+// piiSetup creates a merchant with a budget and a writer.
+func piiSetup(t *testing.T, db *store.DB) (*store.Writer, string) {
+	t.Helper()
+	ctx := context.Background()
+	w := db.NewWriter(store.WriterOptions{})
+	t.Cleanup(w.Close)
+	m, _ := merchant.NewMerchant("Noodles", "restaurant", time.Now())
+	if err := db.Merchants().CreateMerchant(ctx, m, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.Submit(ctx, evFundOp(&points.Service{Policy: evPolicy()}, m.ID, "f1")); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	return w, m.ID
+}
+
+func piiSealedOf(t *testing.T, db *store.DB, memberID string) (lookup, sealed string) {
+	t.Helper()
+	if err := db.R.QueryRow(`SELECT lookup, sealed FROM member_identities WHERE member_id = ? AND kind = 'phone'`, memberID).Scan(&lookup, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	return lookup, sealed
+}
+
+// A sealed phone number is bound to its row: copied onto another member's
+// row it no longer decrypts. Rows sealed before row binding (associated
+// data "member_identity:phone") still decrypt, count as needing
+// re-encryption and are re-sealed bound to their row.
+func TestSealedPhoneBoundToRow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		k := piiKeyring(t, "k1")
+		db.SetPII(k)
+		w, m := piiSetup(t, db)
+		a, err := piiEarn(t, w, m, "13800138000", "o1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := piiEarn(t, w, m, "13900139000", "o2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lookupA, sealedA := piiSealedOf(t, db, a)
+		lookupB, sealedB := piiSealedOf(t, db, b)
+		if n, err := db.IdentitiesNeedingReencryption(ctx); err != nil || n != 0 {
+			t.Fatalf("fresh rows need re-encryption: %d %v", n, err)
+		}
+
+		// Copy a's sealed number onto b's row.
+		db.W.MustExec(`UPDATE member_identities SET sealed = ? WHERE kind = 'phone' AND lookup = ?`, sealedA, lookupB)
+		if got, err := db.MemberPhone(ctx, b); !errors.Is(err, pii.ErrDecrypt) {
+			t.Fatalf("copied sealed value: phone %q, err %v; want a decryption error", got, err)
+		}
+		db.W.MustExec(`UPDATE member_identities SET sealed = ? WHERE kind = 'phone' AND lookup = ?`, sealedB, lookupB)
+		if got, err := db.MemberPhone(ctx, b); err != nil || got != "+8613900139000" {
+			t.Fatalf("restored: %q %v", got, err)
+		}
+
+		// a's row as sealed before row binding.
+		legacy := base64.StdEncoding.EncodeToString(k.Encrypt([]byte("+8613800138000"), []byte("member_identity:phone")))
+		db.W.MustExec(`UPDATE member_identities SET sealed = ? WHERE kind = 'phone' AND lookup = ?`, legacy, lookupA)
+		if got, err := db.MemberPhone(ctx, a); err != nil || got != "+8613800138000" {
+			t.Fatalf("legacy row: %q %v", got, err)
+		}
+		if n, err := db.IdentitiesNeedingReencryption(ctx); err != nil || n != 1 {
+			t.Fatalf("legacy rows needing re-encryption: %d %v, want 1", n, err)
+		}
+		st, err := db.ReencryptIdentities(ctx, nil)
+		if err != nil || st.Reencrypted != 1 || st.Remaining != 0 {
+			t.Fatalf("reencrypt legacy row: %+v %v", st, err)
+		}
+		_, resealed := piiSealedOf(t, db, a)
+		ct, _ := base64.StdEncoding.DecodeString(resealed)
+		if pt, err := k.Decrypt(ct, []byte("member_identity:phone:"+lookupA)); err != nil || string(pt) != "+8613800138000" {
+			t.Fatalf("re-sealed row is not bound to its lookup: %q %v", pt, err)
+		}
+		if got, err := db.MemberPhone(ctx, a); err != nil || got != "+8613800138000" {
+			t.Fatalf("after re-sealing: %q %v", got, err)
+		}
+	})
+}
+
+// Rows written behind the re-encryption cursor while it runs (by an
+// instance still sealing with the old key) are not re-encrypted by that
+// pass, and ReencryptStats.Remaining reports them.
+func TestReencryptReportsRowsBehindCursor(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		k1 := piiKeyring(t, "k1")
+		db.SetPII(k1)
+		w, m := piiSetup(t, db)
+		for i, p := range []string{"13800138000", "13900139000"} {
+			if _, err := piiEarn(t, w, m, p, fmt.Sprint("o", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.W.MustExec(`INSERT INTO members (id, created_at) VALUES ('mbr_late', 1)`)
+		db.SetPII(piiKeyring(t, "k2", "k1"))
+		inserted := false
+		st, err := db.ReencryptIdentities(ctx, func(done, total int64) {
+			if inserted {
+				return
+			}
+			inserted = true
+			// "000-late" sorts before every hex lookup: behind the cursor.
+			const lookup = "000-late"
+			ct := k1.Encrypt([]byte("+8613700137000"), []byte("member_identity:phone:"+lookup))
+			db.W.MustExec(`INSERT INTO member_identities (kind, lookup, member_id, sealed, created_at) VALUES ('phone', ?, 'mbr_late', ?, 1)`,
+				lookup, base64.StdEncoding.EncodeToString(ct))
+		})
+		if err != nil || st.Reencrypted != 2 || st.Remaining != 1 {
+			t.Fatalf("first pass: %+v %v; want 2 re-encrypted, 1 remaining", st, err)
+		}
+		st, err = db.ReencryptIdentities(ctx, nil)
+		if err != nil || st.Reencrypted != 1 || st.Remaining != 0 {
+			t.Fatalf("second pass: %+v %v", st, err)
 		}
 	})
 }

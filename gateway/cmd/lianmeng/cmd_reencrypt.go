@@ -2,8 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/pii"
+	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
 func init() {
@@ -11,8 +18,9 @@ func init() {
 }
 
 // cmdReencrypt re-seals every member identity that is not under the active
-// key of pii.keys (docs/evidence.md §9). Safe to run while the gateway
-// serves, and to interrupt and run again.
+// key of pii.keys, or not yet bound to its row (docs/evidence.md §9, §11).
+// Safe to run while the gateway serves, and to interrupt and run again. It
+// never generates keys: fresh keys could decrypt nothing.
 func cmdReencrypt(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("reencrypt", stderr)
 	cfgPath := fs.String("config", "", "configuration file")
@@ -34,19 +42,52 @@ func cmdReencrypt(args []string, stdout, stderr io.Writer) error {
 	} else if pending {
 		return fmt.Errorf("database has pending migrations: run 'lianmeng migrate up' first")
 	}
-	if err := setupPII(cfg, db, newLogger(cfg, stderr)); err != nil {
+	k, err := reencryptKeyring(cfg)
+	if err != nil {
 		return err
 	}
-	k := db.PII()
+	db.SetPII(k)
 	bar := newProgress(stderr, *quiet)
 	st, err := db.ReencryptIdentities(ctx, func(done, total int64) { bar.set("re-encrypting", done, total, "") })
 	bar.done()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "re-encrypted %d of %d sealed identities under key %s\n", st.Reencrypted, st.Scanned, k.ActiveKeyID())
-	if ids := k.KeyIDs(); len(ids) > 1 {
-		fmt.Fprintf(stdout, "no rows use the older keys any more: %v can be removed from pii.keys\n", ids[1:])
-	}
+	fmt.Fprint(stdout, reencryptSummary(st, k))
 	return nil
+}
+
+// reencryptSummary tells the operator what was done and whether older keys
+// can go. The pass walks rows in key order, so rows written behind it
+// meanwhile (by instances still sealing with an older key) were missed:
+// only the full count after the pass (st.Remaining) says whether any row
+// still needs an older key.
+func reencryptSummary(st store.ReencryptStats, k *pii.Keyring) string {
+	out := fmt.Sprintf("re-encrypted %d of %d sealed identities under key %s\n", st.Reencrypted, st.Scanned, k.ActiveKeyID())
+	if st.Remaining > 0 {
+		return out + fmt.Sprintf("%d sealed identities still need re-encryption (written or changed during the run): "+
+			"keep every key in pii.keys; run again after every instance restarted with the new key first\n", st.Remaining)
+	}
+	if ids := k.KeyIDs(); len(ids) > 1 {
+		out += fmt.Sprintf("no rows use the older keys any more: %v can be removed from pii.keys\n", ids[1:])
+	}
+	return out
+}
+
+// reencryptKeyring returns the configured personal-data keys, or the
+// development keys already in pii.key_dir; unlike serve it never generates
+// keys, and refuses to run without any.
+func reencryptKeyring(cfg config.Config) (*pii.Keyring, error) {
+	if k, ok, err := configuredPIIKeyring(cfg); ok || err != nil {
+		return k, err
+	}
+	dir := piiKeyDir(cfg)
+	k, err := pii.LoadDevKeyring(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reencrypt: no personal-data keys: set pii.keys and pii.index_key, or point pii.key_dir at the directory holding %s (looked in %s); reencrypt never generates keys",
+			pii.DevKeyFile, filepath.Join(dir, pii.DevKeyFile))
+	} else if err != nil {
+		return nil, fmt.Errorf("pii development keys in %s: %w", dir, err)
+	}
+	return k, nil
 }

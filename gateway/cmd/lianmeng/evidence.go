@@ -123,21 +123,10 @@ func setupPII(cfg config.Config, db *store.DB, log *slog.Logger) error {
 }
 
 func piiKeyring(cfg config.Config, log *slog.Logger) (*pii.Keyring, error) {
-	keys, index := cfg.PII.Keys.Reveal(), cfg.PII.IndexKey.Reveal()
-	switch {
-	case keys != "" && index != "":
-		k, err := pii.NewKeyring(keys, index)
-		if err != nil {
-			return nil, fmt.Errorf("pii keys: %w", err)
-		}
-		return k, nil
-	case keys != "" || index != "":
-		return nil, errors.New("pii: set both pii.keys and pii.index_key, or neither (development keys)")
+	if k, ok, err := configuredPIIKeyring(cfg); ok || err != nil {
+		return k, err
 	}
-	dir := cfg.PII.KeyDir
-	if dir == "" {
-		dir = evidenceKeyDir(cfg)
-	}
+	dir := piiKeyDir(cfg)
 	k, generated, err := pii.LoadOrCreateDevKeyring(dir)
 	if err != nil {
 		return nil, fmt.Errorf("pii development keys in %s: %w", dir, err)
@@ -150,6 +139,31 @@ func piiKeyring(cfg config.Config, log *slog.Logger) (*pii.Keyring, error) {
 		log.Warn("members' phone numbers are encrypted with development keys kept on local disk; set pii.keys and pii.index_key for production", "dir", dir)
 	}
 	return k, nil
+}
+
+// configuredPIIKeyring returns the keyring of pii.keys and pii.index_key;
+// ok is false if neither is set (development keys).
+func configuredPIIKeyring(cfg config.Config) (k *pii.Keyring, ok bool, err error) {
+	keys, index := cfg.PII.Keys.Reveal(), cfg.PII.IndexKey.Reveal()
+	switch {
+	case keys != "" && index != "":
+		k, err := pii.NewKeyring(keys, index)
+		if err != nil {
+			return nil, true, fmt.Errorf("pii keys: %w", err)
+		}
+		return k, true, nil
+	case keys != "" || index != "":
+		return nil, true, errors.New("pii: set both pii.keys and pii.index_key, or neither (development keys)")
+	}
+	return nil, false, nil
+}
+
+// piiKeyDir is pii.key_dir, by default the evidence key directory.
+func piiKeyDir(cfg config.Config) string {
+	if cfg.PII.KeyDir != "" {
+		return cfg.PII.KeyDir
+	}
+	return evidenceKeyDir(cfg)
 }
 
 // verifyEvidence recomputes the evidence chain and tree from the database

@@ -171,7 +171,7 @@ func TestReencryptCommand(t *testing.T) {
 	db.Close()
 
 	code, stdout, stderr := runCLI("reencrypt", "-q", "-config", writeCfg(k2+","+k1))
-	if code != 0 || !strings.Contains(stdout, "re-encrypted 1 of 1 sealed identities under key k2") {
+	if code != 0 || !strings.Contains(stdout, "re-encrypted 1 of 1 sealed identities under key k2") || !strings.Contains(stdout, "[k1] can be removed") {
 		t.Fatalf("reencrypt: %d %q %q", code, stdout, stderr)
 	}
 	db, err = store.Open(ctx, store.SQLite, dbPath, store.Options{})
@@ -187,3 +187,56 @@ func TestReencryptCommand(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// reencrypt never generates keys: without configured keys it uses the
+// development keys already on disk, and refuses if there are none.
+func TestReencryptNeverGeneratesKeys(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "lm.db")
+	keyDir := filepath.Join(dir, "keys")
+	cfgPath := filepath.Join(dir, "cfg.yaml")
+	y := fmt.Sprintf("database:\n  driver: sqlite\n  dsn: %s\nevidence:\n  key_dir: %s\n", dbPath, keyDir)
+	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.SQLite, dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	code, stdout, stderr := runCLI("reencrypt", "-q", "-config", cfgPath)
+	if code == 0 || !strings.Contains(stderr, "never generates keys") {
+		t.Fatalf("reencrypt without keys: %d %q %q", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(keyDir, pii.DevKeyFile)); err == nil {
+		t.Fatal("reencrypt generated development keys")
+	}
+	if _, _, err := pii.LoadOrCreateDevKeyring(keyDir); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI("reencrypt", "-q", "-config", cfgPath)
+	if code != 0 || !strings.Contains(stdout, "re-encrypted 0 of 0 sealed identities under key dev1") {
+		t.Fatalf("reencrypt with existing dev keys: %d %q %q", code, stdout, stderr)
+	}
+}
+
+func TestReencryptSummary(t *testing.T) {
+	k, err := pii.NewKeyring(evMust(pii.NewKeyEntry("k2"))+","+evMust(pii.NewKeyEntry("k1")), pii.NewIndexKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := reencryptSummary(store.ReencryptStats{Scanned: 3, Reencrypted: 3}, k)
+	if !strings.Contains(done, "[k1] can be removed") {
+		t.Fatalf("nothing remaining: %q", done)
+	}
+	left := reencryptSummary(store.ReencryptStats{Scanned: 3, Reencrypted: 3, Remaining: 2}, k)
+	if strings.Contains(left, "can be removed") || !strings.Contains(left, "2 sealed identities still need re-encryption") ||
+		!strings.Contains(left, "run again after every instance restarted with the new key first") {
+		t.Fatalf("rows remaining: %q", left)
+	}
+}
