@@ -112,15 +112,28 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 	// of the same request lands on the same row; it outlives any accepted
 	// clock skew (at most 15 minutes) before the nonce is purged.
 	n := &store.Nonce{KeyID: kid, Nonce: nonce, Expires: time.Unix(ts, 0).Add(nonceLifetime)}
-	if deferNonce {
-		c.Locals(localNonce, n)
-	} else if err := s.consumeNonce(ctx, n); err != nil {
-		return err
-	}
 	c.Locals(localMerchant, m.ID)
 	c.Locals(localKey, kid)
 	c.Locals(localActor, "merchant:"+m.ID)
-	return c.Next()
+	if !deferNonce {
+		if err := s.consumeNonce(ctx, n); err != nil {
+			return err
+		}
+		return c.Next()
+	}
+	c.Locals(localNonce, n)
+	err = c.Next()
+	// The write consumes the nonce in its own batch. If the handler refused
+	// the request before reaching the write (bad body, unknown store, rule
+	// unavailable), consume it now: a signed request is single-use whatever
+	// its outcome, so a refused one cannot be replayed later when it might
+	// succeed.
+	if pendingNonce(c) != nil {
+		if cerr := s.consumeNonce(ctx, n); cerr != nil {
+			return cerr
+		}
+	}
+	return err
 }
 
 func merchantID(c *fiber.Ctx) string { v, _ := c.Locals(localMerchant).(string); return v }

@@ -12,8 +12,8 @@ import (
 // Cached merchants, credentials and earning configurations are dropped:
 //   - at once when changed through this instance (forget);
 //   - within auditPoll when changed through another instance: every such
-//     change writes an audit event, so a new highest audit event id means
-//     "something changed", and the whole cache is cleared;
+//     change increments the admin epoch in its transaction, so a new epoch
+//     means "something changed", and the whole cache is cleared;
 //   - after lookupTTL in any case.
 const (
 	lookupTTL = time.Minute
@@ -30,7 +30,8 @@ type lookups struct {
 	now  func() time.Time
 
 	mu        sync.Mutex
-	watermark int64     // highest audit event id seen
+	watermark int64     // admin epoch seen
+	gen       uint64    // bumped whenever entries are dropped
 	polledAt  time.Time // when the watermark was last read
 	merchants map[string]cached[merchant.Merchant]
 	creds     map[string]cached[merchant.Credential]
@@ -57,16 +58,24 @@ func get[V any](l *lookups, m map[string]cached[V], k string, load func() (V, er
 	if ok && now.Before(e.exp) {
 		return e.v, nil
 	}
+	l.mu.Lock()
+	gen := l.gen
+	l.mu.Unlock()
 	v, err := load()
 	if err != nil {
 		return v, err
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gen != gen {
+		// Entries were dropped while this one loaded: it may predate the
+		// change that dropped them, so use it once but do not keep it.
+		return v, nil
+	}
 	if len(m) > 100_000 { // bound memory: drop everything, refill on demand
 		clear(m)
 	}
 	m[k] = cached[V]{v: v, exp: now.Add(lookupTTL)}
-	l.mu.Unlock()
 	return v, nil
 }
 
@@ -86,6 +95,7 @@ func (l *lookups) earningConfig(ctx context.Context, merchantID string) (store.E
 func (l *lookups) forget(merchantID, credentialID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.gen++
 	if merchantID != "" {
 		delete(l.merchants, merchantID)
 		delete(l.earning, merchantID)
@@ -105,7 +115,7 @@ func (l *lookups) poll(now time.Time) {
 	}
 	l.polledAt = now // one poller at a time; the others use the cache
 	l.mu.Unlock()
-	mark, err := l.db.AuditWatermark(context.Background())
+	mark, err := l.db.AdminEpoch(context.Background())
 	if err != nil {
 		l.forgetAll() // cannot tell: do not trust the cache
 		return
@@ -114,16 +124,19 @@ func (l *lookups) poll(now time.Time) {
 	defer l.mu.Unlock()
 	if mark != l.watermark {
 		l.watermark = mark
-		clear(l.merchants)
-		clear(l.creds)
-		clear(l.earning)
+		l.dropLocked()
 	}
+}
+
+func (l *lookups) dropLocked() {
+	l.gen++
+	clear(l.merchants)
+	clear(l.creds)
+	clear(l.earning)
 }
 
 func (l *lookups) forgetAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	clear(l.merchants)
-	clear(l.creds)
-	clear(l.earning)
+	l.dropLocked()
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -98,7 +99,11 @@ func mapPointsErr(err error) error {
 		if status == 0 {
 			status = 400
 		}
-		return Errorf(status, pe.Code, "%s", pe.Message)
+		e := Errorf(status, pe.Code, "%s", pe.Message)
+		if status == 503 {
+			e.RetryAfter = 1
+		}
+		return e
 	case errors.As(err, &ie):
 		return Errorf(422, "insufficient_balance", "%s", ie.Error())
 	case errors.Is(err, store.ErrNonceReplayed):
@@ -142,6 +147,7 @@ func (s *Server) write(c *fiber.Ctx, scope string, keys store.Keys, ids int, sta
 			b, err := json.Marshal(v)
 			return status, b, err
 		}}
+	c.Locals(localNonce, nil) // the batch consumes it
 	res := s.writer.Submit(ctx, op)
 	if res.Err != nil {
 		return mapPointsErr(res.Err)
@@ -382,8 +388,8 @@ func (s *Server) fund(c *fiber.Ctx) error {
 	if req.ExternalRef == "" {
 		return Errorf(400, CodeValidation, "external_ref (the payment channel's reference of the received money) is required")
 	}
-	keys := store.Keys{Merchants: []string{m.ID}}
-	return s.write(c, "operator", keys, 2, fiber.StatusCreated, func(tx points.Tx) (any, error) {
+	keys := store.Keys{Merchants: []string{m.ID}, Purchases: []store.PurchaseKey{{MerchantID: m.ID, Kind: points.PurchaseFund, OrderID: req.ExternalRef}}}
+	return s.write(c, "operator", keys, 3, fiber.StatusCreated, func(tx points.Tx) (any, error) {
 		return s.svc.Fund(tx, points.FundRequest{MerchantID: m.ID, AmountFen: req.AmountFen, ExternalRef: req.ExternalRef})
 	})
 }
@@ -403,8 +409,8 @@ func (s *Server) setEarning(c *fiber.Ctx) error {
 	if req.MaxPoints < 0 || req.MaxPoints > s.cfg.Points.MaxPointsPerEarn {
 		return Errorf(400, CodeValidation, "max_points must be between 0 (policy maximum) and %d", s.cfg.Points.MaxPointsPerEarn)
 	}
-	if len(req.RulePlugin) > 64 {
-		return Errorf(400, CodeValidation, "rule_plugin is at most 64 characters")
+	if len(req.RulePlugin) > 32 {
+		return Errorf(400, CodeValidation, "rule_plugin is at most 32 characters")
 	}
 	if err := s.db.SetMerchantEarning(c.UserContext(), m.ID, req, actor(c), s.now()); err != nil {
 		return err
@@ -547,6 +553,19 @@ func (s *Server) memberHistory(c *fiber.Ctx) error {
 	txs, err := s.db.AccountHistory(c.UserContext(), []string{ledger.MemberPending(mid), ledger.MemberAvailable(mid)}, before, limit)
 	if err != nil {
 		return err
+	}
+	// A member sees their own side of each transaction, not the merchant
+	// or alliance accounts on the other side (which would tell any merchant
+	// holding a member token where that member shops).
+	own := "member:" + mid + ":"
+	for i := range txs {
+		var ps []ledger.Posting
+		for _, p := range txs[i].Postings {
+			if strings.HasPrefix(p.Account, own) {
+				ps = append(ps, p)
+			}
+		}
+		txs[i].Postings = ps
 	}
 	out := fiber.Map{"transactions": txs}
 	if txs == nil {

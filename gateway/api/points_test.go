@@ -184,6 +184,14 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 		if len(hist.Transactions) != 3 { // earn, release, redeem
 			t.Fatalf("history has %d transactions, want 3", len(hist.Transactions))
 		}
+		// Only the member's own side: no merchant or alliance accounts.
+		for _, tx := range hist.Transactions {
+			for _, p := range tx["postings"].([]any) {
+				if acct := p.(map[string]any)["account"].(string); !strings.HasPrefix(acct, "member:"+earn.MemberID+":") {
+					t.Fatalf("member history shows account %s", acct)
+				}
+			}
+		}
 		if err := client.NewOperator(g.base, tok.Token+"x").Do(ctx, "GET", "/v1/member/balance", nil, nil); apiCode(t, err) != CodeMemberUnauthorized {
 			t.Fatalf("forged member token: %v", err)
 		}
@@ -367,6 +375,31 @@ func TestPointsIdempotency(t *testing.T) {
 		var tx int
 		if err := db.R.Get(&tx, "SELECT COUNT(*) FROM ledger_transactions WHERE kind = 'earn'"); err != nil || tx != 2 {
 			t.Fatalf("earn transactions: %d %v, want 2", tx, err)
+		}
+	})
+}
+
+// A signed request is single-use whatever its outcome: one refused by the
+// rules, or rejected before the write, cannot be replayed later.
+func TestRefusedRequestsUseTheirNonce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		ctx := context.Background()
+		m := g.merchant(t, 100, 100_000)
+		for name, body := range map[string]string{
+			"refused by the rules": `{"order_id":"r1","member":{"kind":"phone","value":"13800138000"},"points":5}`,
+			"rejected before":      `{"order_id":"r2","member":{"kind":"phone","value":"13800138000"},"points":-5}`,
+		} {
+			req, err := m.C.NewRequest(ctx, "POST", "/v1/merchant/redeem", []byte(body), client.IdempotencyKey(newKey()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			again := req.Clone(ctx)
+			again.Body = ioNopCloser([]byte(body))
+			if r := fndSend(t, req); r.Status < 400 || r.Status >= 500 {
+				t.Fatalf("%s: first send %s", name, r)
+			}
+			fndSend(t, again).expectErr(t, 401, CodeNonceReplayed)
 		}
 	})
 }

@@ -43,13 +43,32 @@ func (s *Service) Fund(tx Tx, r FundRequest) (FundResult, error) {
 	if err := checkText("external_ref", r.ExternalRef, 128); err != nil {
 		return FundResult{}, err
 	}
+	if r.ExternalRef == "" {
+		return FundResult{}, errf(Invalid, "invalid_external_ref", "external_ref (the channel's reference of the received money) is required")
+	}
 	if _, err := s.activeMerchant(tx, r.MerchantID); err != nil {
+		return FundResult{}, err
+	}
+	// One payment funds once, whatever idempotency key a retry or a
+	// repeated channel notification comes with: minting twice for one
+	// payment would be unfunded issuance.
+	if _, err := tx.Purchase(r.MerchantID, PurchaseFund, r.ExternalRef); err == nil {
+		return FundResult{}, errf(Conflict, CodeAlreadyFunded, "payment %q was already recorded as funding", r.ExternalRef)
+	} else if !errors.Is(err, ErrNotFound) {
 		return FundResult{}, err
 	}
 	pts := r.AmountFen / s.Policy.FaceValueFen
 	t := &ledger.Transaction{Kind: ledger.KindFund, Ref: "fund:" + r.MerchantID + ":" + r.ExternalRef, CreatedAt: tx.Now()}
 	t.Postings = append(ledger.Move(ledger.Funding, ledger.Reserve, r.AmountFen), ledger.Move(ledger.Mint, ledger.MerchantBudget(r.MerchantID), pts)...)
 	if err := tx.Post(t); err != nil {
+		return FundResult{}, err
+	}
+	id, err := tx.NewID()
+	if err != nil {
+		return FundResult{}, err
+	}
+	if err := tx.SavePurchase(&Purchase{ID: id, Kind: PurchaseFund, MerchantID: r.MerchantID, OrderID: r.ExternalRef,
+		AmountFen: r.AmountFen, Points: pts, TxID: t.ID, CreatedAt: tx.Now(), New: true}); err != nil {
 		return FundResult{}, err
 	}
 	bal, err := tx.Balance(ledger.MerchantBudget(r.MerchantID))
@@ -101,6 +120,9 @@ func (s *Service) ValidateEarn(r *EarnRequest) error {
 	if err := checkIdentity(r.Member); err != nil {
 		return err
 	}
+	if len(r.RuleVersion) > 64 {
+		return errf(Invalid, CodeInvalidPoints, "rule version is longer than 64 characters")
+	}
 	for _, p := range []*int64{r.Points, r.RulePoints} {
 		if p != nil && (*p < 0 || *p > s.Policy.MaxPointsPerEarn) {
 			return errf(Invalid, CodeInvalidPoints, "points must be between 0 and %d", s.Policy.MaxPointsPerEarn)
@@ -125,6 +147,12 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 		return EarnResult{}, errf(Conflict, CodeAlreadyEarned, "order %q already earned points", r.OrderID)
 	} else if !errors.Is(err, ErrNotFound) {
 		return EarnResult{}, err
+	}
+	// The caller chose flat rate or plugin from a cached configuration; the
+	// merchant read here is current. If they disagree, answer "retry"
+	// rather than award the wrong amount.
+	if r.Points == nil && (r.RulePoints == nil) != (m.RulePlugin == "") {
+		return EarnResult{}, errf(Unavailable, CodeRuleUnavailable, "the merchant's earning rule changed while this request was in flight; retry with the same Idempotency-Key")
 	}
 	pts, version, err := s.earnPoints(m, r)
 	if err != nil {

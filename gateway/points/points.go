@@ -42,6 +42,9 @@ type Identity struct {
 const (
 	PurchaseEarn   = "earn"
 	PurchaseRedeem = "redeem"
+	// PurchaseFund records a payment into the reserve (OrderID is the
+	// channel's payment reference), so one payment funds once.
+	PurchaseFund = "fund"
 )
 
 // Purchase is a merchant's order that earned or redeemed points.
@@ -186,4 +189,5 @@ const (
 	CodeAlreadyRefunded    = "purchase_fully_refunded"
 	CodePayableShort       = "insufficient_payable"
 	CodeRuleUnavailable    = "rule_unavailable"
+	CodeAlreadyFunded      = "funding_already_recorded"
 )

@@ -33,6 +33,11 @@ func insertAudit(ctx context.Context, tx *sqlx.Tx, kind, actor, subject string, 
 	if err != nil {
 		return fmt.Errorf("insert audit event: %w", err)
 	}
+	// Committed with the change, so a poller never sees the change without
+	// the new epoch (see AdminEpoch).
+	if _, err := tx.ExecContext(ctx, `UPDATE admin_epoch SET epoch = epoch + 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("bump admin epoch: %w", err)
+	}
 	return nil
 }
 
@@ -62,13 +67,13 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return nil
 }
 
-// AuditWatermark returns the highest audit event id (0 when none): every
-// administrative change writes one, so caches compare it to notice changes
-// made by other gateway instances.
-func (db *DB) AuditWatermark(ctx context.Context) (int64, error) {
-	var id int64
-	if err := db.R.GetContext(ctx, &id, `SELECT COALESCE(MAX(id), 0) FROM audit_events`); err != nil {
-		return 0, fmt.Errorf("audit watermark: %w", err)
+// AdminEpoch returns a counter that every administrative change increments
+// in its own transaction: caches compare it to notice changes made by other
+// gateway instances.
+func (db *DB) AdminEpoch(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.R.GetContext(ctx, &n, `SELECT epoch FROM admin_epoch WHERE id = 1`); err != nil {
+		return 0, fmt.Errorf("admin epoch: %w", err)
 	}
-	return id, nil
+	return n, nil
 }

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -480,4 +482,124 @@ func BenchmarkWriterWithSealer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A sealer whose key differs from the latest checkpoint's refuses to seal
+// (instances with different signing keys must not sign alternately), unless
+// AllowKeyChange is set, which warns and continues.
+func TestSealerRefusesAnotherSigningKey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := evSealed(t, db) // checkpoints signed by evSigner, holder "a"
+		k, err := evidence.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := evidence.NewSigner(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newSealer := func(allow bool, logs *syncBuffer) *evidence.Sealer {
+			s, err := evidence.NewSealer(db.Evidence(), other, evidence.SealerOptions{
+				Origin: "test.example/lianmeng", Holder: "a", Now: clk.Now, Batch: 3, CheckpointEvery: 4,
+				CheckpointInterval: time.Second, LeaseTTL: 15 * time.Second, AllowKeyChange: allow,
+				Log: slog.New(slog.NewTextHandler(logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		latest, err := db.Evidence().LatestCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves, _ := db.Evidence().LeafCount(ctx)
+
+		var logs syncBuffer
+		s := newSealer(false, &logs)
+		evInsertTx(t, db, 900, clk.Now().Add(-time.Minute), 5)
+		clk.Add(3 * time.Second)
+		for range 2 {
+			if _, err := s.SealOnce(ctx); err == nil || !strings.Contains(err.Error(), other.KeyID()) || !strings.Contains(err.Error(), "allow_key_change") {
+				t.Fatalf("sealing with another key: %v", err)
+			}
+		}
+		if n := strings.Count(logs.String(), "level=ERROR"); n != 1 || !strings.Contains(logs.String(), evSigner().KeyID()) {
+			t.Fatalf("want one error naming the checkpoint's key, log:\n%s", logs.String())
+		}
+		if n, _ := db.Evidence().LeafCount(ctx); n != leaves {
+			t.Fatalf("leaves %d, want %d: the refusing sealer wrote", n, leaves)
+		}
+		if cp, _ := db.Evidence().LatestCheckpoint(ctx); cp.Signed.Size != latest.Signed.Size || cp.Signed.KeyID != evSigner().KeyID() {
+			t.Fatalf("latest checkpoint %d by %s", cp.Signed.Size, cp.Signed.KeyID)
+		}
+
+		var warn syncBuffer
+		s = newSealer(true, &warn)
+		evSealOnce(t, s)
+		clk.Add(3 * time.Second)
+		evSealOnce(t, s)
+		if !strings.Contains(warn.String(), "level=WARN") || !strings.Contains(warn.String(), "SIGNING KEY CHANGED") {
+			t.Fatalf("no warning with allow_key_change, log:\n%s", warn.String())
+		}
+		cp, err := db.Evidence().LatestCheckpoint(ctx)
+		if err != nil || cp.Signed.KeyID != other.KeyID() || cp.Signed.Size != uint64(leaves)+1 {
+			t.Fatalf("after allowed key change: checkpoint %d by %s (%v)", cp.Signed.Size, cp.Signed.KeyID, err)
+		}
+	})
+}
+
+// Fencing: once sealer b took the lease over, a Seal call made under a's
+// lease fails with ErrLeaseLost and writes nothing.
+func TestEvidenceSealFencing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := evSealed(t, db) // holder "a" sealed and holds the lease
+		es := db.Evidence()
+		leaves, err := es.LeafCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaseA := evidence.Lease{Name: "evidence-sealer", Holder: "a", TTL: 15 * time.Second}
+		// The same call under a live lease is accepted (control): a
+		// zero-leaf Seal only renews.
+		if err := es.Seal(ctx, leaseA, clk.Now(), nil, nil); err != nil {
+			t.Fatalf("control: seal under a's own lease: %v", err)
+		}
+		clk.Add(16 * time.Second)
+		b := evNewSealer(t, db, clk, "b")
+		if !evSealOnce(t, b) {
+			t.Fatal("b did not take the expired lease over")
+		}
+		if n, _ := es.LeafCount(ctx); n != leaves {
+			t.Fatalf("b sealed %d new leaves, want none", n-leaves)
+		}
+
+		// What a paused a would write next: one leaf and a checkpoint.
+		l := sdk.NewLog()
+		lh, chain := l.Append([]byte("stale"))
+		sc, err := evSigner().Sign(evidence.Checkpoint{Origin: "test.example/lianmeng", Size: 10_000, Root: l.Root(), ChainHead: l.ChainHead(), Time: clk.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := evidence.Leaf{Index: uint64(leaves), Ref: evTxRef(424242), Created: store.Micros(clk.Now()), LeafHash: lh, Chain: chain}
+		err = es.Seal(ctx, leaseA, clk.Now(), []evidence.Leaf{leaf}, &evidence.StoredCheckpoint{Signed: sc, State: l.State()})
+		if !errors.Is(err, evidence.ErrLeaseLost) {
+			t.Fatalf("seal under a lost lease: %v, want ErrLeaseLost", err)
+		}
+		if n, _ := es.LeafCount(ctx); n != leaves {
+			t.Fatalf("leaves %d after a fenced seal, want %d", n, leaves)
+		}
+		if _, err := es.CheckpointAt(ctx, 10_000); !errors.Is(err, evidence.ErrNotFound) {
+			t.Fatalf("checkpoint of the fenced seal: %v", err)
+		}
+		var holder string
+		if err := db.R.Get(&holder, `SELECT holder FROM job_leases WHERE name = 'evidence-sealer'`); err != nil || holder != "b" {
+			t.Fatalf("lease holder %q (%v), want b", holder, err)
+		}
+		if out := evVerify(t, db, clk); len(out) != 0 {
+			t.Fatalf("verify: %q", out)
+		}
+	})
 }

@@ -36,9 +36,7 @@ func (u *uow) flush() error {
 	if len(u.newMembers) > 0 {
 		var mrows, irows [][]any
 		for _, m := range u.newMembers {
-			if m.IsNewMbr {
-				mrows = append(mrows, []any{m.MemberID, Micros(u.now)})
-			}
+			mrows = append(mrows, []any{m.MemberID, Micros(u.now)})
 			irows = append(irows, []any{m.Kind, m.Lookup, m.MemberID, m.Sealed, Micros(u.now)})
 		}
 		if err := u.bulkInsert("members", []string{"id", "created_at"}, mrows, ""); err != nil {

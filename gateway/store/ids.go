@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -46,13 +47,38 @@ func (a *idAllocator) reserve(ctx context.Context, db *DB, n int) error {
 	return nil
 }
 
-// take returns the next id; reserve must have been called for it.
-func (a *idAllocator) take() (int64, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.next >= a.stop {
-		return 0, fmt.Errorf("store: id block exhausted")
+// grab takes n ids from the pool for one batch attempt, reserving blocks as
+// needed (outside any transaction). Each attempt gets its own range, so
+// retries and concurrent batches never share or exhaust each other's ids;
+// ids of a failed attempt are simply skipped.
+func (a *idAllocator) grab(ctx context.Context, db *DB, n int) (*idRange, error) {
+	for try := 0; try < 5; try++ {
+		if err := a.reserve(ctx, db, n); err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		if a.stop-a.next >= int64(n) {
+			r := &idRange{next: a.next, stop: a.next + int64(n)}
+			a.next += int64(n)
+			a.mu.Unlock()
+			return r, nil
+		}
+		a.mu.Unlock() // another batch took them meanwhile: reserve again
 	}
-	a.next++
-	return a.next - 1, nil
+	return nil, errIDsExhausted
+}
+
+// idRange is the ids one batch attempt may use.
+type idRange struct{ next, stop int64 }
+
+// errIDsExhausted means an attempt used more ids than its operations
+// declared; the writer retries the batch with a larger range.
+var errIDsExhausted = errors.New("store: batch used more ids than reserved")
+
+func (r *idRange) take() (int64, error) {
+	if r.next >= r.stop {
+		return 0, errIDsExhausted
+	}
+	r.next++
+	return r.next - 1, nil
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -26,8 +28,12 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, now time.Ti
 		// MySQL counts only changed rows: renewing with identical values
 		// reports 0 affected, so check whether the lease is already ours.
 		var cur string
-		if err := db.W.GetContext(ctx, &cur, `SELECT holder FROM job_leases WHERE name = ? AND lease_until >= ?`, name, Micros(now)); err != nil {
-			return false, nil
+		err := db.W.GetContext(ctx, &cur, `SELECT holder FROM job_leases WHERE name = ? AND lease_until >= ?`, name, Micros(now))
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil // held by nobody live: the next try takes it
+		}
+		if err != nil {
+			return false, fmt.Errorf("lease %s: %w", name, err)
 		}
 		return cur == holder, nil
 	}

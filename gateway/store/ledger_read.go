@@ -10,7 +10,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/lianmeng/lianmeng/gateway/ledger"
-	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 )
 
@@ -53,15 +52,6 @@ func (db *DB) FindMember(ctx context.Context, merchantID string, id points.Ident
 		return "", fmt.Errorf("find member: %w", err)
 	}
 	return mid, nil
-}
-
-// MemberExists reports whether a member id exists.
-func (db *DB) MemberExists(ctx context.Context, memberID string) (bool, error) {
-	var n int
-	if err := db.R.GetContext(ctx, &n, `SELECT COUNT(*) FROM members WHERE id = ?`, memberID); err != nil {
-		return false, fmt.Errorf("member exists: %w", err)
-	}
-	return n > 0, nil
 }
 
 // MemberLots lists a member's lots, open ones first by expiry.
@@ -238,13 +228,4 @@ func (db *DB) AllianceTotals(ctx context.Context) (Totals, error) {
 		return t, fmt.Errorf("member debts: %w", err)
 	}
 	return t, nil
-}
-
-// MerchantStatus is a merchant's active flag, for callers outside a batch.
-func (db *DB) MerchantStatus(ctx context.Context, id string) (string, error) {
-	m, err := db.Merchants().GetMerchant(ctx, id)
-	if errors.Is(err, merchant.ErrNotFound) {
-		return "", points.ErrNotFound
-	}
-	return m.Status, err
 }

@@ -226,10 +226,18 @@ func (s *Merchants) SetMerchantStatus(ctx context.Context, id, status string, at
 		if err != nil {
 			return fmt.Errorf("set merchant status: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("set merchant status: %w", err)
+		}
+		if n == 0 { // unknown, or (MySQL) already in that status
 			var one int
-			if err := tx.GetContext(ctx, &one, `SELECT 1 FROM merchants WHERE id = ?`, id); errors.Is(err, sql.ErrNoRows) {
+			err := tx.GetContext(ctx, &one, `SELECT 1 FROM merchants WHERE id = ?`, id)
+			if errors.Is(err, sql.ErrNoRows) {
 				return merchant.ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("set merchant status: %w", err)
 			}
 		}
 		return insertAudit(ctx, tx, "merchant.status_set", actor, id, map[string]string{"status": status}, at)

@@ -26,7 +26,7 @@ type uow struct {
 	db  *DB
 	tx  *sqlx.Tx
 	now time.Time
-	ids *idAllocator
+	ids *idRange
 
 	accounts  map[string]*acct
 	merchants map[string]*points.Merchant // nil value: known missing
@@ -65,7 +65,6 @@ type memberIdentity struct {
 	Kind     string
 	Lookup   string
 	Sealed   sql.NullString
-	IsNewMbr bool
 }
 
 type nonceRow struct {
@@ -85,7 +84,7 @@ type IdemRecord struct {
 
 var _ points.Tx = (*uow)(nil)
 
-func newUOW(ctx context.Context, db *DB, tx *sqlx.Tx, now time.Time, ids *idAllocator) *uow {
+func newUOW(ctx context.Context, db *DB, tx *sqlx.Tx, now time.Time, ids *idRange) *uow {
 	return &uow{ctx: ctx, db: db, tx: tx, now: now.UTC().Truncate(time.Microsecond), ids: ids,
 		accounts: map[string]*acct{}, merchants: map[string]*points.Merchant{}, members: map[string]string{},
 		purchases: map[string]*points.Purchase{}, lots: map[int64]*ledger.Lot{}, memberLot: map[string][]int64{},
@@ -308,7 +307,7 @@ func (u *uow) Member(merchantID string, id points.Identity, create bool) (string
 	}
 	mid := newMemberID(u.now)
 	u.members[k] = mid
-	u.newMembers = append(u.newMembers, memberIdentity{MemberID: mid, Kind: id.Kind, Lookup: lookup, Sealed: sealed, IsNewMbr: true})
+	u.newMembers = append(u.newMembers, memberIdentity{MemberID: mid, Kind: id.Kind, Lookup: lookup, Sealed: sealed})
 	// A new member has no lots or debts: no need to ask the database.
 	u.lotsDone[mid] = true
 	u.debts[mid] = nil
@@ -552,8 +551,17 @@ func (u *uow) SaveLot(l *ledger.Lot, isNew bool) error {
 	wasDirty := u.dirtyLots[l.ID]
 	u.lots[l.ID] = &cp
 	u.dirtyLots[l.ID] = true
+	// A lot the member's list does not hold yet (new, or reopened by a
+	// redemption refund after the list was loaded without closed lots)
+	// must be seen by later Lots calls in this batch.
+	listed := false
+	for _, id := range u.memberLot[l.MemberID] {
+		listed = listed || id == l.ID
+	}
 	if isNew {
 		u.newLots[l.ID] = true
+	}
+	if !listed {
 		u.memberLot[l.MemberID] = append(u.memberLot[l.MemberID], l.ID)
 	}
 	u.onUndo(func() {
@@ -567,6 +575,8 @@ func (u *uow) SaveLot(l *ledger.Lot, isNew bool) error {
 		}
 		if isNew {
 			delete(u.newLots, l.ID)
+		}
+		if !listed {
 			ids := u.memberLot[l.MemberID]
 			u.memberLot[l.MemberID] = ids[:len(ids)-1]
 		}

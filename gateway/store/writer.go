@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,11 @@ type Writer struct {
 	batchSize prometheus.Histogram
 	retries   prometheus.Counter
 	done      chan struct{}
+
+	// closing guards enqueueing against Close: no op can enter the queue
+	// after the loops have drained it.
+	closing sync.RWMutex
+	closed  bool
 }
 
 // Keys are what an operation will read, so the batch can load them for all
@@ -150,13 +156,18 @@ func (db *DB) NewWriter(o WriterOptions) *Writer {
 // out.
 func (w *Writer) Submit(ctx context.Context, op *Op) OpResult {
 	op.res = make(chan OpResult, 1)
+	w.closing.RLock()
+	if w.closed {
+		w.closing.RUnlock()
+		return OpResult{Err: ErrWriterClosed}
+	}
 	select {
 	case w.q <- op:
 	case <-ctx.Done():
+		w.closing.RUnlock()
 		return OpResult{Err: ctx.Err()}
-	case <-w.done:
-		return OpResult{Err: ErrWriterClosed}
 	}
+	w.closing.RUnlock()
 	select {
 	case r := <-op.res:
 		return r
@@ -167,9 +178,10 @@ func (w *Writer) Submit(ctx context.Context, op *Op) OpResult {
 
 // Close stops the writer after the batch in progress.
 func (w *Writer) Close() {
-	select {
-	case <-w.done:
-	default:
+	w.closing.Lock()
+	defer w.closing.Unlock()
+	if !w.closed {
+		w.closed = true
 		close(w.done)
 	}
 }
@@ -221,9 +233,20 @@ func (w *Writer) drain() {
 	}
 }
 
-// run commits a batch, retrying on transient conflicts and excluding
-// operations that fail in a way that poisons the transaction.
+// run commits a batch, retrying on transient conflicts, excluding an
+// operation that poisons the transaction, and, when the batch fails as a
+// whole for a reason a retry will not cure (a row the database refuses at
+// flush time), committing the operations one by one so that only the
+// culprit fails.
 func (w *Writer) run(batch []*Op) {
+	results := w.commit(batch, true)
+	w.batchSize.Observe(float64(len(batch)))
+	for i, op := range batch {
+		op.res <- results[i]
+	}
+}
+
+func (w *Writer) commit(batch []*Op, isolate bool) []OpResult {
 	ctx := context.Background()
 	results := make([]OpResult, len(batch))
 	excluded := make([]bool, len(batch))
@@ -231,32 +254,45 @@ func (w *Writer) run(batch []*Op) {
 	for _, op := range batch {
 		ids += op.IDs + 1
 	}
-	if err := w.ids.reserve(ctx, w.db, ids); err != nil {
-		for _, op := range batch {
-			op.res <- OpResult{Err: err}
-		}
-		return
-	}
 	for attempt := 0; ; attempt++ {
-		bad, err := w.attempt(ctx, batch, excluded, results)
+		r, err := w.ids.grab(ctx, w.db, ids)
+		if err != nil {
+			for i := range results {
+				results[i] = OpResult{Err: err}
+			}
+			return results
+		}
+		bad, err := w.attempt(ctx, batch, excluded, results, r)
 		if err == nil {
-			break
+			return results
 		}
-		// A deadlock or lock timeout met while one operation was loading
-		// is the batch's problem, not that operation's: retry them all.
-		if bad >= 0 && !IsRetryable(err) && !IsDuplicate(err) {
-			// One operation broke the transaction: answer it, run the rest.
-			excluded[bad] = true
-			results[bad] = OpResult{Err: err}
-			w.log.Error("operation aborted its batch; retrying the batch without it", "err", err)
+		switch {
+		case errors.Is(err, errIDsExhausted):
+			ids *= 2 // an operation needed more ids than it declared
 			continue
-		}
-		if IsRetryable(err) || IsDuplicate(err) {
+		case IsRetryable(err) || IsDuplicate(err):
+			// A deadlock, lock timeout or a concurrent insert of the same
+			// key is the batch's problem, not one operation's: retry all
+			// (a duplicate is then found by the prefetch).
 			if attempt < 20 {
 				w.retries.Inc()
 				time.Sleep(time.Duration(rand.IntN(1000*(attempt+1))) * time.Microsecond)
 				continue
 			}
+		case bad >= 0:
+			// One operation broke the transaction: answer it, run the rest.
+			excluded[bad] = true
+			results[bad] = OpResult{Err: err}
+			w.log.Error("operation aborted its batch; retrying the batch without it", "err", err)
+			continue
+		case isolate && w.active(excluded) > 1:
+			w.log.Error("batch failed; committing its operations one by one", "err", err, "size", len(batch))
+			for i, op := range batch {
+				if !excluded[i] {
+					results[i] = w.commit([]*Op{op}, false)[0]
+				}
+			}
+			return results
 		}
 		w.log.Error("batch failed", "err", err, "size", len(batch))
 		for i := range batch {
@@ -264,23 +300,29 @@ func (w *Writer) run(batch []*Op) {
 				results[i] = OpResult{Err: fmt.Errorf("store: batch commit: %w", err)}
 			}
 		}
-		break
+		return results
 	}
-	w.batchSize.Observe(float64(len(batch)))
-	for i, op := range batch {
-		op.res <- results[i]
+}
+
+func (w *Writer) active(excluded []bool) int {
+	n := 0
+	for _, x := range excluded {
+		if !x {
+			n++
+		}
 	}
+	return n
 }
 
 // attempt runs one transaction for the batch. On an operation-specific
 // fatal error it returns that operation's index.
-func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, results []OpResult) (int, error) {
+func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, results []OpResult, ids *idRange) (int, error) {
 	tx, err := w.db.W.BeginTxx(ctx, w.db.txOptions())
 	if err != nil {
 		return -1, fmt.Errorf("begin batch: %w", err)
 	}
 	defer tx.Rollback()
-	u := newUOW(ctx, w.db, tx, w.now(), w.ids)
+	u := newUOW(ctx, w.db, tx, w.now(), ids)
 	if err := w.prefetch(u, batch, excluded); err != nil {
 		return -1, err
 	}
@@ -335,6 +377,9 @@ func (w *Writer) apply(u *uow, op *Op) (res OpResult, fatal error) {
 	if err != nil {
 		u.rollback(mark)
 		if isDomainError(err) {
+			// A refused request still used its nonce: replaying it later
+			// (when it might succeed) must not work.
+			consumeNonce()
 			return OpResult{Err: err}, nil
 		}
 		return OpResult{}, err

@@ -79,5 +79,8 @@ func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req a
 			version += "@" + st.Plugin.Version
 		}
 	}
+	if len(version) > 64 { // the column holds 64; keep name, cut the version
+		version = version[:64]
+	}
 	return b.TotalPoints, version, nil
 }

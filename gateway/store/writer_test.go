@@ -1,0 +1,173 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/ledger"
+	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+)
+
+// An operation that needs more ids than it declared still commits: the
+// batch is retried with a larger id range.
+func TestWriterGrowsIDRange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := db.NewWriter(store.WriterOptions{})
+		defer w.Close()
+		res := w.Submit(context.Background(), &store.Op{IDs: 0, Apply: func(tx points.Tx) (int, []byte, error) {
+			for i := 0; i < 5000; i++ {
+				if _, err := tx.NewID(); err != nil {
+					return 0, nil, err
+				}
+			}
+			return 200, nil, nil
+		}})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	})
+}
+
+// A row the database refuses only at flush time fails its own request;
+// the other requests of the batch commit.
+func TestWriterIsolatesOperationRefusedAtFlush(t *testing.T) {
+	// SQLite does not enforce column lengths, so only MySQL can refuse here.
+	db := storetest.Open(t, store.MySQL)
+	w := db.NewWriter(store.WriterOptions{BatchWait: 20 * time.Millisecond})
+	defer w.Close()
+	svc := &points.Service{Policy: testPolicy()}
+	m := makeMerchants(t, db, 1, 1000)[0]
+	if _, err := run(w, func(tx points.Tx) (points.FundResult, error) {
+		return svc.Fund(tx, points.FundRequest{MerchantID: m, AmountFen: 100000, ExternalRef: "f"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 3)
+	for i, store := range []string{"s1", strings.Repeat("x", 200), "s3"} { // store_id is VARCHAR(64)
+		go func() {
+			_, err := run(w, func(tx points.Tx) (points.EarnResult, error) {
+				return svc.Earn(tx, points.EarnRequest{MerchantID: m, StoreID: store, OrderID: "o" + string(rune('a'+i)),
+					Member: points.Identity{Kind: "customer", Value: "c"}, AmountFen: 1000})
+			})
+			results <- err
+		}()
+	}
+	failed := 0
+	for range 3 {
+		if err := <-results; err != nil {
+			failed++
+			if !strings.Contains(err.Error(), "Data too long") {
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d requests failed, want only the bad one", failed)
+	}
+	assertClean(t, db)
+}
+
+// One payment funds once, whatever idempotency key comes with a retry.
+func TestFundingRecordedOncePerPayment(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := db.NewWriter(store.WriterOptions{})
+		defer w.Close()
+		svc := &points.Service{Policy: testPolicy()}
+		m := makeMerchants(t, db, 1, 1000)[0]
+		fund := func() error {
+			_, err := run(w, func(tx points.Tx) (points.FundResult, error) {
+				return svc.Fund(tx, points.FundRequest{MerchantID: m, AmountFen: 1000, ExternalRef: "wx-4200001"})
+			})
+			return err
+		}
+		if err := fund(); err != nil {
+			t.Fatal(err)
+		}
+		if err := fund(); !isCode(err, points.CodeAlreadyFunded) {
+			t.Fatalf("second funding of one payment: %v", err)
+		}
+		b, _ := db.Balances(context.Background(), ledger.Reserve, ledger.MerchantBudget(m))
+		if b[ledger.Reserve] != 1000 || b[ledger.MerchantBudget(m)] != 1000 {
+			t.Fatalf("balances %v", b)
+		}
+	})
+}
+
+// Points given back by a redemption refund can be spent again in the same
+// batch, and a refund of an earn arriving later claws them back.
+func TestRestoredLotVisibleWithinBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clock := &fakeClock{}
+		clock.us.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
+		w := db.NewWriter(store.WriterOptions{Now: clock.Now})
+		defer w.Close()
+		svc := &points.Service{Policy: testPolicy()}
+		m := makeMerchants(t, db, 1, 1000)[0]
+		member := points.Identity{Kind: "phone", Value: "13700000000"}
+		steps := []func(tx points.Tx) error{
+			func(tx points.Tx) error {
+				_, err := svc.Fund(tx, points.FundRequest{MerchantID: m, AmountFen: 10000, ExternalRef: "f"})
+				return err
+			},
+			func(tx points.Tx) error {
+				_, err := svc.Earn(tx, points.EarnRequest{MerchantID: m, OrderID: "e1", Member: member, AmountFen: 1000})
+				return err
+			},
+		}
+		for _, f := range steps {
+			if _, err := run(w, func(tx points.Tx) (int, error) { return 0, f(tx) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.Advance(25 * time.Hour)
+		if _, err := run(w, func(tx points.Tx) (int, error) { return svc.Release(tx, 10) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run(w, func(tx points.Tx) (points.RedeemResult, error) {
+			return svc.Redeem(tx, points.RedeemRequest{MerchantID: m, OrderID: "r1", Member: member, Points: 100})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// One unit of work: refund the redemption, then redeem again.
+		_, err := run(w, func(tx points.Tx) (points.RedeemResult, error) {
+			if _, err := svc.RefundRedeem(tx, points.RefundRedeemRequest{MerchantID: m, OrderID: "r1"}); err != nil {
+				return points.RedeemResult{}, err
+			}
+			return svc.Redeem(tx, points.RedeemRequest{MerchantID: m, OrderID: "r2", Member: member, Points: 100})
+		})
+		if err != nil {
+			t.Fatalf("redeem after refund in one batch: %v", err)
+		}
+		assertClean(t, db)
+	})
+}
+
+// A request computed for one earning configuration is refused, not
+// mis-awarded, when the merchant's configuration changed meanwhile.
+func TestEarnRefusesStaleRuleChoice(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := db.NewWriter(store.WriterOptions{})
+		defer w.Close()
+		svc := &points.Service{Policy: testPolicy()}
+		m := makeMerchants(t, db, 1, 1000)[0] // flat rate, no plugin
+		if _, err := run(w, func(tx points.Tx) (points.FundResult, error) {
+			return svc.Fund(tx, points.FundRequest{MerchantID: m, AmountFen: 10000, ExternalRef: "f"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rp := int64(5)
+		_, err := run(w, func(tx points.Tx) (points.EarnResult, error) {
+			return svc.Earn(tx, points.EarnRequest{MerchantID: m, OrderID: "o", Member: points.Identity{Kind: "customer", Value: "c"},
+				AmountFen: 1000, RulePoints: &rp, RuleVersion: "plugin:old"})
+		})
+		var pe *points.Error
+		if !errors.As(err, &pe) || pe.Code != points.CodeRuleUnavailable {
+			t.Fatalf("plugin result for a flat-rate merchant: %v", err)
+		}
+	})
+}
