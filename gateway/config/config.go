@@ -125,6 +125,11 @@ type Evidence struct {
 	// Disabled turns the sealer off in this instance (proofs are still
 	// served). Another instance, or a later start, seals what was missed.
 	Disabled bool `yaml:"disabled"`
+	// AllowKeyChange lets the sealer continue a log whose latest checkpoint
+	// was signed by a different key (a deliberate signing-key rotation),
+	// with a loud warning. Default false: the sealer refuses to seal, so
+	// instances with different keys are noticed.
+	AllowKeyChange bool `yaml:"allow_key_change"`
 }
 
 // PII configures encryption of members' personal identifiers.

@@ -55,6 +55,11 @@ type SealerOptions struct {
 	Log *slog.Logger
 	// Registry, if set, gets the sealer's metrics.
 	Registry prometheus.Registerer
+	// AllowKeyChange lets the sealer continue a log whose latest checkpoint
+	// was signed by another key (a deliberate key rotation). Without it the
+	// sealer refuses to seal: instances configured with different signing
+	// keys would otherwise sign alternately without anybody noticing.
+	AllowKeyChange bool
 }
 
 func (o *SealerOptions) defaults() {
@@ -133,6 +138,7 @@ type Sealer struct {
 	lease  Lease
 
 	mu      sync.Mutex // guards the fields below (SealOnce vs Run)
+	keyWarn string     // key id of the last key-change message logged
 	log     *Log       // nil: must (re)load
 	cursors map[string]Cursor
 	lastCP  Checkpoint
@@ -275,6 +281,9 @@ func (s *Sealer) load(ctx context.Context) error {
 		if l.Size() != cp.Signed.Size || !bytes.Equal(l.Root(), cp.Signed.Root) || !bytes.Equal(l.ChainHead(), cp.Signed.ChainHead) {
 			return fmt.Errorf("stored log state does not match checkpoint %d: refusing to seal (run lianmeng verify)", cp.Signed.Size)
 		}
+		if err := s.checkKey(cp.Signed.Checkpoint); err != nil {
+			return err
+		}
 		s.lastCP = cp.Signed.Checkpoint
 	}
 	for {
@@ -311,6 +320,35 @@ func (s *Sealer) load(ctx context.Context) error {
 	s.nextChk = time.Time{}
 	s.m.size.Set(float64(l.Size()))
 	s.o.Log.Info("evidence sealer: took the lease", "holder", s.o.Holder, "log_size", l.Size(), "checkpoint_size", s.lastCP.Size)
+	return nil
+}
+
+// checkKey compares the key of the latest checkpoint with this signer's.
+// A difference means another instance signs with another key, or the key
+// was rotated: refuse unless AllowKeyChange. Each difference is logged once
+// per sealer, not at every poll.
+func (s *Sealer) checkKey(latest Checkpoint) error {
+	if latest.KeyID == s.signer.KeyID() {
+		return nil
+	}
+	logged := s.keyWarn == latest.KeyID
+	s.keyWarn = latest.KeyID
+	if !s.o.AllowKeyChange {
+		if !logged {
+			s.o.Log.Error("evidence sealer: the latest checkpoint was signed by another key; refusing to seal. "+
+				"Give every instance the same evidence.signing_key, or set evidence.allow_key_change for a deliberate rotation",
+				"checkpoint_size", latest.Size, "checkpoint_key_id", latest.KeyID, "this_key_id", s.signer.KeyID())
+		}
+		return fmt.Errorf("latest checkpoint (size %d) is signed by key %s, this instance signs with %s: refusing to seal "+
+			"(same evidence.signing_key on every instance, or evidence.allow_key_change for a deliberate rotation)",
+			latest.Size, latest.KeyID, s.signer.KeyID())
+	}
+	if !logged {
+		s.o.Log.Warn("!!! EVIDENCE SIGNING KEY CHANGED: the latest checkpoint was signed by another key and evidence.allow_key_change is set; "+
+			"continuing with this instance's key. Publish the new public key; verifiers must be told of the rotation. "+
+			"Unset allow_key_change once every instance uses the new key. !!!",
+			"checkpoint_size", latest.Size, "checkpoint_key_id", latest.KeyID, "this_key_id", s.signer.KeyID())
+	}
 	return nil
 }
 

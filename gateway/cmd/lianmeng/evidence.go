@@ -50,6 +50,7 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 			Settle:             cfg.Evidence.Settle.D(),
 			CheckpointInterval: cfg.Evidence.SealInterval.D(),
 			CheckpointEvery:    cfg.Evidence.CheckpointEvery,
+			AllowKeyChange:     cfg.Evidence.AllowKeyChange,
 			Log:                log,
 			Registry:           reg,
 		})
