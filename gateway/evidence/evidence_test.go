@@ -2,9 +2,11 @@ package evidence
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,6 +185,25 @@ func TestRewrittenHistoryDetected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Positive control: the honest tree of size 30 is provably consistent
+	// with the old checkpoint, so a failure below is the rewrite's doing.
+	honest30, _ := buildTree(t, 30)
+	h30, err := honest30.RootAt(30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp, err := honest30.ConsistencyProof(20, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	honestCP, err := signer.Sign(Checkpoint{Origin: "test", Size: 30, Root: h30, ChainHead: l.ChainHead(), Time: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sdk.VerifyConsistency(old.Checkpoint, honestCP.Checkpoint, hp); err != nil {
+		t.Fatalf("honest history: %v", err)
+	}
+
 	forged := NewTree()
 	for i := range 30 {
 		d := entry(i)
@@ -191,11 +212,31 @@ func TestRewrittenHistoryDetected(t *testing.T) {
 		}
 		forged.AppendLeafHash(LeafHash(d))
 	}
-	r30, _ := forged.RootAt(30)
-	p, _ := forged.ConsistencyProof(20, 30)
-	newCP, _ := signer.Sign(Checkpoint{Origin: "test", Size: 30, Root: r30, ChainHead: l.ChainHead(), Time: t0.Add(time.Hour)})
-	if err := sdk.VerifyConsistency(old.Checkpoint, newCP.Checkpoint, p); err == nil {
+	r30, err := forged.RootAt(30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := forged.ConsistencyProof(20, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCP, err := signer.Sign(Checkpoint{Origin: "test", Size: 30, Root: r30, ChainHead: l.ChainHead(), Time: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyCheckpoint(signer.PublicKey(), newCP); err != nil {
+		t.Fatalf("forged checkpoint is validly signed, only its history is wrong: %v", err)
+	}
+	err = sdk.VerifyConsistency(old.Checkpoint, newCP.Checkpoint, p)
+	if err == nil {
 		t.Fatal("rewritten history proven consistent")
+	}
+	if !strings.Contains(err.Error(), "consistency from size 20 to 30") {
+		t.Fatalf("rejected for another reason: %v", err)
+	}
+	// Nor does the honest proof fit the forged root.
+	if sdk.VerifyConsistency(old.Checkpoint, newCP.Checkpoint, hp) == nil {
+		t.Fatal("honest proof accepted for the forged root")
 	}
 }
 
@@ -259,6 +300,22 @@ func TestSignerAndKeys(t *testing.T) {
 	other := newTestSigner(t)
 	if VerifyCheckpoint(other.PublicKey(), sc) == nil {
 		t.Fatal("verified with another key")
+	}
+	// The same with the key id matching the other key, so the signature
+	// itself is what fails, not the key id.
+	claimed := sc
+	claimed.KeyID = other.KeyID()
+	if err := VerifyCheckpoint(other.PublicKey(), claimed); !errors.Is(err, sdk.ErrBadSignature) {
+		t.Fatalf("signature verified with another key: %v", err)
+	}
+	// And a signature by the other key over our checkpoint, claiming our id.
+	forged, err := other.Sign(sc.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.KeyID = s.KeyID()
+	if err := VerifyCheckpoint(pub, forged); !errors.Is(err, sdk.ErrBadSignature) {
+		t.Fatalf("another key's signature under our key id: %v", err)
 	}
 	sc.Time = sc.Time.Add(time.Microsecond)
 	if VerifyCheckpoint(pub, sc) == nil {

@@ -185,6 +185,12 @@ func ParseSignedCheckpoint(text []byte) (SignedCheckpoint, error) {
 	if err != nil || len(sig) == 0 {
 		return SignedCheckpoint{}, fmt.Errorf("evidence: parse signed checkpoint signature: bad base64")
 	}
+	// The decoder skips '\r' and '\n' and ignores non-zero padding bits:
+	// accept only the one encoding Marshal produces, so a signed checkpoint
+	// has exactly one transport form.
+	if base64.StdEncoding.EncodeToString(sig) != sig64 {
+		return SignedCheckpoint{}, errors.New("evidence: parse signed checkpoint signature: not canonical base64")
+	}
 	return SignedCheckpoint{Checkpoint: cp, Signature: sig}, nil
 }
 

@@ -434,6 +434,10 @@ func TestCheckpointTextAndSignature(t *testing.T) {
 		strings.Replace(string(text), "Z\n", "+00:00\n", 1),
 		strings.Replace(string(text), "\n\n", "\n", 1),
 		string(text) + "x",
+		sigLineWith(string(text), func(sig string) string { return sig[:10] + "\n" + sig[10:] }),
+		sigLineWith(string(text), func(sig string) string { return sig[:10] + "\r" + sig[10:] }),
+		sigLineWith(string(text), func(sig string) string { return sig + "\r" }),
+		sigLineWith(string(text), func(sig string) string { return "\r\n" + sig }),
 	} {
 		if _, err := ParseSignedCheckpoint([]byte(bad)); err == nil {
 			t.Errorf("accepted non-canonical text:\n%s", bad)
@@ -441,16 +445,33 @@ func TestCheckpointTextAndSignature(t *testing.T) {
 	}
 	// A log that lost its last entry no longer matches the checkpoint.
 	short := NewLog()
+	for i := range 6 {
+		short.Append(leafData(i))
+	}
+	if err := short.CheckCheckpoint(cp); err == nil || !strings.Contains(err.Error(), "checkpoint of size 7 checked against log of size 6") {
+		t.Errorf("truncated log: %v, want a size mismatch", err)
+	}
+	// Nor does a log whose last entry changed.
+	altered := NewLog()
 	for i := range 7 {
 		d := leafData(i)
 		if i == 6 {
 			d = leafData(100)
 		}
-		short.Append(d)
+		altered.Append(d)
 	}
-	if err := short.CheckCheckpoint(cp); err == nil {
-		t.Error("altered log matches checkpoint")
+	var de *DivergenceError
+	if err := altered.CheckCheckpoint(cp); !errors.As(err, &de) {
+		t.Errorf("altered log: %v, want a divergence", err)
 	}
+}
+
+// sigLineWith returns a signed checkpoint text whose base64 signature is
+// replaced by edit(signature).
+func sigLineWith(text string, edit func(string) string) string {
+	i := strings.LastIndexByte(text, ' ')
+	sig := strings.TrimSuffix(text[i+1:], "\n")
+	return text[:i+1] + edit(sig) + "\n"
 }
 
 func TestCheckpointBodyRejects(t *testing.T) {
