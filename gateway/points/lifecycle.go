@@ -171,7 +171,10 @@ type RefundRedeemResult struct {
 	PurchaseID int64  `json:"purchase_id"`
 	MemberID   string `json:"member_id"`
 	Restored   int64  `json:"restored"`
-	TxID       int64  `json:"tx_id"`
+	// DebtSettled is how many of the restored points repaid the member's
+	// open debts from earlier refunds.
+	DebtSettled int64 `json:"debt_settled"`
+	TxID        int64 `json:"tx_id"`
 }
 
 // RefundRedeem reverses a redemption: the points return to the lots they
@@ -251,7 +254,60 @@ func (s *Service) RefundRedeem(tx Tx, r RefundRedeemRequest) (RefundRedeemResult
 	if err := tx.SavePurchase(p); err != nil {
 		return RefundRedeemResult{}, err
 	}
-	return RefundRedeemResult{PurchaseID: p.ID, MemberID: p.MemberID, Restored: n, TxID: t.ID}, nil
+	settled, err := s.settleDebts(tx, p.MemberID, fmt.Sprintf("purchase:%d:refund:%d", p.ID, p.ReversedPoints))
+	if err != nil {
+		return RefundRedeemResult{}, err
+	}
+	return RefundRedeemResult{PurchaseID: p.ID, MemberID: p.MemberID, Restored: n, DebtSettled: settled, TxID: t.ID}, nil
+}
+
+// settleDebts repays a member's open debts from their available points, as
+// soon as points come back to them (a redemption refund): points restored
+// while the member owes a merchant must not be spendable first.
+func (s *Service) settleDebts(tx Tx, memberID, ref string) (int64, error) {
+	debts, err := tx.Debts(memberID)
+	if err != nil || len(debts) == 0 {
+		return 0, err
+	}
+	lots, err := tx.Lots(memberID, ledger.LotAvailable)
+	if err != nil {
+		return 0, err
+	}
+	now := tx.Now()
+	var settled int64
+	for _, d := range debts {
+		t := &ledger.Transaction{Kind: ledger.KindDebtRecovery, Ref: fmt.Sprintf("%s:debt:%d", ref, d.ID), CreatedAt: now}
+		for _, l := range lots {
+			if d.Remaining == 0 {
+				break
+			}
+			if l.Remaining == 0 || !l.ExpiresAt.After(now) {
+				continue
+			}
+			n := min(d.Remaining, l.Remaining)
+			l.Remaining -= n
+			if l.Remaining == 0 {
+				l.State = ledger.LotClosed
+			}
+			if err := tx.SaveLot(l, false); err != nil {
+				return 0, err
+			}
+			t.Postings = append(t.Postings, ledger.Move(ledger.MemberAvailable(memberID), ledger.MerchantBudget(d.MerchantID), n)...)
+			d.Remaining -= n
+			settled += n
+		}
+		if len(t.Postings) == 0 {
+			continue
+		}
+		t.Postings = mergePostings(t.Postings)
+		if err := tx.Post(t); err != nil {
+			return 0, err
+		}
+		if err := tx.SaveDebt(d); err != nil {
+			return 0, err
+		}
+	}
+	return settled, nil
 }
 
 // Release moves due pending lots to available, on the terms fixed when

@@ -171,3 +171,63 @@ func TestEarnRefusesStaleRuleChoice(t *testing.T) {
 		}
 	})
 }
+
+// Points a redemption refund gives back first repay a debt the member owes
+// from an earlier earn refund: they do not become spendable while owed.
+func TestRedemptionRefundSettlesDebt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clock := &fakeClock{}
+		clock.us.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
+		w := db.NewWriter(store.WriterOptions{Now: clock.Now})
+		defer w.Close()
+		svc := &points.Service{Policy: testPolicy()}
+		ms := makeMerchants(t, db, 2, 1000)
+		a, b := ms[0], ms[1]
+		member := points.Identity{Kind: "phone", Value: "13600000000"}
+		do := func(f func(tx points.Tx) error) {
+			t.Helper()
+			if _, err := run(w, func(tx points.Tx) (int, error) { return 0, f(tx) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		do(func(tx points.Tx) error {
+			_, err := svc.Fund(tx, points.FundRequest{MerchantID: a, AmountFen: 5000, ExternalRef: "f"})
+			return err
+		})
+		do(func(tx points.Tx) error {
+			_, err := svc.Earn(tx, points.EarnRequest{MerchantID: a, OrderID: "e", Member: member, AmountFen: 10000})
+			return err
+		})
+		clock.Advance(25 * time.Hour)
+		do(func(tx points.Tx) error { _, err := svc.Release(tx, 10); return err })
+		do(func(tx points.Tx) error {
+			_, err := svc.Redeem(tx, points.RedeemRequest{MerchantID: b, OrderID: "r", Member: member, Points: 1000})
+			return err
+		})
+		var refund points.RefundEarnResult
+		do(func(tx points.Tx) (err error) {
+			refund, err = svc.RefundEarn(tx, points.RefundEarnRequest{MerchantID: a, OrderID: "e", AmountFen: 10000})
+			return err
+		})
+		if refund.NewDebt != 1000 {
+			t.Fatalf("refund after spending: %+v", refund)
+		}
+		var rr points.RefundRedeemResult
+		do(func(tx points.Tx) (err error) {
+			rr, err = svc.RefundRedeem(tx, points.RefundRedeemRequest{MerchantID: b, OrderID: "r"})
+			return err
+		})
+		if rr.Restored != 1000 || rr.DebtSettled != 1000 {
+			t.Fatalf("redemption refund: %+v, want 1000 restored and settled", rr)
+		}
+		bal, _ := db.Balances(context.Background(), ledger.MemberAvailable(rr.MemberID), ledger.MerchantBudget(a))
+		if bal[ledger.MemberAvailable(rr.MemberID)] != 0 || bal[ledger.MerchantBudget(a)] != 5000 {
+			t.Fatalf("balances %v: the member should hold nothing and A's budget be whole", bal)
+		}
+		tot, _ := db.AllianceTotals(context.Background())
+		if tot.MemberDebtPoints != 0 {
+			t.Fatalf("debt left: %d", tot.MemberDebtPoints)
+		}
+		assertClean(t, db)
+	})
+}
