@@ -110,6 +110,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	} else if pending {
 		return fmt.Errorf("database has pending migrations: run 'lianmeng migrate up' or set database.migrate_on_start")
 	}
+	if err := ensureMemberTokenKey(&cfg, log); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(),
 		Concurrency: cfg.Points.Writers, Log: log, Registry: reg})
