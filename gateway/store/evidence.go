@@ -30,47 +30,12 @@ var _ evidence.Store = (*EvidenceStore)(nil)
 
 // TryLease implements evidence.Store.
 func (s *EvidenceStore) TryLease(ctx context.Context, l evidence.Lease, now time.Time) (held, fresh bool, err error) {
-	w := s.db.W
-	until := Micros(now.Add(l.TTL))
-	res, err := w.ExecContext(ctx, `UPDATE job_leases SET lease_until = ? WHERE name = ? AND holder = ? AND lease_until >= ?`,
-		until, l.Name, l.Holder, Micros(now))
-	if err != nil {
-		return false, false, fmt.Errorf("renew lease: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return true, false, nil
-	}
-	// MySQL counts changed rows only: a renewal to the same lease_until
-	// (same clock reading) reports 0.
-	var cur struct {
-		Holder string `db:"holder"`
-		Until  int64  `db:"lease_until"`
-	}
-	if err := w.GetContext(ctx, &cur, `SELECT holder, lease_until FROM job_leases WHERE name = ?`, l.Name); err == nil && cur.Holder == l.Holder && cur.Until == until {
-		return true, false, nil
-	}
-	res, err = w.ExecContext(ctx, `UPDATE job_leases SET holder = ?, lease_until = ? WHERE name = ? AND lease_until < ?`,
-		l.Holder, until, l.Name, Micros(now))
-	if err != nil {
-		return false, false, fmt.Errorf("take over lease: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return true, true, nil
-	}
-	_, err = w.ExecContext(ctx, `INSERT INTO job_leases (name, holder, lease_until) VALUES (?, ?, ?)`, l.Name, l.Holder, until)
-	if err == nil {
-		return true, true, nil
-	}
-	if IsDuplicate(err) || IsRetryable(err) {
-		return false, false, nil
-	}
-	return false, false, fmt.Errorf("insert lease: %w", err)
+	return s.db.TakeLease(ctx, l.Name, l.Holder, now, l.TTL)
 }
 
 // ReleaseLease implements evidence.Store.
 func (s *EvidenceStore) ReleaseLease(ctx context.Context, l evidence.Lease) error {
-	_, err := s.db.W.ExecContext(ctx, `UPDATE job_leases SET lease_until = 0 WHERE name = ? AND holder = ?`, l.Name, l.Holder)
-	return err
+	return s.db.ReleaseLease(ctx, l.Name, l.Holder)
 }
 
 // Seal implements evidence.Store.
