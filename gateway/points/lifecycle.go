@@ -1,7 +1,6 @@
 package points
 
 import (
-	"errors"
 	"fmt"
 	"math/big"
 
@@ -36,10 +35,8 @@ func (s *Service) RefundEarn(tx Tx, r RefundEarnRequest) (RefundEarnResult, erro
 	if r.AmountFen <= 0 || r.AmountFen > s.Policy.MaxAmountFen {
 		return RefundEarnResult{}, errf(Invalid, CodeInvalidAmount, "amount_fen must be between 1 and %d", s.Policy.MaxAmountFen)
 	}
-	p, err := tx.Purchase(r.MerchantID, PurchaseEarn, r.OrderID)
-	if errors.Is(err, ErrNotFound) {
-		return RefundEarnResult{}, errf(NotFound, CodeUnknownPurchase, "no earning purchase %q at this merchant", r.OrderID)
-	} else if err != nil {
+	p, err := recorded(tx, r.MerchantID, PurchaseEarn, r.OrderID)
+	if err != nil {
 		return RefundEarnResult{}, err
 	}
 	if p.RefundedFen >= p.AmountFen {
@@ -184,10 +181,8 @@ func (s *Service) RefundRedeem(tx Tx, r RefundRedeemRequest) (RefundRedeemResult
 	if r.Points < 0 {
 		return RefundRedeemResult{}, errf(Invalid, CodeInvalidPoints, "points must not be negative")
 	}
-	p, err := tx.Purchase(r.MerchantID, PurchaseRedeem, r.OrderID)
-	if errors.Is(err, ErrNotFound) {
-		return RefundRedeemResult{}, errf(NotFound, CodeUnknownPurchase, "no redeeming purchase %q at this merchant", r.OrderID)
-	} else if err != nil {
+	p, err := recorded(tx, r.MerchantID, PurchaseRedeem, r.OrderID)
+	if err != nil {
 		return RefundRedeemResult{}, err
 	}
 	left := p.Points - p.ReversedPoints

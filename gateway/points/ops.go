@@ -52,9 +52,7 @@ func (s *Service) Fund(tx Tx, r FundRequest) (FundResult, error) {
 	// One payment funds once, whatever idempotency key a retry or a
 	// repeated channel notification comes with: minting twice for one
 	// payment would be unfunded issuance.
-	if _, err := tx.Purchase(r.MerchantID, PurchaseFund, r.ExternalRef); err == nil {
-		return FundResult{}, errf(Conflict, CodeAlreadyFunded, "payment %q was already recorded as funding", r.ExternalRef)
-	} else if !errors.Is(err, ErrNotFound) {
+	if err := mustBeNew(tx, r.MerchantID, PurchaseFund, r.ExternalRef, CodeAlreadyFunded, "payment %q was already recorded as funding"); err != nil {
 		return FundResult{}, err
 	}
 	pts := r.AmountFen / s.Policy.FaceValueFen
@@ -143,9 +141,7 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	if err != nil {
 		return EarnResult{}, err
 	}
-	if _, err := tx.Purchase(r.MerchantID, PurchaseEarn, r.OrderID); err == nil {
-		return EarnResult{}, errf(Conflict, CodeAlreadyEarned, "order %q already earned points", r.OrderID)
-	} else if !errors.Is(err, ErrNotFound) {
+	if err := mustBeNew(tx, r.MerchantID, PurchaseEarn, r.OrderID, CodeAlreadyEarned, "order %q already earned points"); err != nil {
 		return EarnResult{}, err
 	}
 	// The caller chose flat rate or plugin from a cached configuration; the
@@ -312,9 +308,7 @@ func (s *Service) Redeem(tx Tx, r RedeemRequest) (RedeemResult, error) {
 	if err != nil {
 		return RedeemResult{}, err
 	}
-	if _, err := tx.Purchase(m.ID, PurchaseRedeem, r.OrderID); err == nil {
-		return RedeemResult{}, errf(Conflict, CodeAlreadyRedeemed, "order %q already redeemed points", r.OrderID)
-	} else if !errors.Is(err, ErrNotFound) {
+	if err := mustBeNew(tx, m.ID, PurchaseRedeem, r.OrderID, CodeAlreadyRedeemed, "order %q already redeemed points"); err != nil {
 		return RedeemResult{}, err
 	}
 	memberID, err := tx.Member(m.ID, r.Member, false)
@@ -378,6 +372,29 @@ func (s *Service) Redeem(tx Tx, r RedeemRequest) (RedeemResult, error) {
 		return RedeemResult{}, err
 	}
 	return RedeemResult{PurchaseID: id, MemberID: memberID, Points: r.Points, ValueFen: value, TxID: t.ID, Available: avail}, nil
+}
+
+// mustBeNew refuses, with a Conflict of code, a purchase (or funding) the
+// merchant already recorded: each has one effect.
+func mustBeNew(tx Tx, merchantID, kind, orderID, code, format string) error {
+	_, err := tx.Purchase(merchantID, kind, orderID)
+	if err == nil {
+		return errf(Conflict, code, format, orderID)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// recorded returns a purchase of the merchant, or unknown_purchase: a
+// merchant can only refer to its own orders.
+func recorded(tx Tx, merchantID, kind, orderID string) (*Purchase, error) {
+	p, err := tx.Purchase(merchantID, kind, orderID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errf(NotFound, CodeUnknownPurchase, "no %s purchase %q at this merchant", kind, orderID)
+	}
+	return p, err
 }
 
 func (s *Service) activeMerchant(tx Tx, id string) (Merchant, error) {

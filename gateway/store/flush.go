@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -131,14 +132,28 @@ func (u *uow) flushBalances() error {
 	return u.bulkInsert("accounts", []string{"name", "asset", "balance"}, rows, suffix)
 }
 
-func (u *uow) flushLots() error {
-	var ins [][]any
-	var ids []int64
-	for id := range u.dirtyLots {
+// Column lists of the multi-row INSERTs, derived once from the SELECT lists.
+var (
+	lotColumns      = columns(lotCols)
+	purchaseColumns = columns(purchaseCols)
+)
+
+func columns(list string) []string { return strings.Split(strings.ReplaceAll(list, " ", ""), ",") }
+
+// sortedIDs returns the keys of m in ascending order: rows are written in
+// id order, so concurrent batches on MySQL lock them in the same order.
+func sortedIDs[V any](m map[int64]V) []int64 {
+	ids := make([]int64, 0, len(m))
+	for id := range m {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
+	slices.Sort(ids)
+	return ids
+}
+
+func (u *uow) flushLots() error {
+	var ins [][]any
+	for _, id := range sortedIDs(u.dirtyLots) {
 		l := u.lots[id]
 		if u.newLots[id] {
 			ins = append(ins, []any{l.ID, l.MemberID, l.MerchantID, l.PurchaseID, l.Points, l.Remaining, l.State, l.RuleVersion,
@@ -149,17 +164,12 @@ func (u *uow) flushLots() error {
 			return fmt.Errorf("update lot: %w", err)
 		}
 	}
-	return u.bulkInsert("lots", strings.Split(strings.ReplaceAll(lotCols, " ", ""), ","), ins, "")
+	return u.bulkInsert("lots", lotColumns, ins, "")
 }
 
 func (u *uow) flushPurchases() error {
 	var ins [][]any
-	var ids []int64
-	for id := range u.dirtyPurch {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
+	for _, id := range sortedIDs(u.dirtyPurch) {
 		p := u.dirtyPurch[id]
 		if p.New {
 			ins = append(ins, []any{p.ID, p.Kind, p.MerchantID, p.StoreID, p.OrderID, p.MemberID, p.AmountFen, p.Points, p.RefundedFen,
@@ -170,12 +180,13 @@ func (u *uow) flushPurchases() error {
 			return fmt.Errorf("update purchase: %w", err)
 		}
 	}
-	return u.bulkInsert("purchases", strings.Split(strings.ReplaceAll(purchaseCols, " ", ""), ","), ins, "")
+	return u.bulkInsert("purchases", purchaseColumns, ins, "")
 }
 
 func (u *uow) flushDebts() error {
 	var ins [][]any
-	for _, d := range u.dirtyDebts {
+	for _, id := range sortedIDs(u.dirtyDebts) {
+		d := u.dirtyDebts[id]
 		if d.New {
 			ins = append(ins, []any{d.ID, d.MemberID, d.MerchantID, d.PurchaseID, d.Points, d.Remaining, Micros(d.CreatedAt)})
 			continue

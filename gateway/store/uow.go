@@ -93,6 +93,24 @@ func newUOW(ctx context.Context, db *DB, tx *sqlx.Tx, now time.Time, ids *idRang
 		dirtyLots: map[int64]bool{}, newLots: map[int64]bool{}, dirtyPurch: map[int64]*points.Purchase{}, dirtyDebts: map[int64]*points.Debt{}}
 }
 
+// unseen returns the keys the cache has no entry for and records each as
+// known-missing (the zero value) until the caller's query fills it in, so a
+// key is asked of the database at most once per batch.
+func unseen[K any, V any](cache map[string]V, keys []K, key func(K) string) []K {
+	var want []K
+	for _, k := range keys {
+		s := key(k)
+		if _, ok := cache[s]; !ok {
+			var zero V
+			cache[s] = zero
+			want = append(want, k)
+		}
+	}
+	return want
+}
+
+func self(s string) string { return s }
+
 // mark and rollback bound one request's effects inside the batch.
 func (u *uow) mark() int { return len(u.undo) }
 
@@ -132,13 +150,7 @@ func (u *uow) Merchant(id string) (points.Merchant, error) {
 }
 
 func (u *uow) loadMerchants(ids []string) error {
-	var want []string
-	for _, id := range ids {
-		if _, ok := u.merchants[id]; !ok {
-			want = append(want, id)
-			u.merchants[id] = nil
-		}
-	}
+	want := unseen(u.merchants, ids, self)
 	if len(want) == 0 {
 		return nil
 	}
@@ -317,13 +329,7 @@ func (u *uow) Member(merchantID string, id points.Identity, create bool) (string
 }
 
 func (u *uow) loadMembers(keys [][2]string) error {
-	var want [][2]string
-	for _, k := range keys {
-		if _, ok := u.members[identKey(k[0], k[1])]; !ok {
-			want = append(want, k)
-			u.members[identKey(k[0], k[1])] = ""
-		}
-	}
+	want := unseen(u.members, keys, func(k [2]string) string { return identKey(k[0], k[1]) })
 	if len(want) == 0 {
 		return nil
 	}
@@ -405,14 +411,7 @@ func (u *uow) Purchase(merchantID, kind, orderID string) (*points.Purchase, erro
 }
 
 func (u *uow) loadPurchases(keys [][3]string) error {
-	var want [][3]string
-	for _, k := range keys {
-		pk := purchaseKey(k[0], k[1], k[2])
-		if _, ok := u.purchases[pk]; !ok {
-			want = append(want, k)
-			u.purchases[pk] = nil
-		}
-	}
+	want := unseen(u.purchases, keys, func(k [3]string) string { return purchaseKey(k[0], k[1], k[2]) })
 	if len(want) == 0 {
 		return nil
 	}
@@ -630,13 +629,7 @@ func (u *uow) Debts(memberID string) ([]*points.Debt, error) {
 }
 
 func (u *uow) loadDebts(members []string) error {
-	var want []string
-	for _, m := range members {
-		if _, ok := u.debts[m]; !ok {
-			want = append(want, m)
-			u.debts[m] = nil
-		}
-	}
+	want := unseen(u.debts, members, self)
 	if len(want) == 0 {
 		return nil
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/lianmeng/lianmeng/gateway/ledger"
 )
@@ -200,25 +201,7 @@ func (db *DB) CheckInvariants(ctx context.Context, faceValueFen int64, progress 
 // concat is string concatenation in the dialect's SQL.
 func concat(dialect string, parts ...string) string {
 	if dialect == MySQL {
-		return "CONCAT(" + joinComma(parts) + ")"
+		return "CONCAT(" + strings.Join(parts, ", ") + ")"
 	}
-	s := ""
-	for i, p := range parts {
-		if i > 0 {
-			s += " || "
-		}
-		s += p
-	}
-	return s
-}
-
-func joinComma(ps []string) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ", "
-		}
-		s += p
-	}
-	return s
+	return strings.Join(parts, " || ")
 }
