@@ -157,7 +157,7 @@ func (s *Server) consumeNonce(ctx context.Context, n *store.Nonce) error {
 	} else {
 		err = s.db.UseNonce(ctx, n.KeyID, n.Nonce, n.Expires)
 	}
-	if errors.Is(err, store.ErrReplay) || errors.Is(err, store.ErrNonceReplayed) {
+	if errors.Is(err, store.ErrNonceReplayed) {
 		return Errorf(fiber.StatusUnauthorized, CodeNonceReplayed, "nonce already used; make a new nonce for every request")
 	}
 	return err

@@ -91,11 +91,7 @@ type memberTokenResponse struct {
 
 // memberToken issues a token for a member the calling merchant identifies.
 func (s *Server) memberToken(c *fiber.Ctx) error {
-	var req lookupRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	mid, err := s.resolveMember(c, req.Member)
+	mid, err := s.memberInBody(c)
 	if err != nil {
 		return err
 	}

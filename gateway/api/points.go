@@ -492,9 +492,15 @@ func (s *Server) balanceOf(c *fiber.Ctx, memberID string) error {
 	return c.JSON(balanceResponse{MemberID: memberID, Pending: b[ledger.MemberPending(memberID)], Available: b[ledger.MemberAvailable(memberID)]})
 }
 
-// resolveMember finds the member a merchant names, 404 unknown_member.
-func (s *Server) resolveMember(c *fiber.Ctx, ref memberRef) (string, error) {
-	id := ref.identity()
+// memberInBody finds the member a merchant names in a {"member": {...}}
+// body, 404 unknown_member. Members are named in bodies, never in URLs,
+// so phone numbers stay out of access logs.
+func (s *Server) memberInBody(c *fiber.Ctx) (string, error) {
+	var req lookupRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return "", err
+	}
+	id := req.Member.identity()
 	mid, err := s.db.FindMember(c.UserContext(), merchantID(c), id)
 	var pe *points.Error
 	if errors.As(err, &pe) {
@@ -506,14 +512,9 @@ func (s *Server) resolveMember(c *fiber.Ctx, ref memberRef) (string, error) {
 	return mid, err
 }
 
-// memberLookup is a POST so the member's phone number never sits in a URL
-// (and so in access logs).
+// memberLookup answers a member's balance to a merchant.
 func (s *Server) memberLookup(c *fiber.Ctx) error {
-	var req lookupRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	mid, err := s.resolveMember(c, req.Member)
+	mid, err := s.memberInBody(c)
 	if err != nil {
 		return err
 	}

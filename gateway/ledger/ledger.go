@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"time"
 )
@@ -74,13 +73,6 @@ func NonNegative(account string) bool {
 		return true
 	}
 	return false
-}
-
-// Outstanding reports whether points in account are outstanding, that is
-// backed by the reserve (invariant 3): budgets, pending and available.
-func Outstanding(account string) bool {
-	return strings.HasSuffix(account, ":budget") || strings.HasSuffix(account, ":pending") ||
-		strings.HasSuffix(account, ":available") || account == Marketing
 }
 
 // Posting moves Amount into Account (negative moves it out).
@@ -156,28 +148,6 @@ func (t *Transaction) Validate() error {
 func Move(from, to string, amount int64) []Posting {
 	a := AssetOf(from)
 	return []Posting{{Account: from, Asset: a, Amount: -amount}, {Account: to, Asset: a, Amount: amount}}
-}
-
-// Reversal returns the transaction that undoes t.
-func Reversal(t Transaction, kind, ref string, at time.Time) Transaction {
-	r := Transaction{Kind: kind, Ref: ref, Reverses: t.ID, CreatedAt: at}
-	for _, p := range t.Postings {
-		r.Postings = append(r.Postings, Posting{Account: p.Account, Asset: p.Asset, Amount: -p.Amount})
-	}
-	return r
-}
-
-// Sorted returns the postings in canonical order (account, then amount), as
-// the evidence encoding and reports use.
-func Sorted(ps []Posting) []Posting {
-	out := append([]Posting(nil), ps...)
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Account != out[j].Account {
-			return out[i].Account < out[j].Account
-		}
-		return out[i].Amount < out[j].Amount
-	})
-	return out
 }
 
 // AddChecked adds without overflow.

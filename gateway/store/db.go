@@ -71,11 +71,18 @@ func Open(ctx context.Context, driver, dsn string, opt Options) (*DB, error) {
 	}
 }
 
-func openSQLite(ctx context.Context, dsn string) (*DB, error) {
+// SQLitePath returns the database file a sqlite DSN names (a path, or a
+// "file:" URI with options).
+func SQLitePath(dsn string) string {
 	path := strings.TrimPrefix(dsn, "file:")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
+	return path
+}
+
+func openSQLite(ctx context.Context, dsn string) (*DB, error) {
+	path := SQLitePath(dsn)
 	if dir := filepath.Dir(path); dir != "." && dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("store: create database directory: %w", err)

@@ -216,8 +216,9 @@ func (db *DB) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {
 	return res.RowsAffected()
 }
 
-// ErrReplay means a nonce was already used.
-var ErrReplay = errors.New("nonce already used")
+// ErrReplay means a nonce was already used: the same error whether the
+// nonce was recorded directly or by the batching writer.
+var ErrReplay = ErrNonceReplayed
 
 // SetMerchantStatus suspends or reactivates a merchant and audits it.
 func (s *Merchants) SetMerchantStatus(ctx context.Context, id, status string, at time.Time, actor string) error {

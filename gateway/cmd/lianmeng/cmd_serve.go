@@ -117,16 +117,22 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(),
 		Concurrency: cfg.Points.Writers, Log: log, Registry: reg})
 	defer writer.Close()
-	// Background work stops when ctx ends; serve waits for it before the
-	// deferred Close of the database.
+	// Background work (sealer, scheduled jobs) stops when ctx ends or serve
+	// returns early; serve waits for it before the writer and the database
+	// close (deferred above, so they run after this).
 	runCtx, stopBackground := context.WithCancel(ctx)
-	defer stopBackground()
+	var waits []func()
+	defer func() {
+		stopBackground()
+		for i := len(waits) - 1; i >= 0; i-- {
+			waits[i]()
+		}
+	}()
 	evidence, waitEvidence, err := startEvidence(runCtx, cfg, db, log, reg)
 	if err != nil {
 		return err
 	}
-	defer waitEvidence()
-	defer stopBackground()
+	waits = append(waits, waitEvidence)
 	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence}
 	stopPlugins, err := startPlugins(ctx, cfg, log, reg, &deps)
 	if err != nil {
@@ -138,9 +144,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
 	svc := &points.Service{Policy: api.PolicyFrom(cfg)}
-	waitJobs := sched.Start(runCtx, append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()), scheduler.NonceJob(db, time.Now))...)
-	defer waitJobs()
-	defer stopBackground()
+	waits = append(waits, sched.Start(runCtx, append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()), scheduler.NonceJob(db, time.Now))...))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,11 +101,7 @@ func evidenceKeyDir(cfg config.Config) string {
 		return cfg.Evidence.KeyDir
 	}
 	if cfg.Database.Driver == store.SQLite {
-		path := strings.TrimPrefix(cfg.Database.DSN.Reveal(), "file:")
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
-		}
-		return filepath.Join(filepath.Dir(path), "keys")
+		return filepath.Join(filepath.Dir(store.SQLitePath(cfg.Database.DSN.Reveal())), "keys")
 	}
 	return filepath.Join("data", "keys")
 }
