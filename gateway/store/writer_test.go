@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,9 @@ func TestWriterGrowsIDRange(t *testing.T) {
 func TestWriterIsolatesOperationRefusedAtFlush(t *testing.T) {
 	// SQLite does not enforce column lengths, so only MySQL can refuse here.
 	db := storetest.Open(t, store.MySQL)
-	w := db.NewWriter(store.WriterOptions{BatchWait: 20 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	// A long batch wait puts the three earns below into one batch.
+	w := db.NewWriter(store.WriterOptions{BatchWait: 300 * time.Millisecond, Registry: reg, Concurrency: 1})
 	defer w.Close()
 	svc := &points.Service{Policy: testPolicy()}
 	m := makeMerchants(t, db, 1, 1000)[0]
@@ -68,6 +71,11 @@ func TestWriterIsolatesOperationRefusedAtFlush(t *testing.T) {
 	}
 	if failed != 1 {
 		t.Fatalf("%d requests failed, want only the bad one", failed)
+	}
+	// Two batches (the funding, then the three earns together): otherwise
+	// this test did not exercise a shared batch at all.
+	if n := batches(t, reg); n != 2 {
+		t.Fatalf("%d batches, want 2: the earns did not share a batch", n)
 	}
 	assertClean(t, db)
 }
@@ -230,4 +238,20 @@ func TestRedemptionRefundSettlesDebt(t *testing.T) {
 		}
 		assertClean(t, db)
 	})
+}
+
+// batches returns how many batches a writer registered on reg committed.
+func batches(t *testing.T, reg *prometheus.Registry) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "lianmeng_writer_batch_size" {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatal("no batch size histogram")
+	return 0
 }
