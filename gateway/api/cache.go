@@ -36,6 +36,7 @@ type lookups struct {
 	merchants map[string]cached[merchant.Merchant]
 	creds     map[string]cached[merchant.Credential]
 	earning   map[string]cached[store.EarningConfig]
+	stores    map[string]cached[merchant.Store]
 }
 
 type cached[V any] struct {
@@ -45,7 +46,8 @@ type cached[V any] struct {
 
 func newLookups(repo merchant.Repository, db *store.DB) *lookups {
 	return &lookups{repo: repo, db: db, now: time.Now, merchants: map[string]cached[merchant.Merchant]{},
-		creds: map[string]cached[merchant.Credential]{}, earning: map[string]cached[store.EarningConfig]{}}
+		creds: map[string]cached[merchant.Credential]{}, earning: map[string]cached[store.EarningConfig]{},
+		stores: map[string]cached[merchant.Store]{}}
 }
 
 // get returns m[k] if fresh, else loads and caches it.
@@ -85,6 +87,10 @@ func (l *lookups) merchant(ctx context.Context, id string) (merchant.Merchant, e
 
 func (l *lookups) credential(ctx context.Context, id string) (merchant.Credential, error) {
 	return get(l, l.creds, id, func() (merchant.Credential, error) { return l.repo.GetCredential(ctx, id) })
+}
+
+func (l *lookups) store(ctx context.Context, id string) (merchant.Store, error) {
+	return get(l, l.stores, id, func() (merchant.Store, error) { return l.repo.GetStore(ctx, id) })
 }
 
 func (l *lookups) earningConfig(ctx context.Context, merchantID string) (store.EarningConfig, error) {
@@ -133,6 +139,7 @@ func (l *lookups) dropLocked() {
 	clear(l.merchants)
 	clear(l.creds)
 	clear(l.earning)
+	clear(l.stores)
 }
 
 func (l *lookups) forgetAll() {

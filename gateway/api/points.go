@@ -14,6 +14,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/ledger"
+	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
@@ -281,11 +282,11 @@ func (s *Server) checkStore(c *fiber.Ctx, mid, storeID string) error {
 	if storeID == "" {
 		return nil
 	}
-	st, err := s.merchants.GetStore(c.UserContext(), storeID)
-	if err != nil || st.MerchantID != mid {
+	st, err := s.cache.store(c.UserContext(), storeID)
+	if errors.Is(err, merchant.ErrNotFound) || err == nil && st.MerchantID != mid {
 		return Errorf(404, "unknown_store", "no store %q for this merchant", storeID)
 	}
-	return nil
+	return err
 }
 
 type refundEarnRequest struct {
