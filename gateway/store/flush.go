@@ -10,22 +10,24 @@ import (
 )
 
 // bulkChunk bounds rows per INSERT: SQLite allows at most 32766 bound
-// variables per statement.
-const bulkChunk = 250
+// variables per statement. A power of two (see chunkSize).
+const bulkChunk = 256
 
-// bulkInsert inserts rows with multi-row INSERT statements. suffix is
+// bulkInsert inserts rows with multi-row INSERT statements, in chunks of
+// power-of-two sizes so that the statements repeat (stmts.go). suffix is
 // appended to each statement (for upserts).
 func (u *uow) bulkInsert(table string, cols []string, rows [][]any, suffix string) error {
 	one := "(" + placeholders(len(cols), "?") + ")"
 	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
-	for start := 0; start < len(rows); start += bulkChunk {
-		end := min(start+bulkChunk, len(rows))
+	for start := 0; start < len(rows); {
+		end := start + chunkSize(len(rows)-start)
 		args := make([]any, 0, (end-start)*len(cols))
 		for _, r := range rows[start:end] {
 			args = append(args, r...)
 		}
 		q := head + placeholders(end-start, one) + suffix
-		if _, err := u.tx.ExecContext(u.ctx, q, args...); err != nil {
+		start = end
+		if _, err := u.exec(q, args...); err != nil {
 			return fmt.Errorf("insert %s: %w", table, err)
 		}
 	}
@@ -160,7 +162,7 @@ func (u *uow) flushLots() error {
 				Micros(l.EarnedAt), Micros(l.ReleaseAt), Micros(l.ExpiresAt)})
 			continue
 		}
-		if _, err := u.tx.ExecContext(u.ctx, `UPDATE lots SET remaining = ?, state = ? WHERE id = ?`, l.Remaining, l.State, l.ID); err != nil {
+		if _, err := u.exec(`UPDATE lots SET remaining = ?, state = ? WHERE id = ?`, l.Remaining, l.State, l.ID); err != nil {
 			return fmt.Errorf("update lot: %w", err)
 		}
 	}
@@ -176,7 +178,7 @@ func (u *uow) flushPurchases() error {
 				p.ReversedPoints, p.LotID, p.TxID, p.RuleVersion, Micros(p.CreatedAt)})
 			continue
 		}
-		if _, err := u.tx.ExecContext(u.ctx, `UPDATE purchases SET refunded_fen = ?, reversed_points = ? WHERE id = ?`, p.RefundedFen, p.ReversedPoints, p.ID); err != nil {
+		if _, err := u.exec(`UPDATE purchases SET refunded_fen = ?, reversed_points = ? WHERE id = ?`, p.RefundedFen, p.ReversedPoints, p.ID); err != nil {
 			return fmt.Errorf("update purchase: %w", err)
 		}
 	}
@@ -191,7 +193,7 @@ func (u *uow) flushDebts() error {
 			ins = append(ins, []any{d.ID, d.MemberID, d.MerchantID, d.PurchaseID, d.Points, d.Remaining, Micros(d.CreatedAt)})
 			continue
 		}
-		if _, err := u.tx.ExecContext(u.ctx, `UPDATE member_debts SET remaining = ? WHERE id = ?`, d.Remaining, d.ID); err != nil {
+		if _, err := u.exec(`UPDATE member_debts SET remaining = ? WHERE id = ?`, d.Remaining, d.ID); err != nil {
 			return fmt.Errorf("update debt: %w", err)
 		}
 	}

@@ -52,6 +52,8 @@ type uow struct {
 	newNonces  []nonceRow
 
 	undo []func()
+
+	missed []string // statements to prepare after the transaction (stmts.go)
 }
 
 type acct struct {
@@ -154,8 +156,9 @@ func (u *uow) loadMerchants(ids []string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	q, args, _ := sqlx.In(`SELECT m.id, m.status, COALESCE(e.rate_bp, 0) AS rate_bp, COALESCE(e.max_points, 0) AS max_points,
-		COALESCE(e.rule_plugin, '') AS rule_plugin FROM merchants m LEFT JOIN merchant_earning e ON e.merchant_id = m.id WHERE m.id IN (?)`, want)
+	in, args := inList("?", 1, toAny(want))
+	q := `SELECT m.id, m.status, COALESCE(e.rate_bp, 0) AS rate_bp, COALESCE(e.max_points, 0) AS max_points,
+		COALESCE(e.rule_plugin, '') AS rule_plugin FROM merchants m LEFT JOIN merchant_earning e ON e.merchant_id = m.id WHERE m.id IN (` + in + `)`
 	var rows []struct {
 		ID         string `db:"id"`
 		Status     string `db:"status"`
@@ -163,7 +166,7 @@ func (u *uow) loadMerchants(ids []string) error {
 		MaxPoints  int64  `db:"max_points"`
 		RulePlugin string `db:"rule_plugin"`
 	}
-	if err := u.tx.SelectContext(u.ctx, &rows, q, args...); err != nil {
+	if err := u.selectAll(&rows, q, args...); err != nil {
 		return fmt.Errorf("load merchants: %w", err)
 	}
 	for _, r := range rows {
@@ -198,18 +201,16 @@ func (u *uow) lockAccounts(names []string) ([]*acct, error) {
 			ins = "INSERT IGNORE INTO accounts (name, asset, balance) VALUES "
 		}
 		var args []any
-		for i, n := range want {
-			if i > 0 {
-				ins += ","
-			}
-			ins += "(?, ?, 0)"
+		for _, n := range want {
 			args = append(args, n, string(ledger.AssetOf(n)))
 		}
-		if _, err := u.tx.ExecContext(u.ctx, ins, args...); err != nil {
+		// Padding repeats the last row, which the IGNORE skips.
+		vals, args := inList("(?, ?, 0)", 2, args)
+		if _, err := u.exec(ins+vals, args...); err != nil {
 			return nil, fmt.Errorf("create accounts: %w", err)
 		}
-		q, qargs, _ := sqlx.In(`SELECT name, balance FROM accounts WHERE name IN (?) ORDER BY name`+u.forUpdate(), want)
-		rows, err := u.tx.QueryxContext(u.ctx, q, qargs...)
+		in, qargs := inList("?", 1, toAny(want))
+		rows, err := u.queryx(`SELECT name, balance FROM accounts WHERE name IN (`+in+`) ORDER BY name`+u.forUpdate(), qargs...)
 		if err != nil {
 			return nil, fmt.Errorf("lock accounts: %w", err)
 		}
@@ -333,12 +334,12 @@ func (u *uow) loadMembers(keys [][2]string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	q := `SELECT kind, lookup, member_id FROM member_identities WHERE (kind, lookup) IN (` + placeholders(len(want), "(?, ?)") + `)`
 	args := make([]any, 0, 2*len(want))
 	for _, k := range want {
 		args = append(args, k[0], k[1])
 	}
-	rows, err := u.tx.QueryxContext(u.ctx, q, args...)
+	in, args := inList("(?, ?)", 2, args)
+	rows, err := u.queryx(`SELECT kind, lookup, member_id FROM member_identities WHERE (kind, lookup) IN (`+in+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("load members: %w", err)
 	}
@@ -351,6 +352,14 @@ func (u *uow) loadMembers(keys [][2]string) error {
 		u.members[identKey(kind, lookup)] = mid
 	}
 	return rows.Err()
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, x := range s {
+		out[i] = x
+	}
+	return out
 }
 
 func placeholders(n int, one string) string {
@@ -415,13 +424,14 @@ func (u *uow) loadPurchases(keys [][3]string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	q := `SELECT ` + purchaseCols + ` FROM purchases WHERE (merchant_id, kind, order_id) IN (` + placeholders(len(want), "(?, ?, ?)") + `)` + u.forUpdate()
 	args := make([]any, 0, 3*len(want))
 	for _, k := range want {
 		args = append(args, k[0], k[1], k[2])
 	}
+	in, args := inList("(?, ?, ?)", 3, args)
+	q := `SELECT ` + purchaseCols + ` FROM purchases WHERE (merchant_id, kind, order_id) IN (` + in + `)` + u.forUpdate()
 	var rows []purchaseRow
-	if err := u.tx.SelectContext(u.ctx, &rows, q, args...); err != nil {
+	if err := u.selectAll(&rows, q, args...); err != nil {
 		return fmt.Errorf("load purchases: %w", err)
 	}
 	for _, r := range rows {
@@ -490,7 +500,7 @@ func (u *uow) loadMemberLots(memberID string) error {
 		return nil
 	}
 	var rows []lotRow
-	if err := u.tx.SelectContext(u.ctx, &rows, `SELECT `+lotCols+` FROM lots WHERE member_id = ? AND state <> ?`+u.forUpdate(), memberID, ledger.LotClosed); err != nil {
+	if err := u.selectAll(&rows, `SELECT `+lotCols+` FROM lots WHERE member_id = ? AND state <> ?`+u.forUpdate(), memberID, ledger.LotClosed); err != nil {
 		return fmt.Errorf("load lots: %w", err)
 	}
 	have := map[int64]bool{}
@@ -533,7 +543,7 @@ func (u *uow) Lot(id int64) (*ledger.Lot, error) {
 		return &cp, nil
 	}
 	var r lotRow
-	err := u.tx.GetContext(u.ctx, &r, `SELECT `+lotCols+` FROM lots WHERE id = ?`+u.forUpdate(), id)
+	err := u.get(&r, `SELECT `+lotCols+` FROM lots WHERE id = ?`+u.forUpdate(), id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, points.ErrNotFound
 	}
@@ -593,7 +603,7 @@ func (u *uow) DueLots(state string, now time.Time, limit int) ([]*ledger.Lot, er
 		return nil, fmt.Errorf("due lots: no schedule for state %q", state)
 	}
 	var rows []lotRow
-	if err := u.tx.SelectContext(u.ctx, &rows, q+u.forUpdate(), Micros(now), limit); err != nil {
+	if err := u.selectAll(&rows, q+u.forUpdate(), Micros(now), limit); err != nil {
 		return nil, fmt.Errorf("due lots: %w", err)
 	}
 	out := make([]*ledger.Lot, 0, len(rows))
@@ -633,8 +643,9 @@ func (u *uow) loadDebts(members []string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	q, args, _ := sqlx.In(`SELECT id, member_id, merchant_id, purchase_id, points, remaining, created_at FROM member_debts
-		WHERE member_id IN (?) AND remaining > 0 ORDER BY created_at, id`+u.forUpdate(), want)
+	in, args := inList("?", 1, toAny(want))
+	q := `SELECT id, member_id, merchant_id, purchase_id, points, remaining, created_at FROM member_debts
+		WHERE member_id IN (` + in + `) AND remaining > 0 ORDER BY created_at, id` + u.forUpdate()
 	var rows []struct {
 		ID         int64  `db:"id"`
 		MemberID   string `db:"member_id"`
@@ -644,7 +655,7 @@ func (u *uow) loadDebts(members []string) error {
 		Remaining  int64  `db:"remaining"`
 		CreatedAt  int64  `db:"created_at"`
 	}
-	if err := u.tx.SelectContext(u.ctx, &rows, q, args...); err != nil {
+	if err := u.selectAll(&rows, q, args...); err != nil {
 		return fmt.Errorf("load debts: %w", err)
 	}
 	for _, r := range rows {
@@ -698,7 +709,7 @@ func (u *uow) Consumptions(purchaseID int64) ([]points.Consumption, error) {
 		LotID      int64 `db:"lot_id"`
 		Points     int64 `db:"points"`
 	}
-	if err := u.tx.SelectContext(u.ctx, &rows, `SELECT purchase_id, lot_id, points FROM lot_consumptions WHERE purchase_id = ? ORDER BY seq`, purchaseID); err != nil {
+	if err := u.selectAll(&rows, `SELECT purchase_id, lot_id, points FROM lot_consumptions WHERE purchase_id = ? ORDER BY seq`, purchaseID); err != nil {
 		return nil, fmt.Errorf("load consumptions: %w", err)
 	}
 	var out []points.Consumption

@@ -321,8 +321,12 @@ func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, resu
 	if err != nil {
 		return -1, fmt.Errorf("begin batch: %w", err)
 	}
-	defer tx.Rollback()
 	u := newUOW(ctx, w.db, tx, w.now(), ids)
+	defer func() {
+		_ = tx.Rollback() // no-op after Commit
+		// Only now is the (single, on SQLite) writer connection free.
+		w.db.prepareMissed(ctx, u.missed)
+	}()
 	if err := w.prefetch(u, batch, excluded); err != nil {
 		return -1, err
 	}
@@ -481,14 +485,14 @@ func (u *uow) loadIdem(keys [][2]string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	q := `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys WHERE (merchant_id, idem_key) IN (` +
-		placeholders(len(keys), "(?, ?)") + `)`
 	args := make([]any, 0, 2*len(keys))
 	for _, k := range keys {
 		args = append(args, k[0], k[1])
 	}
+	in, args := inList("(?, ?)", 2, args)
+	q := `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys WHERE (merchant_id, idem_key) IN (` + in + `)`
 	var rows []IdemRecord
-	if err := u.tx.SelectContext(u.ctx, &rows, q, args...); err != nil {
+	if err := u.selectAll(&rows, q, args...); err != nil {
 		return fmt.Errorf("load idempotency keys: %w", err)
 	}
 	for i := range rows {
@@ -501,12 +505,12 @@ func (u *uow) loadNonces(keys [][3]any) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	q := `SELECT key_id, nonce FROM request_nonces WHERE (expires_at, key_id, nonce) IN (` + placeholders(len(keys), "(?, ?, ?)") + `)`
 	args := make([]any, 0, 3*len(keys))
 	for _, k := range keys {
 		args = append(args, k[2], k[0], k[1])
 	}
-	rows, err := u.tx.QueryxContext(u.ctx, q, args...)
+	in, args := inList("(?, ?, ?)", 3, args)
+	rows, err := u.queryx(`SELECT key_id, nonce FROM request_nonces WHERE (expires_at, key_id, nonce) IN (`+in+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("load nonces: %w", err)
 	}

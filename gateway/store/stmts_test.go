@@ -1,0 +1,94 @@
+package store
+
+import (
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestInListPadsToPowerOfTwo(t *testing.T) {
+	for _, tc := range []struct {
+		n, want int
+	}{{1, 1}, {2, 2}, {3, 4}, {5, 8}, {8, 8}, {33, 64}} {
+		var args []any
+		for i := 0; i < tc.n; i++ {
+			args = append(args, i, "k")
+		}
+		ph, got := inList("(?, ?)", 2, args)
+		if want := placeholders(tc.want, "(?, ?)"); ph != want {
+			t.Errorf("n=%d: placeholders for %d tuples, want %d", tc.n, len(got)/2, tc.want)
+		}
+		if len(got) != 2*tc.want {
+			t.Fatalf("n=%d: %d args, want %d", tc.n, len(got), 2*tc.want)
+		}
+		if !reflect.DeepEqual(got[:2*tc.n], args[:2*tc.n]) {
+			t.Errorf("n=%d: the original arguments changed", tc.n)
+		}
+		for i := tc.n; i < tc.want; i++ { // padding repeats the last tuple
+			if got[2*i] != tc.n-1 || got[2*i+1] != "k" {
+				t.Errorf("n=%d: pad tuple %d = %v, %v", tc.n, i, got[2*i], got[2*i+1])
+			}
+		}
+	}
+}
+
+func TestChunkSizesArePowersOfTwoAndCoverAll(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 61, 255, 256, 257, 1000} {
+		total, seen := 0, 0
+		for left := n; left > 0; {
+			c := chunkSize(left)
+			if c&(c-1) != 0 || c > bulkChunk || c > left {
+				t.Fatalf("n=%d: chunk %d of %d left", n, c, left)
+			}
+			total += c
+			left -= c
+			seen++
+		}
+		if total != n {
+			t.Errorf("n=%d: chunks cover %d rows", n, total)
+		}
+		if max := n/bulkChunk + 9; seen > max {
+			t.Errorf("n=%d: %d statements, want at most %d", n, seen, max)
+		}
+	}
+}
+
+func TestPreparedStatementsAreReusedAcrossBatches(t *testing.T) {
+	db, err := Open(t.Context(), SQLite, t.TempDir()+"/s.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(t.Context(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	w := db.NewWriter(WriterOptions{})
+	expires := time.Now().Add(time.Minute)
+	defer w.Close()
+	nonce := func(i int) *Op {
+		return &Op{Nonce: &Nonce{KeyID: "k", Nonce: string(rune('a' + i)), Expires: expires}}
+	}
+	if r := w.Submit(t.Context(), nonce(0)); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	db.stmts.mu.Lock()
+	cached := len(db.stmts.m)
+	db.stmts.mu.Unlock()
+	if cached == 0 {
+		t.Fatal("no statement was prepared after the first batch")
+	}
+	if r := w.Submit(t.Context(), nonce(1)); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	db.stmts.mu.Lock()
+	again := len(db.stmts.m)
+	db.stmts.mu.Unlock()
+	if again != cached {
+		t.Errorf("a batch of the same shape prepared new statements: %d, then %d", cached, again)
+	}
+	// The replayed nonce is found through the cached SELECT.
+	if r := w.Submit(t.Context(), nonce(1)); r.Err != ErrNonceReplayed {
+		t.Errorf("replayed nonce: %v, want ErrNonceReplayed", r.Err)
+	}
+}
