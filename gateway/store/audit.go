@@ -64,7 +64,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return db.syncWAL()
 }
 
 // AdminEpoch returns a counter that every administrative change increments

@@ -46,6 +46,7 @@ type DB struct {
 	idsOnce sync.Once
 	ids     *idAllocator
 	stmts   stmtCache                   // SQLite writer's prepared statements (stmts.go)
+	walPath string                      // SQLite: the WAL that syncWAL makes durable
 	pii     atomic.Pointer[pii.Keyring] // see SetPII
 
 	stopCkpt  chan struct{} // SQLite background checkpointer
@@ -94,17 +95,20 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	// forces through the file system journal. (modernc's transpiled library
 	// defaults to fsync; where fdatasync is unavailable this is a no-op.)
 	_, _ = sqlite.Fdatasync(true)
-	// WAL lets readers run beside the writer; synchronous=FULL makes every
-	// acknowledged commit durable (the batching writer amortises the fsync).
-	// Statement journals stay in memory and the page cache is 64 MiB.
+	// WAL lets readers run beside the writer. The writer connection commits
+	// with synchronous=NORMAL and every acknowledged commit is made durable
+	// by syncWAL (group commit, see syncwal.go); the other connections keep
+	// FULL. Statement journals stay in memory and the page cache is 64 MiB.
 	pragmas := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)", "temp_store(MEMORY)", "cache_size(-65536)"} {
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-65536)"} {
 		pragmas.Add("_pragma", p)
 	}
+	wpragmas := pragmas.Encode() + "&_pragma=synchronous(NORMAL)"
+	pragmas.Add("_pragma", "synchronous(FULL)")
 	// The writer does not checkpoint the WAL itself unless it grows past
 	// ~80 MB: a background connection does (see checkpointer), so copying
 	// pages into the database file stays off the single writer's path.
-	w, err := sqlx.Open("sqlite", "file:"+path+"?"+pragmas.Encode()+"&_pragma=wal_autocheckpoint(20000)&_txlock=immediate")
+	w, err := sqlx.Open("sqlite", "file:"+path+"?"+wpragmas+"&_pragma=wal_autocheckpoint(20000)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -130,7 +134,7 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("store: open sqlite checkpointer: %w", err)
 	}
 	c.SetMaxOpenConns(1)
-	db := &DB{W: w, R: r, Dialect: SQLite, stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
+	db := &DB{W: w, R: r, Dialect: SQLite, walPath: path + "-wal", stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
 	go db.checkpointer(c)
 	return db, nil
 }

@@ -203,7 +203,7 @@ func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Ti
 	if err != nil {
 		return fmt.Errorf("record nonce: %w", err)
 	}
-	return nil
+	return db.syncWAL()
 }
 
 // PurgeNonces deletes nonces whose timestamp window has passed: a request

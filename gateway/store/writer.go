@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,14 @@ type Writer struct {
 	batchSize prometheus.Histogram
 	retries   prometheus.Counter
 	done      chan struct{}
+
+	// syncq carries committed batches to the syncer, which makes them
+	// durable before answering (SQLite group commit, see syncwal.go); nil
+	// on MySQL, where each commit is durable when it returns.
+	syncq     chan committed
+	loops     sync.WaitGroup
+	syncDone  chan struct{}
+	syncFault atomic.Pointer[error] // set when the WAL could not be synced
 
 	// closing guards enqueueing against Close: no op can enter the queue
 	// after the loops have drained it.
@@ -145,10 +154,84 @@ func (db *DB) NewWriter(o WriterOptions) *Writer {
 			n = 2
 		}
 	}
+	if db.walPath != "" {
+		w.syncq = make(chan committed, 64)
+		w.syncDone = make(chan struct{})
+		go w.syncer()
+	}
+	w.loops.Add(n)
 	for i := 0; i < n; i++ {
-		go w.loop()
+		go func() {
+			defer w.loops.Done()
+			w.loop()
+		}()
+	}
+	if w.syncq != nil {
+		go func() {
+			w.loops.Wait()
+			close(w.syncq) // the syncer answers what is left, then stops
+		}()
 	}
 	return w
+}
+
+// committed is a batch whose transaction has committed (or failed) and
+// whose requests wait for their answers.
+type committed struct {
+	batch   []*Op
+	results []OpResult
+}
+
+// ErrStorageSync is returned when the database's log could not be made
+// durable. The writer then refuses all further work: after a failed
+// fdatasync the state of the file is unknown (a retry can report success
+// for data that was dropped), so the process must be restarted and the
+// database recovered.
+var ErrStorageSync = errors.New("store: the write-ahead log could not be synced; restart the gateway")
+
+// syncer makes committed batches durable with one fdatasync for all that
+// are waiting, then answers their requests.
+func (w *Writer) syncer() {
+	defer close(w.syncDone)
+	for c := range w.syncq {
+		group := []committed{c}
+	more:
+		for {
+			select {
+			case c, ok := <-w.syncq:
+				if !ok {
+					break more
+				}
+				group = append(group, c)
+			default:
+				break more
+			}
+		}
+		err := w.fault()
+		if err == nil {
+			if err = w.db.syncWAL(); err != nil {
+				w.log.Error("syncing the write-ahead log failed; refusing all further writes", "err", err)
+				w.syncFault.Store(&err)
+			}
+		}
+		for _, c := range group {
+			for i, op := range c.batch {
+				r := c.results[i]
+				if err != nil {
+					r = OpResult{Err: fmt.Errorf("%w: %v", ErrStorageSync, err)}
+				}
+				op.res <- r
+			}
+		}
+	}
+}
+
+// fault is the sync failure that stopped the writer, if any.
+func (w *Writer) fault() error {
+	if p := w.syncFault.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Submit queues op and waits for its result. If ctx ends first the
@@ -176,15 +259,24 @@ func (w *Writer) Submit(ctx context.Context, op *Op) OpResult {
 	}
 }
 
-// Close stops the writer after the batch in progress.
+// Close stops the writer after the batch in progress and waits until every
+// request it took has been answered.
 func (w *Writer) Close() {
 	w.closing.Lock()
-	defer w.closing.Unlock()
 	if !w.closed {
 		w.closed = true
 		close(w.done)
 	}
+	w.closing.Unlock()
+	w.loops.Wait()
+	if w.syncDone != nil {
+		<-w.syncDone
+	}
 }
+
+// Check reports whether the writer can still make writes durable (for
+// /readyz).
+func (w *Writer) Check(context.Context) error { return w.fault() }
 
 func (w *Writer) loop() {
 	for {
@@ -239,8 +331,20 @@ func (w *Writer) drain() {
 // flush time), committing the operations one by one so that only the
 // culprit fails.
 func (w *Writer) run(batch []*Op) {
-	results := w.commit(batch, true)
-	w.batchSize.Observe(float64(len(batch)))
+	var results []OpResult
+	if err := w.fault(); err != nil {
+		results = make([]OpResult, len(batch))
+		for i := range results {
+			results[i] = OpResult{Err: fmt.Errorf("%w: %v", ErrStorageSync, err)}
+		}
+	} else {
+		results = w.commit(batch, true)
+		w.batchSize.Observe(float64(len(batch)))
+	}
+	if w.syncq != nil {
+		w.syncq <- committed{batch, results}
+		return
+	}
 	for i, op := range batch {
 		op.res <- results[i]
 	}

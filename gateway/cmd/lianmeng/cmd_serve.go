@@ -133,7 +133,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return err
 	}
 	waits = append(waits, waitEvidence)
-	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence}
+	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence,
+		Ready: []api.ReadyCheck{{Name: "writer", Check: writer.Check}}}
 	stopPlugins, err := startPlugins(ctx, cfg, log, reg, &deps)
 	if err != nil {
 		return err

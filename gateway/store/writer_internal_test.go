@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"log/slog"
 	"reflect"
 	"testing"
@@ -90,5 +91,38 @@ func TestPreparedStatementsAreReusedAcrossBatches(t *testing.T) {
 	// The replayed nonce is found through the cached SELECT.
 	if r := w.Submit(t.Context(), nonce(1)); r.Err != ErrNonceReplayed {
 		t.Errorf("replayed nonce: %v, want ErrNonceReplayed", r.Err)
+	}
+}
+
+// A batch is answered only after the WAL sync; when the sync fails, its
+// requests fail and the writer refuses everything after (the state of the
+// file is unknown after a failed fdatasync).
+func TestWriterRefusesWorkAfterFailedWALSync(t *testing.T) {
+	db, err := Open(t.Context(), SQLite, t.TempDir()+"/s.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(t.Context(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	w := db.NewWriter(WriterOptions{})
+	defer w.Close()
+	expires := time.Now().Add(time.Minute)
+	if r := w.Submit(t.Context(), &Op{Nonce: &Nonce{KeyID: "k", Nonce: "1", Expires: expires}}); r.Err != nil {
+		t.Fatalf("first op: %v", r.Err)
+	}
+	if err := w.Check(t.Context()); err != nil {
+		t.Fatalf("healthy writer reports %v", err)
+	}
+	db.walPath = t.TempDir() + "/missing/s.db-wal" // the next sync fails
+	if r := w.Submit(t.Context(), &Op{Nonce: &Nonce{KeyID: "k", Nonce: "2", Expires: expires}}); !errors.Is(r.Err, ErrStorageSync) {
+		t.Fatalf("op whose sync failed: %v, want ErrStorageSync", r.Err)
+	}
+	if err := w.Check(t.Context()); err == nil {
+		t.Error("Check is nil after a failed sync")
+	}
+	if r := w.Submit(t.Context(), &Op{Nonce: &Nonce{KeyID: "k", Nonce: "3", Expires: expires}}); !errors.Is(r.Err, ErrStorageSync) {
+		t.Fatalf("op after the failure: %v, want ErrStorageSync", r.Err)
 	}
 }
