@@ -84,8 +84,12 @@ run_shapes() { # dialect
     echo "== $1 / $shape: $clients clients, $warmup warm-up, $duration measured"
     prof=()
     [ "${BENCH_PROFILE:-}" = 1 ] && prof=(-cpuprofile "$out/cpu-$1-$shape.pprof" -pprof-url "http://127.0.0.1:$pprof_port")
+    # CPU per earn of the gateway, the database server (when it runs on
+    # this machine) and the generator itself.
+    pids="gateway=$gw_pid"
+    if [ "$1" = mysql ] && db_pid=$(pgrep -x -o mariadbd || pgrep -x -o mysqld); then pids="$pids,database=$db_pid"; fi
     "$bin" bench -url "http://127.0.0.1:$port" -token "$token" -shape "$shape" -merchants "$merchants" \
-      -clients "$clients" -warmup "$warmup" -duration "$duration" -json "${prof[@]}" >"$out/$1-$shape.json"
+      -clients "$clients" -warmup "$warmup" -duration "$duration" -json -cpu-pids "$pids" "${prof[@]}" >"$out/$1-$shape.json"
     cat "$out/$1-$shape.json"
   done
 }
@@ -116,7 +120,7 @@ done
 
 echo
 echo "== summary ($(nproc) cores, generator on the same machine; $clients clients, $duration per shape)"
-printf '%-8s %-7s %10s %9s %9s %9s %8s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "error codes"
+printf '%-8s %-7s %8s %8s %8s %8s %7s  %-24s %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "error codes"
 for dialect in $dialects; do
   for shape in $shapes; do
     f="$out/$dialect-$shape.json"
@@ -127,7 +131,9 @@ d, s, f = sys.argv[1:]
 r = json.load(open(f))
 errs = r.get("errors") or {}
 codes = ",".join(f"{k}={v}" for k, v in sorted(errs.items())) or "-"
-print(f"{d:<8} {s:<7} {r['earn_per_s']:>10.0f} {r['p50_ms']:>9.2f} {r['p95_ms']:>9.2f} {r['p99_ms']:>9.2f} {sum(errs.values()):>8}  {codes}")
+short = {"gateway": "gw", "database": "db", "generator": "gen"}
+cpu = " ".join(f"{short.get(c['name'], c['name'])} {c['us_per_earn']:.0f} ({c['cores']:.2f})" for c in r.get("cpu") or []) or "-"
+print(f"{d:<8} {s:<7} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<24} {codes}")
 EOF
   done
 done

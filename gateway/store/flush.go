@@ -28,7 +28,10 @@ func (u *uow) bulkInsert(table string, cols []string, rows [][]any, suffix strin
 	}
 	head := verb + table + " (" + strings.Join(cols, ", ") + ") VALUES "
 	for start := 0; start < len(rows); {
-		end := start + chunkSize(len(rows)-start)
+		end := min(start+bulkChunk, len(rows))
+		if u.db.cachesStmts() {
+			end = start + chunkSize(len(rows)-start)
+		}
 		args := make([]any, 0, (end-start)*len(cols))
 		for _, r := range rows[start:end] {
 			args = append(args, r...)

@@ -34,7 +34,7 @@ type stmtCache struct {
 // connection and the transaction holds it. The caller runs q unprepared
 // and records it; prepareMissed prepares it once the connection is free.
 func (db *DB) cached(q string) (s *sqlx.Stmt, cacheable bool) {
-	if db.Dialect != SQLite {
+	if !db.cachesStmts() {
 		return nil, false
 	}
 	db.stmts.mu.Lock()
@@ -136,10 +136,22 @@ func (u *uow) get(dest any, q string, args ...any) error {
 	return s.GetContext(u.ctx, dest, args...)
 }
 
+// cachesStmts says whether the writer's statements are prepared and reused
+// (SQLite), and so worth cutting into repeating shapes.
+func (db *DB) cachesStmts() bool { return db.Dialect == SQLite }
+
 // inList returns the placeholders for the tuples in args (per values each)
-// and the arguments, padded to a power-of-two number of tuples by repeating
-// the last one: a repeated key in an IN list changes nothing, and batches
-// of 33 and of 60 keys share one statement.
+// and the arguments. Where statements are cached, the list is padded to a
+// power-of-two number of tuples by repeating the last one: a repeated key in
+// an IN list changes nothing, and batches of 33 and of 60 keys share one
+// statement.
+func (u *uow) inList(one string, per int, args []any) (string, []any) {
+	if !u.db.cachesStmts() {
+		return placeholders(len(args)/per, one), args
+	}
+	return inList(one, per, args)
+}
+
 func inList(one string, per int, args []any) (string, []any) {
 	n := len(args) / per
 	if n*per != len(args) || n == 0 {

@@ -156,7 +156,7 @@ func (u *uow) loadMerchants(ids []string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	in, args := inList("?", 1, toAny(want))
+	in, args := u.inList("?", 1, toAny(want))
 	q := `SELECT m.id, m.status, COALESCE(e.rate_bp, 0) AS rate_bp, COALESCE(e.max_points, 0) AS max_points,
 		COALESCE(e.rule_plugin, '') AS rule_plugin FROM merchants m LEFT JOIN merchant_earning e ON e.merchant_id = m.id WHERE m.id IN (` + in + `)`
 	var rows []struct {
@@ -205,11 +205,11 @@ func (u *uow) lockAccounts(names []string) ([]*acct, error) {
 			args = append(args, n, string(ledger.AssetOf(n)))
 		}
 		// Padding repeats the last row, which the IGNORE skips.
-		vals, args := inList("(?, ?, 0)", 2, args)
+		vals, args := u.inList("(?, ?, 0)", 2, args)
 		if _, err := u.exec(ins+vals, args...); err != nil {
 			return nil, fmt.Errorf("create accounts: %w", err)
 		}
-		in, qargs := inList("?", 1, toAny(want))
+		in, qargs := u.inList("?", 1, toAny(want))
 		rows, err := u.queryx(`SELECT name, balance FROM accounts WHERE name IN (`+in+`) ORDER BY name`+u.forUpdate(), qargs...)
 		if err != nil {
 			return nil, fmt.Errorf("lock accounts: %w", err)
@@ -338,7 +338,7 @@ func (u *uow) loadMembers(keys [][2]string) error {
 	for _, k := range want {
 		args = append(args, k[0], k[1])
 	}
-	in, args := inList("(?, ?)", 2, args)
+	in, args := u.inList("(?, ?)", 2, args)
 	rows, err := u.queryx(`SELECT kind, lookup, member_id FROM member_identities WHERE (kind, lookup) IN (`+in+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("load members: %w", err)
@@ -428,7 +428,7 @@ func (u *uow) loadPurchases(keys [][3]string) error {
 	for _, k := range want {
 		args = append(args, k[0], k[1], k[2])
 	}
-	in, args := inList("(?, ?, ?)", 3, args)
+	in, args := u.inList("(?, ?, ?)", 3, args)
 	q := `SELECT ` + purchaseCols + ` FROM purchases WHERE (merchant_id, kind, order_id) IN (` + in + `)` + u.forUpdate()
 	var rows []purchaseRow
 	if err := u.selectAll(&rows, q, args...); err != nil {
@@ -643,7 +643,7 @@ func (u *uow) loadDebts(members []string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	in, args := inList("?", 1, toAny(want))
+	in, args := u.inList("?", 1, toAny(want))
 	q := `SELECT id, member_id, merchant_id, purchase_id, points, remaining, created_at FROM member_debts
 		WHERE member_id IN (` + in + `) AND remaining > 0 ORDER BY created_at, id` + u.forUpdate()
 	var rows []struct {

@@ -593,7 +593,7 @@ func (u *uow) loadIdem(keys [][2]string) error {
 	for _, k := range keys {
 		args = append(args, k[0], k[1])
 	}
-	in, args := inList("(?, ?)", 2, args)
+	in, args := u.inList("(?, ?)", 2, args)
 	q := `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys WHERE (merchant_id, idem_key) IN (` + in + `)`
 	var rows []IdemRecord
 	if err := u.selectAll(&rows, q, args...); err != nil {
@@ -613,7 +613,7 @@ func (u *uow) loadNonces(keys [][3]any) error {
 	for _, k := range keys {
 		args = append(args, k[2], k[0], k[1])
 	}
-	in, args := inList("(?, ?, ?)", 3, args)
+	in, args := u.inList("(?, ?, ?)", 3, args)
 	rows, err := u.queryx(`SELECT key_id, nonce FROM request_nonces WHERE (expires_at, key_id, nonce) IN (`+in+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("load nonces: %w", err)

@@ -65,6 +65,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the gateway over the measured window to this file (serve must run with "+pprofEnv+")")
 	pprofURL := fs.String("pprof-url", "", "the gateway's pprof base URL for -cpuprofile (default http://$"+pprofEnv+")")
+	cpuPids := fs.String("cpu-pids", "", "also report the CPU that these processes (name=pid,...; Linux) and the generator spend over the measured window")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -95,15 +96,42 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 			return usagef("-pprof-url: %v", err)
 		}
 	}
+	procs, err := parseCPUProcs(*cpuPids)
+	if err != nil {
+		return usagef("-cpu-pids: %v", err)
+	}
+	if *cpuPids != "" {
+		procs = append(procs, cpuProc{"generator", os.Getpid()})
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	var onMeasure func()
+	var measureHooks []func()
 	profDone := make(chan error, 1)
 	if *cpuprofile != "" {
 		secs := max(1, int(cfg.Duration.Seconds()))
-		onMeasure = func() {
+		measureHooks = append(measureHooks, func() {
 			go func() { profDone <- fetchProfile(ctx, *pprofURL, secs, *cpuprofile) }()
+		})
+	}
+	// CPU snapshots at the start and the end of the measured window.
+	var cpuBefore, cpuAfter map[string]float64
+	cpuDone := make(chan struct{})
+	if len(procs) > 0 {
+		measureHooks = append(measureHooks, func() {
+			before := cpuSnapshot(procs)
+			time.AfterFunc(cfg.Duration, func() {
+				cpuBefore, cpuAfter = before, cpuSnapshot(procs)
+				close(cpuDone)
+			})
+		})
+	}
+	var onMeasure func()
+	if len(measureHooks) > 0 {
+		onMeasure = func() {
+			for _, h := range measureHooks {
+				h()
+			}
 		}
 	}
 	if !*asJSON {
@@ -130,15 +158,37 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "bench: cpu profile did not finish")
 		}
 	}
+	out := benchOutput{Result: res}
+	if len(procs) > 0 {
+		select {
+		case <-cpuDone:
+			out.CPU = cpuUses(procs, cpuBefore, cpuAfter, res.Seconds, res.OK)
+		case <-time.After(5 * time.Second):
+			fmt.Fprintln(stderr, "bench: CPU snapshots did not finish")
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
-		return enc.Encode(res)
+		return enc.Encode(out)
 	}
-	printResult(stdout, res)
+	printResult(stdout, out)
 	return nil
 }
 
-func printResult(w io.Writer, r loadgen.Result) {
+// benchOutput is what bench prints: the load generator's result and, with
+// -cpu-pids, the CPU each process spent.
+type benchOutput struct {
+	loadgen.Result
+	CPU []cpuUse `json:"cpu,omitempty"`
+}
+
+func printResult(w io.Writer, out benchOutput) {
+	r := out.Result
+	defer func() {
+		for _, c := range out.CPU {
+			fmt.Fprintf(w, "cpu      %-10s %.2f cores, %.0f µs per earn\n", c.Name, c.Cores, c.MicrosPerEarn)
+		}
+	}()
 	fmt.Fprintf(w, "shape %s, %d merchant(s), %d clients, %.1f s measured (setup %.1f s, warm-up %d requests)\n",
 		r.Shape, r.Merchants, r.Clients, r.Seconds, r.SetupSeconds, r.WarmupRequests)
 	fmt.Fprintf(w, "earn/s   %.0f (%d ok of %d requests)\n", r.EarnPerS, r.OK, r.Requests)
