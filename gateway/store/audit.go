@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,8 +54,34 @@ func (db *DB) AuditEvents(ctx context.Context, after int64, limit int) ([]AuditE
 }
 
 // inTx runs fn in a write transaction, committing on success.
+//
+// On SQLite the transaction commits with synchronous=FULL, so that it is
+// durable before any reader can see it (an evidence checkpoint, say, must
+// never be served and then lost). The writer connection otherwise runs
+// with NORMAL for the batching writer's group commit (syncwal.go); holding
+// the pool's single connection keeps the batching writer out meanwhile.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := db.W.BeginTxx(ctx, db.txOptions())
+	if db.walPath == "" {
+		return db.runTx(ctx, db.W.BeginTxx, fn)
+	}
+	conn, err := db.W.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=FULL`); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	err = db.runTx(ctx, conn.BeginTxx, fn)
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous=NORMAL`); rerr != nil {
+		// Left at FULL the writer stays correct, only slower.
+		err = errors.Join(err, fmt.Errorf("restore synchronous=NORMAL: %w", rerr))
+	}
+	return err
+}
+
+func (db *DB) runTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sqlx.Tx, error), fn func(tx *sqlx.Tx) error) error {
+	tx, err := begin(ctx, db.txOptions())
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -64,7 +92,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	return db.syncWAL()
+	return nil
 }
 
 // AdminEpoch returns a counter that every administrative change increments

@@ -12,12 +12,14 @@ import (
 // start the next batch at once. Nothing is acknowledged before syncWAL has
 // made the WAL durable: the batching writer hands each committed batch to a
 // syncer goroutine that fdatasyncs the WAL (once for however many batches
-// are waiting) and only then answers. Other write paths (inTx) sync before
-// returning. Durability of acknowledged writes is therefore the same as with
+// are waiting) and only then answers. Other transactions (inTx) switch the
+// connection to FULL for their commit, so they are durable before anyone
+// can read them. Durability of acknowledged writes is therefore the same as with
 // synchronous=FULL; the WAL is written in order, so a sync covers every
 // earlier commit, and a crash loses at most commits nobody was told about.
-// Readers may briefly see a commit before it is durable, as with InnoDB's
-// group commit.
+// Readers may see a batch's commit before it is durable (for about one
+// fdatasync), as with InnoDB's group commit; a power failure in that window
+// loses only requests that were never answered.
 
 // syncWAL makes every commit so far durable. It is a no-op on MySQL.
 func (db *DB) syncWAL() error {

@@ -1,7 +1,10 @@
 package store
 
 import (
+	"context"
+
 	"errors"
+	"github.com/jmoiron/sqlx"
 	"log/slog"
 	"reflect"
 	"testing"
@@ -124,5 +127,37 @@ func TestWriterRefusesWorkAfterFailedWALSync(t *testing.T) {
 	}
 	if r := w.Submit(t.Context(), &Op{Nonce: &Nonce{KeyID: "k", Nonce: "3", Expires: expires}}); !errors.Is(r.Err, ErrStorageSync) {
 		t.Fatalf("op after the failure: %v, want ErrStorageSync", r.Err)
+	}
+}
+
+// Transactions outside the batching writer commit with synchronous=FULL
+// (durable before visible); the writer connection is back at NORMAL after.
+func TestInTxCommitsWithFullSync(t *testing.T) {
+	db, err := Open(t.Context(), SQLite, t.TempDir()+"/s.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	level := func(q interface {
+		GetContext(context.Context, any, string, ...any) error
+	}) int {
+		var n int
+		if err := q.GetContext(t.Context(), &n, `PRAGMA synchronous`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := level(db.W); got != 1 {
+		t.Fatalf("writer connection synchronous = %d, want 1 (NORMAL)", got)
+	}
+	var inside int
+	if err := db.inTx(t.Context(), func(tx *sqlx.Tx) error { inside = level(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if inside != 2 {
+		t.Errorf("inside inTx synchronous = %d, want 2 (FULL)", inside)
+	}
+	if got := level(db.W); got != 1 {
+		t.Errorf("after inTx synchronous = %d, want 1 (NORMAL)", got)
 	}
 }
