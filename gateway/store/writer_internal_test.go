@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-
 	"errors"
-	"github.com/jmoiron/sqlx"
 	"log/slog"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 func TestInListPadsToPowerOfTwo(t *testing.T) {
