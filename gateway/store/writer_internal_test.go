@@ -59,17 +59,8 @@ func TestChunkSizesArePowersOfTwoAndCoverAll(t *testing.T) {
 }
 
 func TestPreparedStatementsAreReusedAcrossBatches(t *testing.T) {
-	db, err := Open(t.Context(), SQLite, t.TempDir()+"/s.db", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(t.Context(), slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	w := db.NewWriter(WriterOptions{})
+	db, w := openSQLiteWriter(t)
 	expires := time.Now().Add(time.Minute)
-	defer w.Close()
 	nonce := func(i int) *Op {
 		return &Op{Nonce: &Nonce{KeyID: "k", Nonce: string(rune('a' + i)), Expires: expires}}
 	}
@@ -101,16 +92,7 @@ func TestPreparedStatementsAreReusedAcrossBatches(t *testing.T) {
 // requests fail and the writer refuses everything after (the state of the
 // file is unknown after a failed fdatasync).
 func TestWriterRefusesWorkAfterFailedWALSync(t *testing.T) {
-	db, err := Open(t.Context(), SQLite, t.TempDir()+"/s.db", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(t.Context(), slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	w := db.NewWriter(WriterOptions{})
-	defer w.Close()
+	db, w := openSQLiteWriter(t)
 	expires := time.Now().Add(time.Minute)
 	if r := w.Submit(t.Context(), &Op{Nonce: &Nonce{KeyID: "k", Nonce: "1", Expires: expires}}); r.Err != nil {
 		t.Fatalf("first op: %v", r.Err)
@@ -133,11 +115,7 @@ func TestWriterRefusesWorkAfterFailedWALSync(t *testing.T) {
 // Transactions outside the batching writer commit with synchronous=FULL
 // (durable before visible); the writer connection is back at NORMAL after.
 func TestInTxCommitsWithFullSync(t *testing.T) {
-	db, err := Open(t.Context(), SQLite, t.TempDir()+"/s.db", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := openSQLiteWriter(t)
 	level := func(q interface {
 		GetContext(context.Context, any, string, ...any) error
 	}) int {
@@ -160,4 +138,21 @@ func TestInTxCommitsWithFullSync(t *testing.T) {
 	if got := level(db.W); got != 1 {
 		t.Errorf("after inTx synchronous = %d, want 1 (NORMAL)", got)
 	}
+}
+
+// openSQLiteWriter opens a migrated SQLite database in a temporary directory
+// with a batching writer; both close when the test ends.
+func openSQLiteWriter(t *testing.T) (*DB, *Writer) {
+	t.Helper()
+	db, err := Open(t.Context(), SQLite, t.TempDir()+"/s.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(t.Context(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	w := db.NewWriter(WriterOptions{})
+	t.Cleanup(w.Close) // runs before db.Close
+	return db, w
 }
