@@ -218,12 +218,17 @@ func (w *Writer) syncer() {
 			for i, op := range c.batch {
 				r := c.results[i]
 				if err != nil {
-					r = OpResult{Err: fmt.Errorf("%w: %v", ErrStorageSync, err)}
+					r = syncFailed(err)
 				}
 				op.res <- r
 			}
 		}
 	}
+}
+
+// syncFailed is the answer to a request the writer could not make durable.
+func syncFailed(err error) OpResult {
+	return OpResult{Err: fmt.Errorf("%w: %v", ErrStorageSync, err)}
 }
 
 // fault is the sync failure that stopped the writer, if any.
@@ -335,7 +340,7 @@ func (w *Writer) run(batch []*Op) {
 	if err := w.fault(); err != nil {
 		results = make([]OpResult, len(batch))
 		for i := range results {
-			results[i] = OpResult{Err: fmt.Errorf("%w: %v", ErrStorageSync, err)}
+			results[i] = syncFailed(err)
 		}
 	} else {
 		results = w.commit(batch, true)
