@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
 	"github.com/lianmeng/lianmeng/sdk/host"
@@ -117,23 +118,6 @@ func unavailable(t *testing.T, err error, reason string) *UnavailableError {
 		t.Fatalf("want a retry-after hint of at least 1s, got %v", d)
 	}
 	return ue
-}
-
-// eventually retries f until it returns nil, failing after a generous limit.
-// The limit guards against hangs; it is not a performance assertion.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func TestBuiltinRestaurant(t *testing.T) {
@@ -237,7 +221,7 @@ func TestKilledDuringCall(t *testing.T) {
 		errc <- err
 	}()
 	var pid int
-	eventually(t, "call reaches the plugin", func() error {
+	eventually.NoError(t, 30*time.Second, "call reaches the plugin", func() error {
 		b, err := os.ReadFile(marker)
 		if err == nil {
 			pid, err = strconv.Atoi(string(b))
@@ -249,7 +233,7 @@ func TestKilledDuringCall(t *testing.T) {
 	}
 	unavailable(t, <-errc, "crashed")
 
-	eventually(t, "restarted plugin answers", func() error {
+	eventually.NoError(t, 30*time.Second, "restarted plugin answers", func() error {
 		b, err := h.Evaluate(context.Background(), "rule", order(500))
 		if err == nil && b.TotalPoints != 5 {
 			return fmt.Errorf("total %d", b.TotalPoints)
@@ -266,7 +250,7 @@ func TestPluginExitsBetweenCalls(t *testing.T) {
 	h := newHost(t, Options{MinBackoff: 10 * time.Millisecond}, testrule("rule", 0))
 	_, err := h.Evaluate(context.Background(), "rule", order(100, "exit", "1"))
 	unavailable(t, err, "crashed")
-	eventually(t, "restarted plugin answers", func() error {
+	eventually.NoError(t, 30*time.Second, "restarted plugin answers", func() error {
 		_, err := h.Evaluate(context.Background(), "rule", order(100))
 		return err
 	})
@@ -367,7 +351,7 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 
 	// Half-open after the cooldown: one failing probe opens it again.
-	eventually(t, "half-open probe", func() error {
+	eventually.NoError(t, 30*time.Second, "half-open probe", func() error {
 		_, err := h.Evaluate(ctx, "rule", order(100, "fail", "x"))
 		if errors.As(err, new(*UnavailableError)) && err.(*UnavailableError).Reason == "failed" {
 			return nil
@@ -378,7 +362,7 @@ func TestCircuitBreaker(t *testing.T) {
 	unavailable(t, err, "circuit_open")
 
 	// A successful probe closes it.
-	eventually(t, "circuit closes", func() error {
+	eventually.NoError(t, 30*time.Second, "circuit closes", func() error {
 		_, err := h.Evaluate(ctx, "rule", order(100))
 		return err
 	})
@@ -393,7 +377,7 @@ func TestCloseFailsCalls(t *testing.T) {
 	h.Close()
 	_, err := h.Evaluate(context.Background(), "rule", order(100))
 	unavailable(t, err, "closed")
-	eventually(t, "plugin process gone", func() error {
+	eventually.NoError(t, 30*time.Second, "plugin process gone", func() error {
 		if syscall.Kill(pid, 0) == nil {
 			return fmt.Errorf("pid %d still alive", pid)
 		}
