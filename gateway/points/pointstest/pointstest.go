@@ -1,0 +1,605 @@
+// Package pointstest provides an in-memory points.Tx for tests of the points
+// domain, in the spirit of net/http/httptest: the flows of DESIGN §4 run in
+// microseconds, without a database, against a unit of work with the store's
+// semantics.
+//
+// A Tx is one long-lived unit of work holding the whole ledger. Like the
+// store's (gateway/store/uow.go) it
+//
+//   - validates every posted transaction (ledger.Transaction.Validate),
+//     refuses with *points.ErrInsufficient a transaction that would take a
+//     ledger.NonNegative account below zero, assigns its ID and stamps it
+//     with Now;
+//   - takes transaction, purchase, lot and debt ids from one increasing
+//     sequence (NewID);
+//   - resolves members per identity kind, customer ids scoped by merchant,
+//     and creates them on request (phone numbers are matched as given: the
+//     store without a PII key does the same);
+//   - keys purchases by (merchant, kind, order id);
+//   - returns a member's lots in expiry-then-id order, due lots in
+//     release (or expiry)-then-id order up to a limit, and a member's open
+//     debts in creation order;
+//   - hands out copies, so nothing changes until it is saved;
+//   - persists on update only what the store's UPDATE statements persist
+//     (a lot's remaining points and state, a purchase's refunded amount and
+//     reversed points, a debt's remaining points).
+//
+// It is stricter than the store where the store would fail later or drop
+// data silently: inserting a purchase, lot or debt that exists, updating one
+// that does not, or changing a field the store never updates is an error.
+//
+// Atomic (and Run) apply one request all or nothing, as the store's batching
+// writer does for each request of a batch. For assertions, Balances,
+// Transactions, AllLots, AllDebts and Purchases expose the state, Advance
+// and SetNow move the clock, and CheckInvariants checks DESIGN §4
+// invariants 1, 2, 3, 5 (and the one-posting-per-reference half of 4).
+package pointstest
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/ledger"
+	"github.com/lianmeng/lianmeng/gateway/points"
+)
+
+// Tx is an in-memory points.Tx. It is not safe for concurrent use.
+type Tx struct {
+	now       time.Time
+	lastID    int64 // ids are never given back, even by a rolled-back request
+	memberSeq int
+	st        state
+}
+
+var _ points.Tx = (*Tx)(nil)
+
+// state is everything a rolled-back request must not have changed.
+type state struct {
+	merchants map[string]points.Merchant
+	balances  map[string]int64
+	txs       []ledger.Transaction
+	members   map[string]string // kind NUL lookup -> member id
+	purchases map[string]*points.Purchase
+	lots      map[int64]*ledger.Lot
+	debts     []*points.Debt // in creation order
+	cons      map[int64][]points.Consumption
+}
+
+// NewTx returns an empty ledger at now (UTC, truncated to the microsecond
+// like the store's clock) that knows the given merchants.
+func NewTx(now time.Time, merchants ...points.Merchant) *Tx {
+	t := &Tx{now: clock(now), st: state{merchants: map[string]points.Merchant{}, balances: map[string]int64{},
+		members: map[string]string{}, purchases: map[string]*points.Purchase{}, lots: map[int64]*ledger.Lot{},
+		cons: map[int64][]points.Consumption{}}}
+	for _, m := range merchants {
+		t.SetMerchant(m)
+	}
+	return t
+}
+
+func clock(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// SetMerchant adds a merchant or replaces what the ledger knows of it (to
+// deactivate it or change its earning configuration, say).
+func (t *Tx) SetMerchant(m points.Merchant) { t.st.merchants[m.ID] = m }
+
+// Advance moves the clock forward by d.
+func (t *Tx) Advance(d time.Duration) { t.now = clock(t.now.Add(d)) }
+
+// SetNow sets the clock.
+func (t *Tx) SetNow(now time.Time) { t.now = clock(now) }
+
+// Atomic runs f against t, all or nothing: if f returns an error, every
+// change it made is undone (ids it took stay taken), as the store's writer
+// rolls back one refused request without failing its batch.
+func (t *Tx) Atomic(f func(tx points.Tx) error) error {
+	snap := t.st.clone()
+	if err := f(t); err != nil {
+		t.st = snap
+		return err
+	}
+	return nil
+}
+
+// Run applies f to tx all or nothing (see Tx.Atomic) and returns its
+// result, for example:
+//
+//	res, err := pointstest.Run(tx, func(tx points.Tx) (points.EarnResult, error) { return svc.Earn(tx, req) })
+func Run[R any](tx *Tx, f func(points.Tx) (R, error)) (R, error) {
+	var res R
+	err := tx.Atomic(func(ptx points.Tx) error {
+		var err error
+		res, err = f(ptx)
+		return err
+	})
+	return res, err
+}
+
+func (s state) clone() state {
+	c := state{merchants: maps.Clone(s.merchants), balances: maps.Clone(s.balances), members: maps.Clone(s.members),
+		txs: make([]ledger.Transaction, len(s.txs)), purchases: make(map[string]*points.Purchase, len(s.purchases)),
+		lots: make(map[int64]*ledger.Lot, len(s.lots)), debts: make([]*points.Debt, len(s.debts)),
+		cons: make(map[int64][]points.Consumption, len(s.cons))}
+	for i, x := range s.txs {
+		c.txs[i] = copyTx(x)
+	}
+	for k, p := range s.purchases {
+		cp := *p
+		c.purchases[k] = &cp
+	}
+	for k, l := range s.lots {
+		cp := *l
+		c.lots[k] = &cp
+	}
+	for i, d := range s.debts {
+		cp := *d
+		c.debts[i] = &cp
+	}
+	for k, cs := range s.cons {
+		c.cons[k] = slices.Clone(cs)
+	}
+	return c
+}
+
+func copyTx(x ledger.Transaction) ledger.Transaction {
+	x.Postings = slices.Clone(x.Postings)
+	return x
+}
+
+// ---- points.Tx
+
+// Now returns the ledger's clock.
+func (t *Tx) Now() time.Time { return t.now }
+
+// NewID returns the next id of the sequence shared by transactions,
+// purchases, lots and debts.
+func (t *Tx) NewID() (int64, error) {
+	t.lastID++
+	return t.lastID, nil
+}
+
+// Merchant returns a merchant set by NewTx or SetMerchant, or
+// points.ErrNotFound.
+func (t *Tx) Merchant(id string) (points.Merchant, error) {
+	m, ok := t.st.merchants[id]
+	if !ok {
+		return points.Merchant{}, points.ErrNotFound
+	}
+	return m, nil
+}
+
+// Balance returns an account's balance (zero for an account never posted to).
+func (t *Tx) Balance(account string) (int64, error) { return t.st.balances[account], nil }
+
+// Post validates lt, refuses it with *points.ErrInsufficient if it would
+// take a NonNegative account below zero (netting its postings per account),
+// then applies it, setting lt.ID and lt.CreatedAt.
+func (t *Tx) Post(lt *ledger.Transaction) error {
+	if err := lt.Validate(); err != nil {
+		return err
+	}
+	net := map[string]int64{}
+	for _, p := range lt.Postings {
+		net[p.Account] += p.Amount
+	}
+	for _, name := range slices.Sorted(maps.Keys(net)) {
+		d := net[name]
+		if bal := t.st.balances[name]; d < 0 && ledger.NonNegative(name) && bal+d < 0 {
+			return &points.ErrInsufficient{Account: name, Balance: bal, Need: -d}
+		}
+	}
+	id, _ := t.NewID()
+	lt.ID, lt.CreatedAt = id, t.now
+	for name, d := range net {
+		t.st.balances[name] += d
+	}
+	t.st.txs = append(t.st.txs, copyTx(*lt))
+	return nil
+}
+
+// Member resolves id as seen by merchantID (customer ids are scoped by
+// merchant); with create it makes a new member.
+func (t *Tx) Member(merchantID string, id points.Identity, create bool) (string, error) {
+	k := identityKey(merchantID, id)
+	if mid, ok := t.st.members[k]; ok {
+		return mid, nil
+	}
+	if !create {
+		return "", points.ErrNotFound
+	}
+	t.memberSeq++
+	mid := fmt.Sprintf("mbr_%d", t.memberSeq)
+	t.st.members[k] = mid
+	return mid, nil
+}
+
+// identityKey is the store's (kind, lookup) key of an identity.
+func identityKey(merchantID string, id points.Identity) string {
+	lookup := id.Value
+	if id.Kind == points.IdentityCustomer {
+		lookup = merchantID + ":" + id.Value
+	}
+	return id.Kind + "\x00" + lookup
+}
+
+func purchaseKey(merchantID, kind, orderID string) string {
+	return merchantID + "\x00" + kind + "\x00" + orderID
+}
+
+// Purchase returns a copy of a merchant's purchase (or funding) of kind, or
+// points.ErrNotFound.
+func (t *Tx) Purchase(merchantID, kind, orderID string) (*points.Purchase, error) {
+	p, ok := t.st.purchases[purchaseKey(merchantID, kind, orderID)]
+	if !ok {
+		return nil, points.ErrNotFound
+	}
+	cp := *p
+	return &cp, nil
+}
+
+// SavePurchase inserts a purchase (p.New) or updates its refunded amount
+// and reversed points.
+func (t *Tx) SavePurchase(p *points.Purchase) error {
+	k := purchaseKey(p.MerchantID, p.Kind, p.OrderID)
+	old, ok := t.st.purchases[k]
+	if p.New {
+		if ok {
+			return fmt.Errorf("pointstest: purchase %s/%s/%s inserted twice (ids %d and %d)", p.MerchantID, p.Kind, p.OrderID, old.ID, p.ID)
+		}
+		cp := *p
+		cp.New = false
+		t.st.purchases[k] = &cp
+		return nil
+	}
+	if !ok || old.ID != p.ID {
+		return fmt.Errorf("pointstest: update of purchase %d (%s/%s/%s), which was never inserted", p.ID, p.MerchantID, p.Kind, p.OrderID)
+	}
+	want := *old
+	want.RefundedFen, want.ReversedPoints = p.RefundedFen, p.ReversedPoints
+	if !samePurchase(want, *p) {
+		return fmt.Errorf("pointstest: update of purchase %d changes fields the store does not update: %+v, stored %+v", p.ID, *p, *old)
+	}
+	old.RefundedFen, old.ReversedPoints = p.RefundedFen, p.ReversedPoints
+	return nil
+}
+
+func samePurchase(a, b points.Purchase) bool {
+	ta, tb := a.CreatedAt, b.CreatedAt
+	a.CreatedAt, b.CreatedAt = time.Time{}, time.Time{}
+	a.New, b.New = false, false
+	return a == b && ta.Equal(tb)
+}
+
+// Lots returns copies of a member's lots in state, ordered by expiry, then id.
+func (t *Tx) Lots(memberID, state string) ([]*ledger.Lot, error) {
+	var out []*ledger.Lot
+	for _, l := range t.st.lots {
+		if l.MemberID == memberID && l.State == state {
+			cp := *l
+			out = append(out, &cp)
+		}
+	}
+	sortLots(out, func(l *ledger.Lot) time.Time { return l.ExpiresAt })
+	return out, nil
+}
+
+func sortLots(ls []*ledger.Lot, at func(*ledger.Lot) time.Time) {
+	slices.SortFunc(ls, func(a, b *ledger.Lot) int {
+		if c := at(a).Compare(at(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// Lot returns a copy of a lot, or points.ErrNotFound.
+func (t *Tx) Lot(id int64) (*ledger.Lot, error) {
+	l, ok := t.st.lots[id]
+	if !ok {
+		return nil, points.ErrNotFound
+	}
+	cp := *l
+	return &cp, nil
+}
+
+// SaveLot inserts a lot (isNew) or updates its remaining points and state.
+func (t *Tx) SaveLot(l *ledger.Lot, isNew bool) error {
+	old, ok := t.st.lots[l.ID]
+	if isNew {
+		if ok {
+			return fmt.Errorf("pointstest: lot %d inserted twice", l.ID)
+		}
+		cp := *l
+		t.st.lots[l.ID] = &cp
+		return nil
+	}
+	if !ok {
+		return fmt.Errorf("pointstest: update of lot %d, which was never inserted", l.ID)
+	}
+	want := *old
+	want.Remaining, want.State = l.Remaining, l.State
+	if !sameLot(want, *l) {
+		return fmt.Errorf("pointstest: update of lot %d changes fields the store does not update: %+v, stored %+v", l.ID, *l, *old)
+	}
+	old.Remaining, old.State = l.Remaining, l.State
+	return nil
+}
+
+func sameLot(a, b ledger.Lot) bool {
+	times := [][2]time.Time{{a.EarnedAt, b.EarnedAt}, {a.ReleaseAt, b.ReleaseAt}, {a.ExpiresAt, b.ExpiresAt}}
+	a.EarnedAt, a.ReleaseAt, a.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
+	b.EarnedAt, b.ReleaseAt, b.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
+	if a != b {
+		return false
+	}
+	for _, p := range times {
+		if !p[0].Equal(p[1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// DueLots returns copies of up to limit lots in state (pending or
+// available) whose release (pending) or expiry (available) time is at or
+// before now, in that time's order, then by id.
+func (t *Tx) DueLots(state string, now time.Time, limit int) ([]*ledger.Lot, error) {
+	var at func(*ledger.Lot) time.Time
+	switch state {
+	case ledger.LotPending:
+		at = func(l *ledger.Lot) time.Time { return l.ReleaseAt }
+	case ledger.LotAvailable:
+		at = func(l *ledger.Lot) time.Time { return l.ExpiresAt }
+	default:
+		return nil, fmt.Errorf("pointstest: due lots: no schedule for state %q", state)
+	}
+	if limit < 0 {
+		return nil, fmt.Errorf("pointstest: due lots: negative limit %d", limit)
+	}
+	var out []*ledger.Lot
+	for _, l := range t.st.lots {
+		if l.State == state && !at(l).After(now) {
+			cp := *l
+			out = append(out, &cp)
+		}
+	}
+	sortLots(out, at)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Debts returns copies of a member's debts with points left to repay, in
+// creation order.
+func (t *Tx) Debts(memberID string) ([]*points.Debt, error) {
+	var out []*points.Debt
+	for _, d := range t.st.debts {
+		if d.MemberID == memberID && d.Remaining > 0 {
+			cp := *d
+			out = append(out, &cp)
+		}
+	}
+	return out, nil
+}
+
+// SaveDebt inserts a debt (d.New) or updates its remaining points.
+func (t *Tx) SaveDebt(d *points.Debt) error {
+	i := slices.IndexFunc(t.st.debts, func(x *points.Debt) bool { return x.ID == d.ID })
+	if d.New {
+		if i >= 0 {
+			return fmt.Errorf("pointstest: debt %d inserted twice", d.ID)
+		}
+		cp := *d
+		cp.New = false
+		t.st.debts = append(t.st.debts, &cp)
+		// Creation order: created_at, then id (as the store loads them).
+		sort.SliceStable(t.st.debts, func(a, b int) bool {
+			da, db := t.st.debts[a], t.st.debts[b]
+			if !da.CreatedAt.Equal(db.CreatedAt) {
+				return da.CreatedAt.Before(db.CreatedAt)
+			}
+			return da.ID < db.ID
+		})
+		return nil
+	}
+	if i < 0 {
+		return fmt.Errorf("pointstest: update of debt %d, which was never inserted", d.ID)
+	}
+	old := t.st.debts[i]
+	want := *old
+	want.Remaining = d.Remaining
+	got := *d
+	got.New = false
+	if want.ID != got.ID || want.MemberID != got.MemberID || want.MerchantID != got.MerchantID || want.PurchaseID != got.PurchaseID ||
+		want.Points != got.Points || want.Remaining != got.Remaining || !want.CreatedAt.Equal(got.CreatedAt) {
+		return fmt.Errorf("pointstest: update of debt %d changes fields the store does not update: %+v, stored %+v", d.ID, *d, *old)
+	}
+	old.Remaining = d.Remaining
+	return nil
+}
+
+// Consumptions returns what a redemption took from each lot, in the order
+// recorded.
+func (t *Tx) Consumptions(purchaseID int64) ([]points.Consumption, error) {
+	return slices.Clone(t.st.cons[purchaseID]), nil
+}
+
+// AddConsumption records what a redemption took from a lot.
+func (t *Tx) AddConsumption(c points.Consumption) error {
+	t.st.cons[c.PurchaseID] = append(t.st.cons[c.PurchaseID], c)
+	return nil
+}
+
+// ---- inspection
+
+// Balances returns the balance of every account a transaction has touched,
+// including accounts back at zero.
+func (t *Tx) Balances() map[string]int64 { return maps.Clone(t.st.balances) }
+
+// Transactions returns copies of the posted transactions, in posting order.
+func (t *Tx) Transactions() []ledger.Transaction {
+	out := make([]ledger.Transaction, len(t.st.txs))
+	for i, x := range t.st.txs {
+		out[i] = copyTx(x)
+	}
+	return out
+}
+
+// AllLots returns copies of every lot, in any state, by id.
+func (t *Tx) AllLots() []ledger.Lot {
+	out := make([]ledger.Lot, 0, len(t.st.lots))
+	for _, id := range slices.Sorted(maps.Keys(t.st.lots)) {
+		out = append(out, *t.st.lots[id])
+	}
+	return out
+}
+
+// AllDebts returns copies of every debt, repaid or not, in creation order.
+func (t *Tx) AllDebts() []points.Debt {
+	out := make([]points.Debt, len(t.st.debts))
+	for i, d := range t.st.debts {
+		out[i] = *d
+	}
+	return out
+}
+
+// Purchases returns copies of every purchase and funding, by id.
+func (t *Tx) Purchases() []points.Purchase {
+	out := make([]points.Purchase, 0, len(t.st.purchases))
+	for _, p := range t.st.purchases {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b points.Purchase) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Coverage returns the reserve (fen) and the outstanding points it must
+// cover: merchant budgets, member pending and available balances and the
+// marketing budget. With the flows of DESIGN §4 the reserve is exactly the
+// face value times the outstanding points.
+func (t *Tx) Coverage() (reserveFen, outstandingPoints int64) {
+	for name, b := range t.st.balances {
+		switch {
+		case name == ledger.Reserve:
+			reserveFen = b
+		case name == ledger.Marketing,
+			strings.HasPrefix(name, "merchant:") && strings.HasSuffix(name, ":budget"),
+			strings.HasPrefix(name, "member:") && (strings.HasSuffix(name, ":pending") || strings.HasSuffix(name, ":available")):
+			outstandingPoints += b
+		}
+	}
+	return reserveFen, outstandingPoints
+}
+
+// CheckInvariants checks the ledger against DESIGN §4 and returns every
+// violation found, joined, or nil:
+//
+//  1. every transaction validates: it balances per asset, has at least two
+//     postings, no zero amounts, assets matching accounts;
+//  2. no NonNegative account (member balances, budgets, payables, the
+//     reserve, marketing) is below zero;
+//  3. the reserve covers faceValueFen × the outstanding points (Coverage);
+//  4. no earn, redeem or fund reference is posted twice;
+//  5. every balance is the sum of its postings; each member's pending and
+//     available lots sum to the member's pending and available balances;
+//     every lot's remaining points are within 0..points (zero once closed);
+//     every debt's remaining points are within 0..points.
+func (t *Tx) CheckInvariants(faceValueFen int64) error {
+	var errs []error
+	add := func(inv int, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("invariant %d: %s", inv, fmt.Sprintf(format, a...)))
+	}
+	sums := map[string]int64{}
+	refs := map[string]int{}
+	ids := map[int64]bool{}
+	for _, x := range t.st.txs {
+		if err := x.Validate(); err != nil {
+			add(1, "transaction %d (%s %s): %v", x.ID, x.Kind, x.Ref, err)
+		}
+		if x.ID <= 0 || ids[x.ID] {
+			add(1, "transaction %d (%s %s): id missing or reused", x.ID, x.Kind, x.Ref)
+		}
+		ids[x.ID] = true
+		for _, p := range x.Postings {
+			sums[p.Account] += p.Amount
+		}
+		switch x.Kind {
+		case ledger.KindEarn, ledger.KindRedeem, ledger.KindFund:
+			refs[x.Ref]++
+		}
+	}
+	names := slices.Sorted(maps.Keys(t.st.balances))
+	for _, name := range names {
+		if b := t.st.balances[name]; b < 0 && ledger.NonNegative(name) {
+			add(2, "account %s is %d", name, b)
+		}
+	}
+	if faceValueFen <= 0 {
+		add(3, "face value %d fen is not positive", faceValueFen)
+	} else {
+		reserve, outstanding := t.Coverage()
+		if need, ok := ledger.MulChecked(outstanding, faceValueFen); !ok || reserve < need {
+			add(3, "reserve %d fen does not cover %d outstanding points × %d fen", reserve, outstanding, faceValueFen)
+		}
+	}
+	for _, ref := range slices.Sorted(maps.Keys(refs)) {
+		if refs[ref] > 1 {
+			add(4, "%s posted %d times", ref, refs[ref])
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(sums)) {
+		if _, ok := t.st.balances[name]; !ok && sums[name] != 0 {
+			add(5, "account %s has postings summing to %d but no balance", name, sums[name])
+		}
+	}
+	for _, name := range names {
+		if b := t.st.balances[name]; b != sums[name] {
+			add(5, "account %s is %d but its postings sum to %d", name, b, sums[name])
+		}
+	}
+	lotSums := map[string]int64{}
+	for _, l := range t.AllLots() {
+		if l.Remaining < 0 || l.Remaining > l.Points {
+			add(5, "lot %d has %d remaining, outside 0..%d", l.ID, l.Remaining, l.Points)
+		}
+		switch l.State {
+		case ledger.LotPending:
+			lotSums[ledger.MemberPending(l.MemberID)] += l.Remaining
+		case ledger.LotAvailable:
+			lotSums[ledger.MemberAvailable(l.MemberID)] += l.Remaining
+		case ledger.LotClosed:
+			if l.Remaining != 0 {
+				add(5, "lot %d is closed with %d remaining", l.ID, l.Remaining)
+			}
+		default:
+			add(5, "lot %d has unknown state %q", l.ID, l.State)
+		}
+	}
+	accounts := map[string]bool{}
+	for name := range lotSums {
+		accounts[name] = true
+	}
+	for _, name := range names {
+		if strings.HasPrefix(name, "member:") && (strings.HasSuffix(name, ":pending") || strings.HasSuffix(name, ":available")) {
+			accounts[name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(accounts)) {
+		if b := t.st.balances[name]; b != lotSums[name] {
+			add(5, "lots of %s sum to %d but the balance is %d", name, lotSums[name], b)
+		}
+	}
+	for _, d := range t.st.debts {
+		if d.Remaining < 0 || d.Remaining > d.Points {
+			add(5, "debt %d has %d remaining, outside 0..%d", d.ID, d.Remaining, d.Points)
+		}
+	}
+	return errors.Join(errs...)
+}
