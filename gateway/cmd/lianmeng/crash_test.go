@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
 	"github.com/lianmeng/lianmeng/gateway/loadgen"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
@@ -140,20 +141,21 @@ func startGatewayProc(t *testing.T, bin, dir string, env []string) *gatewayProc 
 	case <-time.After(60 * time.Second):
 		t.Fatalf("gateway did not listen within 60 s\n%s", g.logs())
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err = eventually.Within(30*time.Second, func() error {
 		resp, err := http.Get(g.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return g
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready: %v\n%s", err, g.logs())
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("/readyz answers %d", resp.StatusCode)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("gateway not ready: %v\n%s", err, g.logs())
 	}
+	return g
 }
 
 // crashReq is one earn the client sent.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/evidence"
+	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
 	"github.com/lianmeng/lianmeng/gateway/pii"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
@@ -82,17 +83,13 @@ func TestStartAndVerifyEvidence(t *testing.T) {
 		for i := range 5 {
 			evInsertTx(t, db, int64(500+i))
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		eventually.NoError(t, 20*time.Second, "sealer seals the 5 transactions", func() error {
 			cp, err := prov.Checkpoint(ctx)
-			if err == nil && cp.Size == 5 {
-				break
+			if err == nil && cp.Size != 5 {
+				err = fmt.Errorf("checkpoint covers %d entries, want 5", cp.Size)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("sealer did not seal: %+v %v", cp, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return err
+		})
 		cancel()
 		var last int64
 		out, err := verifyEvidence(context.Background(), cfg, db, func(done, total int64) { last = done })

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 )
@@ -109,14 +110,14 @@ func TestServeLifecycle(t *testing.T) {
 	}
 	cancel()
 	// New connections are refused once the listener has closed.
-	for {
+	eventually.True(t, 30*time.Second, "listener closed", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
-			break
+			return true
 		}
 		c.Close()
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
 	if _, err := io.WriteString(conn, "cd"); err != nil {
 		t.Fatal(err)
 	}
