@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/evidence"
+	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -417,17 +418,16 @@ func TestSealerWithWriter(t *testing.T) {
 		}
 		wg.Wait()
 		// Wait until everything is sealed and checkpointed.
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		eventually.NoError(t, 30*time.Second, "sealing", func() error {
 			cp, err := db.Evidence().LatestCheckpoint(ctx)
-			if err == nil && cp.Signed.Size == uint64(n.Load())+1 { // +1: the merchant's audit event
-				break
+			if err != nil {
+				return err
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("not evSealed in time: checkpoint %d of %d", cp.Signed.Size, n.Load()+1)
+			if want := uint64(n.Load()) + 1; cp.Signed.Size != want { // +1: the merchant's audit event
+				return fmt.Errorf("checkpoint covers %d of %d entries", cp.Signed.Size, want)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 		cancel()
 		<-done
 		out, err := evidence.Verify(ctx, db.Evidence(), evidence.VerifyOptions{PublicKey: evSigner().PublicKey()})
