@@ -22,6 +22,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 )
@@ -300,10 +301,10 @@ func TestFoundationGracefulShutdown(t *testing.T) {
 	<-entered
 	cancel()
 	// Wait until the listener is closed: new connections are refused.
-	for {
+	eventually.True(t, 30*time.Second, "listener closed", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
-			break
+			return true
 		}
 		c.Close()
 		select {
@@ -311,9 +312,10 @@ func TestFoundationGracefulShutdown(t *testing.T) {
 			t.Fatalf("in-flight request finished before release: %s", r)
 		case err := <-served:
 			t.Fatalf("Serve returned with a request in flight: %v", err)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-	}
+		return false
+	})
 	close(release)
 	if r := <-got; r.Status != 200 || string(r.Body) != "done" {
 		t.Fatalf("in-flight request: %s", r)
