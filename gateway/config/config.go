@@ -1,9 +1,15 @@
 // Package config loads the gateway's configuration: a YAML file, then
 // environment overrides named LIANMENG_<PATH> (for example
-// LIANMENG_DATABASE_DSN overrides database.dsn). Secret values may instead be
-// read from a file named by LIANMENG_<PATH>_FILE or written in YAML as
-// {file: path}, so they need not appear in the file or in the
-// process environment listing. Secrets never print: Secret.String masks them.
+// LIANMENG_DATABASE_DSN overrides database.dsn). A list is given whole, as
+// JSON (or a YAML flow sequence) with the same fields as in the file, and
+// replaces the file's list; an empty value clears it:
+//
+//	LIANMENG_PLUGINS='[{"name":"restaurant","kind":"earning_rule","path":"builtin:restaurant"}]'
+//
+// Secret values may instead be read from a file named by
+// LIANMENG_<PATH>_FILE or written in YAML as {file: path}, so they need not
+// appear in the file or in the process environment listing. Secrets never
+// print: Secret.String masks them.
 package config
 
 import (
@@ -368,6 +374,19 @@ func setFromString(fv reflect.Value, s string) error {
 			return fmt.Errorf("not an integer: %q", s)
 		}
 		fv.SetInt(n)
+	case fv.Kind() == reflect.Slice || fv.Kind() == reflect.Map:
+		// The whole list, in JSON or YAML flow form, decoded as strictly
+		// as the file; an empty value is an empty list.
+		nv := reflect.New(fv.Type())
+		if strings.TrimSpace(s) != "" {
+			dec := yaml.NewDecoder(strings.NewReader(s))
+			dec.KnownFields(true)
+			if err := dec.Decode(nv.Interface()); err != nil {
+				return fmt.Errorf("not a JSON array with the fields of the YAML file's list, e.g. "+
+					`[{"name":"restaurant","kind":"earning_rule","path":"builtin:restaurant"}]: %s`, oneLine(err))
+			}
+		}
+		fv.Set(nv.Elem())
 	default:
 		return fmt.Errorf("cannot be set from the environment")
 	}
