@@ -15,11 +15,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/lianmeng/lianmeng/gateway/loadgen"
 )
 
 func init() {
-	register(command{name: "bench", summary: "load-test a running gateway with signed earns (loopback only)", run: cmdBench})
+	register(newBenchCommand)
 	startDebugPprof()
 }
 
@@ -51,56 +53,76 @@ func startDebugPprof() {
 	go (&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln)
 }
 
-func cmdBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", stderr)
-	base := fs.String("url", "http://127.0.0.1:8080", "gateway base URL (loopback only)")
-	token := fs.String("token", "", "operator token (default $LIANMENG_OPERATOR_TOKEN)")
-	clients := fs.Int("clients", 64, "concurrent clients, one request in flight each")
-	duration := fs.Duration("duration", 15*time.Second, "measured duration")
-	warmup := fs.Duration("warmup", 3*time.Second, "warm-up before measuring (not counted)")
-	shape := fs.String("shape", loadgen.ShapeSpread, "spread (traffic over -merchants merchants) or hot (all on one merchant)")
-	merchants := fs.Int("merchants", 1000, "merchants for -shape spread")
-	alg := fs.String("algorithm", "hmac-sha256", "merchant credential algorithm: hmac-sha256 or ed25519")
-	maxReq := fs.Int64("max-requests", 0, "stop after this many requests (0: only the duration bounds the run)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the gateway over the measured window to this file (serve must run with "+pprofEnv+")")
-	pprofURL := fs.String("pprof-url", "", "the gateway's pprof base URL for -cpuprofile (default http://$"+pprofEnv+")")
-	cpuPids := fs.String("cpu-pids", "", "also report the CPU that these processes (name=pid,...; Linux) and the generator spend over the measured window")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// benchOptions are bench's flags.
+type benchOptions struct {
+	url, token, shape, algorithm, cpuprofile, pprofURL, cpuPids string
+	clients, merchants                                          int
+	duration, warmup                                            time.Duration
+	maxRequests                                                 int64
+	json                                                        bool
+}
+
+func newBenchCommand() *cobra.Command {
+	var o benchOptions
+	c := &cobra.Command{
+		Use:   "bench [flags]",
+		Short: "load-test a running gateway with signed earns (loopback only)",
+		Long: `bench sets up merchants on a running gateway with the operator token, then
+sends signed earn requests from concurrent clients and reports earn/s,
+latency percentiles and errors (with --cpu-pids, also the CPU each process
+spent per earn). It only targets loopback addresses. scripts/bench.sh runs
+the whole benchmark against SQLite and MySQL.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return cmdBench(o, c.OutOrStdout(), c.ErrOrStderr()) },
 	}
-	if fs.NArg() > 0 {
-		return usagef("bench takes no arguments, got %q", fs.Args())
+	f := c.Flags()
+	f.StringVar(&o.url, "url", "http://127.0.0.1:8080", "gateway base `URL` (loopback only)")
+	f.StringVar(&o.token, "token", "", "operator `TOKEN` (default $LIANMENG_OPERATOR_TOKEN)")
+	f.IntVar(&o.clients, "clients", 64, "concurrent clients, one request in flight each")
+	f.DurationVar(&o.duration, "duration", 15*time.Second, "measured duration")
+	f.DurationVar(&o.warmup, "warmup", 3*time.Second, "warm-up before measuring (not counted)")
+	f.StringVar(&o.shape, "shape", loadgen.ShapeSpread, "traffic `SHAPE`: spread (over --merchants merchants) or hot (all on one merchant)")
+	f.IntVar(&o.merchants, "merchants", 1000, "merchants for --shape spread")
+	f.StringVar(&o.algorithm, "algorithm", "hmac-sha256", "merchant credential `ALGORITHM`: hmac-sha256 or ed25519")
+	f.Int64Var(&o.maxRequests, "max-requests", 0, "stop after this many requests (0: only the duration bounds the run)")
+	f.BoolVar(&o.json, "json", false, "print the result as JSON")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway over the measured window to `FILE` (serve must run with "+pprofEnv+")")
+	_ = c.MarkFlagFilename("cpuprofile")
+	f.StringVar(&o.pprofURL, "pprof-url", "", "the gateway's pprof base `URL` for --cpuprofile (default http://$"+pprofEnv+")")
+	f.StringVar(&o.cpuPids, "cpu-pids", "", "also report the CPU that these processes (`NAME=PID,...`; Linux) and the generator spend over the measured window")
+	return c
+}
+
+func cmdBench(o benchOptions, stdout, stderr io.Writer) error {
+	if o.token == "" {
+		o.token = os.Getenv("LIANMENG_OPERATOR_TOKEN")
 	}
-	if *token == "" {
-		*token = os.Getenv("LIANMENG_OPERATOR_TOKEN")
-	}
-	if *token == "" {
+	if o.token == "" {
 		return usagef("an operator token is required: -token or LIANMENG_OPERATOR_TOKEN")
 	}
-	cfg := loadgen.Config{BaseURL: *base, OperatorToken: *token, Clients: *clients, Duration: *duration, Warmup: *warmup,
-		Shape: *shape, Merchants: *merchants, Algorithm: *alg, MaxRequests: *maxReq, Members: 100_000,
+	cfg := loadgen.Config{BaseURL: o.url, OperatorToken: o.token, Clients: o.clients, Duration: o.duration, Warmup: o.warmup,
+		Shape: o.shape, Merchants: o.merchants, Algorithm: o.algorithm, MaxRequests: o.maxRequests, Members: 100_000,
 		RequestTimeout: 10 * time.Second, SetupConcurrency: 16}
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	if *cpuprofile != "" && *pprofURL == "" {
+	if o.cpuprofile != "" && o.pprofURL == "" {
 		addr := os.Getenv(pprofEnv)
 		if addr == "" {
 			return usagef("-cpuprofile needs -pprof-url or %s", pprofEnv)
 		}
-		*pprofURL = "http://" + addr
+		o.pprofURL = "http://" + addr
 	}
-	if *pprofURL != "" {
-		if err := loadgen.CheckLoopback(*pprofURL); err != nil {
+	if o.pprofURL != "" {
+		if err := loadgen.CheckLoopback(o.pprofURL); err != nil {
 			return usagef("-pprof-url: %v", err)
 		}
 	}
-	procs, err := parseCPUProcs(*cpuPids)
+	procs, err := parseCPUProcs(o.cpuPids)
 	if err != nil {
 		return usagef("-cpu-pids: %v", err)
 	}
-	if *cpuPids != "" {
+	if o.cpuPids != "" {
 		procs = append(procs, cpuProc{"generator", os.Getpid()})
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -108,10 +130,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 
 	var measureHooks []func()
 	profDone := make(chan error, 1)
-	if *cpuprofile != "" {
+	if o.cpuprofile != "" {
 		secs := max(1, int(cfg.Duration.Seconds()))
 		measureHooks = append(measureHooks, func() {
-			go func() { profDone <- fetchProfile(ctx, *pprofURL, secs, *cpuprofile) }()
+			go func() { profDone <- fetchProfile(ctx, o.pprofURL, secs, o.cpuprofile) }()
 		})
 	}
 	// CPU snapshots at the start and the end of the measured window.
@@ -134,7 +156,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	if !*asJSON {
+	if !o.json {
 		n := cfg.Merchants
 		if cfg.Shape == loadgen.ShapeHot {
 			n = 1
@@ -146,13 +168,13 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *cpuprofile != "" {
+	if o.cpuprofile != "" {
 		select {
 		case err := <-profDone:
 			if err != nil {
 				fmt.Fprintf(stderr, "bench: cpu profile: %v\n", err)
 			} else {
-				fmt.Fprintf(stderr, "bench: gateway CPU profile written to %s (go tool pprof -top %s)\n", *cpuprofile, *cpuprofile)
+				fmt.Fprintf(stderr, "bench: gateway CPU profile written to %s (go tool pprof -top %s)\n", o.cpuprofile, o.cpuprofile)
 			}
 		case <-time.After(30 * time.Second):
 			fmt.Fprintln(stderr, "bench: cpu profile did not finish")
@@ -167,7 +189,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "bench: CPU snapshots did not finish")
 		}
 	}
-	if *asJSON {
+	if o.json {
 		enc := json.NewEncoder(stdout)
 		return enc.Encode(out)
 	}

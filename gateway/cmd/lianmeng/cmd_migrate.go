@@ -4,38 +4,58 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 )
 
 func init() {
-	register(command{name: "migrate", summary: "apply or list database migrations: migrate up|status", run: cmdMigrate})
-	register(command{name: "version", summary: "print the version", run: func(args []string, stdout, _ io.Writer) error {
-		if len(args) > 0 {
-			return usagef("version takes no arguments")
-		}
-		fmt.Fprintln(stdout, "lianmeng", version)
-		return nil
-	}})
+	register(newMigrateCommand)
+	register(newVersionCommand)
+}
+
+func newMigrateCommand() *cobra.Command {
+	var cfgPath string
+	c := &cobra.Command{
+		Use:   "migrate [flags] up|status",
+		Short: "apply pending database migrations (up) or list them (status)",
+		Long: `migrate up applies the pending database migrations and prints their
+versions; migrate status lists every migration and whether it is applied.`,
+		ValidArgs: []string{"up", "status"},
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 || (args[0] != "up" && args[0] != "status") {
+				return usagef("want up|status, got %q", args)
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error { return cmdMigrate(cfgPath, args[0], c.OutOrStdout()) },
+	}
+	configFlag(c, &cfgPath)
+	return c
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			fmt.Fprintln(c.OutOrStdout(), "lianmeng", version)
+			return nil
+		},
+	}
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func cmdMigrate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr)
-	cfgPath := fs.String("config", "", "configuration file")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 || (fs.Arg(0) != "up" && fs.Arg(0) != "status") {
-		return usagef("usage: lianmeng migrate [-config FILE] up|status")
-	}
+func cmdMigrate(cfgPath, action string, stdout io.Writer) error {
 	ctx := context.Background()
-	_, db, err := openConfigured(ctx, *cfgPath)
+	_, db, err := openConfigured(ctx, cfgPath)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if fs.Arg(0) == "up" {
+	if action == "up" {
 		applied, err := db.Migrate(ctx, nil)
 		if err != nil {
 			return err

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/pluginhost"
 	"github.com/lianmeng/lianmeng/plugins"
@@ -18,60 +20,87 @@ import (
 )
 
 func init() {
-	register(command{
-		name:    "plugin",
-		summary: "plugins: plugin list|verify [-config FILE], plugin describe|serve NAME",
-		run:     cmdPlugin,
-	})
+	register(newPluginCommand)
 }
 
-const pluginUsage = "usage: lianmeng plugin list|verify [-config FILE] | describe NAME | serve NAME"
-
-func cmdPlugin(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usagef(pluginUsage)
+func newPluginCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "plugin",
+		Short: "list, describe, verify and serve plugins",
+		Long: `plugin lists the configured and the builtin plugins, prints a builtin's
+manifest, launches every configured plugin to verify it, and serves a builtin
+plugin out of process (the gateway runs "lianmeng plugin serve NAME" itself
+for path: builtin:NAME).`,
 	}
-	switch args[0] {
-	case "list":
-		return pluginList(args[1:], stdout, stderr)
-	case "verify":
-		return pluginVerify(args[1:], stdout, stderr)
-	case "describe":
-		if len(args) != 2 {
-			return usagef("usage: lianmeng plugin describe NAME (builtins: %s)", strings.Join(plugins.Names(), ", "))
-		}
-		p, ok := plugins.Lookup(args[1])
-		if !ok {
-			return fmt.Errorf("no builtin plugin %q (builtins: %s)", args[1], strings.Join(plugins.Names(), ", "))
-		}
-		return sdk.WriteManifest(stdout, p)
-	case "serve":
+	builtins := func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return plugins.Names(), cobra.ShellCompDirectiveNoFileComp
+	}
+	nameArg := "one builtin plugin NAME (builtins: " + strings.Join(plugins.Names(), ", ") + ")"
+
+	var listOpts, verifyOpts pluginOptions
+	list := &cobra.Command{
+		Use:   "list [flags]",
+		Short: "list the configured plugins and the builtin ones",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return pluginList(listOpts, c.OutOrStdout())
+		},
+	}
+	pluginFlags(list, &listOpts, false)
+	verify := &cobra.Command{
+		Use:   "verify [flags]",
+		Short: "launch every configured plugin and check checksum, handshake, Describe, Configure and health",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return pluginVerify(verifyOpts, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	pluginFlags(verify, &verifyOpts, true)
+	describe := &cobra.Command{
+		Use:               "describe NAME",
+		Short:             "print a builtin plugin's manifest (JSON)",
+		Args:              exactArgs(1, nameArg),
+		ValidArgsFunction: builtins,
+		RunE: func(c *cobra.Command, args []string) error {
+			p, ok := plugins.Lookup(args[0])
+			if !ok {
+				return fmt.Errorf("no builtin plugin %q (builtins: %s)", args[0], strings.Join(plugins.Names(), ", "))
+			}
+			return sdk.WriteManifest(c.OutOrStdout(), p)
+		},
+	}
+	serve := &cobra.Command{
+		Use:   "serve NAME",
+		Short: "serve a builtin plugin over the go-plugin protocol (run by the gateway, not by hand)",
+		Long: `serve serves the builtin plugin NAME over the go-plugin protocol. The gateway
+runs it itself for a plugin configured with path: builtin:NAME; stdout
+carries the go-plugin handshake, so nothing else is written to it.`,
+		Args:              exactArgs(1, nameArg),
+		ValidArgsFunction: builtins,
 		// Run by the gateway itself for builtin:NAME. stdout carries the
-		// go-plugin handshake, so nothing else may be written to it.
-		if len(args) != 2 {
-			return usagef("usage: lianmeng plugin serve NAME (builtins: %s)", strings.Join(plugins.Names(), ", "))
-		}
-		return plugins.Serve(args[1])
+		// go-plugin handshake, so nothing else may be written to it (run
+		// writes errors and usage to stderr only).
+		RunE: func(_ *cobra.Command, args []string) error { return plugins.Serve(args[0]) },
 	}
-	return usagef(pluginUsage)
+	c.AddCommand(list, verify, describe, serve)
+	return c
 }
 
-func pluginConfig(name string, args []string, stderr io.Writer) (config.Config, bool, error) {
-	fs := newFlagSet("plugin "+name, stderr)
-	cfgPath := fs.String("config", "", "configuration file")
-	verbose := fs.Bool("v", false, "log plugin start-up to stderr")
-	if err := parseFlags(fs, args); err != nil {
-		return config.Config{}, false, err
-	}
-	if fs.NArg() != 0 {
-		return config.Config{}, false, usagef("plugin %s takes no arguments besides flags", name)
-	}
-	cfg, err := config.Load(*cfgPath, os.Environ())
-	return cfg, *verbose, err
+type pluginOptions struct {
+	config  string
+	verbose bool
 }
 
-func pluginList(args []string, stdout, stderr io.Writer) error {
-	cfg, _, err := pluginConfig("list", args, stderr)
+func pluginFlags(c *cobra.Command, o *pluginOptions, verbose bool) {
+	c.Flags().StringVar(&o.config, "config", "", "configuration `FILE` (default: built-in defaults; LIANMENG_* variables override it)")
+	_ = c.MarkFlagFilename("config", "yaml", "yml")
+	if verbose {
+		c.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "log plugin start-up to stderr")
+	}
+}
+
+func pluginList(o pluginOptions, stdout io.Writer) error {
+	cfg, err := config.Load(o.config, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -104,8 +133,8 @@ func pluginList(args []string, stdout, stderr io.Writer) error {
 
 // pluginVerify launches every configured plugin through the real host, one
 // at a time, and reports checksum, handshake, Describe, Configure and health.
-func pluginVerify(args []string, stdout, stderr io.Writer) error {
-	cfg, verbose, err := pluginConfig("verify", args, stderr)
+func pluginVerify(o pluginOptions, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(o.config, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -114,7 +143,7 @@ func pluginVerify(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	logOut := io.Discard
-	if verbose {
+	if o.verbose {
 		logOut = stderr
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))

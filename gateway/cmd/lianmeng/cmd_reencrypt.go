@@ -8,31 +8,45 @@ import (
 	"io/fs"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/pii"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
 func init() {
-	register(command{name: "reencrypt", summary: "re-encrypt members' sealed personal data under the active pii key (after rotation)", run: cmdReencrypt})
+	register(newReencryptCommand)
+}
+
+func newReencryptCommand() *cobra.Command {
+	var cfgPath string
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "reencrypt [flags]",
+		Short: "re-encrypt members' sealed personal data under the active pii key (after rotation)",
+		Long: `reencrypt re-seals every member identity that is not under the active key of
+pii.keys (docs/evidence.md §9, §11), then says whether the older keys can be
+removed. It is safe to run while the gateway serves, and to interrupt and run
+again; it never generates keys. A progress bar is drawn on stderr when it is
+a terminal.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cmdReencrypt(cfgPath, quiet, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	configFlag(c, &cfgPath)
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	return c
 }
 
 // cmdReencrypt re-seals every member identity that is not under the active
 // key of pii.keys, or not yet bound to its row (docs/evidence.md §9, §11).
 // Safe to run while the gateway serves, and to interrupt and run again. It
 // never generates keys: fresh keys could decrypt nothing.
-func cmdReencrypt(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("reencrypt", stderr)
-	cfgPath := fs.String("config", "", "configuration file")
-	quiet := fs.Bool("q", false, "no progress output")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("reencrypt takes no arguments")
-	}
+func cmdReencrypt(cfgPath string, quiet bool, stdout, stderr io.Writer) error {
 	ctx := context.Background()
-	cfg, db, err := openConfigured(ctx, *cfgPath)
+	cfg, db, err := openConfigured(ctx, cfgPath)
 	if err != nil {
 		return err
 	}
@@ -47,7 +61,7 @@ func cmdReencrypt(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	db.SetPII(k)
-	bar := newProgress(stderr, *quiet)
+	bar := newProgress(stderr, quiet)
 	st, err := db.ReencryptIdentities(ctx, func(done, total int64) { bar.set("re-encrypting", done, total, "") })
 	bar.done()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
 
 	"github.com/lianmeng/lianmeng/gateway/api"
 	"github.com/lianmeng/lianmeng/gateway/config"
@@ -21,7 +22,23 @@ import (
 )
 
 func init() {
-	register(command{name: "serve", summary: "run the gateway (HTTP API, scheduler, plugins)", run: cmdServe})
+	register(newServeCommand)
+}
+
+func newServeCommand() *cobra.Command {
+	var cfgPath, listen string
+	c := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "run the gateway (HTTP API, scheduler, plugins)",
+		Long: `serve runs the gateway until SIGINT or SIGTERM: the HTTP API, the scheduled
+jobs, the evidence sealer and the configured plugins. It refuses to start on
+a database with pending migrations unless database.migrate_on_start is set.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return cmdServe(cfgPath, listen, c.ErrOrStderr()) },
+	}
+	configFlag(c, &cfgPath)
+	c.Flags().StringVar(&listen, "listen", "", "listen on `HOST:PORT`, overriding the configuration's listen")
+	return c
 }
 
 // loadConfig is shared by every subcommand: -config path, else
@@ -66,22 +83,13 @@ func openConfigured(ctx context.Context, cfgPath string) (config.Config, *store.
 	return cfg, db, nil
 }
 
-func cmdServe(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
-	cfgPath := fs.String("config", "", "configuration file (default: $LIANMENG_CONFIG or configs/lianmeng.yaml)")
-	listen := fs.String("listen", "", "listen address, overrides the configuration")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("serve takes no arguments, got %q", fs.Args())
-	}
-	cfg, err := loadConfig(*cfgPath)
+func cmdServe(cfgPath, listen string, stderr io.Writer) error {
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return err
 	}
-	if *listen != "" {
-		cfg.Listen = *listen
+	if listen != "" {
+		cfg.Listen = listen
 	}
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

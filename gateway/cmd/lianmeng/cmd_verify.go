@@ -8,34 +8,50 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
 func init() {
-	register(command{name: "verify", summary: "check the ledger invariants and the evidence chain against the database", run: cmdVerify})
+	register(newVerifyCommand)
+}
+
+func newVerifyCommand() *cobra.Command {
+	var o verifyOptions
+	c := &cobra.Command{
+		Use:   "verify [flags]",
+		Short: "check the ledger invariants and the evidence chain against the database",
+		Long: `verify checks the ledger invariants and replays the evidence chain and its
+signed checkpoints from the database (docs/evidence.md §7). It prints "ok"
+or one line per finding, and exits 1 on any finding. Entries the sealer has
+not reached yet are warnings unless --require-sealed. A progress bar is drawn
+on stderr when it is a terminal.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return cmdVerify(o, c.OutOrStdout(), c.ErrOrStderr()) },
+	}
+	configFlag(c, &o.config)
+	c.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
+	c.Flags().BoolVar(&o.requireSealed, "require-sealed", false, "also fail when settled entries are not sealed yet (sealer stopped or behind)")
+	return c
+}
+
+type verifyOptions struct {
+	config               string
+	quiet, requireSealed bool
 }
 
 // errViolations makes verify exit non-zero after printing its findings.
 var errViolations = errors.New("the ledger does not verify")
 
-func cmdVerify(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("verify", stderr)
-	cfgPath := fs.String("config", "", "configuration file")
-	quiet := fs.Bool("q", false, "no progress output")
-	requireSealed := fs.Bool("require-sealed", false, "also fail when settled entries are not sealed yet (sealer stopped or behind)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("verify takes no arguments")
-	}
+func cmdVerify(o verifyOptions, stdout, stderr io.Writer) error {
 	ctx := context.Background()
-	cfg, db, err := openConfigured(ctx, *cfgPath)
+	cfg, db, err := openConfigured(ctx, o.config)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	bar := newProgress(stderr, *quiet)
+	bar := newProgress(stderr, o.quiet)
 	violations, err := db.CheckInvariants(ctx, cfg.Points.FaceValueFen, func(step int, name string) {
 		bar.set("ledger invariants", int64(step), store.InvariantSteps, name)
 	})
@@ -57,7 +73,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	// warnings unless -require-sealed.
 	var warnings []string
 	for _, l := range ev {
-		if strings.HasPrefix(l, "not sealed:") && !*requireSealed {
+		if strings.HasPrefix(l, "not sealed:") && !o.requireSealed {
 			warnings = append(warnings, l)
 			continue
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,18 +29,54 @@ func oneLine(t *testing.T, s string, want ...string) {
 	}
 }
 
+// usageFor returns the usage text of the command at path ("" for the root).
+func usageFor(t *testing.T, path ...string) string {
+	t.Helper()
+	c, rest, err := newRootCommand(io.Discard, io.Discard).Find(path)
+	if err != nil || len(rest) > 0 {
+		t.Fatalf("no command %q: %v", path, err)
+	}
+	return c.UsageString()
+}
+
+// usageOut asserts stderr is a one-line error mentioning every want,
+// followed by exactly the usage of the command at path.
+func usageOut(t *testing.T, stderr string, path []string, want ...string) {
+	t.Helper()
+	first, rest, _ := strings.Cut(stderr, "\n")
+	oneLine(t, first+"\n", want...)
+	if u := usageFor(t, path...); rest != u {
+		t.Errorf("after the error line:\n%s\nwant the usage of %q:\n%s", rest, path, u)
+	}
+}
+
 func TestCLIUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
+		path []string // whose usage follows the error
 		want []string
 	}{
-		{[]string{"serve", "-bogus"}, []string{"lianmeng serve", "-bogus", "-config"}},
-		{[]string{"serve", "extra"}, []string{"lianmeng serve", "extra"}},
-		{[]string{"bogus"}, []string{`unknown command "bogus"`, "lianmeng help"}},
-		{[]string{"migrate"}, []string{"up|status"}},
-		{[]string{"migrate", "down"}, []string{"up|status"}},
-		{[]string{"migrate", "-x", "up"}, []string{"-x"}},
-		{[]string{"version", "now"}, []string{"no arguments"}},
+		{[]string{"serve", "-bogus"}, []string{"serve"}, []string{"lianmeng serve:", "unknown flag", "-bogus"}},
+		{[]string{"serve", "--bogus"}, []string{"serve"}, []string{"lianmeng serve:", "unknown flag", "--bogus"}},
+		{[]string{"serve", "-listen"}, []string{"serve"}, []string{"lianmeng serve:", "listen", "argument"}},
+		{[]string{"serve", "extra"}, []string{"serve"}, []string{"lianmeng serve:", "extra"}},
+		{[]string{"bogus"}, nil, []string{"lianmeng:", `unknown command "bogus"`}},
+		{[]string{"bogus", "--help"}, nil, []string{`unknown command "bogus"`}},
+		{[]string{"serv"}, nil, []string{`unknown command "serv"`, `did you mean "serve"`}},
+		{[]string{"migrate"}, []string{"migrate"}, []string{"up|status"}},
+		{[]string{"migrate", "down"}, []string{"migrate"}, []string{"up|status", "down"}},
+		{[]string{"migrate", "-x", "up"}, []string{"migrate"}, []string{"-x"}},
+		{[]string{"version", "now"}, []string{"version"}, []string{"no arguments", "now"}},
+		{[]string{"verify", "-q", "-bogus"}, []string{"verify"}, []string{"--bogus"}},
+		{[]string{"bench", "-clients", "many"}, []string{"bench"}, []string{"--clients", "many"}},
+		{[]string{"plugin"}, []string{"plugin"}, []string{"lianmeng plugin:", "missing command", "list", "serve"}},
+		{[]string{"plugin", "bogus"}, []string{"plugin"}, []string{"lianmeng plugin:", `unknown command "bogus"`}},
+		{[]string{"plugin", "describe"}, []string{"plugin", "describe"}, []string{"NAME", "restaurant"}},
+		{[]string{"plugin", "serve", "a", "b"}, []string{"plugin", "serve"}, []string{"NAME"}},
+		{[]string{"plugin", "list", "-v"}, []string{"plugin", "list"}, []string{"-v"}},
+		{[]string{"help", "bogus"}, nil, []string{"lianmeng help:", `unknown help topic "bogus"`}},
+		{[]string{"completion"}, []string{"completion"}, []string{"missing command", "bash"}},
+		{[]string{"completion", "tcsh"}, []string{"completion"}, []string{`unknown command "tcsh"`}},
 	} {
 		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {
 			code, stdout, stderr := runCLI(tc.args...)
@@ -49,28 +86,35 @@ func TestCLIUsageErrors(t *testing.T) {
 			if stdout != "" {
 				t.Fatalf("stdout %q", stdout)
 			}
-			oneLine(t, stderr, tc.want...)
+			usageOut(t, stderr, tc.path, tc.want...)
 		})
 	}
 }
 
 func TestCLIHelpAndVersion(t *testing.T) {
-	code, _, stderr := runCLI()
-	if code != 2 || !strings.Contains(stderr, "usage:") {
-		t.Fatalf("no args: exit %d %q", code, stderr)
+	code, stdout, stderr := runCLI()
+	if code != 2 || stdout != "" || stderr != usageFor(t) || !strings.Contains(stderr, "Usage:") {
+		t.Fatalf("no args: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	code, _, stderr = runCLI("help")
-	if code != 0 {
-		t.Fatalf("help: exit %d", code)
-	}
-	for _, c := range []string{"serve", "migrate", "version"} {
-		if !strings.Contains(stderr, c) {
-			t.Errorf("help does not list %s", c)
+	_, help, _ := runCLI("--help")
+	for _, args := range [][]string{{"help"}, {"-h"}, {"-help"}} {
+		code, stdout, stderr := runCLI(args...)
+		if code != 0 || stderr != "" || stdout != help {
+			t.Fatalf("%q: exit %d, stderr %q, output differs from --help:\n%s", args, code, stderr, stdout)
 		}
 	}
-	code, stdout, _ := runCLI("version")
+	for _, c := range []string{"serve", "migrate", "verify", "reencrypt", "plugin", "bench", "version", "completion", "help"} {
+		if !strings.Contains(help, "\n  "+c+" ") {
+			t.Errorf("help does not list %s:\n%s", c, help)
+		}
+	}
+	code, stdout, _ = runCLI("version")
 	if code != 0 || stdout != "lianmeng "+version+"\n" {
 		t.Fatalf("version: exit %d %q", code, stdout)
+	}
+	code, stdout, stderr = runCLI("completion", "bash")
+	if code != 0 || !strings.Contains(stdout, "bash completion") || stderr != "" {
+		t.Fatalf("completion bash: exit %d, stderr %q", code, stderr)
 	}
 }
 
