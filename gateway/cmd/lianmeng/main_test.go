@@ -5,8 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // runCLI runs the binary's entry point and returns exit code and output.
@@ -91,6 +95,91 @@ func TestCLIUsageErrors(t *testing.T) {
 	}
 }
 
+// commandPaths returns the path of every command a person can run, the
+// root's (nil) first.
+func commandPaths() [][]string {
+	paths := [][]string{nil}
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden {
+				continue
+			}
+			p := append(append([]string{}, path...), sub.Name())
+			paths = append(paths, p)
+			walk(sub, p)
+		}
+	}
+	walk(newRootCommand(io.Discard, io.Discard), nil)
+	return paths
+}
+
+// TestCommandHelp asks every registered command for its help, the three
+// ways, and checks it describes the command and each of its flags: a new
+// command or flag without a description fails here.
+func TestCommandHelp(t *testing.T) {
+	paths := commandPaths()
+	for _, want := range [][]string{{"serve"}, {"migrate"}, {"verify"}, {"reencrypt"}, {"plugin", "serve"}, {"bench"}, {"version"}, {"completion", "bash"}, {"help"}} {
+		if !slices.ContainsFunc(paths, func(p []string) bool { return slices.Equal(p, want) }) {
+			t.Errorf("no command %q", want)
+		}
+	}
+	for _, path := range paths {
+		name := strings.Join(append([]string{"lianmeng"}, path...), " ")
+		t.Run(name, func(t *testing.T) {
+			c, _, err := newRootCommand(io.Discard, io.Discard).Find(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Short == "" {
+				t.Errorf("%s has no one-line summary (Short)", name)
+			}
+			code, help, stderr := runCLI(append(slices.Clone(path), "--help")...)
+			if code != 0 || stderr != "" {
+				t.Fatalf("--help: exit %d, stderr %q", code, stderr)
+			}
+			for _, args := range [][]string{append(slices.Clone(path), "-h"), append([]string{"help"}, path...)} {
+				if code, out, stderr := runCLI(args...); code != 0 || stderr != "" || out != help {
+					t.Errorf("%q: exit %d, stderr %q, output differs from --help:\n%s", args, code, stderr, out)
+				}
+			}
+			if !strings.Contains(help, "Usage:\n  "+name) {
+				t.Errorf("help lacks the usage line for %s:\n%s", name, help)
+			}
+			lines := strings.Split(help, "\n")
+			c.Flags().VisitAll(func(f *pflag.Flag) {
+				_, usage := pflag.UnquoteUsage(f)
+				if strings.TrimSpace(usage) == "" {
+					t.Errorf("flag --%s has no description", f.Name)
+					return
+				}
+				i := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "--"+f.Name+" ") && strings.Contains(l, usage) })
+				if i < 0 {
+					t.Errorf("help does not list --%s with %q:\n%s", f.Name, usage, help)
+					return
+				}
+				if f.Shorthand != "" && !strings.Contains(lines[i], "-"+f.Shorthand+", --"+f.Name) {
+					t.Errorf("help line %q lacks -%s", lines[i], f.Shorthand)
+				}
+				switch f.DefValue {
+				case "", "0", "false", "0s", "[]":
+				default:
+					if !strings.Contains(lines[i], "(default ") || !strings.Contains(lines[i], f.DefValue) {
+						t.Errorf("help line %q lacks the default %s", lines[i], f.DefValue)
+					}
+				}
+			})
+			for _, sub := range c.Commands() {
+				if sub.IsAvailableCommand() && !slices.ContainsFunc(lines, func(l string) bool {
+					return strings.HasPrefix(strings.TrimSpace(l), sub.Name()+" ") && strings.HasSuffix(l, " "+sub.Short)
+				}) {
+					t.Errorf("help does not list %s with its summary %q:\n%s", sub.Name(), sub.Short, help)
+				}
+			}
+		})
+	}
+}
+
 func TestCLIHelpAndVersion(t *testing.T) {
 	code, stdout, stderr := runCLI()
 	if code != 2 || stdout != "" || stderr != usageFor(t) || !strings.Contains(stderr, "Usage:") {
@@ -115,6 +204,50 @@ func TestCLIHelpAndVersion(t *testing.T) {
 	code, stdout, stderr = runCLI("completion", "bash")
 	if code != 0 || !strings.Contains(stdout, "bash completion") || stderr != "" {
 		t.Fatalf("completion bash: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestFlagSpellings: the std flag package's single-dash long flags keep
+// working (scripts/bench.sh, the README), rewritten to pflag's double dash.
+func TestFlagSpellings(t *testing.T) {
+	root := newRootCommand(io.Discard, io.Discard)
+	for _, tc := range []struct{ in, out string }{
+		{"bench -url U -token T -json -cpu-pids gateway=1 -clients 8", "bench --url U --token T --json --cpu-pids gateway=1 --clients 8"},
+		{"bench --url U -duration=1s -json=false", "bench --url U --duration=1s --json=false"},
+		{"bench -token -json -url -x", "bench --token -json --url -x"}, // flag values stay
+		{"bench -bogus -b", "bench --bogus -b"},                        // unknown: reported as --bogus; -b as shorthand
+		{"bench -h -help", "bench -h --help"},
+		{"bench -- -json", "bench -- -json"},
+		{"verify -q -require-sealed -config f -qh", "verify -q --require-sealed --config f -qh"},
+		{"plugin verify -v -config=f", "plugin verify -v --config=f"},
+		{"migrate -config f status", "migrate --config f status"},
+	} {
+		args := strings.Fields(tc.in)
+		c, _, err := root.Find(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(normalizeArgs(c.Flags(), args), " "); got != tc.out {
+			t.Errorf("%s\n got %s\nwant %s", tc.in, got, tc.out)
+		}
+	}
+}
+
+// TestPluginServeStdout: the go-plugin handshake owns plugin serve's stdout,
+// so its errors and usage go to stderr only.
+func TestPluginServeStdout(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"plugin", "serve"}, 2},
+		{[]string{"plugin", "serve", "-bogus", "restaurant"}, 2},
+		{[]string{"plugin", "serve", "nosuch"}, 1},
+	} {
+		code, stdout, stderr := runCLI(tc.args...)
+		if code != tc.code || stdout != "" || !strings.HasPrefix(stderr, "lianmeng plugin serve: ") {
+			t.Errorf("%q: exit %d (want %d), stdout %q, stderr %q", tc.args, code, tc.code, stdout, stderr)
+		}
 	}
 }
 
