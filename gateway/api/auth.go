@@ -145,6 +145,15 @@ const nonceLifetime = 16 * time.Minute
 
 func pendingNonce(c *fiber.Ctx) *store.Nonce { n, _ := c.Locals(localNonce).(*store.Nonce); return n }
 
+// takeNonce hands a write the signed request's nonce (merchantAuthWrite
+// left it unconsumed): the write passes it to the batch that commits its
+// effect, and the middleware no longer consumes it on its own.
+func takeNonce(c *fiber.Ctx) *store.Nonce {
+	n := pendingNonce(c)
+	c.Locals(localNonce, nil)
+	return n
+}
+
 // consumeNonce records a nonce as used, through the batching writer when
 // there is one (so it shares a commit with other requests).
 func (s *Server) consumeNonce(ctx context.Context, n *store.Nonce) error {
@@ -153,7 +162,7 @@ func (s *Server) consumeNonce(ctx context.Context, n *store.Nonce) error {
 	}
 	var err error
 	if s.writer != nil {
-		err = s.writer.Submit(ctx, &store.Op{Nonce: n}).Err
+		err = s.writer.Submit(ctx, &store.Op{Nonce: n}).Err // a bare nonce consumption
 	} else {
 		err = s.db.UseNonce(ctx, n.KeyID, n.Nonce, n.Expires)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/merchant"
+	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
@@ -35,7 +36,7 @@ type lookups struct {
 	polledAt  time.Time // when the watermark was last read
 	merchants map[string]cached[merchant.Merchant]
 	creds     map[string]cached[merchant.Credential]
-	earning   map[string]cached[store.EarningConfig]
+	earning   map[string]cached[points.Earning]
 	stores    map[string]cached[merchant.Store]
 }
 
@@ -46,7 +47,7 @@ type cached[V any] struct {
 
 func newLookups(repo merchant.Repository, db *store.DB) *lookups {
 	return &lookups{repo: repo, db: db, now: time.Now, merchants: map[string]cached[merchant.Merchant]{},
-		creds: map[string]cached[merchant.Credential]{}, earning: map[string]cached[store.EarningConfig]{},
+		creds: map[string]cached[merchant.Credential]{}, earning: map[string]cached[points.Earning]{},
 		stores: map[string]cached[merchant.Store]{}}
 }
 
@@ -93,8 +94,9 @@ func (l *lookups) store(ctx context.Context, id string) (merchant.Store, error) 
 	return get(l, l.stores, id, func() (merchant.Store, error) { return l.repo.GetStore(ctx, id) })
 }
 
-func (l *lookups) earningConfig(ctx context.Context, merchantID string) (store.EarningConfig, error) {
-	return get(l, l.earning, merchantID, func() (store.EarningConfig, error) { return l.db.MerchantEarning(ctx, merchantID) })
+// MerchantEarning is the cached points.EarningSource the earn path reads.
+func (l *lookups) MerchantEarning(ctx context.Context, merchantID string) (points.Earning, error) {
+	return get(l, l.earning, merchantID, func() (points.Earning, error) { return l.db.MerchantEarning(ctx, merchantID) })
 }
 
 // forget drops cached entries after a change made through this instance.

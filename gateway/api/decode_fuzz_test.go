@@ -23,7 +23,7 @@ func FuzzDecodeEarnRequest(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	svc := &points.Service{Policy: PolicyFrom(config.Default())}
+	svc := &points.Service{Policy: config.Default().Points.Policy()}
 	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
 		var ae *Error
 		if !errors.As(err, &ae) {
@@ -36,7 +36,7 @@ func FuzzDecodeEarnRequest(f *testing.F) {
 		if err := decodeJSON(c, &req); err != nil {
 			return err
 		}
-		er := points.EarnRequest{MerchantID: "m", OrderID: req.OrderID, Member: req.Member.identity(), AmountFen: req.AmountFen, Points: req.Points}
+		er := points.EarnRequest{MerchantID: "m", OrderID: req.OrderID, Member: req.Member, AmountFen: req.AmountFen, Points: req.Points}
 		if err := svc.ValidateEarn(&er); err != nil {
 			return mapPointsErr(err)
 		}

@@ -4,60 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/lianmeng/lianmeng/gateway/config"
-	"github.com/lianmeng/lianmeng/gateway/ledger"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
-
-// RuleEvaluator computes points with a merchant's earning-rule plugin. It
-// returns an error wrapping ErrRuleUnavailable (with a retry hint) when the
-// plugin cannot answer: earn then answers 503, never a guessed amount.
-type RuleEvaluator interface {
-	EvaluateEarning(ctx context.Context, plugin string, req RuleRequest) (points int64, version string, err error)
-}
-
-// RuleRequest is what a rule plugin sees of a purchase.
-type RuleRequest struct {
-	MerchantID string
-	StoreID    string
-	OrderID    string
-	AmountFen  int64
-	Items      []Item
-	OccurredAt time.Time
-	Attributes map[string]string
-}
-
-// Item is a purchase line.
-type Item struct {
-	SKU       string `json:"sku"`
-	Name      string `json:"name"`
-	Category  string `json:"category"`
-	Quantity  int64  `json:"quantity"`
-	AmountFen int64  `json:"amount_fen"`
-}
-
-// ErrRuleUnavailable marks a rule plugin that is down, slow or crashing.
-var ErrRuleUnavailable = errors.New("earning rule unavailable")
-
-// RetryAfterer is implemented by errors carrying a retry hint.
-type RetryAfterer interface{ RetryAfter() time.Duration }
-
-// PolicyFrom builds the points policy from configuration.
-func PolicyFrom(c config.Config) points.Policy {
-	p := c.Points
-	return points.Policy{FaceValueFen: p.FaceValueFen, ReleaseDelay: p.ReleaseDelay.D(), Validity: p.Validity.D(),
-		ExpiryPolicy: p.ExpiryPolicy, MaxPointsPerEarn: p.MaxPointsPerEarn, MaxAmountFen: p.MaxAmountFen}
-}
 
 // Idempotency and points error codes.
 const (
@@ -102,7 +58,7 @@ func mapPointsErr(err error) error {
 		}
 		e := Errorf(status, pe.Code, "%s", pe.Message)
 		if status == 503 {
-			e.RetryAfter = 1
+			e.RetryAfter = max(1, int((pe.RetryAfter+time.Second-1)/time.Second))
 		}
 		return e
 	case errors.As(err, &ie):
@@ -117,12 +73,13 @@ func mapPointsErr(err error) error {
 	return err
 }
 
-// write runs a ledger write through the batching writer under the
-// request's Idempotency-Key: the same key and body replays the stored
-// response, the same key with another body is 409, and concurrent
-// duplicates produce one effect. scope is the idempotency namespace
-// (the merchant, or "operator").
-func (s *Server) write(c *fiber.Ctx, scope string, keys store.Keys, ids int, status int, apply func(tx points.Tx) (any, error)) error {
+// write submits a domain command through the batching writer under the
+// request's Idempotency-Key, consuming nonce (the signed request's, or nil
+// for operator requests) in the same commit: the same key and body
+// replays the stored response, the same key with another body is 409, and
+// concurrent duplicates produce one effect. scope is the idempotency
+// namespace (the merchant, or "operator"); status is the success status.
+func (s *Server) write(c *fiber.Ctx, scope string, nonce *store.Nonce, cmd points.Command, status int) error {
 	key := c.Get("Idempotency-Key")
 	if key == "" {
 		return Errorf(400, CodeIdemRequired, "writes need an Idempotency-Key header (1-128 characters, unique per operation)")
@@ -134,22 +91,12 @@ func (s *Server) write(c *fiber.Ctx, scope string, keys store.Keys, ids int, sta
 	h.Write([]byte(c.Method() + " " + c.Path() + "\n"))
 	h.Write(c.Body())
 	hash := hex.EncodeToString(h.Sum(nil))
-	nonce := pendingNonce(c)
 	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 	defer cancel()
 	// Replays are found inside the batch (one query for the whole batch),
 	// which also consumes the retry's nonce in the same commit.
-	op := &store.Op{Keys: keys, IDs: ids, Nonce: nonce, Idem: &store.Idem{MerchantID: scope, Key: key, RequestHash: hash},
-		Apply: func(tx points.Tx) (int, []byte, error) {
-			v, err := apply(tx)
-			if err != nil {
-				return 0, nil, err
-			}
-			b, err := json.Marshal(v)
-			return status, b, err
-		}}
-	c.Locals(localNonce, nil) // the batch consumes it
-	res := s.writer.Submit(ctx, op)
+	res := s.writer.Submit(ctx, &store.Op{Command: cmd, Nonce: nonce,
+		Idem: &store.Idem{MerchantID: scope, Key: key, RequestHash: hash, Status: status}})
 	if res.Err != nil {
 		return mapPointsErr(res.Err)
 	}
@@ -157,7 +104,7 @@ func (s *Server) write(c *fiber.Ctx, scope string, keys store.Keys, ids int, sta
 		return replay(c, res.Replay, hash)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Status(res.Status).Send(res.Body)
+	return c.Status(status).Send(res.Body)
 }
 
 func replay(c *fiber.Ctx, rec *store.IdemRecord, hash string) error {
@@ -178,21 +125,14 @@ func printable(s string) bool {
 	return true
 }
 
-type memberRef struct {
-	Kind  string `json:"kind"`
-	Value string `json:"value"`
-}
-
-func (m memberRef) identity() points.Identity { return points.Identity{Kind: m.Kind, Value: m.Value} }
-
 type earnRequest struct {
-	OrderID    string    `json:"order_id"`
-	StoreID    string    `json:"store_id"`
-	Member     memberRef `json:"member"`
-	AmountFen  int64     `json:"amount_fen"`
-	Points     *int64    `json:"points,omitempty"`
-	Items      []Item    `json:"items,omitempty"`
-	OccurredAt time.Time `json:"occurred_at,omitempty"`
+	OrderID    string          `json:"order_id"`
+	StoreID    string          `json:"store_id"`
+	Member     points.Identity `json:"member"`
+	AmountFen  int64           `json:"amount_fen"`
+	Points     *int64          `json:"points,omitempty"`
+	Items      []points.Item   `json:"items,omitempty"`
+	OccurredAt time.Time       `json:"occurred_at,omitempty"`
 	// Attributes are free-form facts for rule plugins (channel, table...).
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
@@ -203,79 +143,19 @@ func (s *Server) earn(c *fiber.Ctx) error {
 		return err
 	}
 	mid := merchantID(c)
-	er := points.EarnRequest{MerchantID: mid, StoreID: req.StoreID, OrderID: req.OrderID, Member: req.Member.identity(),
-		AmountFen: req.AmountFen, Points: req.Points}
+	er := points.EarnRequest{MerchantID: mid, StoreID: req.StoreID, OrderID: req.OrderID, Member: req.Member,
+		AmountFen: req.AmountFen, Points: req.Points, Items: req.Items, OccurredAt: req.OccurredAt, Attributes: req.Attributes}
 	if err := s.svc.ValidateEarn(&er); err != nil {
 		return mapPointsErr(err)
-	}
-	if len(req.Items) > 500 {
-		return Errorf(400, CodeValidation, "at most 500 items per purchase")
-	}
-	for _, it := range req.Items {
-		if it.Quantity < 0 || it.AmountFen < 0 || it.AmountFen > s.cfg.Points.MaxAmountFen {
-			return Errorf(400, CodeValidation, "item quantity and amount_fen must be non-negative integers within the purchase maximum")
-		}
-	}
-	if len(req.Attributes) > 20 {
-		return Errorf(400, CodeValidation, "at most 20 attributes")
-	}
-	for k, v := range req.Attributes {
-		if len(k) == 0 || len(k) > 64 || len(v) > 256 {
-			return Errorf(400, CodeValidation, "attribute keys are 1-64 bytes, values at most 256")
-		}
 	}
 	if err := s.checkStore(c, mid, req.StoreID); err != nil {
 		return err
 	}
-	if req.Points == nil {
-		if err := s.evaluateRule(c, mid, req, &er); err != nil {
-			return err
-		}
-	}
-	keys := store.Keys{Merchants: []string{mid}, Accounts: []string{ledger.MerchantBudget(mid)},
-		Identities: []store.IdentityKey{{MerchantID: mid, Identity: er.Member}},
-		Purchases:  []store.PurchaseKey{{MerchantID: mid, Kind: points.PurchaseEarn, OrderID: er.OrderID}}}
-	return s.write(c, mid, keys, 8, fiber.StatusCreated, func(tx points.Tx) (any, error) {
-		return s.svc.Earn(tx, er)
-	})
-}
-
-// evaluateRule asks the merchant's rule plugin, if it has one, before the
-// write: plugins are never called while a batch holds the ledger.
-func (s *Server) evaluateRule(c *fiber.Ctx, mid string, req earnRequest, er *points.EarnRequest) error {
-	ec, err := s.cache.earningConfig(c.UserContext(), mid)
+	cmd, err := s.svc.PrepareEarn(c.UserContext(), er)
 	if err != nil {
-		return err
+		return mapPointsErr(err)
 	}
-	if ec.RulePlugin == "" {
-		return nil
-	}
-	if s.rules == nil {
-		return &Error{Status: 503, Code: points.CodeRuleUnavailable, Message: "earning rule plugin " + ec.RulePlugin + " is not loaded", RetryAfter: 30}
-	}
-	at := req.OccurredAt
-	if at.IsZero() {
-		at = s.now()
-	}
-	pts, version, err := s.rules.EvaluateEarning(c.UserContext(), ec.RulePlugin, RuleRequest{MerchantID: mid, StoreID: req.StoreID,
-		OrderID: req.OrderID, AmountFen: req.AmountFen, Items: req.Items, OccurredAt: at.UTC(), Attributes: req.Attributes})
-	if err != nil {
-		retry := 5
-		var ra RetryAfterer
-		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
-			retry = int((ra.RetryAfter() + time.Second - 1) / time.Second)
-		}
-		if errors.Is(err, ErrRuleUnavailable) {
-			return &Error{Status: 503, Code: points.CodeRuleUnavailable, Message: "the earning rule is unavailable; retry with the same Idempotency-Key", RetryAfter: retry}
-		}
-		var pe *points.Error
-		if errors.As(err, &pe) {
-			return mapPointsErr(err)
-		}
-		return &Error{Status: 503, Code: points.CodeRuleUnavailable, Message: "the earning rule failed; retry with the same Idempotency-Key", RetryAfter: retry}
-	}
-	er.RulePoints, er.RuleVersion = &pts, version
-	return nil
+	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusCreated)
 }
 
 func (s *Server) checkStore(c *fiber.Ctx, mid, storeID string) error {
@@ -300,18 +180,16 @@ func (s *Server) refundEarn(c *fiber.Ctx) error {
 		return err
 	}
 	mid := merchantID(c)
-	keys := store.Keys{Purchases: []store.PurchaseKey{{MerchantID: mid, Kind: points.PurchaseEarn, OrderID: req.OrderID}}}
-	return s.write(c, mid, keys, 4, fiber.StatusOK, func(tx points.Tx) (any, error) {
-		return s.svc.RefundEarn(tx, points.RefundEarnRequest{MerchantID: mid, OrderID: req.OrderID, AmountFen: req.AmountFen})
-	})
+	cmd := s.svc.RefundEarnCommand(points.RefundEarnRequest{MerchantID: mid, OrderID: req.OrderID, AmountFen: req.AmountFen})
+	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusOK)
 }
 
 type redeemRequest struct {
-	OrderID   string    `json:"order_id"`
-	StoreID   string    `json:"store_id"`
-	Member    memberRef `json:"member"`
-	Points    int64     `json:"points"`
-	AmountFen int64     `json:"amount_fen"`
+	OrderID   string          `json:"order_id"`
+	StoreID   string          `json:"store_id"`
+	Member    points.Identity `json:"member"`
+	Points    int64           `json:"points"`
+	AmountFen int64           `json:"amount_fen"`
 }
 
 func (s *Server) redeem(c *fiber.Ctx) error {
@@ -323,12 +201,9 @@ func (s *Server) redeem(c *fiber.Ctx) error {
 	if err := s.checkStore(c, mid, req.StoreID); err != nil {
 		return err
 	}
-	keys := store.Keys{Merchants: []string{mid}, Identities: []store.IdentityKey{{MerchantID: mid, Identity: req.Member.identity()}},
-		Purchases: []store.PurchaseKey{{MerchantID: mid, Kind: points.PurchaseRedeem, OrderID: req.OrderID}}}
-	return s.write(c, mid, keys, 4, fiber.StatusCreated, func(tx points.Tx) (any, error) {
-		return s.svc.Redeem(tx, points.RedeemRequest{MerchantID: mid, StoreID: req.StoreID, OrderID: req.OrderID,
-			Member: req.Member.identity(), Points: req.Points, AmountFen: req.AmountFen})
-	})
+	cmd := s.svc.RedeemCommand(points.RedeemRequest{MerchantID: mid, StoreID: req.StoreID, OrderID: req.OrderID,
+		Member: req.Member, Points: req.Points, AmountFen: req.AmountFen})
+	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusCreated)
 }
 
 type refundRedeemRequest struct {
@@ -342,24 +217,16 @@ func (s *Server) refundRedeem(c *fiber.Ctx) error {
 		return err
 	}
 	mid := merchantID(c)
-	keys := store.Keys{Purchases: []store.PurchaseKey{{MerchantID: mid, Kind: points.PurchaseRedeem, OrderID: req.OrderID}}}
-	return s.write(c, mid, keys, 2, fiber.StatusOK, func(tx points.Tx) (any, error) {
-		return s.svc.RefundRedeem(tx, points.RefundRedeemRequest{MerchantID: mid, OrderID: req.OrderID, Points: req.Points})
-	})
-}
-
-type merchantAccount struct {
-	MerchantID   string `json:"merchant_id"`
-	BudgetPoints int64  `json:"budget_points"`
-	PayableFen   int64  `json:"payable_fen"`
+	cmd := s.svc.RefundRedeemCommand(points.RefundRedeemRequest{MerchantID: mid, OrderID: req.OrderID, Points: req.Points})
+	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusOK)
 }
 
 func (s *Server) accountOf(c *fiber.Ctx, mid string) error {
-	b, err := s.db.Balances(c.UserContext(), ledger.MerchantBudget(mid), ledger.MerchantPayable(mid))
+	a, err := s.svc.MerchantAccount(c.UserContext(), mid)
 	if err != nil {
 		return err
 	}
-	return c.JSON(merchantAccount{MerchantID: mid, BudgetPoints: b[ledger.MerchantBudget(mid)], PayableFen: b[ledger.MerchantPayable(mid)]})
+	return c.JSON(a)
 }
 
 func (s *Server) merchantAccount(c *fiber.Ctx) error { return s.accountOf(c, merchantID(c)) }
@@ -389,14 +256,12 @@ func (s *Server) fund(c *fiber.Ctx) error {
 	if req.ExternalRef == "" {
 		return Errorf(400, CodeValidation, "external_ref (the payment channel's reference of the received money) is required")
 	}
-	keys := store.Keys{Merchants: []string{m.ID}, Purchases: []store.PurchaseKey{{MerchantID: m.ID, Kind: points.PurchaseFund, OrderID: req.ExternalRef}}}
-	return s.write(c, "operator", keys, 3, fiber.StatusCreated, func(tx points.Tx) (any, error) {
-		return s.svc.Fund(tx, points.FundRequest{MerchantID: m.ID, AmountFen: req.AmountFen, ExternalRef: req.ExternalRef})
-	})
+	cmd := s.svc.FundCommand(points.FundRequest{MerchantID: m.ID, AmountFen: req.AmountFen, ExternalRef: req.ExternalRef})
+	return s.write(c, "operator", nil, cmd, fiber.StatusCreated)
 }
 
 func (s *Server) setEarning(c *fiber.Ctx) error {
-	var req store.EarningConfig
+	var req points.Earning
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -404,14 +269,8 @@ func (s *Server) setEarning(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if req.RateBP < 0 || req.RateBP > 10000 {
-		return Errorf(400, CodeValidation, "rate_bp must be between 0 and 10000 (basis points of the purchase amount)")
-	}
-	if req.MaxPoints < 0 || req.MaxPoints > s.cfg.Points.MaxPointsPerEarn {
-		return Errorf(400, CodeValidation, "max_points must be between 0 (policy maximum) and %d", s.cfg.Points.MaxPointsPerEarn)
-	}
-	if len(req.RulePlugin) > 32 {
-		return Errorf(400, CodeValidation, "rule_plugin is at most 32 characters")
+	if err := req.Validate(s.svc.Policy); err != nil {
+		return mapPointsErr(err)
 	}
 	if err := s.db.SetMerchantEarning(c.UserContext(), m.ID, req, actor(c), s.now()); err != nil {
 		return err
@@ -432,33 +291,8 @@ func (s *Server) getEarning(c *fiber.Ctx) error {
 	return c.JSON(ec)
 }
 
-type coverageResponse struct {
-	store.Totals
-	FaceValueFen int64 `json:"face_value_fen"`
-	// CoverageBasisPoints is reserve ÷ (face value × outstanding points)
-	// in basis points: 10000 means fully covered.
-	CoverageBasisPoints int64  `json:"coverage_bp"`
-	Covered             bool   `json:"covered"`
-	AsOf                string `json:"as_of"`
-}
-
-func (s *Server) coverageOf(c *fiber.Ctx) (coverageResponse, error) {
-	t, err := s.db.AllianceTotals(c.UserContext())
-	if err != nil {
-		return coverageResponse{}, err
-	}
-	need := t.OutstandingPts * s.cfg.Points.FaceValueFen
-	r := coverageResponse{Totals: t, FaceValueFen: s.cfg.Points.FaceValueFen, Covered: t.ReserveFen >= need, AsOf: s.now().UTC().Format(time.RFC3339)}
-	if need > 0 {
-		r.CoverageBasisPoints = t.ReserveFen * 10000 / need
-	} else {
-		r.CoverageBasisPoints = 10000
-	}
-	return r, nil
-}
-
 func (s *Server) totals(c *fiber.Ctx) error {
-	r, err := s.coverageOf(c)
+	r, err := s.svc.Coverage(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -467,30 +301,34 @@ func (s *Server) totals(c *fiber.Ctx) error {
 
 // coverage is public: anyone can see that outstanding points are backed.
 func (s *Server) coverage(c *fiber.Ctx) error {
-	r, err := s.coverageOf(c)
+	r, err := s.svc.Coverage(c.UserContext())
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"reserve_fen": r.ReserveFen, "outstanding_points": r.OutstandingPts, "face_value_fen": r.FaceValueFen,
-		"coverage_bp": r.CoverageBasisPoints, "covered": r.Covered, "as_of": r.AsOf})
+	return c.JSON(publicCoverage{ReserveFen: r.ReserveFen, OutstandingPoints: r.OutstandingPts, FaceValueFen: r.FaceValueFen,
+		CoverageBP: r.BasisPoints, Covered: r.Covered, AsOf: r.AsOf})
+}
+
+// publicCoverage is what anyone may see of the totals.
+type publicCoverage struct {
+	ReserveFen        int64     `json:"reserve_fen"`
+	OutstandingPoints int64     `json:"outstanding_points"`
+	FaceValueFen      int64     `json:"face_value_fen"`
+	CoverageBP        int64     `json:"coverage_bp"`
+	Covered           bool      `json:"covered"`
+	AsOf              time.Time `json:"as_of"`
 }
 
 type lookupRequest struct {
-	Member memberRef `json:"member"`
-}
-
-type balanceResponse struct {
-	MemberID  string `json:"member_id"`
-	Pending   int64  `json:"pending"`
-	Available int64  `json:"available"`
+	Member points.Identity `json:"member"`
 }
 
 func (s *Server) balanceOf(c *fiber.Ctx, memberID string) error {
-	b, err := s.db.Balances(c.UserContext(), ledger.MemberPending(memberID), ledger.MemberAvailable(memberID))
+	b, err := s.svc.MemberBalance(c.UserContext(), memberID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(balanceResponse{MemberID: memberID, Pending: b[ledger.MemberPending(memberID)], Available: b[ledger.MemberAvailable(memberID)]})
+	return c.JSON(b)
 }
 
 // memberInBody finds the member a merchant names in a {"member": {...}}
@@ -501,16 +339,11 @@ func (s *Server) memberInBody(c *fiber.Ctx) (string, error) {
 	if err := decodeJSON(c, &req); err != nil {
 		return "", err
 	}
-	id := req.Member.identity()
-	mid, err := s.db.FindMember(c.UserContext(), merchantID(c), id)
-	var pe *points.Error
-	if errors.As(err, &pe) {
+	mid, err := s.svc.FindMember(c.UserContext(), merchantID(c), req.Member)
+	if err != nil {
 		return "", mapPointsErr(err)
 	}
-	if errors.Is(err, points.ErrNotFound) {
-		return "", Errorf(404, points.CodeUnknownMember, "no member with this %s", id.Kind)
-	}
-	return mid, err
+	return mid, nil
 }
 
 // memberLookup answers a member's balance to a merchant.
@@ -529,12 +362,9 @@ func (s *Server) memberLots(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	lots, err := s.db.MemberLots(c.UserContext(), memberID(c), c.Query("include_closed") == "true", limit)
+	lots, err := s.svc.MemberLots(c.UserContext(), memberID(c), c.Query("include_closed") == "true", limit)
 	if err != nil {
 		return err
-	}
-	if lots == nil {
-		lots = []ledger.Lot{}
 	}
 	return c.JSON(fiber.Map{"lots": lots})
 }
@@ -551,28 +381,11 @@ func (s *Server) memberHistory(c *fiber.Ctx) error {
 			return Errorf(400, CodeValidation, "cursor must be the next_cursor of a previous page")
 		}
 	}
-	mid := memberID(c)
-	txs, err := s.db.AccountHistory(c.UserContext(), []string{ledger.MemberPending(mid), ledger.MemberAvailable(mid)}, before, limit)
+	txs, err := s.svc.MemberHistory(c.UserContext(), memberID(c), before, limit)
 	if err != nil {
 		return err
 	}
-	// A member sees their own side of each transaction, not the merchant
-	// or alliance accounts on the other side (which would tell any merchant
-	// holding a member token where that member shops).
-	own := "member:" + mid + ":"
-	for i := range txs {
-		var ps []ledger.Posting
-		for _, p := range txs[i].Postings {
-			if strings.HasPrefix(p.Account, own) {
-				ps = append(ps, p)
-			}
-		}
-		txs[i].Postings = ps
-	}
 	out := fiber.Map{"transactions": txs}
-	if txs == nil {
-		out["transactions"] = []ledger.Transaction{}
-	}
 	if len(txs) == limit {
 		out["next_cursor"] = strconv.FormatInt(txs[len(txs)-1].ID, 10)
 	}

@@ -5,11 +5,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
-
-	"github.com/lianmeng/lianmeng/gateway/points"
 )
-
-type pointsTx = points.Tx
 
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()

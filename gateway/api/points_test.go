@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 	"github.com/lianmeng/lianmeng/sdk/client"
@@ -32,17 +33,18 @@ type ptsGateway struct {
 	op     *client.Client
 	writer *store.Writer
 	clock  *ptsClock
-	rules  RuleEvaluator
+	rules  points.RuleEvaluator
 }
 
-func ptsStart(t *testing.T, db *store.DB, rules RuleEvaluator) *ptsGateway {
+func ptsStart(t *testing.T, db *store.DB, rules points.RuleEvaluator) *ptsGateway {
 	t.Helper()
 	g := &ptsGateway{db: db, clock: &ptsClock{}, rules: rules}
 	g.clock.us.Store(time.Now().UnixMicro())
 	g.writer = db.NewWriter(store.WriterOptions{BatchSize: 64, BatchWait: 200 * time.Microsecond, Now: g.clock.Now})
 	t.Cleanup(g.writer.Close)
 	cfg := fndConfig()
-	g.srv = New(Deps{Config: cfg, DB: db, Log: fndLogger(), Now: g.clock.Now, Writer: g.writer, Rules: rules})
+	svc := &points.Service{Policy: cfg.Points.Policy(), Rules: rules}
+	g.srv = New(Deps{Config: cfg, DB: db, Log: fndLogger(), Now: g.clock.Now, Writer: g.writer, Points: svc})
 	g.base, _ = fndServe(t, g.srv)
 	g.op = client.NewOperator(g.base, fndOperatorToken, client.WithClock(g.clock.Now))
 	return g
@@ -130,7 +132,7 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 		if earn.Points != 123 {
 			t.Fatalf("earned %d points on 123.45 yuan at 1%%, want 123", earn.Points)
 		}
-		var bal balanceResponse
+		var bal points.MemberBalance
 		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000")}, &bal); err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +159,7 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 		if red.ValueFen != 50 || red.Available != 73 {
 			t.Fatalf("redeem %+v", red)
 		}
-		var acct merchantAccount
+		var acct points.MerchantAccount
 		if err := b.C.Do(ctx, "GET", "/v1/merchant/account", nil, &acct); err != nil {
 			t.Fatal(err)
 		}
@@ -228,14 +230,11 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 // svcRun runs a scheduler step through the server's writer.
 func svcRun(t *testing.T, g *ptsGateway, which string) {
 	t.Helper()
-	f := g.srv.svc.Release
+	cmd := g.srv.svc.ReleaseCommand(500)
 	if which == "expire" {
-		f = g.srv.svc.Expire
+		cmd = g.srv.svc.ExpireCommand(500)
 	}
-	res := g.writer.Submit(context.Background(), &store.Op{IDs: 500, Apply: func(tx pointsTx) (int, []byte, error) {
-		_, err := f(tx, 500)
-		return 0, nil, err
-	}})
+	res := g.writer.Submit(context.Background(), &store.Op{Command: cmd})
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}

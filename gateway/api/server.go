@@ -44,8 +44,10 @@ type Deps struct {
 	Writer *store.Writer
 	// Evidence serves checkpoints and proofs (nil: routes answer 503).
 	Evidence EvidenceProvider
-	// Rules evaluates plugin earning rules (nil: flat rates only).
-	Rules RuleEvaluator
+	// Points is the points module the handlers call. Nil: a Service with
+	// the configuration's policy and flat rates only. Its unset ports are
+	// filled in: Earnings with the server's lookup cache, Reader with DB.
+	Points *points.Service
 }
 
 // Server is the HTTP server.
@@ -61,7 +63,6 @@ type Server struct {
 	routes    []Route
 	writer    *store.Writer
 	evidence  EvidenceProvider
-	rules     RuleEvaluator
 	svc       *points.Service
 	tokenKey  []byte
 	cache     *lookups
@@ -79,10 +80,22 @@ func New(d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, now: d.Now, ready: d.Ready, merchants: d.DB.Merchants(),
-		writer: d.Writer, evidence: d.Evidence, rules: d.Rules, svc: &points.Service{Policy: PolicyFrom(d.Config)}}
+		writer: d.Writer, evidence: d.Evidence, svc: d.Points}
 	s.tokenKey = memberTokenKey(d.Config, d.Log)
 	s.cache = newLookups(s.merchants, d.DB)
 	s.cache.now = d.Now
+	if s.svc == nil {
+		s.svc = &points.Service{Policy: d.Config.Points.Policy()}
+	}
+	if s.svc.Earnings == nil {
+		s.svc.Earnings = s.cache
+	}
+	if s.svc.Reader == nil {
+		s.svc.Reader = d.DB
+	}
+	if s.svc.Now == nil {
+		s.svc.Now = d.Now
+	}
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "lianmeng",

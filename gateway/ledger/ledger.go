@@ -40,6 +40,33 @@ const (
 	Paid      = "external:paid"      // CNY sink: money paid out to merchants
 )
 
+// Kind is the family an account belongs to: what it holds and for whom.
+type Kind string
+
+// Account kinds. Owned kinds (budget, payable, pending, available) have one
+// account per merchant or member; the others name a single alliance or
+// external account.
+const (
+	KindBudget    Kind = "budget"    // merchant:{m}:budget (PTS)
+	KindPayable   Kind = "payable"   // merchant:{m}:payable (CNY)
+	KindPending   Kind = "pending"   // member:{u}:pending (PTS)
+	KindAvailable Kind = "available" // member:{u}:available (PTS)
+	KindAlliance  Kind = "alliance"  // alliance:* (reserve, burned, ...)
+	KindExternal  Kind = "external"  // external:* (funding source, payouts)
+)
+
+// Account is a parsed account name: its kind, the merchant or member that
+// owns it (for owned kinds), the asset it holds, and whether it is guarded
+// (may never go below zero, invariant 2). Every rule about account names
+// lives in ParseAccount, so no other package parses them.
+type Account struct {
+	Name    string
+	Kind    Kind
+	Owner   string // merchant id (budget, payable) or member id (pending, available)
+	Asset   Asset
+	Guarded bool
+}
+
 // MerchantBudget is the funded points budget a merchant issues from.
 func MerchantBudget(m string) string { return "merchant:" + m + ":budget" }
 
@@ -52,28 +79,49 @@ func MemberPending(u string) string { return "member:" + u + ":pending" }
 // MemberAvailable holds spendable points.
 func MemberAvailable(u string) string { return "member:" + u + ":available" }
 
-// AssetOf returns the asset an account name holds.
-func AssetOf(account string) Asset {
-	switch {
-	case account == Reserve || account == Breakage || account == Funding || account == Paid:
-		return CNY
-	case strings.HasSuffix(account, ":payable"):
-		return CNY
+// ParseAccount reads an account name. Names that fit no known family parse
+// as kind "" (an unknown PTS account, not guarded); Validate refuses
+// postings to them.
+func ParseAccount(name string) Account {
+	a := Account{Name: name, Asset: PTS}
+	if owner, ok := strings.CutPrefix(name, "merchant:"); ok {
+		if m, ok := strings.CutSuffix(owner, ":budget"); ok && m != "" {
+			a.Kind, a.Owner, a.Guarded = KindBudget, m, true
+		} else if m, ok := strings.CutSuffix(owner, ":payable"); ok && m != "" {
+			a.Kind, a.Owner, a.Asset, a.Guarded = KindPayable, m, CNY, true
+		}
+		return a
 	}
-	return PTS
+	if owner, ok := strings.CutPrefix(name, "member:"); ok {
+		if u, ok := strings.CutSuffix(owner, ":pending"); ok && u != "" {
+			a.Kind, a.Owner, a.Guarded = KindPending, u, true
+		} else if u, ok := strings.CutSuffix(owner, ":available"); ok && u != "" {
+			a.Kind, a.Owner, a.Guarded = KindAvailable, u, true
+		}
+		return a
+	}
+	switch name {
+	case Reserve:
+		a.Kind, a.Asset, a.Guarded = KindAlliance, CNY, true
+	case Marketing:
+		a.Kind, a.Guarded = KindAlliance, true
+	case Breakage:
+		a.Kind, a.Asset = KindAlliance, CNY
+	case Mint, Burned, Expired:
+		a.Kind = KindAlliance
+	case Funding, Paid:
+		a.Kind, a.Asset = KindExternal, CNY
+	}
+	return a
 }
 
+// AssetOf returns the asset an account name holds.
+func AssetOf(account string) Asset { return ParseAccount(account).Asset }
+
 // NonNegative reports whether account may never go below zero
-// (invariant 2): member balances, merchant budgets and payables, the reserve.
-func NonNegative(account string) bool {
-	switch {
-	case strings.HasPrefix(account, "member:"), strings.HasPrefix(account, "merchant:"):
-		return true
-	case account == Reserve, account == Marketing:
-		return true
-	}
-	return false
-}
+// (invariant 2): member balances, merchant budgets and payables, the
+// reserve and the marketing budget.
+func NonNegative(account string) bool { return ParseAccount(account).Guarded }
 
 // Posting moves Amount into Account (negative moves it out).
 type Posting struct {
@@ -126,8 +174,12 @@ func (t *Transaction) Validate() error {
 		if p.Amount == 0 {
 			return fmt.Errorf("%w: zero posting to %s", ErrInvalid, p.Account)
 		}
-		if p.Asset != AssetOf(p.Account) {
-			return fmt.Errorf("%w: %s holds %s, not %s", ErrInvalid, p.Account, AssetOf(p.Account), p.Asset)
+		acc := ParseAccount(p.Account)
+		if acc.Kind == "" {
+			return fmt.Errorf("%w: unknown account %q", ErrInvalid, p.Account)
+		}
+		if p.Asset != acc.Asset {
+			return fmt.Errorf("%w: %s holds %s, not %s", ErrInvalid, p.Account, acc.Asset, p.Asset)
 		}
 		s, ok := AddChecked(sums[p.Asset], p.Amount)
 		if !ok {

@@ -59,3 +59,38 @@ func TestAccountClasses(t *testing.T) {
 		t.Error("NonNegative classes wrong")
 	}
 }
+
+func TestParseAccount(t *testing.T) {
+	cases := []struct {
+		name    string
+		kind    Kind
+		owner   string
+		asset   Asset
+		guarded bool
+	}{
+		{MerchantBudget("m1"), KindBudget, "m1", PTS, true},
+		{MerchantPayable("m1"), KindPayable, "m1", CNY, true},
+		{MemberPending("u:x"), KindPending, "u:x", PTS, true},
+		{MemberAvailable("u1"), KindAvailable, "u1", PTS, true},
+		{Reserve, KindAlliance, "", CNY, true},
+		{Marketing, KindAlliance, "", PTS, true},
+		{Breakage, KindAlliance, "", CNY, false},
+		{Mint, KindAlliance, "", PTS, false},
+		{Burned, KindAlliance, "", PTS, false},
+		{Funding, KindExternal, "", CNY, false},
+		{Paid, KindExternal, "", CNY, false},
+		{"merchant::budget", "", "", PTS, false},
+		{"member:u1:other", "", "", PTS, false},
+		{"something", "", "", PTS, false},
+	}
+	for _, c := range cases {
+		a := ParseAccount(c.name)
+		if a.Kind != c.kind || a.Owner != c.owner || a.Asset != c.asset || a.Guarded != c.guarded || a.Name != c.name {
+			t.Errorf("ParseAccount(%q) = %+v, want kind %q owner %q asset %s guarded %v", c.name, a, c.kind, c.owner, c.asset, c.guarded)
+		}
+	}
+	bad := Transaction{Kind: KindEarn, Postings: []Posting{{Account: "nowhere", Asset: PTS, Amount: 1}, {Account: MerchantBudget("m"), Asset: PTS, Amount: -1}}}
+	if err := bad.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("posting to an unknown account: %v, want ErrInvalid", err)
+	}
+}

@@ -12,9 +12,19 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/ledger"
 )
 
-// Service applies the points flows under one policy.
+// Service applies the points flows under one policy. Its ports are set by
+// whoever assembles the gateway (cmd/lianmeng serve); a Service with only a
+// Policy can still apply commands inside a Tx (tests, the scheduler).
 type Service struct {
 	Policy Policy
+	// Earnings reads merchants' earning configurations before an earn.
+	Earnings EarningSource
+	// Rules evaluates earning-rule plugins (nil: flat rates only).
+	Rules RuleEvaluator
+	// Reader answers the read-only queries (balances, lots, history).
+	Reader Reader
+	// Now is the clock outside a Tx (nil: time.Now).
+	Now func() time.Time
 }
 
 // FundRequest records money a merchant paid into the reserve.
@@ -86,11 +96,14 @@ type EarnRequest struct {
 	// Points, if set, is the merchant's explicit award (bounded by policy);
 	// otherwise the merchant's flat rate or rule plugin decides.
 	Points *int64
-	// RulePoints and RuleVersion carry a rule plugin's result, evaluated by
-	// the caller before the unit of work (plugins are never called while
-	// the batch holds locks).
-	RulePoints  *int64
-	RuleVersion string
+	// Items, OccurredAt and Attributes are what a rule plugin sees of the
+	// purchase (Attributes are free-form facts: channel, table, ...).
+	Items      []Item
+	OccurredAt time.Time
+	Attributes map[string]string
+	// award is a rule plugin's result, decided by PrepareEarn before the
+	// batch (plugins are never called while the batch holds the ledger).
+	award *Award
 }
 
 // EarnResult is the outcome of an earn.
@@ -118,12 +131,34 @@ func (s *Service) ValidateEarn(r *EarnRequest) error {
 	if err := checkIdentity(r.Member); err != nil {
 		return err
 	}
-	if len(r.RuleVersion) > 64 {
-		return errf(Invalid, CodeInvalidPoints, "rule version is longer than 64 characters")
+	if r.Points != nil && (*r.Points < 0 || *r.Points > s.Policy.MaxPointsPerEarn) {
+		return errf(Invalid, CodeInvalidPoints, "points must be between 0 and %d", s.Policy.MaxPointsPerEarn)
 	}
-	for _, p := range []*int64{r.Points, r.RulePoints} {
-		if p != nil && (*p < 0 || *p > s.Policy.MaxPointsPerEarn) {
-			return errf(Invalid, CodeInvalidPoints, "points must be between 0 and %d", s.Policy.MaxPointsPerEarn)
+	if a := r.award; a != nil {
+		if len(a.RuleVersion) > 64 || a.RuleVersion == "" {
+			return errf(Unavailable, CodeRuleUnavailable, "the earning rule answered a rule version of %d characters (want 1-64)", len(a.RuleVersion))
+		}
+		if a.Points < 0 || a.Points > s.Policy.MaxPointsPerEarn {
+			return errf(Invalid, CodeInvalidPoints, "the earning rule awarded %d points; an award is between 0 and %d", a.Points, s.Policy.MaxPointsPerEarn)
+		}
+	}
+	if len(r.Items) > MaxItems {
+		return errf(Invalid, CodeValidation, "at most %d items per purchase", MaxItems)
+	}
+	for _, it := range r.Items {
+		if it.Quantity < 0 || it.AmountFen < 0 || it.AmountFen > s.Policy.MaxAmountFen {
+			return errf(Invalid, CodeValidation, "item quantity and amount_fen must be non-negative integers within the purchase maximum")
+		}
+		if checkText("sku", it.SKU, 64) != nil || checkText("name", it.Name, 128) != nil || checkText("category", it.Category, 64) != nil {
+			return errf(Invalid, CodeValidation, "item sku and category are at most 64 characters, name at most 128, of printable UTF-8")
+		}
+	}
+	if len(r.Attributes) > MaxAttributes {
+		return errf(Invalid, CodeValidation, "at most %d attributes", MaxAttributes)
+	}
+	for k, v := range r.Attributes {
+		if len(k) == 0 || len(k) > 64 || len(v) > 256 {
+			return errf(Invalid, CodeValidation, "attribute keys are 1-64 bytes, values at most 256")
 		}
 	}
 	return nil
@@ -147,7 +182,7 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	// The caller chose flat rate or plugin from a cached configuration; the
 	// merchant read here is current. If they disagree, answer "retry"
 	// rather than award the wrong amount.
-	if r.Points == nil && (r.RulePoints == nil) != (m.RulePlugin == "") {
+	if r.Points == nil && (r.award == nil) != (m.RulePlugin == "") {
 		return EarnResult{}, errf(Unavailable, CodeRuleUnavailable, "the merchant's earning rule changed while this request was in flight; retry with the same Idempotency-Key")
 	}
 	pts, version, err := s.earnPoints(m, r)
@@ -244,8 +279,8 @@ func (s *Service) earnPoints(m Merchant, r EarnRequest) (int64, string, error) {
 	switch {
 	case r.Points != nil:
 		pts, version = *r.Points, "explicit"
-	case r.RulePoints != nil:
-		pts, version = *r.RulePoints, r.RuleVersion
+	case r.award != nil:
+		pts, version = r.award.Points, r.award.RuleVersion
 	default:
 		// floor(amount × rate / 10000 / face value), computed exactly.
 		v := new(big.Int).Mul(big.NewInt(r.AmountFen), big.NewInt(m.RateBP))
@@ -413,7 +448,7 @@ func (s *Service) activeMerchant(tx Tx, id string) (Merchant, error) {
 
 func checkIdentity(id Identity) error {
 	switch id.Kind {
-	case IdentityPhone, IdentityWeChat, IdentityAlipay, IdentityCustomer:
+	case IdentityPhone, IdentityWeChatOpenID, IdentityAlipayUserID, IdentityCustomer:
 	default:
 		return errf(Invalid, CodeInvalidIdentity, "member.kind must be phone, wechat_openid, alipay_user_id or customer")
 	}

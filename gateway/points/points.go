@@ -25,10 +25,10 @@ type Policy struct {
 
 // Identity kinds a member can be found by.
 const (
-	IdentityPhone    = "phone"
-	IdentityWeChat   = "wechat_openid"
-	IdentityAlipay   = "alipay_user_id"
-	IdentityCustomer = "customer" // merchant-scoped customer id
+	IdentityPhone        = "phone"
+	IdentityWeChatOpenID = "wechat_openid"
+	IdentityAlipayUserID = "alipay_user_id"
+	IdentityCustomer     = "customer" // merchant-scoped customer id
 )
 
 // Identity names a member. For IdentityCustomer the store scopes Value by
@@ -93,14 +93,7 @@ type Consumption struct {
 type Merchant struct {
 	ID     string
 	Active bool
-	// RateBP is the flat earning rate in basis points of the purchase
-	// amount, paid in points of face value (100 = 1% back).
-	RateBP int64
-	// MaxPoints bounds one earn at this merchant (0 = policy maximum).
-	MaxPoints int64
-	// RulePlugin names an earning-rule plugin that computes points
-	// instead of the flat rate.
-	RulePlugin string
+	Earning
 }
 
 // Tx is one unit of work. Implementations apply reads and writes against a
@@ -163,9 +156,15 @@ type Error struct {
 	Class   Class
 	Code    string
 	Message string
+	// RetryAfter hints when an Unavailable refusal may succeed.
+	RetryAfter time.Duration
+	cause      error
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Unwrap returns the failure behind an Unavailable refusal, if any.
+func (e *Error) Unwrap() error { return e.cause }
 
 func errf(class Class, code, format string, a ...any) *Error {
 	return &Error{Class: class, Code: code, Message: fmt.Sprintf(format, a...)}
@@ -190,4 +189,7 @@ const (
 	CodePayableShort       = "insufficient_payable"
 	CodeRuleUnavailable    = "rule_unavailable"
 	CodeAlreadyFunded      = "funding_already_recorded"
+	// CodeValidation is the general "a field is out of range" refusal
+	// (earning configuration, purchase items and attributes).
+	CodeValidation = "validation_failed"
 )

@@ -43,7 +43,11 @@ func TestValidateEarn(t *testing.T) {
 		"unknown identity":  {func(r *EarnRequest) { r.Member.Kind = "email" }, CodeInvalidIdentity},
 		"negative points":   {func(r *EarnRequest) { r.Points = &neg }, CodeInvalidPoints},
 		"too many points":   {func(r *EarnRequest) { r.Points = &big }, CodeInvalidPoints},
-		"rule points large": {func(r *EarnRequest) { r.RulePoints = &big }, CodeInvalidPoints},
+		"rule points large": {func(r *EarnRequest) { r.award = &Award{Points: big, RuleVersion: "r"} }, CodeInvalidPoints},
+		"rule no version":   {func(r *EarnRequest) { r.award = &Award{Points: 1} }, CodeRuleUnavailable},
+		"too many items":    {func(r *EarnRequest) { r.Items = make([]Item, MaxItems+1) }, CodeValidation},
+		"negative item":     {func(r *EarnRequest) { r.Items = []Item{{AmountFen: -1}} }, CodeValidation},
+		"empty attribute":   {func(r *EarnRequest) { r.Attributes = map[string]string{"": "x"} }, CodeValidation},
 	} {
 		r := good
 		c.mut(&r)
@@ -55,7 +59,7 @@ func TestValidateEarn(t *testing.T) {
 
 func TestEarnPointsRounding(t *testing.T) {
 	s := svc()
-	m := Merchant{ID: "m", Active: true, RateBP: 150} // 1.5%
+	m := Merchant{ID: "m", Active: true, Earning: Earning{RateBP: 150}} // 1.5%
 	for _, c := range []struct{ amount, want int64 }{{99, 1}, {66, 0}, {100_00, 150}, {1_000_000_000, 1_000_000}} {
 		got, v, err := s.earnPoints(m, EarnRequest{AmountFen: c.amount})
 		if err != nil || got != c.want || v != "flat:150" {
@@ -74,7 +78,7 @@ func TestEarnPointsRounding(t *testing.T) {
 	// Never more points than the purchase is worth, even from a rule.
 	m.MaxPoints = 0
 	rp := int64(101)
-	if _, _, err := s.earnPoints(m, EarnRequest{AmountFen: 100, RulePoints: &rp, RuleVersion: "r"}); code(err) != CodeInvalidPoints {
+	if _, _, err := s.earnPoints(m, EarnRequest{AmountFen: 100, award: &Award{Points: rp, RuleVersion: "r"}}); code(err) != CodeInvalidPoints {
 		t.Errorf("rule over value: %v", err)
 	}
 }

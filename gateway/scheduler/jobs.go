@@ -11,12 +11,13 @@ import (
 // lotsPerBatch bounds one release or expiry transaction.
 const lotsPerBatch = 500
 
-// PointsJobs returns the release and expiry jobs. Each submits batches of
-// due lots through the batching writer until none is left.
+// PointsJobs returns the release and expiry jobs. Each submits the
+// domain's release or expiry command through the batching writer until a
+// run handles fewer lots than it could (none left due).
 func PointsJobs(w *store.Writer, svc *points.Service, interval time.Duration) []Job {
 	return []Job{
-		{Name: "points.release", Interval: interval, Run: drain(w, svc.Release)},
-		{Name: "points.expire", Interval: interval, Run: drain(w, svc.Expire)},
+		{Name: "points.release", Interval: interval, Run: drain(w, func() points.Command { return svc.ReleaseCommand(lotsPerBatch) })},
+		{Name: "points.expire", Interval: interval, Run: drain(w, func() points.Command { return svc.ExpireCommand(lotsPerBatch) })},
 	}
 }
 
@@ -28,21 +29,17 @@ func NonceJob(db *store.DB, now func() time.Time) Job {
 	}}
 }
 
-func drain(w *store.Writer, step func(tx points.Tx, limit int) (int, error)) func(ctx context.Context) (int, error) {
+func drain(w *store.Writer, command func() points.Command) func(ctx context.Context) (int, error) {
 	return func(ctx context.Context) (int, error) {
 		total := 0
 		for ctx.Err() == nil {
-			var n int
-			res := w.Submit(ctx, &store.Op{IDs: lotsPerBatch, Apply: func(tx points.Tx) (int, []byte, error) {
-				var err error
-				n, err = step(tx, lotsPerBatch)
-				return 0, nil, err
-			}})
+			res := w.Submit(ctx, &store.Op{Command: command()})
 			if res.Err != nil {
 				return total, res.Err
 			}
-			total += n
-			if n < lotsPerBatch {
+			done, _ := res.Value.(points.LotsDone)
+			total += done.Lots
+			if !done.Full {
 				break
 			}
 		}

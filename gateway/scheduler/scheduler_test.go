@@ -68,7 +68,7 @@ func TestPointsJobsCatchUp(t *testing.T) {
 		}
 		submit := func(f func(tx points.Tx) error) {
 			t.Helper()
-			if r := w.Submit(ctx, &store.Op{IDs: 8, Apply: func(tx points.Tx) (int, []byte, error) { return 0, nil, f(tx) }}); r.Err != nil {
+			if r := w.Submit(ctx, &store.Op{Command: points.Command{IDs: 8, Apply: func(tx points.Tx) (any, error) { return nil, f(tx) }}}); r.Err != nil {
 				t.Fatal(r.Err)
 			}
 		}
@@ -94,7 +94,7 @@ func TestPointsJobsCatchUp(t *testing.T) {
 		if n, err := jobs[1].Run(ctx); err != nil || n != lots {
 			t.Fatalf("expire: %d %v, want %d", n, err, lots)
 		}
-		tot, err := db.AllianceTotals(ctx)
+		tot, err := db.Totals(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

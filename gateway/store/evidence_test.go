@@ -373,10 +373,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 
 // evFundOp returns a writer operation that funds merchant m.
 func evFundOp(svc *points.Service, m string, ref string) *store.Op {
-	return &store.Op{Keys: store.Keys{Merchants: []string{m}}, IDs: 1, Apply: func(tx points.Tx) (int, []byte, error) {
-		_, err := svc.Fund(tx, points.FundRequest{MerchantID: m, AmountFen: 100, ExternalRef: ref})
-		return 200, nil, err
-	}}
+	return &store.Op{Command: svc.FundCommand(points.FundRequest{MerchantID: m, AmountFen: 100, ExternalRef: ref})}
 }
 
 func evPolicy() points.Policy {

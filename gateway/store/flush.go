@@ -136,13 +136,14 @@ func (u *uow) flushBalances() error {
 	sort.Strings(names)
 	rows := make([][]any, len(names))
 	for i, n := range names {
-		rows[i] = []any{n, string(ledger.AssetOf(n)), u.accounts[n].delta}
+		a := ledger.ParseAccount(n)
+		rows[i] = []any{n, string(a.Asset), string(a.Kind), u.accounts[n].delta}
 	}
 	suffix := " ON CONFLICT(name) DO UPDATE SET balance = balance + excluded.balance"
 	if u.db.Dialect == MySQL {
 		suffix = " ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance)"
 	}
-	return u.bulkInsert("accounts", []string{"name", "asset", "balance"}, rows, suffix)
+	return u.bulkInsert("accounts", []string{"name", "asset", "kind", "balance"}, rows, suffix)
 }
 
 // Column lists of the multi-row INSERTs, derived once from the SELECT lists.

@@ -126,28 +126,26 @@ func (db *DB) AccountHistory(ctx context.Context, accounts []string, before int6
 	return db.Transactions(ctx, ids)
 }
 
-// EarningConfig is a merchant's earning configuration.
-type EarningConfig struct {
-	RateBP     int64  `db:"rate_bp" json:"rate_bp"`
-	MaxPoints  int64  `db:"max_points" json:"max_points"`
-	RulePlugin string `db:"rule_plugin" json:"rule_plugin"`
-}
-
-// MerchantEarning returns a merchant's earning configuration (zero if unset).
-func (db *DB) MerchantEarning(ctx context.Context, merchantID string) (EarningConfig, error) {
-	var c EarningConfig
-	err := db.R.GetContext(ctx, &c, `SELECT rate_bp, max_points, rule_plugin FROM merchant_earning WHERE merchant_id = ?`, merchantID)
+// MerchantEarning returns a merchant's earning configuration (zero if
+// unset). It implements points.EarningSource (uncached).
+func (db *DB) MerchantEarning(ctx context.Context, merchantID string) (points.Earning, error) {
+	var row struct {
+		RateBP     int64  `db:"rate_bp"`
+		MaxPoints  int64  `db:"max_points"`
+		RulePlugin string `db:"rule_plugin"`
+	}
+	err := db.R.GetContext(ctx, &row, `SELECT rate_bp, max_points, rule_plugin FROM merchant_earning WHERE merchant_id = ?`, merchantID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return EarningConfig{}, nil
+		return points.Earning{}, nil
 	}
 	if err != nil {
-		return EarningConfig{}, fmt.Errorf("merchant earning: %w", err)
+		return points.Earning{}, fmt.Errorf("merchant earning: %w", err)
 	}
-	return c, nil
+	return points.Earning{RateBP: row.RateBP, MaxPoints: row.MaxPoints, RulePlugin: row.RulePlugin}, nil
 }
 
 // SetMerchantEarning stores a merchant's earning configuration and audits it.
-func (db *DB) SetMerchantEarning(ctx context.Context, merchantID string, c EarningConfig, actor string, at time.Time) error {
+func (db *DB) SetMerchantEarning(ctx context.Context, merchantID string, c points.Earning, actor string, at time.Time) error {
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE merchant_earning SET rate_bp = ?, max_points = ?, rule_plugin = ?, updated_at = ? WHERE merchant_id = ?`,
 			c.RateBP, c.MaxPoints, c.RulePlugin, Micros(at), merchantID)
@@ -164,48 +162,38 @@ func (db *DB) SetMerchantEarning(ctx context.Context, merchantID string, c Earni
 	})
 }
 
-// Totals are alliance-wide sums.
-type Totals struct {
-	ReserveFen       int64 `json:"reserve_fen"`
-	BudgetPoints     int64 `json:"budget_points"`
-	PendingPoints    int64 `json:"pending_points"`
-	AvailablePoints  int64 `json:"available_points"`
-	MarketingPoints  int64 `json:"marketing_points"`
-	OutstandingPts   int64 `json:"outstanding_points"`
-	PayableFen       int64 `json:"payable_fen"`
-	BurnedPoints     int64 `json:"burned_points"`
-	ExpiredPoints    int64 `json:"expired_points"`
-	MintedPoints     int64 `json:"minted_points"`
-	FundedFen        int64 `json:"funded_fen"`
-	BreakageFen      int64 `json:"breakage_fen"`
-	MemberDebtPoints int64 `json:"member_debt_points"`
+// MemberDebt is the points a member still owes, across merchants.
+func (db *DB) MemberDebt(ctx context.Context, memberID string) (int64, error) {
+	var n int64
+	if err := db.R.GetContext(ctx, &n, `SELECT COALESCE(SUM(remaining), 0) FROM member_debts WHERE member_id = ?`, memberID); err != nil {
+		return 0, fmt.Errorf("member debt: %w", err)
+	}
+	return n, nil
 }
 
-// AllianceTotals sums balances by account family.
-func (db *DB) AllianceTotals(ctx context.Context) (Totals, error) {
-	var t Totals
+// Totals sums balances by account kind (the alliance's own accounts one
+// by one).
+func (db *DB) Totals(ctx context.Context) (points.Totals, error) {
+	var t points.Totals
 	var rows []struct {
 		Family string `db:"family"`
 		Total  int64  `db:"total"`
 	}
-	err := db.R.SelectContext(ctx, &rows, `SELECT CASE
-		WHEN name LIKE 'merchant:%:budget' THEN 'budget'
-		WHEN name LIKE 'merchant:%:payable' THEN 'payable'
-		WHEN name LIKE 'member:%:pending' THEN 'pending'
-		WHEN name LIKE 'member:%:available' THEN 'available'
-		ELSE name END AS family, SUM(balance) AS total FROM accounts GROUP BY family`)
+	err := db.R.SelectContext(ctx, &rows, `SELECT CASE WHEN kind IN (?, ?, ?, ?) THEN kind ELSE name END AS family,
+		SUM(balance) AS total FROM accounts GROUP BY family`,
+		string(ledger.KindBudget), string(ledger.KindPayable), string(ledger.KindPending), string(ledger.KindAvailable))
 	if err != nil {
 		return t, fmt.Errorf("alliance totals: %w", err)
 	}
 	for _, r := range rows {
 		switch r.Family {
-		case "budget":
+		case string(ledger.KindBudget):
 			t.BudgetPoints = r.Total
-		case "payable":
+		case string(ledger.KindPayable):
 			t.PayableFen = r.Total
-		case "pending":
+		case string(ledger.KindPending):
 			t.PendingPoints = r.Total
-		case "available":
+		case string(ledger.KindAvailable):
 			t.AvailablePoints = r.Total
 		case ledger.Reserve:
 			t.ReserveFen = r.Total

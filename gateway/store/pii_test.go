@@ -66,12 +66,12 @@ func piiEarn(t *testing.T, w *store.Writer, m, phone, order string) (string, err
 	svc := &points.Service{Policy: evPolicy()}
 	var res points.EarnResult
 	pts := int64(5)
-	r := w.Submit(context.Background(), &store.Op{IDs: 8, Apply: func(tx points.Tx) (int, []byte, error) {
+	r := w.Submit(context.Background(), &store.Op{Command: points.Command{IDs: 8, Apply: func(tx points.Tx) (any, error) {
 		var err error
 		res, err = svc.Earn(tx, points.EarnRequest{MerchantID: m, StoreID: "s1", OrderID: order, AmountFen: 500, Points: &pts,
 			Member: points.Identity{Kind: points.IdentityPhone, Value: phone}})
-		return 200, nil, err
-	}})
+		return res, err
+	}}})
 	return res.MemberID, r.Err
 }
 

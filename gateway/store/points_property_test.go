@@ -30,11 +30,11 @@ func testPolicy() points.Policy {
 // run submits one domain call through the writer.
 func run[T any](w *store.Writer, f func(tx points.Tx) (T, error)) (T, error) {
 	var out T
-	res := w.Submit(context.Background(), &store.Op{IDs: 16, Apply: func(tx points.Tx) (int, []byte, error) {
+	res := w.Submit(context.Background(), &store.Op{Command: points.Command{IDs: 16, Apply: func(tx points.Tx) (any, error) {
 		v, err := f(tx)
 		out = v
-		return 200, nil, err
-	}})
+		return v, err
+	}}})
 	return out, res.Err
 }
 
@@ -49,7 +49,7 @@ func makeMerchants(t testing.TB, db *store.DB, n int, rate int64) []string {
 		if err := db.Merchants().CreateMerchant(context.Background(), m, "test"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetMerchantEarning(context.Background(), m.ID, store.EarningConfig{RateBP: rate}, "test", time.Now()); err != nil {
+		if err := db.SetMerchantEarning(context.Background(), m.ID, points.Earning{RateBP: rate}, "test", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, m.ID)
@@ -66,7 +66,7 @@ func assertClean(t *testing.T, db *store.DB) {
 	for _, v := range vs {
 		t.Error(v)
 	}
-	tot, err := db.AllianceTotals(context.Background())
+	tot, err := db.Totals(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestLedgerPropertyRandomConcurrent(t *testing.T) {
 			}
 		}
 		assertClean(t, db)
-		b, err := db.AllianceTotals(context.Background())
+		b, err := db.Totals(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

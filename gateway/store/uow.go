@@ -170,7 +170,8 @@ func (u *uow) loadMerchants(ids []string) error {
 		return fmt.Errorf("load merchants: %w", err)
 	}
 	for _, r := range rows {
-		u.merchants[r.ID] = &points.Merchant{ID: r.ID, Active: r.Status == merchant.StatusActive, RateBP: r.RateBP, MaxPoints: r.MaxPoints, RulePlugin: r.RulePlugin}
+		u.merchants[r.ID] = &points.Merchant{ID: r.ID, Active: r.Status == merchant.StatusActive,
+			Earning: points.Earning{RateBP: r.RateBP, MaxPoints: r.MaxPoints, RulePlugin: r.RulePlugin}}
 	}
 	return nil
 }
@@ -196,16 +197,17 @@ func (u *uow) lockAccounts(names []string) ([]*acct, error) {
 	}
 	if len(want) > 0 {
 		sort.Strings(want)
-		ins := "INSERT OR IGNORE INTO accounts (name, asset, balance) VALUES "
+		ins := "INSERT OR IGNORE INTO accounts (name, asset, kind, balance) VALUES "
 		if u.db.Dialect == MySQL {
-			ins = "INSERT IGNORE INTO accounts (name, asset, balance) VALUES "
+			ins = "INSERT IGNORE INTO accounts (name, asset, kind, balance) VALUES "
 		}
 		var args []any
 		for _, n := range want {
-			args = append(args, n, string(ledger.AssetOf(n)))
+			a := ledger.ParseAccount(n)
+			args = append(args, n, string(a.Asset), string(a.Kind))
 		}
 		// Padding repeats the last row, which the IGNORE skips.
-		vals, args := u.inList("(?, ?, 0)", 2, args)
+		vals, args := u.inList("(?, ?, ?, 0)", 3, args)
 		if _, err := u.exec(ins+vals, args...); err != nil {
 			return nil, fmt.Errorf("create accounts: %w", err)
 		}
@@ -298,13 +300,12 @@ func (u *uow) Post(t *ledger.Transaction) error {
 
 // ---- members
 
-func identKey(kind, lookup string) string { return kind + "\x00" + lookup }
-
 func (u *uow) Member(merchantID string, id points.Identity, create bool) (string, error) {
 	lookup := u.db.identityLookup(merchantID, id)
-	k := identKey(id.Kind, lookup)
+	row := identityRow{id.Kind, lookup}
+	k := row.String()
 	if _, ok := u.members[k]; !ok {
-		if err := u.loadMembers([][2]string{{id.Kind, lookup}}); err != nil {
+		if err := u.loadMembers([]identityRow{row}); err != nil {
 			return "", err
 		}
 	}
@@ -329,14 +330,14 @@ func (u *uow) Member(merchantID string, id points.Identity, create bool) (string
 	return mid, nil
 }
 
-func (u *uow) loadMembers(keys [][2]string) error {
-	want := unseen(u.members, keys, func(k [2]string) string { return identKey(k[0], k[1]) })
+func (u *uow) loadMembers(keys []identityRow) error {
+	want := unseen(u.members, keys, identityRow.String)
 	if len(want) == 0 {
 		return nil
 	}
 	args := make([]any, 0, 2*len(want))
 	for _, k := range want {
-		args = append(args, k[0], k[1])
+		args = append(args, k.Kind, k.Lookup)
 	}
 	in, args := u.inList("(?, ?)", 2, args)
 	rows, err := u.queryx(`SELECT kind, lookup, member_id FROM member_identities WHERE (kind, lookup) IN (`+in+`)`, args...)
@@ -349,7 +350,7 @@ func (u *uow) loadMembers(keys [][2]string) error {
 		if err := rows.Scan(&kind, &lookup, &mid); err != nil {
 			return err
 		}
-		u.members[identKey(kind, lookup)] = mid
+		u.members[identityRow{kind, lookup}.String()] = mid
 	}
 	return rows.Err()
 }
@@ -375,8 +376,9 @@ func placeholders(n int, one string) string {
 
 // ---- purchases
 
-func purchaseKey(merchantID, kind, orderID string) string {
-	return merchantID + "\x00" + kind + "\x00" + orderID
+// purchaseKey is the batch cache's key of a purchase.
+func purchaseKey(k points.PurchaseKey) string {
+	return k.MerchantID + "\x00" + k.Kind + "\x00" + k.OrderID
 }
 
 const purchaseCols = `id, kind, merchant_id, store_id, order_id, member_id, amount_fen, points, refunded_fen, reversed_points, lot_id, tx_id, rule_version, created_at`
@@ -405,9 +407,10 @@ func (r purchaseRow) domain() *points.Purchase {
 }
 
 func (u *uow) Purchase(merchantID, kind, orderID string) (*points.Purchase, error) {
-	k := purchaseKey(merchantID, kind, orderID)
+	pk := points.PurchaseKey{MerchantID: merchantID, Kind: kind, OrderID: orderID}
+	k := purchaseKey(pk)
 	if _, ok := u.purchases[k]; !ok {
-		if err := u.loadPurchases([][3]string{{merchantID, kind, orderID}}); err != nil {
+		if err := u.loadPurchases([]points.PurchaseKey{pk}); err != nil {
 			return nil, err
 		}
 	}
@@ -419,14 +422,14 @@ func (u *uow) Purchase(merchantID, kind, orderID string) (*points.Purchase, erro
 	return &cp, nil
 }
 
-func (u *uow) loadPurchases(keys [][3]string) error {
-	want := unseen(u.purchases, keys, func(k [3]string) string { return purchaseKey(k[0], k[1], k[2]) })
+func (u *uow) loadPurchases(keys []points.PurchaseKey) error {
+	want := unseen(u.purchases, keys, purchaseKey)
 	if len(want) == 0 {
 		return nil
 	}
 	args := make([]any, 0, 3*len(want))
 	for _, k := range want {
-		args = append(args, k[0], k[1], k[2])
+		args = append(args, k.MerchantID, k.Kind, k.OrderID)
 	}
 	in, args := u.inList("(?, ?, ?)", 3, args)
 	q := `SELECT ` + purchaseCols + ` FROM purchases WHERE (merchant_id, kind, order_id) IN (` + in + `)` + u.forUpdate()
@@ -435,13 +438,13 @@ func (u *uow) loadPurchases(keys [][3]string) error {
 		return fmt.Errorf("load purchases: %w", err)
 	}
 	for _, r := range rows {
-		u.purchases[purchaseKey(r.MerchantID, r.Kind, r.OrderID)] = r.domain()
+		u.purchases[purchaseKey(points.PurchaseKey{MerchantID: r.MerchantID, Kind: r.Kind, OrderID: r.OrderID})] = r.domain()
 	}
 	return nil
 }
 
 func (u *uow) SavePurchase(p *points.Purchase) error {
-	k := purchaseKey(p.MerchantID, p.Kind, p.OrderID)
+	k := purchaseKey(points.PurchaseKey{MerchantID: p.MerchantID, Kind: p.Kind, OrderID: p.OrderID})
 	prev, hadPrev := u.purchases[k]
 	prevDirty, hadDirty := u.dirtyPurch[p.ID]
 	cp := *p

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lianmeng/lianmeng/gateway/ledger"
 	"github.com/lianmeng/lianmeng/gateway/points"
 )
 
@@ -50,28 +48,13 @@ type Writer struct {
 	closed  bool
 }
 
-// Keys are what an operation will read, so the batch can load them for all
-// its operations with a few multi-row queries instead of one round trip
-// each. Missing keys are still loaded on demand.
-type Keys struct {
-	Merchants  []string
-	Accounts   []string // accounts to read and lock (debited balances)
-	Identities []IdentityKey
-	Purchases  []PurchaseKey
-}
-
-// IdentityKey names a member identity as seen by a merchant.
-type IdentityKey struct {
-	MerchantID string
-	Identity   points.Identity
-}
-
-// PurchaseKey names a purchase.
-type PurchaseKey struct{ MerchantID, Kind, OrderID string }
-
-// Idem is an idempotency key and the hash of the request body it came with.
+// Idem is an idempotency key and the hash of the request it came with.
+// MerchantID is the key's namespace (the merchant, or "operator").
 type Idem struct {
 	MerchantID, Key, RequestHash string
+	// Status is what the caller answers when the command succeeds; it is
+	// recorded with the response so that a replay answers the same.
+	Status int
 }
 
 // Nonce is a request nonce consumed together with the operation.
@@ -80,28 +63,30 @@ type Nonce struct {
 	Expires      time.Time
 }
 
-// Op is one request for the writer.
+// Op is one request for the writer: a domain command, with the envelope
+// the store keeps for it in the same transaction: the idempotency record of
+// its response and the signed request's nonce.
 type Op struct {
-	Keys  Keys
-	Idem  *Idem
-	Nonce *Nonce
-	// IDs is an upper bound on the ids Apply will allocate.
-	IDs int
-	// Apply runs inside the batch. It returns the HTTP-level status and
-	// JSON body to store under the idempotency key, or a domain error
-	// (*points.Error, *points.ErrInsufficient) which rolls back only this
-	// operation. Any other error aborts the attempt; the batch is then
-	// retried without this operation.
-	Apply func(tx points.Tx) (status int, body []byte, err error)
+	// Command is applied inside the batch. A domain refusal
+	// (*points.Error, *points.ErrInsufficient) rolls back only this
+	// operation; any other error aborts the attempt, and the batch is then
+	// retried without it. A zero Command (nil Apply) only consumes Nonce.
+	Command points.Command
+	Idem    *Idem
+	Nonce   *Nonce
 
 	res chan OpResult
 }
 
 // OpResult is what a request gets back.
 type OpResult struct {
-	Status int
-	Body   []byte
-	Err    error
+	// Value is the command's domain result.
+	Value any
+	// Body is Value as recorded under the idempotency key (JSON), set when
+	// the op had one: answering these bytes makes the first answer and a
+	// replay identical.
+	Body []byte
+	Err  error
 	// Replay is set when the idempotency key was already used: the caller
 	// compares hashes and replays or refuses.
 	Replay *IdemRecord
@@ -361,7 +346,7 @@ func (w *Writer) commit(batch []*Op, isolate bool) []OpResult {
 	excluded := make([]bool, len(batch))
 	ids := 0
 	for _, op := range batch {
-		ids += op.IDs + 1
+		ids += op.Command.IDs + 1
 	}
 	for attempt := 0; ; attempt++ {
 		r, err := w.ids.grab(ctx, w.db, ids)
@@ -436,14 +421,14 @@ func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, resu
 		// Only now is the (single, on SQLite) writer connection free.
 		w.db.prepareMissed(ctx, u.missed)
 	}()
-	if err := w.prefetch(u, batch, excluded); err != nil {
+	if err := u.prefetch(batch, excluded); err != nil {
 		return -1, err
 	}
 	for i, op := range batch {
 		if excluded[i] {
 			continue
 		}
-		res, err := w.apply(u, op)
+		res, err := u.apply(op)
 		if err != nil {
 			return i, err
 		}
@@ -456,180 +441,4 @@ func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, resu
 		return -1, fmt.Errorf("commit batch: %w", err)
 	}
 	return -1, nil
-}
-
-// apply runs one operation. A domain refusal is returned in the result; a
-// returned error means the transaction is no longer usable.
-func (w *Writer) apply(u *uow, op *Op) (res OpResult, fatal error) {
-	if op.Nonce != nil {
-		k := op.Nonce.KeyID + "\x00" + op.Nonce.Nonce
-		if u.nonces[k] {
-			return OpResult{Err: ErrNonceReplayed}, nil
-		}
-	}
-	consumeNonce := func() {
-		if op.Nonce != nil {
-			k := op.Nonce.KeyID + "\x00" + op.Nonce.Nonce
-			u.nonces[k] = true
-			u.newNonces = append(u.newNonces, nonceRow{op.Nonce.KeyID, op.Nonce.Nonce, Micros(op.Nonce.Expires)})
-		}
-	}
-	if op.Idem != nil {
-		if rec := u.idem[op.Idem.MerchantID+"\x00"+op.Idem.Key]; rec != nil {
-			consumeNonce()
-			cp := *rec
-			return OpResult{Replay: &cp}, nil
-		}
-	}
-	if op.Apply == nil { // a bare nonce consumption
-		consumeNonce()
-		return OpResult{}, nil
-	}
-	mark := u.mark()
-	status, body, err := safeApply(op, u)
-	if err != nil {
-		u.rollback(mark)
-		if isDomainError(err) {
-			// A refused request still used its nonce: replaying it later
-			// (when it might succeed) must not work.
-			consumeNonce()
-			return OpResult{Err: err}, nil
-		}
-		return OpResult{}, err
-	}
-	consumeNonce()
-	if op.Idem != nil {
-		rec := IdemRecord{MerchantID: op.Idem.MerchantID, Key: op.Idem.Key, RequestHash: op.Idem.RequestHash, Status: status,
-			Response: string(body), CreatedAt: Micros(u.now)}
-		u.idem[op.Idem.MerchantID+"\x00"+op.Idem.Key] = &rec
-		u.newIdem = append(u.newIdem, rec)
-	}
-	u.undo = u.undo[:mark] // committed within the batch
-	return OpResult{Status: status, Body: body}, nil
-}
-
-func safeApply(op *Op, u *uow) (status int, body []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic in operation: %v\n%s", r, debug.Stack())
-		}
-	}()
-	return op.Apply(u)
-}
-
-func isDomainError(err error) bool {
-	var pe *points.Error
-	var ie *points.ErrInsufficient
-	return errors.As(err, &pe) || errors.As(err, &ie) || errors.Is(err, ledger.ErrInvalid) || errors.Is(err, ledger.ErrUnbalanced)
-}
-
-// prefetch loads every key the batch's operations declared.
-func (w *Writer) prefetch(u *uow, batch []*Op, excluded []bool) error {
-	var merchants, accounts []string
-	var idents [][2]string
-	var purch [][3]string
-	var idem [][2]string
-	var nonces [][3]any
-	for i, op := range batch {
-		if excluded[i] {
-			continue
-		}
-		merchants = append(merchants, op.Keys.Merchants...)
-		accounts = append(accounts, op.Keys.Accounts...)
-		for _, k := range op.Keys.Identities {
-			idents = append(idents, [2]string{k.Identity.Kind, u.db.identityLookup(k.MerchantID, k.Identity)})
-		}
-		for _, k := range op.Keys.Purchases {
-			purch = append(purch, [3]string{k.MerchantID, k.Kind, k.OrderID})
-		}
-		if op.Idem != nil {
-			idem = append(idem, [2]string{op.Idem.MerchantID, op.Idem.Key})
-		}
-		if op.Nonce != nil {
-			nonces = append(nonces, [3]any{op.Nonce.KeyID, op.Nonce.Nonce, Micros(op.Nonce.Expires)})
-		}
-	}
-	if err := u.loadMerchants(merchants); err != nil {
-		return err
-	}
-	if len(accounts) > 0 {
-		if _, err := u.lockAccounts(dedupe(accounts)); err != nil {
-			return err
-		}
-	}
-	if err := u.loadMembers(idents); err != nil {
-		return err
-	}
-	var found []string
-	for _, k := range idents {
-		if m := u.members[identKey(k[0], k[1])]; m != "" {
-			found = append(found, m)
-		}
-	}
-	if err := u.loadDebts(dedupe(found)); err != nil {
-		return err
-	}
-	if err := u.loadPurchases(purch); err != nil {
-		return err
-	}
-	if err := u.loadIdem(idem); err != nil {
-		return err
-	}
-	return u.loadNonces(nonces)
-}
-
-func dedupe(s []string) []string {
-	seen := make(map[string]bool, len(s))
-	out := s[:0:0]
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
-func (u *uow) loadIdem(keys [][2]string) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, k[0], k[1])
-	}
-	in, args := u.inList("(?, ?)", 2, args)
-	q := `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys WHERE (merchant_id, idem_key) IN (` + in + `)`
-	var rows []IdemRecord
-	if err := u.selectAll(&rows, q, args...); err != nil {
-		return fmt.Errorf("load idempotency keys: %w", err)
-	}
-	for i := range rows {
-		u.idem[rows[i].MerchantID+"\x00"+rows[i].Key] = &rows[i]
-	}
-	return nil
-}
-
-func (u *uow) loadNonces(keys [][3]any) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 3*len(keys))
-	for _, k := range keys {
-		args = append(args, k[2], k[0], k[1])
-	}
-	in, args := u.inList("(?, ?, ?)", 3, args)
-	rows, err := u.queryx(`SELECT key_id, nonce FROM request_nonces WHERE (expires_at, key_id, nonce) IN (`+in+`)`, args...)
-	if err != nil {
-		return fmt.Errorf("load nonces: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k, n string
-		if err := rows.Scan(&k, &n); err != nil {
-			return err
-		}
-		u.nonces[k+"\x00"+n] = true
-	}
-	return rows.Err()
 }

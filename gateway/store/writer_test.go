@@ -20,14 +20,14 @@ func TestWriterGrowsIDRange(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := db.NewWriter(store.WriterOptions{})
 		defer w.Close()
-		res := w.Submit(context.Background(), &store.Op{IDs: 0, Apply: func(tx points.Tx) (int, []byte, error) {
+		res := w.Submit(context.Background(), &store.Op{Command: points.Command{IDs: 0, Apply: func(tx points.Tx) (any, error) {
 			for i := 0; i < 5000; i++ {
 				if _, err := tx.NewID(); err != nil {
-					return 0, nil, err
+					return nil, err
 				}
 			}
-			return 200, nil, nil
-		}})
+			return nil, nil
+		}}})
 		if res.Err != nil {
 			t.Fatal(res.Err)
 		}
@@ -168,11 +168,19 @@ func TestEarnRefusesStaleRuleChoice(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		rp := int64(5)
-		_, err := run(w, func(tx points.Tx) (points.EarnResult, error) {
-			return svc.Earn(tx, points.EarnRequest{MerchantID: m, OrderID: "o", Member: points.Identity{Kind: "customer", Value: "c"},
-				AmountFen: 1000, RulePoints: &rp, RuleVersion: "plugin:old"})
+		// The cached configuration still names a plugin, whose award is
+		// decided before the batch; the batch reads the merchant's current
+		// (flat) configuration and refuses rather than award it.
+		svc.Earnings = points.EarningFunc(func(context.Context, string) (points.Earning, error) {
+			return points.Earning{RulePlugin: "old"}, nil
 		})
+		svc.Rules = fixedRule{points.Award{Points: 5, RuleVersion: "plugin:old"}}
+		cmd, err := svc.PrepareEarn(context.Background(), points.EarnRequest{MerchantID: m, OrderID: "o",
+			Member: points.Identity{Kind: "customer", Value: "c"}, AmountFen: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = w.Submit(context.Background(), &store.Op{Command: cmd}).Err
 		var pe *points.Error
 		if !errors.As(err, &pe) || pe.Code != points.CodeRuleUnavailable {
 			t.Fatalf("plugin result for a flat-rate merchant: %v", err)
@@ -232,7 +240,7 @@ func TestRedemptionRefundSettlesDebt(t *testing.T) {
 		if bal[ledger.MemberAvailable(rr.MemberID)] != 0 || bal[ledger.MerchantBudget(a)] != 5000 {
 			t.Fatalf("balances %v: the member should hold nothing and A's budget be whole", bal)
 		}
-		tot, _ := db.AllianceTotals(context.Background())
+		tot, _ := db.Totals(context.Background())
 		if tot.MemberDebtPoints != 0 {
 			t.Fatalf("debt left: %d", tot.MemberDebtPoints)
 		}
@@ -254,4 +262,11 @@ func batches(t *testing.T, reg *prometheus.Registry) uint64 {
 	}
 	t.Fatal("no batch size histogram")
 	return 0
+}
+
+// fixedRule is a rule plugin that always awards the same.
+type fixedRule struct{ a points.Award }
+
+func (f fixedRule) EvaluateEarning(context.Context, string, points.RuleInput) (points.Award, error) {
+	return f.a, nil
 }

@@ -141,7 +141,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return err
 	}
 	waits = append(waits, waitEvidence)
-	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence,
+	// One points module for the API and the scheduler; the API fills in
+	// its cached earning-configuration reads, plugins its rule evaluator.
+	svc := &points.Service{Policy: cfg.Points.Policy(), Reader: db}
+	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence, Points: svc,
 		Ready: []api.ReadyCheck{{Name: "writer", Check: writer.Check}}}
 	stopPlugins, err := startPlugins(ctx, cfg, log, reg, &deps)
 	if err != nil {
@@ -152,7 +155,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
-	svc := &points.Service{Policy: api.PolicyFrom(cfg)}
 	waits = append(waits, sched.Start(runCtx, append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()), scheduler.NonceJob(db, time.Now))...))
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -53,7 +53,7 @@ func cmdVerify(o verifyOptions, stdout, stderr io.Writer) error {
 	defer db.Close()
 	bar := newProgress(stderr, o.quiet)
 	violations, err := db.CheckInvariants(ctx, cfg.Points.FaceValueFen, func(step int, name string) {
-		bar.set("ledger invariants", int64(step), store.InvariantSteps, name)
+		bar.set("ledger invariants", int64(step), int64(store.InvariantSteps), name)
 	})
 	bar.done()
 	if err != nil {

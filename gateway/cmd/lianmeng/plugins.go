@@ -19,7 +19,7 @@ import (
 )
 
 // startPlugins launches the configured plugins and wires them into deps:
-// earning rules become deps.Rules, required plugins join /readyz. The
+// earning rules become deps.Points.Rules, required plugins join /readyz. The
 // returned function stops them.
 func startPlugins(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, deps *api.Deps) (func(), error) {
 	return startPluginsWith(cfg, pluginhost.Options{Registerer: reg, Logger: log}, deps)
@@ -33,14 +33,14 @@ func startPluginsWith(cfg config.Config, opts pluginhost.Options, deps *api.Deps
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
-	deps.Rules = ruleEvaluator{h}
+	deps.Points.Rules = ruleEvaluator{h}
 	deps.Ready = append(deps.Ready, api.ReadyCheck{Name: "plugins", Check: func(context.Context) error { return h.Ready() }})
 	return func() { h.Close() }, nil
 }
 
-// ruleEvaluator adapts the plugin host to the API's RuleEvaluator: it turns
-// the request into the SDK's normalized purchase, and the host's failure
-// modes into the API's: unavailable (503, Retry-After) or refused (422).
+// ruleEvaluator adapts the plugin host to points.RuleEvaluator: it turns
+// the rule input into the SDK's normalized purchase, and the host's failure
+// modes into the domain's: unavailable (503, Retry-After) or refused (422).
 type ruleEvaluator struct{ h *pluginhost.Host }
 
 // unavailable carries the host's retry hint to the API.
@@ -50,10 +50,10 @@ type unavailable struct {
 }
 
 func (u unavailable) Error() string             { return u.err.Error() }
-func (u unavailable) Unwrap() []error           { return []error{api.ErrRuleUnavailable, u.err} }
+func (u unavailable) Unwrap() []error           { return []error{points.ErrRuleUnavailable, u.err} }
 func (u unavailable) RetryAfter() time.Duration { return u.after }
 
-func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req api.RuleRequest) (int64, string, error) {
+func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req points.RuleInput) (points.Award, error) {
 	p := purchase.Purchase{Type: purchase.TypePurchase, MerchantID: req.MerchantID, StoreID: req.StoreID, ExternalOrderID: req.OrderID,
 		AmountFen: req.AmountFen, Currency: "CNY", OccurredAt: req.OccurredAt, Attributes: req.Attributes}
 	for _, it := range req.Items {
@@ -63,7 +63,7 @@ func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req a
 	switch {
 	case err == nil:
 	case errors.Is(err, sdk.ErrInvalidInput):
-		return 0, "", &points.Error{Class: points.Unprocessable, Code: "rule_refused", Message: err.Error()}
+		return points.Award{}, &points.Error{Class: points.Unprocessable, Code: "rule_refused", Message: err.Error()}
 	default:
 		// Unknown plugin is a configuration mistake, but to the client it is
 		// the same: this merchant's rule cannot answer now.
@@ -71,7 +71,7 @@ func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req a
 		if d <= 0 {
 			d = 30 * time.Second
 		}
-		return 0, "", unavailable{err: err, after: d}
+		return points.Award{}, unavailable{err: err, after: d}
 	}
 	version := "plugin:" + plugin
 	for _, st := range r.h.Status() {
@@ -82,5 +82,5 @@ func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req a
 	if len(version) > 64 { // the column holds 64; keep name, cut the version
 		version = version[:64]
 	}
-	return b.TotalPoints, version, nil
+	return points.Award{Points: b.TotalPoints, RuleVersion: version}, nil
 }

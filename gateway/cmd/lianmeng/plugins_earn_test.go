@@ -17,6 +17,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
 	"github.com/lianmeng/lianmeng/gateway/pluginhost"
+	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 	"github.com/lianmeng/lianmeng/sdk/client"
@@ -47,13 +48,13 @@ func TestEarnThroughRulePluginFailureSemantics(t *testing.T) {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		w := db.NewWriter(store.WriterOptions{})
 		defer w.Close()
-		deps := api.Deps{Config: cfg, DB: db, Log: log, Writer: w}
+		deps := api.Deps{Config: cfg, DB: db, Log: log, Writer: w, Points: &points.Service{Policy: cfg.Points.Policy()}}
 		stop, err := startPluginsWith(cfg, pluginhost.Options{Logger: log, MinBackoff: 2 * time.Second, HealthInterval: 100 * time.Millisecond}, &deps)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer stop()
-		h := deps.Rules.(ruleEvaluator).h
+		h := deps.Points.Rules.(ruleEvaluator).h
 		srv := api.New(deps)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

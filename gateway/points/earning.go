@@ -1,0 +1,158 @@
+package points
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Earning is a merchant's earning configuration: a flat rate, or a rule
+// plugin that computes the award.
+type Earning struct {
+	// RateBP is the flat earning rate in basis points of the purchase
+	// amount, paid in points of face value (100 = 1% back).
+	RateBP int64 `json:"rate_bp"`
+	// MaxPoints bounds one earn at this merchant (0 = policy maximum).
+	MaxPoints int64 `json:"max_points"`
+	// RulePlugin names an earning-rule plugin that computes points
+	// instead of the flat rate.
+	RulePlugin string `json:"rule_plugin"`
+}
+
+// Validate checks an earning configuration against the policy.
+func (e Earning) Validate(p Policy) error {
+	if e.RateBP < 0 || e.RateBP > 10000 {
+		return errf(Invalid, CodeValidation, "rate_bp must be between 0 and 10000 (basis points of the purchase amount)")
+	}
+	if e.MaxPoints < 0 || e.MaxPoints > p.MaxPointsPerEarn {
+		return errf(Invalid, CodeValidation, "max_points must be between 0 (policy maximum) and %d", p.MaxPointsPerEarn)
+	}
+	if len(e.RulePlugin) > 32 || checkText("rule_plugin", e.RulePlugin, 32) != nil {
+		return errf(Invalid, CodeValidation, "rule_plugin is at most 32 printable characters")
+	}
+	return nil
+}
+
+// Item is one line of a purchase.
+type Item struct {
+	SKU       string `json:"sku"`
+	Name      string `json:"name"`
+	Category  string `json:"category"`
+	Quantity  int64  `json:"quantity"`
+	AmountFen int64  `json:"amount_fen"`
+}
+
+// Limits on what a purchase may carry for rules.
+const (
+	MaxItems      = 500
+	MaxAttributes = 20
+)
+
+// RuleInput is what an earning rule sees of a purchase.
+type RuleInput struct {
+	MerchantID string
+	StoreID    string
+	OrderID    string
+	AmountFen  int64
+	Items      []Item
+	OccurredAt time.Time
+	Attributes map[string]string
+}
+
+// Award is what an earning rule decided: the points and the rule version
+// that produced them (recorded on the purchase and its lot, so the terms a
+// member earned under are never lost).
+type Award struct {
+	Points      int64
+	RuleVersion string
+}
+
+// RuleEvaluator computes points with an earning-rule plugin. It returns an
+// error wrapping ErrRuleUnavailable (optionally implementing RetryAfterer)
+// when the plugin cannot answer: the earn is then refused with
+// rule_unavailable, never given a guessed amount.
+type RuleEvaluator interface {
+	EvaluateEarning(ctx context.Context, plugin string, in RuleInput) (Award, error)
+}
+
+// ErrRuleUnavailable marks a rule plugin that is down, slow or crashing.
+var ErrRuleUnavailable = errors.New("earning rule unavailable")
+
+// RetryAfterer is implemented by errors carrying a retry hint.
+type RetryAfterer interface{ RetryAfter() time.Duration }
+
+// EarningSource reads a merchant's earning configuration before a write.
+// A cached view is fine: the earn re-checks the configuration it was
+// prepared with against the merchant's current row inside the batch.
+type EarningSource interface {
+	MerchantEarning(ctx context.Context, merchantID string) (Earning, error)
+}
+
+// EarningFunc adapts a function to EarningSource.
+type EarningFunc func(ctx context.Context, merchantID string) (Earning, error)
+
+// MerchantEarning calls f.
+func (f EarningFunc) MerchantEarning(ctx context.Context, merchantID string) (Earning, error) {
+	return f(ctx, merchantID)
+}
+
+// PrepareEarn validates an earn and decides its award outside the batch
+// (rule plugins are never called while a batch holds the ledger): an
+// explicit award, the merchant's rule plugin, or — decided inside the
+// batch — the flat rate. It returns the Command to submit.
+func (s *Service) PrepareEarn(ctx context.Context, r EarnRequest) (Command, error) {
+	if err := s.ValidateEarn(&r); err != nil {
+		return Command{}, err
+	}
+	if r.Points != nil {
+		return s.earnCommand(r), nil
+	}
+	if s.Earnings == nil {
+		return Command{}, errors.New("points: no earning source configured")
+	}
+	e, err := s.Earnings.MerchantEarning(ctx, r.MerchantID)
+	if err != nil {
+		return Command{}, err
+	}
+	if e.RulePlugin == "" {
+		return s.earnCommand(r), nil
+	}
+	if s.Rules == nil {
+		return Command{}, &Error{Class: Unavailable, Code: CodeRuleUnavailable, RetryAfter: 30 * time.Second,
+			Message: "earning rule plugin " + e.RulePlugin + " is not loaded"}
+	}
+	at := r.OccurredAt
+	if at.IsZero() {
+		at = s.now()
+	}
+	a, err := s.Rules.EvaluateEarning(ctx, e.RulePlugin, RuleInput{MerchantID: r.MerchantID, StoreID: r.StoreID, OrderID: r.OrderID,
+		AmountFen: r.AmountFen, Items: r.Items, OccurredAt: at.UTC(), Attributes: r.Attributes})
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			return Command{}, err
+		}
+		retry := 5 * time.Second
+		var ra RetryAfterer
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			retry = ra.RetryAfter()
+		}
+		msg := "the earning rule failed; retry with the same Idempotency-Key"
+		if errors.Is(err, ErrRuleUnavailable) {
+			msg = "the earning rule is unavailable; retry with the same Idempotency-Key"
+		}
+		return Command{}, &Error{Class: Unavailable, Code: CodeRuleUnavailable, Message: msg, RetryAfter: retry, cause: err}
+	}
+	r.award = &a
+	if err := s.ValidateEarn(&r); err != nil {
+		return Command{}, err
+	}
+	return s.earnCommand(r), nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}

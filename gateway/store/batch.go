@@ -1,0 +1,216 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/lianmeng/lianmeng/gateway/ledger"
+	"github.com/lianmeng/lianmeng/gateway/points"
+)
+
+// This file is what one batch attempt does inside its unit of work: load
+// what the batch's commands declared they read, apply each command with its
+// envelope (nonce, idempotency record), and keep a refused command's
+// effects out. The Writer (writer.go) decides batching, retries and
+// durability around it.
+
+// idemKey names an idempotency record.
+type idemKey struct{ Scope, Key string }
+
+func (k idemKey) String() string { return k.Scope + "\x00" + k.Key }
+
+// nonceKey names a used nonce.
+type nonceKey struct{ KeyID, Nonce string }
+
+func (k nonceKey) String() string { return k.KeyID + "\x00" + k.Nonce }
+
+// identityRow is a member identity as stored: its kind and its lookup
+// value (the blind index of a phone, the merchant-scoped customer id, ...).
+type identityRow struct{ Kind, Lookup string }
+
+func (k identityRow) String() string { return k.Kind + "\x00" + k.Lookup }
+
+// prefetch loads everything the batch's commands declared they read.
+func (u *uow) prefetch(batch []*Op, excluded []bool) error {
+	var merchants, accounts []string
+	var idents []identityRow
+	var purch []points.PurchaseKey
+	var idem []idemKey
+	var nonces []nonceRow
+	for i, op := range batch {
+		if excluded[i] {
+			continue
+		}
+		r := op.Command.Reads
+		merchants = append(merchants, r.Merchants...)
+		accounts = append(accounts, r.Accounts...)
+		for _, k := range r.Members {
+			idents = append(idents, identityRow{k.Identity.Kind, u.db.identityLookup(k.MerchantID, k.Identity)})
+		}
+		purch = append(purch, r.Purchases...)
+		if op.Idem != nil {
+			idem = append(idem, idemKey{op.Idem.MerchantID, op.Idem.Key})
+		}
+		if op.Nonce != nil {
+			nonces = append(nonces, nonceRow{op.Nonce.KeyID, op.Nonce.Nonce, Micros(op.Nonce.Expires)})
+		}
+	}
+	if err := u.loadMerchants(merchants); err != nil {
+		return err
+	}
+	if len(accounts) > 0 {
+		if _, err := u.lockAccounts(dedupe(accounts)); err != nil {
+			return err
+		}
+	}
+	if err := u.loadMembers(idents); err != nil {
+		return err
+	}
+	var found []string
+	for _, k := range idents {
+		if m := u.members[k.String()]; m != "" {
+			found = append(found, m)
+		}
+	}
+	if err := u.loadDebts(dedupe(found)); err != nil {
+		return err
+	}
+	if err := u.loadPurchases(purch); err != nil {
+		return err
+	}
+	if err := u.loadIdem(idem); err != nil {
+		return err
+	}
+	return u.loadNonces(nonces)
+}
+
+// apply runs one operation. A domain refusal is returned in the result; a
+// returned error means the transaction is no longer usable.
+func (u *uow) apply(op *Op) (res OpResult, fatal error) {
+	var nk nonceKey
+	if op.Nonce != nil {
+		nk = nonceKey{op.Nonce.KeyID, op.Nonce.Nonce}
+		if u.nonces[nk.String()] {
+			return OpResult{Err: ErrNonceReplayed}, nil
+		}
+	}
+	consumeNonce := func() {
+		if op.Nonce != nil {
+			u.nonces[nk.String()] = true
+			u.newNonces = append(u.newNonces, nonceRow{op.Nonce.KeyID, op.Nonce.Nonce, Micros(op.Nonce.Expires)})
+		}
+	}
+	var ik idemKey
+	if op.Idem != nil {
+		ik = idemKey{op.Idem.MerchantID, op.Idem.Key}
+		if rec := u.idem[ik.String()]; rec != nil {
+			consumeNonce()
+			cp := *rec
+			return OpResult{Replay: &cp}, nil
+		}
+	}
+	if op.Command.Apply == nil { // a bare nonce consumption
+		consumeNonce()
+		return OpResult{}, nil
+	}
+	mark := u.mark()
+	value, err := safeApply(op, u)
+	var body []byte
+	if err == nil && op.Idem != nil {
+		if body, err = json.Marshal(value); err != nil {
+			err = fmt.Errorf("store: encode %s result: %w", op.Command.Name, err)
+		}
+	}
+	if err != nil {
+		u.rollback(mark)
+		if isDomainError(err) {
+			// A refused request still used its nonce: replaying it later
+			// (when it might succeed) must not work.
+			consumeNonce()
+			return OpResult{Err: err}, nil
+		}
+		return OpResult{}, err
+	}
+	consumeNonce()
+	if op.Idem != nil {
+		rec := IdemRecord{MerchantID: op.Idem.MerchantID, Key: op.Idem.Key, RequestHash: op.Idem.RequestHash, Status: op.Idem.Status,
+			Response: string(body), CreatedAt: Micros(u.now)}
+		u.idem[ik.String()] = &rec
+		u.newIdem = append(u.newIdem, rec)
+	}
+	u.undo = u.undo[:mark] // committed within the batch
+	return OpResult{Value: value, Body: body}, nil
+}
+
+func safeApply(op *Op, u *uow) (value any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in %s: %v\n%s", op.Command.Name, r, debug.Stack())
+		}
+	}()
+	return op.Command.Apply(u)
+}
+
+func isDomainError(err error) bool {
+	var pe *points.Error
+	var ie *points.ErrInsufficient
+	return errors.As(err, &pe) || errors.As(err, &ie) || errors.Is(err, ledger.ErrInvalid) || errors.Is(err, ledger.ErrUnbalanced)
+}
+
+func dedupe(s []string) []string {
+	seen := make(map[string]bool, len(s))
+	out := s[:0:0]
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (u *uow) loadIdem(keys []idemKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, k.Scope, k.Key)
+	}
+	in, args := u.inList("(?, ?)", 2, args)
+	q := `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys WHERE (merchant_id, idem_key) IN (` + in + `)`
+	var rows []IdemRecord
+	if err := u.selectAll(&rows, q, args...); err != nil {
+		return fmt.Errorf("load idempotency keys: %w", err)
+	}
+	for i := range rows {
+		u.idem[idemKey{rows[i].MerchantID, rows[i].Key}.String()] = &rows[i]
+	}
+	return nil
+}
+
+func (u *uow) loadNonces(keys []nonceRow) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 3*len(keys))
+	for _, k := range keys {
+		args = append(args, k.Expires, k.KeyID, k.Nonce)
+	}
+	in, args := u.inList("(?, ?, ?)", 3, args)
+	rows, err := u.queryx(`SELECT key_id, nonce FROM request_nonces WHERE (expires_at, key_id, nonce) IN (`+in+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("load nonces: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k nonceKey
+		if err := rows.Scan(&k.KeyID, &k.Nonce); err != nil {
+			return err
+		}
+		u.nonces[k.String()] = true
+	}
+	return rows.Err()
+}
