@@ -319,7 +319,7 @@ func TestFlows(t *testing.T) {
 			req: earn("m2", "o1", "alice", 10_000), want: earnRes("alice", 50, 50, 0, "flat:500", 0),
 			bal: B{"reserve": 20_000, "m1:budget": 900, "m2:budget": 950, "alice:pending": 150}, lots: map[string]string{"alice": "P100/100 P50/50"}},
 		{name: "earn/customer ids are scoped by merchant", setup: then(funded(), fund("m2", 10_000, "pay-2"), earn("m1", "o1", "c1@m1", 10_000)),
-			req: earnReq(points.EarnRequest{MerchantID: "m2", OrderID: "o1", Member: ident("c1@m2"), AmountFen: 10_000}),
+			req:  earnReq(points.EarnRequest{MerchantID: "m2", OrderID: "o1", Member: ident("c1@m2"), AmountFen: 10_000}),
 			want: earnRes("c1@m2", 50, 50, 0, "flat:500", 0),
 			bal:  B{"reserve": 20_000, "m1:budget": 900, "m2:budget": 950, "c1@m1:pending": 100, "c1@m2:pending": 50}},
 		{name: "earn/unknown merchant", setup: funded(), req: earn("nope", "o1", "alice", 10_000), code: points.CodeUnknownMerchant,
@@ -439,8 +439,8 @@ func TestFlows(t *testing.T) {
 			bal:  B{"reserve": 9100, "m1:budget": 900, "alice:available": 10, "burned": 90, "m2:payable": 900},
 			lots: map[string]string{"alice": "A10/30"}},
 		{name: "refund earn/shortfall becomes member debt", setup: mixedLots(), req: refundEarn("m1", "o1", 10_000),
-			want: refundEarnRes("alice", 10_000, 60, 40),
-			bal:  B{"reserve": 9100, "m1:budget": 910, "burned": 90, "m2:payable": 900},
+			want:  refundEarnRes("alice", 10_000, 60, 40),
+			bal:   B{"reserve": 9100, "m1:budget": 910, "burned": 90, "m2:payable": 900},
 			debts: map[string]int64{"alice>m1": 40}, lots: map[string]string{},
 			after: func(t *testing.T, tx *pointstest.Tx) {
 				alice, _ := tx.Member("", ident("alice"), false)
