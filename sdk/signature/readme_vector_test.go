@@ -24,8 +24,15 @@ type readmeVector struct {
 }
 
 // readmeSigningSection returns the text between the signing markers.
+//
+// The README belongs to the repository, not to the sdk module: outside a
+// checkout (the module from a proxy or a vendored copy) the test is
+// skipped; inside one, a missing README fails it.
 func readmeSigningSection(t *testing.T) string {
 	t.Helper()
+	if _, err := os.Stat("../../go.mod"); err != nil {
+		t.Skip("not in a Lianmeng repository checkout: the README with the signing vectors is not here")
+	}
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatalf("read README: %v", err)
