@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"reflect"
 	"testing"
 
@@ -13,15 +14,18 @@ import (
 
 // CheckConfig runs in-process checks every plugin of p must pass: the
 // registration is valid, each configuration schema is a JSON object, each
-// factory accepts good (the kind's valid configuration, if given) and
-// rejects an unknown field with sdk.ErrInvalidConfig.
+// factory accepts good[kind] (the kind's valid configuration, if given) and
+// rejects an unknown field with sdk.ErrInvalidConfig. An earning rule built
+// from its valid configuration must also evaluate ValidPurchase
+// consistently and deterministically (Check). Instances that implement
+// io.Closer are closed afterwards, as the SDK server would.
 func CheckConfig(t testing.TB, p sdk.Plugins, good map[string]json.RawMessage) {
 	t.Helper()
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	try := func(kind string, info sdk.Info, factory func([]byte) error) {
+	try := func(kind string, info sdk.Info, factory func([]byte) (any, error), use func(any)) {
 		t.Helper()
 		if len(info.ConfigSchema) > 0 {
 			var schema map[string]any
@@ -30,29 +34,56 @@ func CheckConfig(t testing.TB, p sdk.Plugins, good map[string]json.RawMessage) {
 			}
 		}
 		if cfg, ok := good[kind]; ok {
-			if err := factory(cfg); err != nil {
+			v, err := factory(cfg)
+			if err != nil {
 				t.Errorf("%s %s: valid config rejected: %v", kind, info.Name, err)
+			} else {
+				use(v)
+				closeInstance(t, kind, info, v)
 			}
 		}
-		if err := factory([]byte(`{"plugintest_unknown_field": true}`)); !errors.Is(err, sdk.ErrInvalidConfig) {
+		v, err := factory([]byte(`{"plugintest_unknown_field": true}`))
+		if !errors.Is(err, sdk.ErrInvalidConfig) {
 			t.Errorf("%s %s: an unknown config field must fail with sdk.ErrInvalidConfig, got %v", kind, info.Name, err)
+		}
+		if err == nil {
+			closeInstance(t, kind, info, v)
 		}
 	}
 	if e := p.EarningRule; e != nil {
-		try(sdk.KindEarningRule, e.Info, func(b []byte) error { _, err := e.New(ctx, b); return err })
+		try(sdk.KindEarningRule, e.Info, func(b []byte) (any, error) { return e.New(ctx, b) }, func(v any) {
+			t.Helper()
+			Check(t, v.(earning.Rule), earning.Request{Purchase: ValidPurchase()})
+		})
 	}
 	if e := p.POSAdapter; e != nil {
-		try(sdk.KindPOSAdapter, e.Info, func(b []byte) error { _, err := e.New(ctx, b); return err })
+		try(sdk.KindPOSAdapter, e.Info, func(b []byte) (any, error) { return e.New(ctx, b) }, func(any) {})
 	}
 	if e := p.PaymentChannel; e != nil {
-		try(sdk.KindPaymentChannel, e.Info, func(b []byte) error { _, err := e.New(ctx, b); return err })
+		try(sdk.KindPaymentChannel, e.Info, func(b []byte) (any, error) { return e.New(ctx, b) }, func(any) {})
+	}
+}
+
+func closeInstance(t testing.TB, kind string, info sdk.Info, v any) {
+	t.Helper()
+	if c, ok := v.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			t.Errorf("%s %s: Close: %v", kind, info.Name, err)
+		}
 	}
 }
 
 // Check evaluates req twice and checks the result is consistent
-// (Breakdown.Check) and deterministic. It returns the breakdown.
+// (Breakdown.Check) and deterministic. It returns the breakdown. The
+// purchase must pass Validate, as the gateway never sends one that does not;
+// ValidPurchase is a good one to start from:
+//
+//	b := plugintest.Check(t, rule, earning.Request{Purchase: plugintest.ValidPurchase()})
 func Check(t testing.TB, rule earning.Rule, req earning.Request) earning.Breakdown {
 	t.Helper()
+	if err := req.Purchase.Validate(); err != nil {
+		t.Fatalf("plugintest.Check: the request's purchase is invalid, and the gateway never sends such a purchase to a rule: %v", err)
+	}
 	ctx := context.Background()
 	b1, err := rule.Evaluate(ctx, req)
 	if err != nil {
