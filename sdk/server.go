@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -22,33 +25,82 @@ import (
 	"github.com/lianmeng/lianmeng/sdk/pos"
 )
 
-func serve(p Plugins) {
-	// A plugin must not outlive the gateway. Pdeathsig covers Linux when the
-	// gateway sets it; this covers everything else and re-parented children.
-	go watchParent(os.Getppid(), time.Second)
+// closeGrace bounds how long a stopping plugin waits for calls in progress
+// before closing the instances they use. The host kills a plugin 2 s after
+// asking it to stop, and Close needs some of that time too.
+const closeGrace = time.Second
 
+func serve(p Plugins) {
+	var stores []interface{ closeAll(time.Duration) }
 	set := plugin.PluginSet{}
 	if p.EarningRule != nil {
+		insts := newInstances[earning.Rule](KindEarningRule)
+		stores = append(stores, insts)
 		set[KindEarningRule] = &serverPlugin{register: func(s *grpc.Server) {
-			pb.RegisterEarningRuleServer(s, &earningServer{def: p.EarningRule, instances: newInstances[earning.Rule]()})
+			pb.RegisterEarningRuleServer(s, &earningServer{def: p.EarningRule, instances: insts})
 		}}
 	}
 	if p.POSAdapter != nil {
+		insts := newInstances[pos.Adapter](KindPOSAdapter)
+		stores = append(stores, insts)
 		set[KindPOSAdapter] = &serverPlugin{register: func(s *grpc.Server) {
-			pb.RegisterPOSAdapterServer(s, &posServer{def: p.POSAdapter, instances: newInstances[pos.Adapter]()})
+			pb.RegisterPOSAdapterServer(s, &posServer{def: p.POSAdapter, instances: insts})
 		}}
 	}
 	if p.PaymentChannel != nil {
+		insts := newInstances[payment.Channel](KindPaymentChannel)
+		stores = append(stores, insts)
 		set[KindPaymentChannel] = &serverPlugin{register: func(s *grpc.Server) {
-			pb.RegisterPaymentChannelServer(s, &paymentServer{def: p.PaymentChannel, instances: newInstances[payment.Channel]()})
+			pb.RegisterPaymentChannelServer(s, &paymentServer{def: p.PaymentChannel, instances: insts})
 		}}
 	}
+	// closeInstances runs once, however the process stops: the gateway
+	// asked (plugin.Serve returns), SIGTERM, or the gateway died.
+	closeInstances := sync.OnceFunc(func() {
+		for _, s := range stores {
+			s.closeAll(closeGrace)
+		}
+	})
+
+	var (
+		mu  sync.Mutex
+		srv *grpc.Server
+	)
+	newServer := func(opts []grpc.ServerOption) *grpc.Server {
+		s := newGRPCServer(opts)
+		mu.Lock()
+		srv = s
+		mu.Unlock()
+		return s
+	}
+	// SIGTERM stops serving the way the gateway's own shutdown request
+	// does, so instances are closed and Serve returns to main.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		logger.Info("SIGTERM: stopping")
+		mu.Lock()
+		s := srv
+		mu.Unlock()
+		if s == nil { // not serving yet, so nothing to close
+			os.Exit(128 + 15) // as if SIGTERM had killed it
+		}
+		s.Stop()
+	}()
+
+	// A plugin must not outlive the gateway. Pdeathsig covers Linux when the
+	// gateway sets it; this covers everything else and re-parented children.
+	go watchParent(os.Getppid(), time.Second, closeInstances)
+
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
-		GRPCServer:       newGRPCServer,
+		GRPCServer:       newServer,
 		Logger:           logger,
 	})
+	closeInstances()
 }
 
 func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
@@ -74,10 +126,11 @@ func recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, hand
 	return handler(ctx, req)
 }
 
-func watchParent(ppid int, every time.Duration) {
+func watchParent(ppid int, every time.Duration, cleanup func()) {
 	for range time.Tick(every) {
 		if os.Getppid() != ppid {
 			logger.Error("gateway process is gone; exiting", "parent_pid", ppid)
+			cleanup()
 			os.Exit(2)
 		}
 	}
@@ -122,28 +175,136 @@ func toStatus(err error) error {
 }
 
 // instances holds the configured instances of one kind, by instance name.
+//
+// An instance that implements io.Closer is closed once it can no longer be
+// called: when Configure replaces it under the same name, or when the
+// process stops (closeAll). Calls hold a reference (get returns a release
+// function), so a replaced instance is closed after the calls already using
+// it return, never under them.
 type instances[T any] struct {
-	mu sync.RWMutex
-	m  map[string]T
+	kind    string
+	mu      sync.Mutex
+	m       map[string]*instance[T]
+	stopped bool // closeAll ran: nothing may be stored any more
 }
 
-func newInstances[T any]() *instances[T] { return &instances[T]{m: map[string]T{}} }
+type instance[T any] struct {
+	name    string
+	v       T
+	refs    int    // calls in progress; guarded by instances.mu
+	dropped string // why it was dropped: "replaced" or "stopping"; guarded by instances.mu
+	once    sync.Once
+	closed  chan struct{} // closed after Close returned (or was not needed)
+}
 
-func (s *instances[T]) get(name string) (T, error) {
-	s.mu.RLock()
-	v, ok := s.m[name]
-	s.mu.RUnlock()
+func newInstances[T any](kind string) *instances[T] {
+	return &instances[T]{kind: kind, m: map[string]*instance[T]{}}
+}
+
+// get returns the named instance and a function the caller must call when
+// its call is over.
+func (s *instances[T]) get(name string) (T, func(), error) {
+	s.mu.Lock()
+	in, ok := s.m[name]
+	if ok {
+		in.refs++
+	}
+	s.mu.Unlock()
 	if !ok {
 		var zero T
-		return zero, toStatus(fmt.Errorf("%w: %q", ErrNotConfigured, name))
+		return zero, func() {}, toStatus(fmt.Errorf("%w: %q", ErrNotConfigured, name))
 	}
-	return v, nil
+	return in.v, func() { s.release(in) }, nil
 }
 
-func (s *instances[T]) put(name string, v T) {
+func (s *instances[T]) release(in *instance[T]) {
 	s.mu.Lock()
-	s.m[name] = v
+	in.refs--
+	last := in.dropped != "" && in.refs == 0
+	why := in.dropped
 	s.mu.Unlock()
+	if last {
+		s.close(in, why)
+	}
+}
+
+// put stores v under name and closes the instance it replaces, at once if
+// it is idle or else when its last call returns.
+func (s *instances[T]) put(name string, v T) {
+	in := &instance[T]{name: name, v: v, closed: make(chan struct{})}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		s.close(in, "stopping")
+		return
+	}
+	old := s.m[name]
+	s.m[name] = in
+	idle := false
+	if old != nil {
+		old.dropped = "replaced"
+		idle = old.refs == 0
+	}
+	s.mu.Unlock()
+	if idle {
+		s.close(old, "replaced")
+	}
+}
+
+// closeAll drops every instance and closes each one, waiting up to grace
+// for calls still using one to return (after that it is closed anyway: the
+// process is stopping).
+func (s *instances[T]) closeAll(grace time.Duration) {
+	s.mu.Lock()
+	s.stopped = true
+	var idle, busy []*instance[T]
+	for name, in := range s.m {
+		delete(s.m, name)
+		in.dropped = "stopping"
+		if in.refs == 0 {
+			idle = append(idle, in)
+		} else {
+			busy = append(busy, in)
+		}
+	}
+	s.mu.Unlock()
+	for _, in := range idle {
+		s.close(in, "stopping")
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	expired := false
+	for _, in := range busy {
+		if !expired {
+			select {
+			case <-in.closed: // its last call returned and closed it
+				continue
+			case <-deadline.C:
+				expired = true
+			}
+		}
+		s.close(in, "stopping")
+	}
+}
+
+// close calls the instance's Close once, if it has one. A failing or
+// panicking Close is logged: the instance is gone either way.
+func (s *instances[T]) close(in *instance[T], why string) {
+	in.once.Do(func() {
+		defer close(in.closed)
+		c, ok := any(in.v).(io.Closer)
+		if !ok {
+			return
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				logger.Error("panic closing plugin instance", "kind", s.kind, "instance", in.name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			}
+		}()
+		if err := c.Close(); err != nil {
+			logger.Error("closing plugin instance failed", "kind", s.kind, "instance", in.name, "reason", why, "error", err)
+		}
+	})
 }
 
 func describePB(kind string, info Info) *pb.Description {
@@ -184,10 +345,11 @@ func (s *earningServer) Configure(ctx context.Context, req *pb.ConfigureRequest)
 }
 
 func (s *earningServer) Evaluate(ctx context.Context, req *pb.EvaluateRequest) (*pb.EvaluateResponse, error) {
-	rule, err := s.instances.get(req.GetInstance())
+	rule, release, err := s.instances.get(req.GetInstance())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	r := convert.EvaluateRequestFromPB(req)
 	if err := r.Purchase.Validate(); err != nil {
 		return nil, toStatus(fmt.Errorf("%w: %w", ErrInvalidInput, err))
@@ -214,10 +376,11 @@ func (s *posServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*p
 }
 
 func (s *posServer) HandleWebhook(ctx context.Context, req *pb.HandleWebhookRequest) (*pb.HandleWebhookResponse, error) {
-	a, err := s.instances.get(req.GetInstance())
+	a, release, err := s.instances.get(req.GetInstance())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	res, err := a.HandleWebhook(ctx, convert.WebhookRequestFromPB(req))
 	if err != nil {
 		return nil, toStatus(err)
@@ -240,10 +403,11 @@ func (s *paymentServer) Configure(ctx context.Context, req *pb.ConfigureRequest)
 }
 
 func (s *paymentServer) CreatePayment(ctx context.Context, req *pb.CreatePaymentRequest) (*pb.CreatePaymentResponse, error) {
-	c, err := s.instances.get(req.GetInstance())
+	c, release, err := s.instances.get(req.GetInstance())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	res, err := c.CreatePayment(ctx, convert.CreatePaymentFromPB(req))
 	if err != nil {
 		return nil, toStatus(err)
@@ -252,10 +416,11 @@ func (s *paymentServer) CreatePayment(ctx context.Context, req *pb.CreatePayment
 }
 
 func (s *paymentServer) HandleNotification(ctx context.Context, req *pb.HandleNotificationRequest) (*pb.HandleNotificationResponse, error) {
-	c, err := s.instances.get(req.GetInstance())
+	c, release, err := s.instances.get(req.GetInstance())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	n, err := c.HandleNotification(ctx, convert.HTTPRequestFromPB(req.GetRequest()))
 	if err != nil {
 		return nil, toStatus(err)
@@ -264,10 +429,11 @@ func (s *paymentServer) HandleNotification(ctx context.Context, req *pb.HandleNo
 }
 
 func (s *paymentServer) Payout(ctx context.Context, req *pb.PayoutRequest) (*pb.PaymentResult, error) {
-	c, err := s.instances.get(req.GetInstance())
+	c, release, err := s.instances.get(req.GetInstance())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	res, err := c.Payout(ctx, convert.PayoutFromPB(req))
 	if err != nil {
 		return nil, toStatus(err)
@@ -276,10 +442,11 @@ func (s *paymentServer) Payout(ctx context.Context, req *pb.PayoutRequest) (*pb.
 }
 
 func (s *paymentServer) QueryPayout(ctx context.Context, req *pb.QueryPayoutRequest) (*pb.PaymentResult, error) {
-	c, err := s.instances.get(req.GetInstance())
+	c, release, err := s.instances.get(req.GetInstance())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	res, err := c.QueryPayout(ctx, payment.QueryPayoutRequest{TransactionID: req.GetTransactionId(), ChannelReference: req.GetChannelReference()})
 	if err != nil {
 		return nil, toStatus(err)
@@ -288,10 +455,11 @@ func (s *paymentServer) QueryPayout(ctx context.Context, req *pb.QueryPayoutRequ
 }
 
 func (s *paymentServer) FetchStatement(ctx context.Context, req *pb.FetchStatementRequest) (*pb.FetchStatementResponse, error) {
-	c, err := s.instances.get(req.GetInstance())
+	c, release, err := s.instances.get(req.GetInstance())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	st, err := c.FetchStatement(ctx, req.GetDate())
 	if err != nil {
 		return nil, toStatus(err)
@@ -300,10 +468,11 @@ func (s *paymentServer) FetchStatement(ctx context.Context, req *pb.FetchStateme
 }
 
 func (s *paymentServer) Refund(ctx context.Context, req *pb.RefundRequest) (*pb.PaymentResult, error) {
-	c, err := s.instances.get(req.GetInstance())
+	c, release, err := s.instances.get(req.GetInstance())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	res, err := c.Refund(ctx, convert.RefundFromPB(req))
 	if err != nil {
 		return nil, toStatus(err)
