@@ -1,6 +1,7 @@
 package points_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -645,8 +646,8 @@ func checkLedger(t *testing.T, tx *pointstest.Tx, when string) {
 	if err := tx.CheckInvariants(face); err != nil {
 		t.Fatalf("%s: %v", when, err)
 	}
-	if reserve, outstanding := tx.Coverage(); reserve != face*outstanding {
-		t.Fatalf("%s: reserve %d fen for %d outstanding points of %d fen", when, reserve, outstanding, face)
+	if tot, _ := tx.Totals(context.Background()); tot.ReserveFen != face*tot.OutstandingPts {
+		t.Fatalf("%s: reserve %d fen for %d outstanding points of %d fen", when, tot.ReserveFen, tot.OutstandingPts, face)
 	}
 }
 
@@ -697,23 +698,22 @@ func normalize(res any, alias func(string) string) any {
 // short names an account as the tables do: "reserve", "m1:budget",
 // "alice:pending".
 func short(account string, alias func(string) string) string {
-	parts := strings.Split(account, ":")
-	switch {
-	case len(parts) == 3 && parts[0] == "member":
-		return alias(parts[1]) + ":" + parts[2]
-	case len(parts) == 3 && parts[0] == "merchant":
-		return parts[1] + ":" + parts[2]
-	case len(parts) == 2:
-		return parts[1]
+	a := ledger.ParseAccount(account)
+	switch a.Kind {
+	case ledger.KindPending, ledger.KindAvailable:
+		return alias(a.Owner) + ":" + string(a.Kind)
+	case ledger.KindBudget, ledger.KindPayable:
+		return a.Owner + ":" + string(a.Kind)
 	}
-	return account
+	_, name, _ := strings.Cut(account, ":")
+	return name
 }
 
 func checkBalances(t *testing.T, tx *pointstest.Tx, want B) {
 	t.Helper()
 	alias := aliases(tx)
 	got := B{}
-	for name, b := range tx.Balances() {
+	for name, b := range tx.AllBalances() {
 		if b != 0 {
 			got[short(name, alias)] = b
 		}

@@ -29,20 +29,22 @@
 // that does not, or changing a field the store never updates is an error.
 //
 // Atomic (and Run) apply one request all or nothing, as the store's batching
-// writer does for each request of a batch. For assertions, Balances,
-// Transactions, AllLots, AllDebts and Purchases expose the state, Advance
-// and SetNow move the clock, and CheckInvariants checks DESIGN §4
-// invariants 1, 2, 3, 5 (and the one-posting-per-reference half of 4).
+// writer does for each request of a batch. A Tx is also a points.Reader
+// over the same state, so a Service's queries (balances, lots, history,
+// coverage) work against it. For assertions, AllBalances, Transactions,
+// AllLots, AllDebts and Purchases expose the state, Advance and SetNow move
+// the clock, and CheckInvariants checks DESIGN §4 invariants 1, 2, 3, 5
+// (and the one-posting-per-reference half of 4).
 package pointstest
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/ledger"
@@ -57,7 +59,10 @@ type Tx struct {
 	st        state
 }
 
-var _ points.Tx = (*Tx)(nil)
+var (
+	_ points.Tx     = (*Tx)(nil)
+	_ points.Reader = (*Tx)(nil)
+)
 
 // state is everything a rolled-back request must not have changed.
 type state struct {
@@ -439,9 +444,9 @@ func (t *Tx) AddConsumption(c points.Consumption) error {
 
 // ---- inspection
 
-// Balances returns the balance of every account a transaction has touched,
-// including accounts back at zero.
-func (t *Tx) Balances() map[string]int64 { return maps.Clone(t.st.balances) }
+// AllBalances returns the balance of every account a transaction has
+// touched, including accounts back at zero.
+func (t *Tx) AllBalances() map[string]int64 { return maps.Clone(t.st.balances) }
 
 // Transactions returns copies of the posted transactions, in posting order.
 func (t *Tx) Transactions() []ledger.Transaction {
@@ -480,22 +485,104 @@ func (t *Tx) Purchases() []points.Purchase {
 	return out
 }
 
-// Coverage returns the reserve (fen) and the outstanding points it must
-// cover: merchant budgets, member pending and available balances and the
-// marketing budget. With the flows of DESIGN §4 the reserve is exactly the
-// face value times the outstanding points.
-func (t *Tx) Coverage() (reserveFen, outstandingPoints int64) {
-	for name, b := range t.st.balances {
-		switch {
-		case name == ledger.Reserve:
-			reserveFen = b
-		case name == ledger.Marketing,
-			strings.HasPrefix(name, "merchant:") && strings.HasSuffix(name, ":budget"),
-			strings.HasPrefix(name, "member:") && (strings.HasSuffix(name, ":pending") || strings.HasSuffix(name, ":available")):
-			outstandingPoints += b
+// ---- points.Reader
+
+// Balances returns the named accounts' balances (0 for accounts never
+// posted to).
+func (t *Tx) Balances(_ context.Context, accounts ...string) (map[string]int64, error) {
+	out := make(map[string]int64, len(accounts))
+	for _, a := range accounts {
+		out[a] = t.st.balances[a]
+	}
+	return out, nil
+}
+
+// FindMember resolves an identity as seen by a merchant, or
+// points.ErrNotFound.
+func (t *Tx) FindMember(_ context.Context, merchantID string, id points.Identity) (string, error) {
+	return t.Member(merchantID, id, false)
+}
+
+// MemberLots returns up to limit of a member's lots (closed ones only with
+// includeClosed), by expiry, then id.
+func (t *Tx) MemberLots(_ context.Context, memberID string, includeClosed bool, limit int) ([]ledger.Lot, error) {
+	var ls []*ledger.Lot
+	for _, l := range t.st.lots {
+		if l.MemberID == memberID && (includeClosed || l.State != ledger.LotClosed) {
+			ls = append(ls, l)
 		}
 	}
-	return reserveFen, outstandingPoints
+	sortLots(ls, func(l *ledger.Lot) time.Time { return l.ExpiresAt })
+	out := make([]ledger.Lot, 0, min(len(ls), max(limit, 0)))
+	for _, l := range ls[:min(len(ls), max(limit, 0))] {
+		out = append(out, *l)
+	}
+	return out, nil
+}
+
+// AccountHistory returns up to limit transactions touching any of
+// accounts, newest first, with ids below before (0: from the newest).
+func (t *Tx) AccountHistory(_ context.Context, accounts []string, before int64, limit int) ([]ledger.Transaction, error) {
+	var out []ledger.Transaction
+	for i := len(t.st.txs) - 1; i >= 0 && len(out) < limit; i-- {
+		x := t.st.txs[i]
+		if before > 0 && x.ID >= before {
+			continue
+		}
+		if slices.ContainsFunc(x.Postings, func(p ledger.Posting) bool { return slices.Contains(accounts, p.Account) }) {
+			out = append(out, copyTx(x))
+		}
+	}
+	return out, nil
+}
+
+// MemberDebt is the points a member still owes, across merchants.
+func (t *Tx) MemberDebt(_ context.Context, memberID string) (int64, error) {
+	var n int64
+	for _, d := range t.st.debts {
+		if d.MemberID == memberID {
+			n += d.Remaining
+		}
+	}
+	return n, nil
+}
+
+// Totals sums balances by account kind, as the store does.
+func (t *Tx) Totals(context.Context) (points.Totals, error) { return t.totals(), nil }
+
+func (t *Tx) totals() points.Totals {
+	var tot points.Totals
+	for name, b := range t.st.balances {
+		switch a := ledger.ParseAccount(name); {
+		case a.Kind == ledger.KindBudget:
+			tot.BudgetPoints += b
+		case a.Kind == ledger.KindPayable:
+			tot.PayableFen += b
+		case a.Kind == ledger.KindPending:
+			tot.PendingPoints += b
+		case a.Kind == ledger.KindAvailable:
+			tot.AvailablePoints += b
+		case name == ledger.Reserve:
+			tot.ReserveFen = b
+		case name == ledger.Marketing:
+			tot.MarketingPoints = b
+		case name == ledger.Burned:
+			tot.BurnedPoints = b
+		case name == ledger.Expired:
+			tot.ExpiredPoints = b
+		case name == ledger.Mint:
+			tot.MintedPoints = -b
+		case name == ledger.Funding:
+			tot.FundedFen = -b
+		case name == ledger.Breakage:
+			tot.BreakageFen = b
+		}
+	}
+	tot.OutstandingPts = tot.BudgetPoints + tot.PendingPoints + tot.AvailablePoints + tot.MarketingPoints
+	for _, d := range t.st.debts {
+		tot.MemberDebtPoints += d.Remaining
+	}
+	return tot
 }
 
 // CheckInvariants checks the ledger against DESIGN §4 and returns every
@@ -505,7 +592,9 @@ func (t *Tx) Coverage() (reserveFen, outstandingPoints int64) {
 //     postings, no zero amounts, assets matching accounts;
 //  2. no NonNegative account (member balances, budgets, payables, the
 //     reserve, marketing) is below zero;
-//  3. the reserve covers faceValueFen × the outstanding points (Coverage);
+//  3. the reserve covers faceValueFen × the outstanding points (budgets,
+//     pending and available points, the marketing budget), as
+//     points.CoverageOf computes it from Totals;
 //  4. no earn, redeem or fund reference is posted twice;
 //  5. every balance is the sum of its postings; each member's pending and
 //     available lots sum to the member's pending and available balances;
@@ -543,11 +632,8 @@ func (t *Tx) CheckInvariants(faceValueFen int64) error {
 	}
 	if faceValueFen <= 0 {
 		add(3, "face value %d fen is not positive", faceValueFen)
-	} else {
-		reserve, outstanding := t.Coverage()
-		if need, ok := ledger.MulChecked(outstanding, faceValueFen); !ok || reserve < need {
-			add(3, "reserve %d fen does not cover %d outstanding points × %d fen", reserve, outstanding, faceValueFen)
-		}
+	} else if tot := t.totals(); !points.CoverageOf(tot, faceValueFen).Covered {
+		add(3, "reserve %d fen does not cover %d outstanding points × %d fen", tot.ReserveFen, tot.OutstandingPts, faceValueFen)
 	}
 	for _, ref := range slices.Sorted(maps.Keys(refs)) {
 		if refs[ref] > 1 {
@@ -587,7 +673,7 @@ func (t *Tx) CheckInvariants(faceValueFen int64) error {
 		accounts[name] = true
 	}
 	for _, name := range names {
-		if strings.HasPrefix(name, "member:") && (strings.HasSuffix(name, ":pending") || strings.HasSuffix(name, ":available")) {
+		if k := ledger.ParseAccount(name).Kind; k == ledger.KindPending || k == ledger.KindAvailable {
 			accounts[name] = true
 		}
 	}

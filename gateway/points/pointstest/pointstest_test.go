@@ -1,7 +1,9 @@
 package pointstest
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +68,7 @@ func TestPost(t *testing.T) {
 	}
 	// Unguarded sources may go negative.
 	want := map[string]int64{"external:funding": -100, "alliance:reserve": 100, "alliance:mint": -100, "merchant:m:budget": 10, "member:u:pending": 90}
-	got := tx.Balances()
+	got := tx.AllBalances()
 	if len(got) != len(want) {
 		t.Fatalf("balances %v, want %v", got, want)
 	}
@@ -263,7 +265,7 @@ func TestDebts(t *testing.T) {
 func TestAtomic(t *testing.T) {
 	tx := NewTx(t0)
 	fund(t, tx, "m", 100, 100)
-	before := tx.Balances()
+	before := tx.AllBalances()
 	boom := errors.New("boom")
 	_, err := Run(tx, func(ptx points.Tx) (int, error) {
 		lt := &ledger.Transaction{Kind: ledger.KindEarn, Ref: "e", Postings: ledger.Move(ledger.MerchantBudget("m"), ledger.MemberPending("u"), 40)}
@@ -281,7 +283,7 @@ func TestAtomic(t *testing.T) {
 	if err != boom {
 		t.Fatalf("err %v", err)
 	}
-	if got := tx.Balances(); got["member:u:pending"] != 0 || got["merchant:m:budget"] != before["merchant:m:budget"] {
+	if got := tx.AllBalances(); got["member:u:pending"] != 0 || got["merchant:m:budget"] != before["merchant:m:budget"] {
 		t.Fatalf("rolled back request left %v", got)
 	}
 	if len(tx.Transactions()) != 1 || len(tx.AllLots()) != 0 {
@@ -313,8 +315,8 @@ func TestCheckInvariants(t *testing.T) {
 	if err := build().CheckInvariants(10); err != nil {
 		t.Fatalf("clean ledger: %v", err)
 	}
-	if r, o := build().Coverage(); r != 1000 || o != 100 {
-		t.Fatalf("coverage %d fen for %d points", r, o)
+	if tot, _ := build().Totals(context.Background()); tot.ReserveFen != 1000 || tot.OutstandingPts != 100 || tot.BudgetPoints != 70 || tot.PendingPoints != 30 {
+		t.Fatalf("totals %+v", tot)
 	}
 	for _, c := range []struct {
 		name   string
@@ -342,5 +344,65 @@ func TestCheckInvariants(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
+	}
+}
+
+func TestReader(t *testing.T) {
+	ctx := context.Background()
+	tx := NewTx(t0)
+	fund(t, tx, "m", 100, 100)
+	u, _ := tx.Member("m", points.Identity{Kind: points.IdentityPhone, Value: "1"}, true)
+	earn := func(pts int64) int64 {
+		lt := &ledger.Transaction{Kind: ledger.KindEarn, Ref: fmt.Sprint("e", pts), Postings: ledger.Move(ledger.MerchantBudget("m"), ledger.MemberPending(u), pts)}
+		if err := tx.Post(lt); err != nil {
+			t.Fatal(err)
+		}
+		return lt.ID
+	}
+	e1, e2 := earn(10), earn(20)
+	for _, l := range []ledger.Lot{
+		{ID: 10, MemberID: u, Points: 10, Remaining: 10, State: ledger.LotPending, ExpiresAt: tx.Now().Add(2 * time.Hour)},
+		{ID: 11, MemberID: u, Points: 20, Remaining: 20, State: ledger.LotPending, ExpiresAt: tx.Now().Add(time.Hour)},
+		{ID: 12, MemberID: u, Points: 5, State: ledger.LotClosed, ExpiresAt: tx.Now()},
+	} {
+		if err := tx.SaveLot(&l, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.SaveDebt(&points.Debt{ID: 13, MemberID: u, MerchantID: "m", Points: 7, Remaining: 4, New: true}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := tx.Balances(ctx, ledger.MerchantBudget("m"), "merchant:x:budget"); b[ledger.MerchantBudget("m")] != 70 || len(b) != 2 {
+		t.Errorf("balances %v", b)
+	}
+	if id, err := tx.FindMember(ctx, "other", points.Identity{Kind: points.IdentityPhone, Value: "1"}); id != u || err != nil {
+		t.Errorf("find member: %q %v", id, err)
+	}
+	lotIDs := func(ls []ledger.Lot) (ids []int64) {
+		for _, l := range ls {
+			ids = append(ids, l.ID)
+		}
+		return ids
+	}
+	if ls, _ := tx.MemberLots(ctx, u, false, 10); fmt.Sprint(lotIDs(ls)) != "[11 10]" {
+		t.Errorf("open lots %v", lotIDs(ls))
+	}
+	if ls, _ := tx.MemberLots(ctx, u, true, 2); fmt.Sprint(lotIDs(ls)) != "[12 11]" {
+		t.Errorf("all lots, 2 %v", lotIDs(ls))
+	}
+	h, _ := tx.AccountHistory(ctx, []string{ledger.MemberPending(u)}, 0, 10)
+	if len(h) != 2 || h[0].ID != e2 || h[1].ID != e1 {
+		t.Errorf("history %+v", h)
+	}
+	if h, _ := tx.AccountHistory(ctx, []string{ledger.MemberPending(u)}, e2, 10); len(h) != 1 || h[0].ID != e1 {
+		t.Errorf("history before %d: %+v", e2, h)
+	}
+	if d, _ := tx.MemberDebt(ctx, u); d != 4 {
+		t.Errorf("debt %d", d)
+	}
+	// The Service's queries run against it.
+	s := &points.Service{Policy: points.Policy{FaceValueFen: 1}, Reader: tx}
+	if c, err := s.Coverage(ctx); err != nil || !c.Covered || c.OutstandingPts != 100 || c.MemberDebtPoints != 4 || c.FundedFen != 100 {
+		t.Errorf("coverage %+v %v", c, err)
 	}
 }
