@@ -269,11 +269,8 @@ func (s *Server) setEarning(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := req.Validate(s.svc.Policy); err != nil {
+	if err := s.svc.SetEarning(c.UserContext(), m.ID, req, actor(c)); err != nil {
 		return mapPointsErr(err)
-	}
-	if err := s.db.SetMerchantEarning(c.UserContext(), m.ID, req, actor(c), s.now()); err != nil {
-		return err
 	}
 	s.cache.forget(m.ID, "")
 	return c.JSON(req)
@@ -284,7 +281,7 @@ func (s *Server) getEarning(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ec, err := s.db.MerchantEarning(c.UserContext(), m.ID)
+	ec, err := s.svc.Earning(c.UserContext(), m.ID)
 	if err != nil {
 		return err
 	}

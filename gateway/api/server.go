@@ -46,7 +46,8 @@ type Deps struct {
 	Evidence EvidenceProvider
 	// Points is the points module the handlers call. Nil: a Service with
 	// the configuration's policy and flat rates only. Its unset ports are
-	// filled in: Earnings with the server's lookup cache, Reader with DB.
+	// filled in: Earnings with the server's lookup cache, Reader and
+	// EarningStore with DB.
 	Points *points.Service
 }
 
@@ -92,6 +93,9 @@ func New(d Deps) *Server {
 	}
 	if s.svc.Reader == nil {
 		s.svc.Reader = d.DB
+	}
+	if s.svc.EarningStore == nil {
+		s.svc.EarningStore = d.DB
 	}
 	if s.svc.Now == nil {
 		s.svc.Now = d.Now

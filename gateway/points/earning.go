@@ -88,6 +88,28 @@ type EarningSource interface {
 	MerchantEarning(ctx context.Context, merchantID string) (Earning, error)
 }
 
+// EarningStore keeps merchants' earning configurations: the committed
+// source of truth the operator changes (uncached).
+type EarningStore interface {
+	EarningSource
+	SetMerchantEarning(ctx context.Context, merchantID string, e Earning, actor string, at time.Time) error
+}
+
+// SetEarning validates and stores a merchant's earning configuration.
+// The change applies at once, as today's flat-rate configuration always
+// has; versioned rules with a notice period replace it (issue 11).
+func (s *Service) SetEarning(ctx context.Context, merchantID string, e Earning, actor string) error {
+	if err := e.Validate(s.Policy); err != nil {
+		return err
+	}
+	return s.EarningStore.SetMerchantEarning(ctx, merchantID, e, actor, s.now())
+}
+
+// Earning reads a merchant's committed earning configuration.
+func (s *Service) Earning(ctx context.Context, merchantID string) (Earning, error) {
+	return s.EarningStore.MerchantEarning(ctx, merchantID)
+}
+
 // EarningFunc adapts a function to EarningSource.
 type EarningFunc func(ctx context.Context, merchantID string) (Earning, error)
 

@@ -17,8 +17,11 @@ import (
 // Policy can still apply commands inside a Tx (tests, the scheduler).
 type Service struct {
 	Policy Policy
-	// Earnings reads merchants' earning configurations before an earn.
+	// Earnings reads merchants' earning configurations before an earn
+	// (typically cached).
 	Earnings EarningSource
+	// EarningStore is where the operator's earning changes are kept.
+	EarningStore EarningStore
 	// Rules evaluates earning-rule plugins (nil: flat rates only).
 	Rules RuleEvaluator
 	// Reader answers the read-only queries (balances, lots, history).

@@ -1,8 +1,16 @@
 // Package points is the core points module: fund, earn, release, redeem,
 // refund and expire, decided as ledger transactions (DESIGN §4). It is pure
-// domain logic: it reads and writes through the Tx interface, which the
-// store implements inside one database transaction (and, for throughput,
-// one batch of many requests). It knows nothing of HTTP or SQL.
+// domain logic and knows nothing of HTTP or SQL.
+//
+// Every write is a Command (command.go): the domain decides what it reads,
+// how many ids it needs and how it applies; the store's batching writer
+// applies it inside one database transaction shared with other commands
+// (the Tx interface). Earns are prepared outside the batch by PrepareEarn,
+// which asks the merchant's earning rule (the RuleEvaluator port) so that
+// no plugin is ever called while a batch holds the ledger. Queries
+// (queries.go) read committed state through the Reader port.
+//
+// Package pointstest provides an in-memory Tx for tests of the flows.
 package points
 
 import (

@@ -1,7 +1,21 @@
 // Package store is the only package that speaks SQL. It opens the embedded
 // SQLite database or a MySQL/MariaDB server through sqlx, applies the
 // embedded goose migrations (one set per dialect) and implements the
-// repositories the domain packages declare.
+// ports the domain packages declare: points.Tx (uow.go, one unit of work
+// per batch), points.Reader and points.EarningStore (ledger_read.go), and
+// merchant.Repository (merchants.go).
+//
+// Writes go through the batching Writer (writer.go): callers Submit an Op,
+// which is a points.Command with its envelope (idempotency record, request
+// nonce). The Writer groups Ops into batches, retries conflicts and makes
+// each batch durable with one commit (and, on SQLite, one fdatasync shared
+// by every batch waiting: syncwal.go). What one batch attempt does inside
+// its transaction (load what the commands declared, apply each, keep a
+// refused one's effects out) is in batch.go; flush.go writes the buffered
+// rows with multi-row statements.
+//
+// CheckInvariants (verify.go) scans the ledger for every DESIGN §4
+// invariant, as `lianmeng verify` reports them.
 //
 // Timestamps are stored as BIGINT microseconds since the Unix epoch (UTC), so
 // both dialects compare and order them the same way and no driver time-zone
