@@ -21,10 +21,12 @@
 // Eligible amount: with line items, the sum of lines whose category is not
 // excluded, but never more than the amount actually paid (a receipt-level
 // discount lowers it); without line items, the amount paid.
+//
+// README.md in this directory documents the configuration, the complete
+// earning formula and worked examples for operators.
 package restaurant
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,20 +126,17 @@ type rule struct {
 func New(_ context.Context, raw []byte) (earning.Rule, error) {
 	r, err := parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: restaurant: %v", sdk.ErrInvalidConfig, err)
+		// One prefix, whether sdk.DecodeConfig or the checks below refused it.
+		msg := strings.TrimPrefix(err.Error(), sdk.ErrInvalidConfig.Error()+": ")
+		return nil, fmt.Errorf("%w: restaurant: %s", sdk.ErrInvalidConfig, msg)
 	}
 	return r, nil
 }
 
 func parse(raw []byte) (*rule, error) {
 	cfg := Config{ExcludedCategories: []string{"service_charge", "tip"}, Timezone: "Asia/Shanghai"}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
 		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the configuration object")
 	}
 	if cfg.PointsPerYuan < 1 || cfg.PointsPerYuan > 100 {
 		return nil, fmt.Errorf("points_per_yuan must be 1..100, got %d", cfg.PointsPerYuan)

@@ -148,3 +148,38 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// The SDK's fixture, with the defaults: the service charge earns nothing.
+func TestValidPurchase(t *testing.T) {
+	r := mustRule(t, `{"points_per_yuan": 1}`)
+	b := plugintest.Check(t, r, earning.Request{Purchase: plugintest.ValidPurchase()})
+	if b.EligibleAmountFen != 10800 || b.TotalPoints != 108 || len(b.Exclusions) != 1 || b.Exclusions[0].Category != "service_charge" {
+		t.Fatalf("got %+v", b)
+	}
+	if want := "1 point(s) per whole yuan of ¥108.00 eligible; ¥20.00 excluded (service charge, tips, discounts): 108 points"; b.Explanation != want {
+		t.Fatalf("explanation %q, want %q", b.Explanation, want)
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for cfg, want := range map[string]string{
+		`{"points_per_yuan": 1, "off_peak": {"windows": [{"start": "14:00", "end": "15:00"}], "multiplier_permille": 2000, "max_bonus_points": 1, "cap": 3}}`: `invalid configuration: restaurant: unknown field "off_peak.cap"`,
+		`{"points_per_yuan": 1.5}`: `invalid configuration: restaurant: field "points_per_yuan": got number 1.5`,
+		`{"points_per_yuan": 0}`:   `invalid configuration: restaurant: points_per_yuan must be 1..100, got 0`,
+	} {
+		_, err := New(context.Background(), []byte(cfg))
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", cfg, err, want)
+		}
+	}
+}
+
+// The explanation quoted in README.md.
+func TestExplanationExample(t *testing.T) {
+	r := mustRule(t, offPeakConfig)
+	b := plugintest.Check(t, r, earning.Request{Purchase: dinner(time.Date(2025, 3, 4, 15, 30, 0, 0, shanghai))})
+	want := "2 point(s) per whole yuan of ¥218.00 eligible; ¥40.00 excluded (service charge, tips, discounts); off-peak x1.5 adds 218; bonus capped at 100: 536 points"
+	if b.Explanation != want {
+		t.Fatalf("explanation\n%q\nwant (README.md)\n%q", b.Explanation, want)
+	}
+}
