@@ -4,7 +4,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,10 +34,10 @@ const schema = `{
 // newRule is the factory: the gateway calls it once per configuration.
 func newRule(_ context.Context, raw []byte) (earning.Rule, error) {
 	var c config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields() // a typo in the config must not pass silently
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: %v", sdk.ErrInvalidConfig, err)
+	// Strict: a typo in the config must not pass silently. The error wraps
+	// sdk.ErrInvalidConfig and names the field.
+	if err := sdk.DecodeConfig(raw, &c); err != nil {
+		return nil, err
 	}
 	if c.PointsPerYuan < 1 || c.PointsPerYuan > 1000 {
 		return nil, fmt.Errorf("%w: points_per_yuan must be 1..1000, got %d", sdk.ErrInvalidConfig, c.PointsPerYuan)

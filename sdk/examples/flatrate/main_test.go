@@ -13,11 +13,11 @@ import (
 	"github.com/lianmeng/lianmeng/sdk/purchase"
 )
 
+// order is the SDK's valid purchase fixture with another amount.
 func order(amountFen int64) purchase.Purchase {
-	return purchase.Purchase{
-		MerchantID: "m1", ExternalOrderID: "o1", AmountFen: amountFen, Currency: "CNY",
-		OccurredAt: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
-	}
+	p := plugintest.ValidPurchase()
+	p.AmountFen = amountFen
+	return p
 }
 
 // In-process: fast checks of the rule's logic and configuration strictness.
