@@ -45,6 +45,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/ledger"
@@ -57,6 +58,9 @@ type Tx struct {
 	lastID    int64 // ids are never given back, even by a rolled-back request
 	memberSeq int
 	st        state
+	// undo reverses, last first, the changes made inside Atomic (depth > 0).
+	undo  []func()
+	depth int
 }
 
 var (
@@ -64,7 +68,7 @@ var (
 	_ points.Reader = (*Tx)(nil)
 )
 
-// state is everything a rolled-back request must not have changed.
+// state is the ledger; Atomic undoes a refused request's changes to it.
 type state struct {
 	merchants map[string]points.Merchant
 	balances  map[string]int64
@@ -92,7 +96,17 @@ func clock(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // SetMerchant adds a merchant or replaces what the ledger knows of it (to
 // deactivate it or change its earning configuration, say).
-func (t *Tx) SetMerchant(m points.Merchant) { t.st.merchants[m.ID] = m }
+func (t *Tx) SetMerchant(m points.Merchant) {
+	old, had := t.st.merchants[m.ID]
+	t.st.merchants[m.ID] = m
+	t.onUndo(func() {
+		if had {
+			t.st.merchants[m.ID] = old
+		} else {
+			delete(t.st.merchants, m.ID)
+		}
+	})
+}
 
 // Advance moves the clock forward by d.
 func (t *Tx) Advance(d time.Duration) { t.now = clock(t.now.Add(d)) }
@@ -102,14 +116,28 @@ func (t *Tx) SetNow(now time.Time) { t.now = clock(now) }
 
 // Atomic runs f against t, all or nothing: if f returns an error, every
 // change it made is undone (ids it took stay taken), as the store's writer
-// rolls back one refused request without failing its batch.
+// rolls back one refused request without failing its batch. Calls nest.
 func (t *Tx) Atomic(f func(tx points.Tx) error) error {
-	snap := t.st.clone()
-	if err := f(t); err != nil {
-		t.st = snap
-		return err
+	mark := len(t.undo)
+	t.depth++
+	err := f(t)
+	t.depth--
+	if err != nil {
+		for i := len(t.undo) - 1; i >= mark; i-- {
+			t.undo[i]()
+		}
+		t.undo = t.undo[:mark]
+	} else if t.depth == 0 {
+		t.undo = t.undo[:0]
 	}
-	return nil
+	return err
+}
+
+// onUndo records how to reverse a change made inside Atomic.
+func (t *Tx) onUndo(f func()) {
+	if t.depth > 0 {
+		t.undo = append(t.undo, f)
+	}
 }
 
 // Run applies f to tx all or nothing (see Tx.Atomic) and returns its
@@ -124,32 +152,6 @@ func Run[R any](tx *Tx, f func(points.Tx) (R, error)) (R, error) {
 		return err
 	})
 	return res, err
-}
-
-func (s state) clone() state {
-	c := state{merchants: maps.Clone(s.merchants), balances: maps.Clone(s.balances), members: maps.Clone(s.members),
-		txs: make([]ledger.Transaction, len(s.txs)), purchases: make(map[string]*points.Purchase, len(s.purchases)),
-		lots: make(map[int64]*ledger.Lot, len(s.lots)), debts: make([]*points.Debt, len(s.debts)),
-		cons: make(map[int64][]points.Consumption, len(s.cons))}
-	for i, x := range s.txs {
-		c.txs[i] = copyTx(x)
-	}
-	for k, p := range s.purchases {
-		cp := *p
-		c.purchases[k] = &cp
-	}
-	for k, l := range s.lots {
-		cp := *l
-		c.lots[k] = &cp
-	}
-	for i, d := range s.debts {
-		cp := *d
-		c.debts[i] = &cp
-	}
-	for k, cs := range s.cons {
-		c.cons[k] = slices.Clone(cs)
-	}
-	return c
 }
 
 func copyTx(x ledger.Transaction) ledger.Transaction {
@@ -202,9 +204,19 @@ func (t *Tx) Post(lt *ledger.Transaction) error {
 	id, _ := t.NewID()
 	lt.ID, lt.CreatedAt = id, t.now
 	for name, d := range net {
-		t.st.balances[name] += d
+		old, had := t.st.balances[name]
+		t.st.balances[name] = old + d
+		t.onUndo(func() {
+			if had {
+				t.st.balances[name] = old
+			} else {
+				delete(t.st.balances, name)
+			}
+		})
 	}
+	n := len(t.st.txs)
 	t.st.txs = append(t.st.txs, copyTx(*lt))
+	t.onUndo(func() { t.st.txs = t.st.txs[:n] })
 	return nil
 }
 
@@ -221,6 +233,7 @@ func (t *Tx) Member(merchantID string, id points.Identity, create bool) (string,
 	t.memberSeq++
 	mid := fmt.Sprintf("mbr_%d", t.memberSeq)
 	t.st.members[k] = mid
+	t.onUndo(func() { delete(t.st.members, k) })
 	return mid, nil
 }
 
@@ -260,6 +273,7 @@ func (t *Tx) SavePurchase(p *points.Purchase) error {
 		cp := *p
 		cp.New = false
 		t.st.purchases[k] = &cp
+		t.onUndo(func() { delete(t.st.purchases, k) })
 		return nil
 	}
 	if !ok || old.ID != p.ID {
@@ -270,7 +284,9 @@ func (t *Tx) SavePurchase(p *points.Purchase) error {
 	if !samePurchase(want, *p) {
 		return fmt.Errorf("pointstest: update of purchase %d changes fields the store does not update: %+v, stored %+v", p.ID, *p, *old)
 	}
+	prev := *old
 	old.RefundedFen, old.ReversedPoints = p.RefundedFen, p.ReversedPoints
+	t.onUndo(func() { *old = prev })
 	return nil
 }
 
@@ -322,6 +338,7 @@ func (t *Tx) SaveLot(l *ledger.Lot, isNew bool) error {
 		}
 		cp := *l
 		t.st.lots[l.ID] = &cp
+		t.onUndo(func() { delete(t.st.lots, cp.ID) })
 		return nil
 	}
 	if !ok {
@@ -332,7 +349,9 @@ func (t *Tx) SaveLot(l *ledger.Lot, isNew bool) error {
 	if !sameLot(want, *l) {
 		return fmt.Errorf("pointstest: update of lot %d changes fields the store does not update: %+v, stored %+v", l.ID, *l, *old)
 	}
+	prev := *old
 	old.Remaining, old.State = l.Remaining, l.State
+	t.onUndo(func() { *old = prev })
 	return nil
 }
 
@@ -403,6 +422,8 @@ func (t *Tx) SaveDebt(d *points.Debt) error {
 		}
 		cp := *d
 		cp.New = false
+		prev := slices.Clone(t.st.debts)
+		t.onUndo(func() { t.st.debts = prev })
 		t.st.debts = append(t.st.debts, &cp)
 		// Creation order: created_at, then id (as the store loads them).
 		sort.SliceStable(t.st.debts, func(a, b int) bool {
@@ -426,7 +447,9 @@ func (t *Tx) SaveDebt(d *points.Debt) error {
 		want.Points != got.Points || want.Remaining != got.Remaining || !want.CreatedAt.Equal(got.CreatedAt) {
 		return fmt.Errorf("pointstest: update of debt %d changes fields the store does not update: %+v, stored %+v", d.ID, *d, *old)
 	}
+	prev := old.Remaining
 	old.Remaining = d.Remaining
+	t.onUndo(func() { old.Remaining = prev })
 	return nil
 }
 
@@ -438,7 +461,15 @@ func (t *Tx) Consumptions(purchaseID int64) ([]points.Consumption, error) {
 
 // AddConsumption records what a redemption took from a lot.
 func (t *Tx) AddConsumption(c points.Consumption) error {
-	t.st.cons[c.PurchaseID] = append(t.st.cons[c.PurchaseID], c)
+	prev, had := t.st.cons[c.PurchaseID]
+	t.st.cons[c.PurchaseID] = append(slices.Clip(prev), c)
+	t.onUndo(func() {
+		if had {
+			t.st.cons[c.PurchaseID] = prev
+		} else {
+			delete(t.st.cons, c.PurchaseID)
+		}
+	})
 	return nil
 }
 
@@ -601,13 +632,13 @@ func (t *Tx) totals() points.Totals {
 //     every lot's remaining points are within 0..points (zero once closed);
 //     every debt's remaining points are within 0..points.
 func (t *Tx) CheckInvariants(faceValueFen int64) error {
-	var errs []error
+	var errs []string
 	add := func(inv int, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("invariant %d: %s", inv, fmt.Sprintf(format, a...)))
+		errs = append(errs, fmt.Sprintf("invariant %d: %s", inv, fmt.Sprintf(format, a...)))
 	}
-	sums := map[string]int64{}
+	sums := make(map[string]int64, len(t.st.balances))
 	refs := map[string]int{}
-	ids := map[int64]bool{}
+	ids := make(map[int64]bool, len(t.st.txs))
 	for _, x := range t.st.txs {
 		if err := x.Validate(); err != nil {
 			add(1, "transaction %d (%s %s): %v", x.ID, x.Kind, x.Ref, err)
@@ -621,37 +652,13 @@ func (t *Tx) CheckInvariants(faceValueFen int64) error {
 		}
 		switch x.Kind {
 		case ledger.KindEarn, ledger.KindRedeem, ledger.KindFund:
-			refs[x.Ref]++
-		}
-	}
-	names := slices.Sorted(maps.Keys(t.st.balances))
-	for _, name := range names {
-		if b := t.st.balances[name]; b < 0 && ledger.NonNegative(name) {
-			add(2, "account %s is %d", name, b)
-		}
-	}
-	if faceValueFen <= 0 {
-		add(3, "face value %d fen is not positive", faceValueFen)
-	} else if tot := t.totals(); !points.CoverageOf(tot, faceValueFen).Covered {
-		add(3, "reserve %d fen does not cover %d outstanding points × %d fen", tot.ReserveFen, tot.OutstandingPts, faceValueFen)
-	}
-	for _, ref := range slices.Sorted(maps.Keys(refs)) {
-		if refs[ref] > 1 {
-			add(4, "%s posted %d times", ref, refs[ref])
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(sums)) {
-		if _, ok := t.st.balances[name]; !ok && sums[name] != 0 {
-			add(5, "account %s has postings summing to %d but no balance", name, sums[name])
-		}
-	}
-	for _, name := range names {
-		if b := t.st.balances[name]; b != sums[name] {
-			add(5, "account %s is %d but its postings sum to %d", name, b, sums[name])
+			if refs[x.Ref]++; refs[x.Ref] == 2 {
+				add(4, "%s posted more than once", x.Ref)
+			}
 		}
 	}
 	lotSums := map[string]int64{}
-	for _, l := range t.AllLots() {
+	for _, l := range t.st.lots {
 		if l.Remaining < 0 || l.Remaining > l.Points {
 			add(5, "lot %d has %d remaining, outside 0..%d", l.ID, l.Remaining, l.Points)
 		}
@@ -668,24 +675,40 @@ func (t *Tx) CheckInvariants(faceValueFen int64) error {
 			add(5, "lot %d has unknown state %q", l.ID, l.State)
 		}
 	}
-	accounts := map[string]bool{}
-	for name := range lotSums {
-		accounts[name] = true
-	}
-	for _, name := range names {
-		if k := ledger.ParseAccount(name).Kind; k == ledger.KindPending || k == ledger.KindAvailable {
-			accounts[name] = true
+	for name, b := range t.st.balances {
+		if b < 0 && ledger.NonNegative(name) {
+			add(2, "account %s is %d", name, b)
 		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(accounts)) {
-		if b := t.st.balances[name]; b != lotSums[name] {
+		if b != sums[name] {
+			add(5, "account %s is %d but its postings sum to %d", name, b, sums[name])
+		}
+		if k := ledger.ParseAccount(name).Kind; (k == ledger.KindPending || k == ledger.KindAvailable) && b != lotSums[name] {
 			add(5, "lots of %s sum to %d but the balance is %d", name, lotSums[name], b)
 		}
+	}
+	for name, sum := range sums {
+		if _, ok := t.st.balances[name]; !ok && sum != 0 {
+			add(5, "account %s has postings summing to %d but no balance", name, sum)
+		}
+	}
+	for name, sum := range lotSums {
+		if _, ok := t.st.balances[name]; !ok && sum != 0 {
+			add(5, "lots of %s sum to %d but the balance is 0", name, sum)
+		}
+	}
+	if faceValueFen <= 0 {
+		add(3, "face value %d fen is not positive", faceValueFen)
+	} else if tot := t.totals(); !points.CoverageOf(tot, faceValueFen).Covered {
+		add(3, "reserve %d fen does not cover %d outstanding points × %d fen", tot.ReserveFen, tot.OutstandingPts, faceValueFen)
 	}
 	for _, d := range t.st.debts {
 		if d.Remaining < 0 || d.Remaining > d.Points {
 			add(5, "debt %d has %d remaining, outside 0..%d", d.ID, d.Remaining, d.Points)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	slices.Sort(errs)
+	return errors.New(strings.Join(errs, "\n"))
 }

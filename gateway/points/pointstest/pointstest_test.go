@@ -329,7 +329,7 @@ func TestCheckInvariants(t *testing.T) {
 		{"negative budget", 10, func(tx *Tx) { tx.st.balances["merchant:m:budget"] = -1 }, "invariant 2: account merchant:m:budget is -1"},
 		{"coverage with the face value", 11, func(*Tx) {}, "invariant 3: reserve 1000 fen does not cover 100 outstanding points × 11 fen"},
 		{"reserve drained", 10, func(tx *Tx) { tx.st.balances[ledger.Reserve] = 999 }, "invariant 3: reserve 999 fen"},
-		{"double earn", 10, func(tx *Tx) { tx.st.txs = append(tx.st.txs, copyTx(tx.st.txs[1])); tx.st.txs[2].ID = 9 }, "invariant 4: e posted 2 times"},
+		{"double earn", 10, func(tx *Tx) { tx.st.txs = append(tx.st.txs, copyTx(tx.st.txs[1])); tx.st.txs[2].ID = 9 }, "invariant 4: e posted more than once"},
 		{"balance drift", 10, func(tx *Tx) { tx.st.balances["alliance:mint"]-- }, "invariant 5: account alliance:mint is -101 but its postings sum to -100"},
 		{"lot drift", 10, func(tx *Tx) { tx.st.lots[100].Remaining = 29 }, "invariant 5: lots of member:u:pending sum to 29 but the balance is 30"},
 		{"lot state", 10, func(tx *Tx) { tx.st.lots[100].State = ledger.LotAvailable }, "lots of member:u:available sum to 30 but the balance is 0"},
@@ -404,5 +404,73 @@ func TestReader(t *testing.T) {
 	s := &points.Service{Policy: points.Policy{FaceValueFen: 1}, Reader: tx}
 	if c, err := s.Coverage(ctx); err != nil || !c.Covered || c.OutstandingPts != 100 || c.MemberDebtPoints != 4 || c.FundedFen != 100 {
 		t.Errorf("coverage %+v %v", c, err)
+	}
+}
+
+// TestAtomicUndoesUpdates rolls back updates of records that existed, and
+// keeps what a nested call that succeeded did only if the outer one does.
+func TestAtomicUndoesUpdates(t *testing.T) {
+	tx := NewTx(t0)
+	now := tx.Now()
+	if err := tx.SavePurchase(&points.Purchase{ID: 1, Kind: points.PurchaseEarn, MerchantID: "m", OrderID: "o", AmountFen: 100, CreatedAt: now, New: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SaveLot(&ledger.Lot{ID: 2, MemberID: "u", Points: 10, Remaining: 10, State: ledger.LotAvailable}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SaveDebt(&points.Debt{ID: 3, MemberID: "u", MerchantID: "m", Points: 5, Remaining: 5, CreatedAt: now, New: true}); err != nil {
+		t.Fatal(err)
+	}
+	tx.AddConsumption(points.Consumption{PurchaseID: 9, LotID: 2, Points: 1})
+	boom := errors.New("boom")
+	err := tx.Atomic(func(ptx points.Tx) error {
+		p, _ := ptx.Purchase("m", points.PurchaseEarn, "o")
+		p.RefundedFen, p.ReversedPoints = 50, 5
+		l, _ := ptx.Lot(2)
+		l.Remaining, l.State = 0, ledger.LotClosed
+		ds, _ := ptx.Debts("u")
+		ds[0].Remaining = 0
+		for _, err := range []error{ptx.SavePurchase(p), ptx.SaveLot(l, false), ptx.SaveDebt(ds[0]),
+			ptx.SaveDebt(&points.Debt{ID: 4, MemberID: "u", MerchantID: "m", Points: 1, Remaining: 1, CreatedAt: now.Add(-time.Hour), New: true}),
+			ptx.AddConsumption(points.Consumption{PurchaseID: 9, LotID: 2, Points: 2})} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A nested request that succeeds is still undone with its caller.
+		if err := tx.Atomic(func(ptx points.Tx) error {
+			tx.SetMerchant(points.Merchant{ID: "n", Active: true})
+			return ptx.Post(&ledger.Transaction{Kind: "x", Ref: "x", Postings: ledger.Move(ledger.Mint, ledger.MerchantBudget("n"), 3)})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// A nested request that fails is undone at once.
+		if err := tx.Atomic(func(ptx points.Tx) error {
+			ptx.Post(&ledger.Transaction{Kind: "y", Ref: "y", Postings: ledger.Move(ledger.Mint, ledger.MerchantBudget("n"), 4)})
+			return boom
+		}); err != boom {
+			t.Fatal(err)
+		}
+		if b, _ := ptx.Balance(ledger.MerchantBudget("n")); b != 3 {
+			t.Fatalf("inside: budget %d, want 3", b)
+		}
+		return boom
+	})
+	if err != boom {
+		t.Fatal(err)
+	}
+	p, _ := tx.Purchase("m", points.PurchaseEarn, "o")
+	l, _ := tx.Lot(2)
+	ds, _ := tx.Debts("u")
+	cs, _ := tx.Consumptions(9)
+	if p.RefundedFen != 0 || p.ReversedPoints != 0 || l.Remaining != 10 || l.State != ledger.LotAvailable ||
+		len(ds) != 1 || ds[0].ID != 3 || ds[0].Remaining != 5 || len(cs) != 1 || cs[0].Points != 1 {
+		t.Errorf("after rollback: %+v %+v %+v %+v", p, l, ds, cs)
+	}
+	if _, err := tx.Merchant("n"); !errors.Is(err, points.ErrNotFound) {
+		t.Errorf("merchant set in a rolled-back request: %v", err)
+	}
+	if len(tx.AllBalances()) != 0 || len(tx.Transactions()) != 0 {
+		t.Errorf("balances %v, transactions %v", tx.AllBalances(), tx.Transactions())
 	}
 }
