@@ -173,3 +173,55 @@ func pointsTx(t *testing.T, m points.Merchant) *pointstest.Tx {
 	}
 	return tx
 }
+
+// Each command stays within the ids it declares (the store grows the
+// range and retries the whole batch when one does not).
+func TestCommandsStayWithinTheirIDs(t *testing.T) {
+	m := points.Merchant{ID: "m", Active: true, Earning: points.Earning{RateBP: 1000}}
+	tx := pointsTx(t, m)
+	tx.SetMerchant(points.Merchant{ID: "n", Active: true, Earning: points.Earning{RateBP: 1000}})
+	svc := &points.Service{Policy: policy()}
+	member := points.Identity{Kind: points.IdentityPhone, Value: "13800000009"}
+	pts := func(n int64) *int64 { return &n }
+	check := func(cmd points.Command) {
+		t.Helper()
+		before, _ := tx.NewID()
+		if _, err := pointstest.Run(tx, func(x points.Tx) (any, error) { return cmd.Apply(x) }); err != nil {
+			t.Fatalf("%s: %v", cmd.Name, err)
+		}
+		after, _ := tx.NewID()
+		if used := after - before - 1; used > int64(cmd.IDs) {
+			t.Errorf("%s took %d ids, declared %d", cmd.Name, used, cmd.IDs)
+		}
+	}
+	check(svc.FundCommand(points.FundRequest{MerchantID: "n", AmountFen: 100_000, ExternalRef: "n1"}))
+	// Build two debts at two merchants, so a later earn repays both.
+	for i, mid := range []string{"m", "n"} {
+		order := string(rune('a' + i))
+		earn, err := svc.PrepareEarn(context.Background(), points.EarnRequest{MerchantID: mid, OrderID: order, Member: member, AmountFen: 1000, Points: pts(100)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(earn)
+	}
+	tx.Advance(policy().ReleaseDelay)
+	check(svc.ReleaseCommand(10))
+	check(svc.RedeemCommand(points.RedeemRequest{MerchantID: "n", OrderID: "r", Member: member, Points: 200, AmountFen: 5000}))
+	check(svc.RefundEarnCommand(points.RefundEarnRequest{MerchantID: "m", OrderID: "a", AmountFen: 1000}))
+	check(svc.RefundEarnCommand(points.RefundEarnRequest{MerchantID: "n", OrderID: "b", AmountFen: 1000}))
+	if d := tx.AllDebts(); len(d) != 2 {
+		t.Fatalf("want two debts to repay, have %+v", d)
+	}
+	earn, err := svc.PrepareEarn(context.Background(), points.EarnRequest{MerchantID: "n", OrderID: "c", Member: member, AmountFen: 10_000, Points: pts(500)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(earn)
+	check(svc.RefundRedeemCommand(points.RefundRedeemRequest{MerchantID: "n", OrderID: "r", Points: 200}))
+	tx.Advance(validity + policy().ReleaseDelay)
+	check(svc.ReleaseCommand(10))
+	check(svc.ExpireCommand(10))
+	if err := tx.CheckInvariants(face); err != nil {
+		t.Fatal(err)
+	}
+}
