@@ -3,16 +3,20 @@
 // runs out of process.
 //
 // A plugin is a Go program whose main calls Serve with a factory per kind it
-// implements:
+// implements (see the package example for a complete one):
 //
 //	func main() {
 //		sdk.Serve(sdk.Plugins{
 //			EarningRule: &sdk.EarningRule{
-//				Info: sdk.Info{Name: "hello", Version: "0.1.0", ConfigSchema: schema},
-//				New:  newRule, // func(ctx, config []byte) (earning.Rule, error)
+//				Info: sdk.Info{Name: "hello", Version: "0.1.0", ConfigSchema: json.RawMessage(schema)},
+//				New:  newRule, // func(ctx context.Context, raw []byte) (earning.Rule, error)
 //			},
 //		})
 //	}
+//
+// A factory decodes its configuration with DecodeConfig, which refuses
+// unknown fields. An instance that implements io.Closer is closed when the
+// gateway replaces its configuration and when the plugin stops.
 //
 // Authors see only plain Go types from the kind packages (earning, pos,
 // payment, purchase, webhook); the SDK owns the gRPC contract under

@@ -13,14 +13,16 @@ import (
 	"github.com/lianmeng/lianmeng/sdk/purchase"
 )
 
-// Rule evaluates purchases for one configuration.
+// Rule evaluates purchases for one configuration. A Rule that holds
+// resources may also implement io.Closer: the SDK closes it when it is
+// replaced or the plugin stops.
 type Rule interface {
 	Evaluate(ctx context.Context, req Request) (Breakdown, error)
 }
 
 // Factory builds a Rule from its configuration (a JSON object). It should
 // decode strictly and reject anything it does not understand, wrapping
-// sdk.ErrInvalidConfig.
+// sdk.ErrInvalidConfig (sdk.DecodeConfig does both).
 type Factory func(ctx context.Context, config []byte) (Rule, error)
 
 // Request is one evaluation.

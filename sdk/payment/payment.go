@@ -17,7 +17,9 @@ import (
 	"github.com/lianmeng/lianmeng/sdk/webhook"
 )
 
-// Channel is a payment channel for one configuration.
+// Channel is a payment channel for one configuration. A Channel that holds
+// resources (an HTTP client, a certificate store) may also implement
+// io.Closer: the SDK closes it when it is replaced or the plugin stops.
 type Channel interface {
 	CreatePayment(ctx context.Context, req CreatePaymentRequest) (CreatePaymentResponse, error)
 	HandleNotification(ctx context.Context, req webhook.Request) (Notification, error)
@@ -27,7 +29,8 @@ type Channel interface {
 	Refund(ctx context.Context, req RefundRequest) (Result, error)
 }
 
-// Factory builds a Channel from its configuration (a JSON object).
+// Factory builds a Channel from its configuration (a JSON object), decoded
+// strictly (sdk.DecodeConfig); mistakes wrap sdk.ErrInvalidConfig.
 type Factory func(ctx context.Context, config []byte) (Channel, error)
 
 // Status of a payment, payout or refund.

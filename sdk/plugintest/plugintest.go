@@ -8,11 +8,12 @@
 //		bin := plugintest.Build(t, ".")
 //		p := plugintest.Start(t, bin)
 //		rule := p.EarningRule(t, map[string]any{"points_per_yuan": 2})
-//		b, err := rule.Evaluate(ctx, earning.Request{Purchase: ...})
+//		b, err := rule.Evaluate(ctx, earning.Request{Purchase: plugintest.ValidPurchase()})
 //	}
 //
 // Check and CheckConfig are in-process conformance helpers that need no
-// build at all.
+// build at all; ValidPurchase is a complete valid purchase to start test
+// cases from.
 package plugintest
 
 import (

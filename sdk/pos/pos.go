@@ -14,12 +14,15 @@ import (
 	"github.com/lianmeng/lianmeng/sdk/webhook"
 )
 
-// Adapter handles webhooks for one configuration.
+// Adapter handles webhooks for one configuration. An Adapter that holds
+// resources may also implement io.Closer: the SDK closes it when it is
+// replaced or the plugin stops.
 type Adapter interface {
 	HandleWebhook(ctx context.Context, req Request) (Result, error)
 }
 
-// Factory builds an Adapter from its configuration (a JSON object).
+// Factory builds an Adapter from its configuration (a JSON object), decoded
+// strictly (sdk.DecodeConfig); mistakes wrap sdk.ErrInvalidConfig.
 type Factory func(ctx context.Context, config []byte) (Adapter, error)
 
 // Request is one inbound webhook.
