@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The one test command (README, .ci/run): formatting, vet, and the whole
-# test suite under the race detector, with every storage test run against
-# embedded SQLite and MariaDB/MySQL.
+# The one test command (README, .ci/run): formatting, tidy go.mod files,
+# vet, and the whole test suite under the race detector, with every storage
+# test run against embedded SQLite and MariaDB/MySQL. The repository holds
+# two Go modules, the gateway (.) and the plugin SDK (sdk/, required by the
+# gateway through a replace directive); each is vetted and tested, and
+# scripts/sdk-stranger.sh builds the SDK README's plugin in a module outside
+# the repository.
 #
 #   LIANMENG_TEST_MYSQL_DSN   server for the MySQL suite
 #                             (default root@tcp(127.0.0.1:3306)/test)
@@ -43,8 +47,39 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 
+echo "== go mod tidy"
+for mod in . sdk; do
+  if ! diff=$(cd "$mod" && go mod tidy -diff 2>&1); then
+    echo "$diff" >&2
+    echo "go mod tidy: go.mod/go.sum of the module in ./$mod are not tidy; run: (cd $mod && go mod tidy)" >&2
+    exit 1
+  fi
+done
+
+echo "== sdk imports"
+# The SDK is for strangers: nothing in sdk/ (tests included) may import the
+# gateway module's packages.
+sdk_deps=$(cd sdk && go list -deps -test ./...) || {
+  echo "sdk: go list failed; does sdk/ import a package outside its module?" >&2
+  exit 1
+}
+gateway_deps=$(echo "$sdk_deps" | sed 's/ \[.*//' | grep '^github.com/lianmeng/lianmeng/' |
+  grep -Ev '^github.com/lianmeng/lianmeng/sdk([/._]|$)' | sort -u || true)
+if [ -n "$gateway_deps" ]; then
+  echo "sdk: sdk/ must not depend on the gateway, but it imports:" >&2
+  echo "$gateway_deps" >&2
+  exit 1
+fi
+
 echo "== go vet"
 go vet ./...
+(cd sdk && go vet ./...)
+
+echo "== go test -race (sdk module)"
+(cd sdk && go test -race -count=1 -timeout 20m "$@" ./...)
+
+echo "== sdk as a stranger installs it"
+scripts/sdk-stranger.sh
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m "$@" ./...
