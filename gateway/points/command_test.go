@@ -134,6 +134,15 @@ func TestEarnCommandRefusesStaleRule(t *testing.T) {
 	if _, err := cmd.Apply(tx); !errors.As(err, &pe) || pe.Code != points.CodeRuleUnavailable {
 		t.Fatalf("stale rule choice: %v", err)
 	}
+	// Switched from plugin "old" to plugin "new": the award of "old" is refused too.
+	tx.SetMerchant(points.Merchant{ID: "m", Active: true, Earning: points.Earning{RulePlugin: "new"}})
+	if _, err := cmd.Apply(tx); !errors.As(err, &pe) || pe.Code != points.CodeRuleUnavailable {
+		t.Fatalf("award of another plugin: %v", err)
+	}
+	tx.SetMerchant(points.Merchant{ID: "m", Active: true, Earning: points.Earning{RulePlugin: "old"}})
+	if v, err := cmd.Apply(tx); err != nil || v.(points.EarnResult).Points != 5 {
+		t.Fatalf("award of the current plugin: %+v %v", v, err)
+	}
 }
 
 // Release and expiry commands report whether they filled their limit, so

@@ -165,7 +165,7 @@ func (s *Service) PrepareEarn(ctx context.Context, r EarnRequest) (Command, erro
 		}
 		return Command{}, &Error{Class: Unavailable, Code: CodeRuleUnavailable, Message: msg, RetryAfter: retry, cause: err}
 	}
-	r.award = &a
+	r.award, r.awardedBy = &a, e.RulePlugin
 	if err := s.ValidateEarn(&r); err != nil {
 		return Command{}, err
 	}

@@ -105,8 +105,10 @@ type EarnRequest struct {
 	OccurredAt time.Time
 	Attributes map[string]string
 	// award is a rule plugin's result, decided by PrepareEarn before the
-	// batch (plugins are never called while the batch holds the ledger).
-	award *Award
+	// batch (plugins are never called while the batch holds the ledger);
+	// awardedBy names the plugin that decided it.
+	award     *Award
+	awardedBy string
 }
 
 // EarnResult is the outcome of an earn.
@@ -185,7 +187,7 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	// The caller chose flat rate or plugin from a cached configuration; the
 	// merchant read here is current. If they disagree, answer "retry"
 	// rather than award the wrong amount.
-	if r.Points == nil && (r.award == nil) != (m.RulePlugin == "") {
+	if r.Points == nil && ((r.award == nil) != (m.RulePlugin == "") || r.award != nil && r.awardedBy != m.RulePlugin) {
 		return EarnResult{}, errf(Unavailable, CodeRuleUnavailable, "the merchant's earning rule changed while this request was in flight; retry with the same Idempotency-Key")
 	}
 	pts, version, err := s.earnPoints(m, r)
