@@ -42,7 +42,7 @@ func oaServer(t *testing.T) *Server {
 	return New(Deps{Config: cfg, DB: storetest.Open(t, store.SQLite), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
-func oaDoc(t *testing.T) map[string]any {
+func oaDoc(t testing.TB) map[string]any {
 	t.Helper()
 	var doc map[string]any
 	dec := json.NewDecoder(bytes.NewReader(openAPIDoc))
