@@ -122,7 +122,7 @@ type Description struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	// Kind is earning_rule, pos_adapter or payment_channel.
+	// Kind is earning_rule, pos_adapter, payment_channel or message_sender.
 	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
 	// JSON Schema of the configuration accepted by Configure.
 	ConfigSchemaJson string `protobuf:"bytes,4,opt,name=config_schema_json,json=configSchemaJson,proto3" json:"config_schema_json,omitempty"`
