@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"strconv"
@@ -29,16 +30,18 @@ import (
 // Config is the whole gateway configuration.
 type Config struct {
 	// Listen is the HTTP listen address.
-	Listen   string   `yaml:"listen"`
-	Database Database `yaml:"database"`
-	Log      Log      `yaml:"log"`
-	HTTP     HTTP     `yaml:"http"`
-	Operator Operator `yaml:"operator"`
-	Auth     Auth     `yaml:"auth"`
-	Points   Points   `yaml:"points"`
-	Evidence Evidence `yaml:"evidence"`
-	PII      PII      `yaml:"pii"`
-	Plugins  []Plugin `yaml:"plugins"`
+	Listen      string      `yaml:"listen"`
+	Database    Database    `yaml:"database"`
+	Log         Log         `yaml:"log"`
+	HTTP        HTTP        `yaml:"http"`
+	Metrics     Metrics     `yaml:"metrics"`
+	Operator    Operator    `yaml:"operator"`
+	Auth        Auth        `yaml:"auth"`
+	Idempotency Idempotency `yaml:"idempotency"`
+	Points      Points      `yaml:"points"`
+	Evidence    Evidence    `yaml:"evidence"`
+	PII         PII         `yaml:"pii"`
+	Plugins     []Plugin    `yaml:"plugins"`
 }
 
 // Database selects and tunes the store.
@@ -67,11 +70,34 @@ type HTTP struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
+// Metrics configures the operations listener, apart from the public API.
+type Metrics struct {
+	// Listen is the address /metrics (Prometheus) and, with Pprof,
+	// /debug/pprof/ are served on, unauthenticated: keep it on loopback or
+	// a private network. Empty disables the listener.
+	Listen string `yaml:"listen"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on that listener.
+	Pprof bool `yaml:"pprof"`
+}
+
 // Operator holds the operator's bootstrap credential.
 type Operator struct {
-	// Token authenticates operator API calls (Authorization: Bearer <token>).
-	// Empty disables the operator API.
+	// Token is the bootstrap credential (Authorization: Bearer <token>): it
+	// can only create named operator tokens (POST /v1/operator/tokens),
+	// which do everything else. Empty: no bootstrap; named tokens still work.
 	Token Secret `yaml:"token"`
+}
+
+// MinIdempotencyRetention is the shortest idempotency.retention accepted:
+// a client retrying an operation within a day must get its first answer.
+const MinIdempotencyRetention = 24 * time.Hour
+
+// Idempotency configures how long Idempotency-Key records are kept.
+type Idempotency struct {
+	// Retention is how long a write's Idempotency-Key is remembered: a retry
+	// within it replays the first answer; after it the record is purged and
+	// the key may be used again. At least 24h.
+	Retention Duration `yaml:"retention"`
 }
 
 // Auth tunes merchant request signing.
@@ -183,7 +209,9 @@ func Default() Config {
 			WriteTimeout:    Duration(10 * time.Second),
 			ShutdownTimeout: Duration(15 * time.Second),
 		},
-		Auth: Auth{ClockSkew: Duration(5 * time.Minute)},
+		Metrics:     Metrics{Listen: "127.0.0.1:9464", Pprof: true},
+		Auth:        Auth{ClockSkew: Duration(5 * time.Minute)},
+		Idempotency: Idempotency{Retention: Duration(30 * 24 * time.Hour)},
 		Points: Points{
 			FaceValueFen:      1,
 			ReleaseDelay:      Duration(7 * 24 * time.Hour),
@@ -256,6 +284,12 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log.format must be text or json, got %q", c.Log.Format)
 	}
+	if err := c.Metrics.validate(c.Listen); err != nil {
+		return err
+	}
+	if c.Idempotency.Retention < Duration(MinIdempotencyRetention) {
+		return fmt.Errorf("idempotency.retention is %s: it must be at least 24h (clients retry with the same Idempotency-Key for up to a day); the default is 720h", c.Idempotency.Retention.D())
+	}
 	if c.Operator.Token != "" && len(c.Operator.Token) < 16 {
 		return errors.New("operator.token is too short: use at least 16 characters")
 	}
@@ -306,6 +340,20 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(pl.Path, "builtin:") && len(pl.SHA256) != 64 {
 			return fmt.Errorf("plugins[%d] (%s).sha256 must be the 64-hex-digit checksum of %s", i, pl.Name, pl.Path)
 		}
+	}
+	return nil
+}
+
+func (m Metrics) validate(apiListen string) error {
+	if m.Listen == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(m.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics.listen must be host:port (e.g. 127.0.0.1:9464) or empty to disable it, got %q", m.Listen)
+	}
+	if port != "0" && m.Listen == apiListen {
+		return fmt.Errorf("metrics.listen %s is also listen: give the metrics listener its own port (or leave it empty to disable it)", m.Listen)
 	}
 	return nil
 }
