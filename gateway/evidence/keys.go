@@ -113,14 +113,7 @@ func LoadOrCreateKey(dir string) (key *sm2.PrivateKey, generated bool, err error
 }
 
 func loadKey(path string) (*sm2.PrivateKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("evidence: signing key: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("evidence: signing key %s has mode %v; run chmod 600 on it", path, fi.Mode().Perm())
-	}
-	data, err := os.ReadFile(path)
+	data, err := keyfile.ReadPrivate(path) // refuses a file group or others can read
 	if err != nil {
 		return nil, fmt.Errorf("evidence: signing key: %w", err)
 	}

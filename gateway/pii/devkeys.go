@@ -74,14 +74,7 @@ func LoadOrCreateDevKeys(dir string) (encKeys, indexKey string, generated bool, 
 }
 
 func readDevKeys(path string) (enc, idx string, err error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", "", fmt.Errorf("pii: dev keys: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", "", fmt.Errorf("pii: key file %s has mode %v; run chmod 600 on it", path, fi.Mode().Perm())
-	}
-	data, err := os.ReadFile(path)
+	data, err := keyfile.ReadPrivate(path) // refuses a file group or others can read
 	if err != nil {
 		return "", "", fmt.Errorf("pii: dev keys: %w", err)
 	}

@@ -1,11 +1,13 @@
 // Package keyfile writes key files so that they are either absent or
 // complete and durable, never empty or half-written, even after a crash or
-// power loss, and so that concurrent creators agree on one file.
+// power loss, and so that concurrent creators agree on one file; and reads
+// them only when no one but their owner can (ReadPrivate).
 package keyfile
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -82,6 +84,42 @@ func writeSync(f *os.File, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return f.Close()
+}
+
+// ReadPrivate reads a private key file, refusing it unless it is a regular
+// file that neither group nor others may read, write or execute (mode 0600
+// or stricter): a key others could read is no longer a secret, and one
+// they could write is not the operator's. The mode is checked on the opened
+// file, so the file read is the file checked. A missing file is an error
+// wrapping fs.ErrNotExist. Errors name the path, never the content.
+func ReadPrivate(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("key file %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, &ModeError{Path: path, Mode: perm}
+	}
+	return io.ReadAll(f)
+}
+
+// ModeError is returned by ReadPrivate for a key file that group or others
+// may access.
+type ModeError struct {
+	Path string
+	Mode fs.FileMode
+}
+
+func (e *ModeError) Error() string {
+	return fmt.Sprintf("key file %s has mode %v, open to group or others; run chmod 600 on it", e.Path, e.Mode)
 }
 
 // SyncDir fsyncs a directory, making the creation, renaming or removal of

@@ -1,8 +1,11 @@
 package keyfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -78,5 +81,35 @@ func TestWriteExclusiveRace(t *testing.T) {
 	wg.Wait()
 	if wins != 1 {
 		t.Fatalf("%d creators won", wins)
+	}
+}
+
+// ReadPrivate reads 0600 and 0400 files and refuses any mode that lets
+// group or others in, and anything that is not a regular file.
+func TestReadPrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k")
+	if _, err := ReadPrivate(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o600, 0o400, 0o700} {
+		os.Chmod(path, mode)
+		if b, err := ReadPrivate(path); err != nil || string(b) != "secret" {
+			t.Fatalf("mode %v: %q %v", mode, b, err)
+		}
+	}
+	for _, mode := range []os.FileMode{0o640, 0o644, 0o604, 0o620, 0o602, 0o666} {
+		os.Chmod(path, mode)
+		b, err := ReadPrivate(path)
+		var me *ModeError
+		if !errors.As(err, &me) || b != nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "secret") {
+			t.Fatalf("mode %v accepted or unclear: %q %v", mode, b, err)
+		}
+	}
+	if _, err := ReadPrivate(dir); err == nil {
+		t.Fatal("a directory accepted as a key file")
 	}
 }
