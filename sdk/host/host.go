@@ -2,6 +2,17 @@
 // plugin binary exactly as the gateway does (handshake, AutoMTLS, checksum,
 // clean environment, message limits) and gives typed clients for each kind.
 //
+// A pinned binary is never executed by its configured path. Start copies it
+// into a fresh private directory (os.MkdirTemp: mode 0700, owned by the
+// gateway's user), hashing the bytes as it writes them, refuses the copy if
+// its SHA-256 differs from the pin, makes it read-only (0500) and executes
+// the copy; the copy is deleted as soon as the process has started (the
+// running process keeps its inode). Checking one file and then executing a
+// path would let a rename between the two run an unpinned binary; here the
+// bytes hashed are the bytes executed, and nobody but the gateway's own user
+// can change them in between. go-plugin's SecureConfig is not used: it also
+// checks by path.
+//
 // It has no supervision: a Client is one process, and once it exits it
 // stays dead (go-plugin never restarts). gateway/pluginhost adds restarts,
 // health checks, deadlines and circuit breaking on top; sdk/plugintest uses
@@ -19,8 +30,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -54,9 +67,19 @@ type Config struct {
 	// binary and "plugin serve NAME").
 	Path string
 	Args []string
-	// SHA256 pins the executable. Empty skips the check, which only callers
-	// that built the binary themselves (tests) should do.
+	// SHA256 pins the executable: Start runs a private copy of exactly the
+	// bytes it hashed (see the package documentation). Empty skips the check
+	// and runs Path itself, which only callers that built the binary
+	// themselves (tests), or that run an image nobody can swap (the gateway's
+	// own /proc/self/exe), should do.
 	SHA256 []byte
+	// CopyDir is where the private copy of a pinned executable is made
+	// ["" = os.TempDir(), i.e. $TMPDIR or /tmp]. Its file system must allow
+	// execution (not mounted noexec).
+	CopyDir string
+	// Argv0 is the plugin's argv[0] [Path]. The process runs the private
+	// copy, but ps and the plugin's os.Args[0] show this.
+	Argv0 string
 	// Env is the complete environment beyond BaseEnv, as KEY=VALUE. The
 	// host environment is never inherited.
 	Env []string
@@ -71,6 +94,10 @@ type Client struct {
 	pc     *plugin.Client
 	rpc    *plugin.GRPCClient
 	stderr *tail
+	// copyDir is the private copy's directory if it could not be removed
+	// once the process started (Windows keeps a running executable); Kill
+	// removes it.
+	copyDir string
 }
 
 // ParseSHA256 decodes a hex checksum.
@@ -108,21 +135,28 @@ func Start(cfg Config) (*Client, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
-	var secure *plugin.SecureConfig
+	exe, copyDir := cfg.Path, ""
 	if len(cfg.SHA256) > 0 {
-		// Checked here too, for a clear error; go-plugin checks again right
-		// before exec.
-		sum, err := FileSHA256(cfg.Path)
-		if err != nil {
-			return nil, fmt.Errorf("plugin %s: %w", cfg.Path, err)
+		var err error
+		if exe, copyDir, err = pinnedCopy(cfg.Path, cfg.SHA256, cfg.CopyDir); err != nil {
+			return nil, err
 		}
-		if !bytes.Equal(sum, cfg.SHA256) {
-			return nil, fmt.Errorf("%w: %s has sha256 %x, configuration pins %x; refusing to start it", ErrChecksum, cfg.Path, sum, cfg.SHA256)
+	}
+	// The copy is removed once the process has started (or failed to): a
+	// running executable needs no name. Where the OS refuses that, Kill
+	// removes it.
+	removeCopy := func() string {
+		if copyDir != "" && os.RemoveAll(copyDir) != nil {
+			return copyDir
 		}
-		secure = &plugin.SecureConfig{Checksum: cfg.SHA256, Hash: sha256.New()}
+		return ""
 	}
 
-	cmd := exec.Command(cfg.Path, cfg.Args...)
+	cmd := exec.Command(exe, cfg.Args...)
+	cmd.Args[0] = cfg.Path
+	if cfg.Argv0 != "" {
+		cmd.Args[0] = cfg.Argv0
+	}
 	cmd.Env = append(baseEnv(), cfg.Env...)
 	if !hasEnv(cfg.Env, "GOMAXPROCS") {
 		// A plugin answers one short call at a time per request; with a
@@ -138,7 +172,6 @@ func Start(cfg Config) (*Client, error) {
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: pluginSetV1()},
 		Cmd:              cmd,
-		SecureConfig:     secure,
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -151,24 +184,106 @@ func Start(cfg Config) (*Client, error) {
 		)},
 	})
 	proto, err := pc.Client()
+	left := removeCopy()
 	if err != nil {
 		pc.Kill()
+		if left != "" {
+			os.RemoveAll(left)
+		}
+		if copyDir != "" && errors.Is(err, os.ErrPermission) {
+			err = fmt.Errorf("%w (the private copy could not be executed: is %s mounted noexec? set Config.CopyDir or $TMPDIR to a directory that allows exec)", err, filepath.Dir(copyDir))
+		}
 		return nil, startError(cfg.Path, err, tl.String())
 	}
 	rpc, ok := proto.(*plugin.GRPCClient)
 	if !ok {
 		pc.Kill()
+		if left != "" {
+			os.RemoveAll(left)
+		}
 		return nil, fmt.Errorf("%w: %s does not speak gRPC", ErrIncompatible, cfg.Path)
 	}
-	return &Client{pc: pc, rpc: rpc, stderr: tl}, nil
+	return &Client{pc: pc, rpc: rpc, stderr: tl, copyDir: left}, nil
+}
+
+// testHookCopied, if set, runs after a pinned binary's private copy has
+// been verified and before it is executed (tests swap the original then).
+var testHookCopied func(src, copy string)
+
+// pinnedCopy copies src into a new private directory under dir, hashing the
+// bytes as they are written, and returns the copy's path and directory once
+// its SHA-256 is want. The copy is 0500 in a 0700 directory: only the
+// gateway's own user (who could as well change the gateway) can touch it
+// before it is executed.
+func pinnedCopy(src string, want []byte, dir string) (exe, copyDir string, err error) {
+	if fi, err := os.Stat(src); err != nil {
+		return "", "", fmt.Errorf("plugin %s: %w", src, err)
+	} else if !fi.Mode().IsRegular() {
+		return "", "", fmt.Errorf("plugin %s: not a regular file", src)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", "", fmt.Errorf("plugin %s: %w", src, err)
+	}
+	defer in.Close()
+	if fi, err := in.Stat(); err != nil {
+		return "", "", fmt.Errorf("plugin %s: %w", src, err)
+	} else if !fi.Mode().IsRegular() {
+		return "", "", fmt.Errorf("plugin %s: not a regular file", src)
+	}
+	private, err := os.MkdirTemp(dir, "lianmeng-plugin-")
+	if err != nil {
+		return "", "", fmt.Errorf("plugin %s: private copy: %w", src, err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(private)
+		}
+	}()
+	exe = filepath.Join(private, filepath.Base(src))
+	sum, err := writeCopy(in, exe)
+	if err != nil {
+		return "", "", fmt.Errorf("plugin %s: private copy: %w", src, err)
+	}
+	if !bytes.Equal(sum, want) {
+		return "", "", fmt.Errorf("%w: %s has sha256 %x, configuration pins %x; refusing to start it", ErrChecksum, src, sum, want)
+	}
+	if err := os.Chmod(exe, 0o500); err != nil {
+		return "", "", fmt.Errorf("plugin %s: private copy: %w", src, err)
+	}
+	if testHookCopied != nil {
+		testHookCopied(src, exe)
+	}
+	return exe, private, nil
+}
+
+// writeCopy writes r to a new file at path and returns the SHA-256 of the
+// bytes written. While the file is open for writing no process is forked:
+// a child inheriting the descriptor until its own exec would make the exec
+// of the copy fail with ETXTBSY ("text file busy"), as plugins start
+// concurrently. (syscall.ForkLock is the standard library's lock for this.)
+func writeCopy(r io.Reader, path string) ([]byte, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), r); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 func startError(path string, err error, stderr string) error {
 	msg := err.Error()
 	var hint string
 	switch {
-	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-		return fmt.Errorf("%w: %s changed after it was checked; refusing to start it", ErrChecksum, path)
 	case strings.Contains(msg, "incompatible API version"), strings.Contains(msg, "incompatible core API version"):
 		return fmt.Errorf("%w: %s: %s: the gateway speaks plugin protocol %d; rebuild the plugin with a matching SDK", ErrIncompatible, path, msg, sdk.ProtocolVersion)
 	case strings.Contains(stderr, "This binary is a plugin"):
@@ -229,7 +344,12 @@ func (c *Client) Exited() bool { return c.pc.Exited() }
 
 // Kill stops the plugin: a graceful shutdown request, then SIGKILL after a
 // short grace period.
-func (c *Client) Kill() { c.pc.Kill() }
+func (c *Client) Kill() {
+	c.pc.Kill()
+	if c.copyDir != "" {
+		os.RemoveAll(c.copyDir)
+	}
+}
 
 // Ping checks the plugin's gRPC health service within ctx.
 func (c *Client) Ping(ctx context.Context) error {
