@@ -29,17 +29,27 @@ const (
 	localMember            = "member"
 )
 
+// memberTokenKey returns the key that MACs member tokens:
+// auth.member_token_key, at least 32 bytes in hex. serve refuses to start
+// with a shorter or non-hex key (cmd/lianmeng checkMemberTokenKey); here,
+// for any other caller, such a key is never used as is (a short key lets
+// tokens be forged): a random per-process key replaces it, so no token
+// verifies until it is fixed, and an error is logged.
 func memberTokenKey(cfg config.Config, log *slog.Logger) []byte {
-	if k := cfg.Auth.MemberTokenKey.Reveal(); k != "" {
+	k := cfg.Auth.MemberTokenKey.Reveal()
+	if k != "" {
 		if b, err := hex.DecodeString(k); err == nil && len(b) >= 32 {
 			return b
 		}
-		return []byte(k)
 	}
 	b := make([]byte, 32)
 	rand.Read(b)
 	if log != nil {
-		log.Warn("auth.member_token_key is not set: member tokens use a random per-process key and stop working on restart or across instances")
+		if k != "" {
+			log.Error("auth.member_token_key is not at least 64 hex digits (32 bytes): it is ignored and member tokens use a random per-process key; set a key from `openssl rand -hex 32`")
+		} else {
+			log.Warn("auth.member_token_key is not set: member tokens use a random per-process key and stop working on restart or across instances")
+		}
 	}
 	return b
 }
