@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -53,7 +54,49 @@ type Credential struct {
 	Status      string     `json:"status"`
 	CreatedAt   time.Time  `json:"created_at"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	Scopes      []string   `json:"scopes"` // what the key may do (ScopeEarn, ...), in Scopes order
 	KeyMaterial string     `json:"-"`
+}
+
+// HasScope reports whether the credential holds scope.
+func (c Credential) HasScope(scope string) bool { return slices.Contains(c.Scopes, scope) }
+
+// Credential scopes: each merchant API route needs one (gateway/api/scopes.go).
+const (
+	ScopeEarn    = "earn"    // award points for a purchase
+	ScopeRefund  = "refund"  // refund an earn or a redemption
+	ScopeRedeem  = "redeem"  // spend a member's points
+	ScopeRead    = "read"    // look up members, read the merchant's own records and proofs
+	ScopeFinance = "finance" // the merchant's budget and payable
+)
+
+// Scopes lists every scope in canonical order.
+var Scopes = []string{ScopeEarn, ScopeRefund, ScopeRedeem, ScopeRead, ScopeFinance}
+
+// DefaultScopes are what a new credential gets when none are asked for: the
+// least a POS needs (no finance).
+func DefaultScopes() []string { return []string{ScopeEarn, ScopeRefund, ScopeRedeem, ScopeRead} }
+
+// ParseScopes checks requested scopes and returns them without duplicates
+// in canonical order. At least one is required.
+func ParseScopes(in []string) ([]string, error) {
+	want := map[string]bool{}
+	for _, s := range in {
+		if !slices.Contains(Scopes, s) {
+			return nil, invalid("scopes", "unknown scope %q: each must be one of %s", s, strings.Join(Scopes, ", "))
+		}
+		want[s] = true
+	}
+	if len(want) == 0 {
+		return nil, invalid("scopes", "must name at least one of %s (omit it for the default %s)", strings.Join(Scopes, ", "), strings.Join(DefaultScopes(), ", "))
+	}
+	out := make([]string, 0, len(want))
+	for _, k := range Scopes {
+		if want[k] {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // Industries the alliance knows; earning rules and reports group by them.
@@ -136,14 +179,15 @@ func NewStore(merchantID, name string, now time.Time) (Store, error) {
 	return Store{ID: NewID("sto_"), MerchantID: merchantID, Name: strings.TrimSpace(name), CreatedAt: now.UTC().Truncate(time.Microsecond)}, nil
 }
 
-// NewCredential creates a credential. For public-key algorithms publicKeyPEM
-// is required and checked; for hmac-sha256 a 32-byte secret is generated and
-// returned once as secret.
+// NewCredential creates a credential with DefaultScopes. For public-key
+// algorithms publicKeyPEM is required and checked; for hmac-sha256 a 32-byte
+// secret is generated and returned once as secret.
 func NewCredential(merchantID, algorithm, publicKeyPEM, label string, now time.Time) (c Credential, secret string, err error) {
 	if utf8.RuneCountInString(label) > 100 {
 		return Credential{}, "", invalid("label", "is longer than 100 characters")
 	}
-	c = Credential{ID: NewID("key_"), MerchantID: merchantID, Algorithm: algorithm, Label: strings.TrimSpace(label), Status: KeyActive, CreatedAt: now.UTC().Truncate(time.Microsecond)}
+	c = Credential{ID: NewID("key_"), MerchantID: merchantID, Algorithm: algorithm, Label: strings.TrimSpace(label), Status: KeyActive, CreatedAt: now.UTC().Truncate(time.Microsecond),
+		Scopes: DefaultScopes()}
 	switch algorithm {
 	case signature.HMACSHA256:
 		if publicKeyPEM != "" {
