@@ -1,6 +1,6 @@
 // Package sdk is the Lianmeng plugin SDK: everything a plugin author needs to
-// write an earning rule, a POS adapter or a payment channel that the gateway
-// runs out of process.
+// write an earning rule, a POS adapter, a payment channel or a message
+// sender that the gateway runs out of process.
 //
 // A plugin is a Go program whose main calls Serve with a factory per kind it
 // implements (see the package example for a complete one):
@@ -19,7 +19,7 @@
 // gateway replaces its configuration and when the plugin stops.
 //
 // Authors see only plain Go types from the kind packages (earning, pos,
-// payment, purchase, webhook); the SDK owns the gRPC contract under
+// payment, messaging, purchase, webhook); the SDK owns the gRPC contract under
 // sdk/proto and the conversion. The gateway calls the factory once per
 // configuration (Configure), so one process can serve several merchants.
 //
@@ -50,6 +50,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/lianmeng/lianmeng/sdk/earning"
+	"github.com/lianmeng/lianmeng/sdk/messaging"
 	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/pos"
 )
@@ -78,6 +79,7 @@ const (
 	KindEarningRule    = "earning_rule"
 	KindPOSAdapter     = "pos_adapter"
 	KindPaymentChannel = "payment_channel"
+	KindMessageSender  = "message_sender"
 )
 
 // Capabilities announce additive features within a protocol major.
@@ -130,11 +132,19 @@ type PaymentChannel struct {
 	New  payment.Factory
 }
 
+// MessageSender registers a message sender (one-time codes to members'
+// phones; see package messaging).
+type MessageSender struct {
+	Info Info
+	New  messaging.Factory
+}
+
 // Plugins is what one binary serves: at most one plugin of each kind.
 type Plugins struct {
 	EarningRule    *EarningRule
 	POSAdapter     *POSAdapter
 	PaymentChannel *PaymentChannel
+	MessageSender  *MessageSender
 }
 
 // Manifest is the output of describe.
@@ -161,6 +171,9 @@ func Describe(p Plugins) Manifest {
 	}
 	if p.PaymentChannel != nil {
 		m.Plugins = append(m.Plugins, ManifestPlugin{KindPaymentChannel, p.PaymentChannel.Info})
+	}
+	if p.MessageSender != nil {
+		m.Plugins = append(m.Plugins, ManifestPlugin{KindMessageSender, p.MessageSender.Info})
 	}
 	return m
 }
@@ -195,6 +208,12 @@ func (p Plugins) Validate() error {
 	if e := p.PaymentChannel; e != nil {
 		n++
 		if err := check(KindPaymentChannel, e.Info, e.New != nil); err != nil {
+			return err
+		}
+	}
+	if e := p.MessageSender; e != nil {
+		n++
+		if err := check(KindMessageSender, e.Info, e.New != nil); err != nil {
 			return err
 		}
 	}

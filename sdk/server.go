@@ -21,6 +21,7 @@ import (
 	"github.com/lianmeng/lianmeng/sdk/earning"
 	"github.com/lianmeng/lianmeng/sdk/internal/convert"
 	"github.com/lianmeng/lianmeng/sdk/internal/pb"
+	"github.com/lianmeng/lianmeng/sdk/messaging"
 	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/pos"
 )
@@ -52,6 +53,13 @@ func serve(p Plugins) {
 		stores = append(stores, insts)
 		set[KindPaymentChannel] = &serverPlugin{register: func(s *grpc.Server) {
 			pb.RegisterPaymentChannelServer(s, &paymentServer{def: p.PaymentChannel, instances: insts})
+		}}
+	}
+	if p.MessageSender != nil {
+		insts := newInstances[messaging.Sender](KindMessageSender)
+		stores = append(stores, insts)
+		set[KindMessageSender] = &serverPlugin{register: func(s *grpc.Server) {
+			pb.RegisterMessageSenderServer(s, &senderServer{def: p.MessageSender, instances: insts})
 		}}
 	}
 	// closeInstances runs once, however the process stops: the gateway
@@ -478,4 +486,35 @@ func (s *paymentServer) Refund(ctx context.Context, req *pb.RefundRequest) (*pb.
 		return nil, toStatus(err)
 	}
 	return convert.PaymentResultToPB(res), nil
+}
+
+type senderServer struct {
+	pb.UnimplementedMessageSenderServer
+	def       *MessageSender
+	instances *instances[messaging.Sender]
+}
+
+func (s *senderServer) Describe(context.Context, *pb.DescribeRequest) (*pb.Description, error) {
+	return describePB(KindMessageSender, s.def.Info), nil
+}
+
+func (s *senderServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	return configure(ctx, s.instances, req, s.def.New)
+}
+
+func (s *senderServer) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendResponse, error) {
+	sender, release, err := s.instances.get(req.GetInstance())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	r := convert.SendRequestFromPB(req)
+	if err := r.Validate(); err != nil {
+		return nil, toStatus(fmt.Errorf("%w: %w", ErrInvalidInput, err))
+	}
+	res, err := sender.Send(ctx, r)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return convert.SendResponseToPB(res), nil
 }

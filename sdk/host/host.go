@@ -381,6 +381,8 @@ func (c *Client) Describe(ctx context.Context, kind string) (Description, error)
 		d, err = pb.NewPOSAdapterClient(c.rpc.Conn).Describe(ctx, &pb.DescribeRequest{})
 	case sdk.KindPaymentChannel:
 		d, err = pb.NewPaymentChannelClient(c.rpc.Conn).Describe(ctx, &pb.DescribeRequest{})
+	case sdk.KindMessageSender:
+		d, err = pb.NewMessageSenderClient(c.rpc.Conn).Describe(ctx, &pb.DescribeRequest{})
 	default:
 		return Description{}, fmt.Errorf("unknown plugin kind %q", kind)
 	}
@@ -409,6 +411,8 @@ func (c *Client) Configure(ctx context.Context, kind, instance string, config []
 		_, err = pb.NewPOSAdapterClient(c.rpc.Conn).Configure(ctx, req)
 	case sdk.KindPaymentChannel:
 		_, err = pb.NewPaymentChannelClient(c.rpc.Conn).Configure(ctx, req)
+	case sdk.KindMessageSender:
+		_, err = pb.NewMessageSenderClient(c.rpc.Conn).Configure(ctx, req)
 	default:
 		return fmt.Errorf("unknown plugin kind %q", kind)
 	}

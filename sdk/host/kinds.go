@@ -35,6 +35,9 @@ func pluginSetV1() plugin.PluginSet {
 		sdk.KindEarningRule:    clientPlugin{},
 		sdk.KindPOSAdapter:     clientPlugin{},
 		sdk.KindPaymentChannel: clientPlugin{},
+		// Added within protocol 1: a plugin built before it simply does not
+		// serve the kind, and Describe says so (ErrIncompatible).
+		sdk.KindMessageSender: clientPlugin{},
 	}
 }
 
