@@ -27,6 +27,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -104,6 +105,9 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 			return nil, fmt.Errorf("store: create database directory: %w", err)
 		}
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("store: create database file: %w", err)
+	}
 	// Commit with fdatasync(2), as SQLite's own Linux builds do: it makes the
 	// data durable like fsync but skips the timestamp update that fsync
 	// forces through the file system journal. (modernc's transpiled library
@@ -133,6 +137,10 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
+	if err := restrictSidecars(path); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
 	pragmas.Add("_pragma", "query_only(1)")
 	r, err := sqlx.Open("sqlite", "file:"+path+"?"+pragmas.Encode())
 	if err != nil {
@@ -151,6 +159,55 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	db := &DB{W: w, R: r, Dialect: SQLite, walPath: path + "-wal", stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
 	go db.checkpointer(c)
 	return db, nil
+}
+
+// createPrivate creates the SQLite database file, if it does not exist,
+// with mode 0600 whatever the umask, before SQLite opens it (SQLite would
+// create it 0644 less the umask). SQLite gives the -wal and -shm files it
+// creates the database file's mode; restrictSidecars makes sure of it.
+// An existing file keeps its mode. An empty file is an empty database.
+func createPrivate(path string) error {
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil { // the umask may have removed bits; make it exact
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// restrictSidecars takes from the database's -wal and -shm files any
+// permission the database file itself does not grant (files left with a
+// wider mode, e.g. by an older version): they hold the same data.
+func restrictSidecars(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	perm := fi.Mode().Perm()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		si, err := os.Stat(path + suffix)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if sp := si.Mode().Perm(); sp&^perm != 0 {
+			if err := os.Chmod(path+suffix, sp&perm); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkpointer copies the WAL into the database file in the background
