@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -120,6 +121,7 @@ type credentialRow struct {
 	Status      string        `db:"status"`
 	CreatedAt   int64         `db:"created_at"`
 	RevokedAt   sql.NullInt64 `db:"revoked_at"`
+	Scopes      string        `db:"scopes"` // space separated
 }
 
 func (r credentialRow) domain() merchant.Credential {
@@ -129,20 +131,21 @@ func (r credentialRow) domain() merchant.Credential {
 		t := FromMicros(r.RevokedAt.Int64)
 		c.RevokedAt = &t
 	}
+	c.Scopes = strings.Fields(r.Scopes)
 	return c
 }
 
-const credentialCols = `id, merchant_id, algorithm, key_material, label, status, created_at, revoked_at`
+const credentialCols = `id, merchant_id, algorithm, key_material, label, status, created_at, revoked_at, scopes`
 
 func (s *Merchants) CreateCredential(ctx context.Context, c merchant.Credential, actor string) error {
 	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
-			c.ID, c.MerchantID, c.Algorithm, c.KeyMaterial, c.Label, c.Status, Micros(c.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
+			c.ID, c.MerchantID, c.Algorithm, c.KeyMaterial, c.Label, c.Status, Micros(c.CreatedAt), strings.Join(c.Scopes, " ")); err != nil {
 			return fmt.Errorf("insert credential: %w", err)
 		}
 		// The audit record names the key, never its material.
 		return insertAudit(ctx, tx, "credential.issued", actor, c.MerchantID,
-			map[string]string{"key_id": c.ID, "algorithm": c.Algorithm, "label": c.Label}, c.CreatedAt)
+			map[string]string{"key_id": c.ID, "algorithm": c.Algorithm, "label": c.Label, "scopes": strings.Join(c.Scopes, " ")}, c.CreatedAt)
 	})
 }
 
