@@ -3,8 +3,14 @@
 //
 // New launches every plugin of the configuration (config.Plugin): an
 // executable path pinned by its SHA-256, or builtin:NAME, which re-executes
-// the gateway binary as "lianmeng plugin serve NAME" (also pinned, to the
-// checksum the binary had at start-up). Launching goes through sdk/host:
+// the gateway binary as "lianmeng plugin serve NAME". sdk/host runs a pinned
+// executable from a private copy of the bytes it hashed, never by its path,
+// so a file renamed over the path after the check cannot run. A builtin
+// needs no copy on Linux: it executes /proc/self/exe, the very image the
+// gateway is running, which no rename can replace (and whoever can write
+// that image controls the gateway anyway); elsewhere, or with
+// Options.Executable set, it is pinned like an external plugin, to the
+// checksum the binary had when New first read it. Launching goes through sdk/host:
 // AutoMTLS, no host environment beyond sdk/host.BaseEnv and the plugin's Env
 // allowlist, Pdeathsig, a 10 s handshake limit, explicit message limits.
 // After the handshake the host checks Describe (kind, and name for
@@ -205,11 +211,18 @@ func (h *Host) newManaged(pc config.Plugin, exeSum *[]byte) (*managed, error) {
 		if name == "" {
 			return nil, errors.New("path builtin: needs a name, e.g. builtin:restaurant")
 		}
+		mp.builtin = name
+		args := []string{"plugin", "serve", name}
 		exe := h.opts.Executable
 		if exe == "" {
 			var err error
 			if exe, err = os.Executable(); err != nil {
 				return nil, fmt.Errorf("find the gateway executable: %w", err)
+			}
+			if self, ok := selfImage(); ok {
+				// The running image itself: nothing to pin or copy.
+				mp.launch.Path, mp.launch.Argv0, mp.launch.Args = self, exe, args
+				return mp, nil
 			}
 		}
 		// Pin the gateway binary as it is now, so a binary swapped on disk
@@ -221,8 +234,7 @@ func (h *Host) newManaged(pc config.Plugin, exeSum *[]byte) (*managed, error) {
 			}
 			*exeSum = sum
 		}
-		mp.builtin = name
-		mp.launch.Path, mp.launch.Args, mp.launch.SHA256 = exe, []string{"plugin", "serve", name}, *exeSum
+		mp.launch.Path, mp.launch.Args, mp.launch.SHA256 = exe, args, *exeSum
 		return mp, nil
 	}
 	sum, err := host.ParseSHA256(pc.SHA256)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
+	"github.com/lianmeng/lianmeng/plugins"
+	_ "github.com/lianmeng/lianmeng/plugins/all"
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
 	"github.com/lianmeng/lianmeng/sdk/host"
@@ -35,6 +38,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) == 4 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
+		// Started as a builtin through /proc/self/exe (TestBuiltinRunsTheRunningImage):
+		// serve like "lianmeng plugin serve NAME".
+		if err := plugins.Serve(os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "pluginhost-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -174,6 +186,40 @@ func TestBuiltinRestaurant(t *testing.T) {
 		Config: map[string]any{"points_per_yuan": 0}}}, Options{Executable: gatewayBin, Logger: testLogger(t)})
 	if !errors.Is(err, sdk.ErrInvalidConfig) {
 		t.Fatalf("want ErrInvalidConfig, got %v", err)
+	}
+}
+
+// Without Options.Executable a builtin executes /proc/self/exe: the image
+// the gateway (here the test binary, which serves builtins from TestMain)
+// is running, not whatever file is at its path now.
+func TestBuiltinRunsTheRunningImage(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc/self/exe is Linux's")
+	}
+	h, err := New([]config.Plugin{{Name: "r", Kind: sdk.KindEarningRule, Path: "builtin:restaurant", Required: true,
+		Config: map[string]any{"points_per_yuan": 2}}}, Options{Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	st := h.Status()[0]
+	if st.State != "up" || st.Plugin.Name != "restaurant" {
+		t.Fatalf("status %+v", st)
+	}
+	child, err := os.Stat(fmt.Sprintf("/proc/%d/exe", st.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(child, self) {
+		t.Fatalf("builtin pid %d runs another image than the gateway", st.Pid)
+	}
+	b, err := h.Evaluate(context.Background(), "r", order(10000))
+	if err != nil || b.TotalPoints != 200 {
+		t.Fatalf("evaluate: %+v, %v", b, err)
 	}
 }
 
