@@ -42,6 +42,7 @@ type Config struct {
 	Evidence    Evidence    `yaml:"evidence"`
 	PII         PII         `yaml:"pii"`
 	Plugins     []Plugin    `yaml:"plugins"`
+	RateLimits  RateLimits  `yaml:"rate_limits"`
 }
 
 // Database selects and tunes the store.
@@ -225,6 +226,7 @@ func Default() Config {
 		},
 		Evidence: Evidence{SealInterval: Duration(5 * time.Second), Origin: "localhost/lianmeng",
 			Settle: Duration(2 * time.Second), CheckpointEvery: 10000},
+		RateLimits: defaultRateLimits(),
 	}
 }
 
@@ -319,6 +321,9 @@ func (c *Config) Validate() error {
 	}
 	if p.SchedulerInterval <= 0 {
 		return errors.New("points.scheduler_interval must be positive")
+	}
+	if err := c.RateLimits.validate(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, pl := range c.Plugins {
