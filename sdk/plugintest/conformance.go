@@ -10,6 +10,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
+	"github.com/lianmeng/lianmeng/sdk/messaging"
 )
 
 // CheckConfig runs in-process checks every plugin of p must pass: the
@@ -62,6 +63,12 @@ func CheckConfig(t testing.TB, p sdk.Plugins, good map[string]json.RawMessage) {
 	if e := p.PaymentChannel; e != nil {
 		try(sdk.KindPaymentChannel, e.Info, func(b []byte) (any, error) { return e.New(ctx, b) }, func(any) {})
 	}
+	// A sender is not asked to send here: its valid configuration may name
+	// a real provider. CheckSender does that, against whatever the test
+	// points it at.
+	if e := p.MessageSender; e != nil {
+		try(sdk.KindMessageSender, e.Info, func(b []byte) (any, error) { return e.New(ctx, b) }, func(any) {})
+	}
 }
 
 func closeInstance(t testing.TB, kind string, info sdk.Info, v any) {
@@ -100,4 +107,37 @@ func Check(t testing.TB, rule earning.Rule, req earning.Request) earning.Breakdo
 		t.Fatalf("rule is not deterministic:\n%+v\n%+v", b1, b2)
 	}
 	return b1
+}
+
+// CheckSender sends req the way the gateway does and returns the response:
+// the request must pass messaging.SendRequest.Validate (the gateway and the
+// SDK never hand the plugin one that does not; ValidSendRequest is a good
+// one to start from), the send must succeed, and a retry of the same
+// message (same IdempotencyKey, as after a timeout) must succeed too and
+// give the same ProviderMessageID if the first gave one.
+//
+//	res := plugintest.CheckSender(t, sender, plugintest.ValidSendRequest())
+//
+// To check a refusal, call Send and test the error with errors.Is:
+// sdk.ErrInvalidInput for a message that can never be delivered, any other
+// error for "unavailable, retry".
+func CheckSender(t testing.TB, s messaging.Sender, req messaging.SendRequest) messaging.SendResponse {
+	t.Helper()
+	if err := req.Validate(); err != nil {
+		t.Fatalf("plugintest.CheckSender: the request is invalid, and the gateway never sends such a request to a sender: %v", err)
+	}
+	ctx := context.Background()
+	r1, err := s.Send(ctx, req)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	r2, err := s.Send(ctx, req)
+	if err != nil {
+		t.Fatalf("send again with the same idempotency key (a retry): %v", err)
+	}
+	if r1.ProviderMessageID != "" && r2.ProviderMessageID != r1.ProviderMessageID {
+		t.Fatalf("a retry with idempotency key %q gave provider message id %q, the first send %q: the retry was delivered as a new message",
+			req.IdempotencyKey, r2.ProviderMessageID, r1.ProviderMessageID)
+	}
+	return r1
 }

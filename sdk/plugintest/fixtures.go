@@ -3,6 +3,7 @@ package plugintest
 import (
 	"time"
 
+	"github.com/lianmeng/lianmeng/sdk/messaging"
 	"github.com/lianmeng/lianmeng/sdk/purchase"
 )
 
@@ -34,5 +35,27 @@ func ValidPurchase() purchase.Purchase {
 		},
 		PaymentMethod: "wechat",
 		OccurredAt:    time.Date(2025, 3, 4, 4, 30, 0, 0, time.UTC),
+	}
+}
+
+// ValidSendRequest returns a complete, valid message to start tests from: a
+// sign-in code for the member of ValidPurchase, in Chinese.
+//
+//	To              +8613800138000
+//	Purpose         member_signin
+//	Code            246810
+//	Text            Your Lianmeng sign-in code is 246810. It expires in 5 minutes.
+//	IdempotencyKey  msg_0001
+//	Locale          zh-CN
+//
+// It passes messaging.SendRequest.Validate.
+func ValidSendRequest() messaging.SendRequest {
+	return messaging.SendRequest{
+		To:             "+8613800138000",
+		Purpose:        messaging.PurposeSignIn,
+		Code:           "246810",
+		Text:           "Your Lianmeng sign-in code is 246810. It expires in 5 minutes.",
+		IdempotencyKey: "msg_0001",
+		Locale:         "zh-CN",
 	}
 }

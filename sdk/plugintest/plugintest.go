@@ -11,9 +11,9 @@
 //		b, err := rule.Evaluate(ctx, earning.Request{Purchase: plugintest.ValidPurchase()})
 //	}
 //
-// Check and CheckConfig are in-process conformance helpers that need no
-// build at all; ValidPurchase is a complete valid purchase to start test
-// cases from.
+// Check, CheckSender and CheckConfig are in-process conformance helpers
+// that need no build at all; ValidPurchase and ValidSendRequest are
+// complete valid requests to start test cases from.
 package plugintest
 
 import (
@@ -31,6 +31,7 @@ import (
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
 	"github.com/lianmeng/lianmeng/sdk/host"
+	"github.com/lianmeng/lianmeng/sdk/messaging"
 	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/pos"
 )
@@ -148,6 +149,12 @@ func (p *Plugin) POSAdapter(t testing.TB, config any) pos.Adapter {
 func (p *Plugin) PaymentChannel(t testing.TB, config any) payment.Channel {
 	t.Helper()
 	return p.Client.PaymentChannel(p.configure(t, sdk.KindPaymentChannel, config))
+}
+
+// MessageSender configures a message sender instance and returns it.
+func (p *Plugin) MessageSender(t testing.TB, config any) messaging.Sender {
+	t.Helper()
+	return p.Client.MessageSender(p.configure(t, sdk.KindMessageSender, config))
 }
 
 type testWriter struct{ t testing.TB }
