@@ -1,13 +1,21 @@
 // Package client is a small Go client for the Lianmeng gateway API. It
 // signs merchant requests (see package signature for the scheme) and
 // authenticates operator requests with the bearer token, and it turns error
-// responses into *APIError values carrying the stable error code.
+// responses into *APIError values carrying the stable error code and the
+// host that answered.
+//
+// The client never follows redirects: a signed request (its headers, and a
+// 307/308's body) or a bearer token re-sent to wherever a Location header
+// points would hand a valid, replayable request to another server. A 3xx
+// answer comes back as an *APIError that wraps ErrRedirect and carries the
+// Location, for the caller to decide (usually: fix the base URL).
 package client
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +26,16 @@ import (
 	"github.com/lianmeng/lianmeng/sdk/signature"
 )
 
-// APIError is an error response from the gateway.
+// ErrRedirect is wrapped by the *APIError of a 3xx response: the client did
+// not follow it (see the package documentation).
+var ErrRedirect = errors.New("redirect not followed")
+
+// maxPlainMessage bounds Message for an error body that is not the
+// gateway's JSON error model (an HTML page from a proxy, say).
+const maxPlainMessage = 1024
+
+// APIError is an error response: from the gateway (Code is its stable error
+// code) or from whatever answered instead (Code is "http_" and the status).
 type APIError struct {
 	Status    int
 	Code      string
@@ -26,11 +43,36 @@ type APIError struct {
 	RequestID string
 	// RetryAfter is the Retry-After header, if any.
 	RetryAfter time.Duration
+	// Host is the host (and port, if any) the request was sent to, so a
+	// refusal names who refused.
+	Host string
+	// Location is the Location header of a redirect (3xx), which the
+	// client did not follow.
+	Location string
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("lianmeng: %d %s: %s (request %s)", e.Status, e.Code, e.Message, e.RequestID)
+	if e.redirect() {
+		return fmt.Sprintf("lianmeng: %s answered %d with Location %q: %v (signed requests and credentials are never re-sent to another URL; check the base URL)",
+			e.Host, e.Status, e.Location, ErrRedirect)
+	}
+	return fmt.Sprintf("lianmeng: %s: %d %s: %s (request %s)", e.Host, e.Status, e.Code, e.Message, e.RequestID)
 }
+
+// Unwrap returns ErrRedirect for a redirect, so errors.Is(err,
+// client.ErrRedirect) tells one apart.
+func (e *APIError) Unwrap() error {
+	if e.redirect() {
+		return ErrRedirect
+	}
+	return nil
+}
+
+func (e *APIError) redirect() bool { return e.Status >= 300 && e.Status < 400 }
+
+// refuseRedirect is every client's CheckRedirect: the 3xx response itself
+// is returned to Do.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Client calls the gateway as one merchant (with a Signer) or as the
 // operator (with a token).
@@ -46,7 +88,9 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient sets the HTTP client (default: 30 s timeout).
+// WithHTTPClient sets the HTTP client (default: 30 s timeout). The client
+// uses a copy of h whose CheckRedirect refuses every redirect, whatever h's
+// own; h itself is not changed.
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
 // WithClock sets the clock used for timestamps (tests).
@@ -71,6 +115,9 @@ func (c *Client) apply(opts []Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	hc := *c.http
+	hc.CheckRedirect = refuseRedirect
+	c.http = &hc
 	return c
 }
 
@@ -126,7 +173,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts 
 }
 
 // NewRequest builds a signed (or token-authenticated) request; exported so
-// callers can send raw bodies or inspect the headers.
+// callers can send raw bodies or inspect the headers. A caller sending it
+// with its own http.Client should refuse redirects as Do does
+// (CheckRedirect returning http.ErrUseLastResponse).
 func (c *Client) NewRequest(ctx context.Context, method, path string, body []byte, opts ...RequestOption) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -176,10 +225,20 @@ func decodeError(resp *http.Response, raw []byte) error {
 		} `json:"error"`
 	}
 	e := &APIError{Status: resp.StatusCode}
+	if resp.Request != nil && resp.Request.URL != nil {
+		e.Host = resp.Request.URL.Host
+	}
+	if e.redirect() {
+		e.Location = resp.Header.Get("Location")
+	}
 	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
 		e.Code, e.Message, e.RequestID = body.Error.Code, body.Error.Message, body.Error.RequestID
 	} else {
-		e.Code, e.Message = "http_"+strconv.Itoa(resp.StatusCode), strings.TrimSpace(string(raw))
+		msg := strings.TrimSpace(string(raw))
+		if len(msg) > maxPlainMessage {
+			msg = strings.ToValidUTF8(msg[:maxPlainMessage], "") + "…"
+		}
+		e.Code, e.Message = "http_"+strconv.Itoa(resp.StatusCode), msg
 	}
 	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
 		e.RetryAfter = time.Duration(ra) * time.Second

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,5 +190,90 @@ func TestErrorResponses(t *testing.T) {
 	}
 	if err := c.Do(context.Background(), "GET", "/model", make(chan int), nil); err == nil {
 		t.Fatal("unencodable body accepted")
+	}
+}
+
+// A redirect is never followed: neither the signed headers (and a 307's
+// body) nor a bearer token reach the Location; the caller gets the 3xx as
+// an *APIError wrapping ErrRedirect, with the Location and the host.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var elsewhereHits atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhereHits.Add(1)
+		io.WriteString(w, `{}`)
+	}))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		w.Header().Set("Location", elsewhere.URL+"/stolen")
+		w.WriteHeader(code)
+		io.WriteString(w, "<a href=\"...\">moved</a>")
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	follows := &http.Client{} // a caller's client that would follow redirects
+	clients := map[string]*client.Client{
+		"merchant":             client.NewMerchant(srv.URL, "mch_1", signature.NewEd25519Signer("key_e", edPriv)),
+		"operator":             client.NewOperator(srv.URL, "tok-0123456789abcdef"),
+		"merchant, own client": client.NewMerchant(srv.URL, "mch_1", signature.NewEd25519Signer("key_e", edPriv), client.WithHTTPClient(follows)),
+	}
+	for name, c := range clients {
+		for _, code := range []int{301, 302, 303, 307, 308} {
+			err := c.Do(context.Background(), "POST", "/"+strconv.Itoa(code), map[string]int{"amount_fen": 100}, nil)
+			var ae *client.APIError
+			if !errors.As(err, &ae) || !errors.Is(err, client.ErrRedirect) {
+				t.Fatalf("%s %d: want an *APIError wrapping ErrRedirect, got %v", name, code, err)
+			}
+			if ae.Status != code || ae.Location != elsewhere.URL+"/stolen" || ae.Host != host || ae.Code != "http_"+strconv.Itoa(code) {
+				t.Fatalf("%s %d: %+v", name, code, ae)
+			}
+			if msg := err.Error(); !strings.Contains(msg, host) || !strings.Contains(msg, elsewhere.URL) {
+				t.Fatalf("%s %d: Error() = %q: want the host and the Location", name, code, msg)
+			}
+		}
+	}
+	if n := elsewhereHits.Load(); n != 0 {
+		t.Fatalf("the redirect target received %d requests", n)
+	}
+	if follows.CheckRedirect != nil {
+		t.Fatal("WithHTTPClient changed the caller's http.Client")
+	}
+	// A plain error is not a redirect.
+	err := client.NewOperator(srv.URL, "t").Do(context.Background(), "GET", "/404", nil, nil)
+	if errors.Is(err, client.ErrRedirect) {
+		t.Fatalf("404 reported as a redirect: %v", err)
+	}
+}
+
+// A refusal names the host that refused, in the error value and its text;
+// a non-JSON body (a proxy's HTML page) is cut to a bounded message.
+func TestErrorsNameTheHost(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/html" {
+			w.WriteHeader(403)
+			io.WriteString(w, "<html>"+strings.Repeat("x", 10000)+"</html>")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(401)
+		io.WriteString(w, `{"error":{"code":"signature_invalid","message":"no","request_id":"req_1"}}`)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	c := client.NewMerchant(srv.URL, "mch_1", signature.NewEd25519Signer("key_e", edPriv))
+	err := c.Do(context.Background(), "GET", "/v1/merchant/me", nil, nil)
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Host != host || ae.Code != "signature_invalid" {
+		t.Fatalf("err = %#v", err)
+	}
+	if want := "lianmeng: " + host + ": 401 signature_invalid: no (request req_1)"; err.Error() != want {
+		t.Fatalf("Error() = %q, want %q", err.Error(), want)
+	}
+	err = c.Do(context.Background(), "GET", "/html", nil, nil)
+	if !errors.As(err, &ae) || ae.Status != 403 || ae.Host != host || len(ae.Message) > 1100 || !strings.HasPrefix(ae.Message, "<html>") {
+		t.Fatalf("err = %v (message %d bytes)", err, len(ae.Message))
 	}
 }
