@@ -2,5 +2,6 @@
 package all
 
 import (
+	_ "github.com/lianmeng/lianmeng/plugins/devsender"
 	_ "github.com/lianmeng/lianmeng/plugins/restaurant"
 )
