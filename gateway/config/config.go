@@ -181,7 +181,7 @@ type PII struct {
 type Plugin struct {
 	// Name identifies the plugin inside the gateway.
 	Name string `yaml:"name"`
-	// Kind is earning_rule, pos_adapter or payment_channel.
+	// Kind is earning_rule, pos_adapter, payment_channel or message_sender.
 	Kind string `yaml:"kind"`
 	// Path is an executable path, or builtin:NAME to re-execute the gateway
 	// binary serving a first-party plugin.
@@ -335,9 +335,9 @@ func (c *Config) Validate() error {
 		}
 		seen[pl.Name] = true
 		switch pl.Kind {
-		case "earning_rule", "pos_adapter", "payment_channel":
+		case "earning_rule", "pos_adapter", "payment_channel", "message_sender":
 		default:
-			return fmt.Errorf("plugins[%d] (%s).kind must be earning_rule, pos_adapter or payment_channel, got %q", i, pl.Name, pl.Kind)
+			return fmt.Errorf("plugins[%d] (%s).kind must be earning_rule, pos_adapter, payment_channel or message_sender, got %q", i, pl.Name, pl.Kind)
 		}
 		if pl.Path == "" {
 			return fmt.Errorf("plugins[%d] (%s).path is empty: give an executable path or builtin:NAME", i, pl.Name)
