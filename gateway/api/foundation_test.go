@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
@@ -182,10 +184,32 @@ func fndCount(t *testing.T, db *store.DB, table string) int {
 	return n
 }
 
+// fndServeMetrics serves the operations listener for reg on 127.0.0.1:0
+// until the test ends and returns its base URL.
+func fndServeMetrics(t *testing.T, reg *prometheus.Registry, withPprof bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeMetrics(ctx, ln, MetricsHandler(reg, withPprof)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeMetrics: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
 func TestFoundationHealthReadyMetrics(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		s := fndNewServer(db, fndConfig(), nil)
+		reg := prometheus.NewRegistry()
+		s := New(Deps{Config: fndConfig(), DB: db, Log: fndLogger(), Registry: reg})
 		base, _ := fndServe(t, s)
+		ops := fndServeMetrics(t, reg, true)
 
 		r := fndReq(t, "GET", base+"/healthz", nil)
 		if r.Status != 200 || !strings.Contains(string(r.Body), `"ok"`) {
@@ -201,7 +225,11 @@ func TestFoundationHealthReadyMetrics(t *testing.T) {
 		fndOp(t, "GET", base+"/v1/operator/merchants/mch_nosuchmerchant0000", "").expectErr(t, 404, "merchant_not_found")
 		fndReq(t, "GET", base+"/no/such/route", nil).expectErr(t, 404, CodeNotFound)
 
-		r = fndReq(t, "GET", base+"/metrics", nil)
+		// The operations endpoints are not on the public API's port.
+		fndReq(t, "GET", base+"/metrics", nil).expectErr(t, 404, CodeNotFound)
+		fndReq(t, "GET", base+"/debug/pprof/", nil).expectErr(t, 404, CodeNotFound)
+
+		r = fndReq(t, "GET", ops+"/metrics", nil)
 		m := string(r.Body)
 		if r.Status != 200 {
 			t.Fatalf("/metrics: %s", r)
@@ -210,7 +238,7 @@ func TestFoundationHealthReadyMetrics(t *testing.T) {
 			`lianmeng_http_requests_total{method="GET",route="/healthz",status="200"} 1`,
 			`lianmeng_http_requests_total{method="GET",route="/readyz",status="200"} 1`,
 			`lianmeng_http_requests_total{method="GET",route="/v1/operator/merchants/:merchant",status="404"} 1`,
-			`lianmeng_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+			`lianmeng_http_requests_total{method="GET",route="unmatched",status="404"} 3`,
 			`lianmeng_http_request_duration_seconds_bucket{method="GET",route="/healthz",status="200",le=`,
 			`go_goroutines`,
 		} {
@@ -222,30 +250,98 @@ func TestFoundationHealthReadyMetrics(t *testing.T) {
 		if strings.Contains(m, "mch_nosuchmerchant0000") || strings.Contains(m, "/no/such/route") {
 			t.Error("/metrics labels a raw path")
 		}
+		if r := fndReq(t, "GET", ops+"/debug/pprof/goroutine?debug=1", nil); r.Status != 200 || !strings.Contains(string(r.Body), "goroutine profile") {
+			t.Fatalf("pprof on the operations listener: %s", r)
+		}
+		if r := fndReq(t, "GET", ops+"/v1/operator/merchants", nil); r.Status != 404 {
+			t.Fatalf("the operations listener serves the API: %s", r)
+		}
 	})
 }
 
-func TestFoundationReadyzDatabaseDown(t *testing.T) {
+func TestFoundationMetricsWithoutPprof(t *testing.T) {
+	ops := fndServeMetrics(t, prometheus.NewRegistry(), false)
+	if r := fndReq(t, "GET", ops+"/metrics", nil); r.Status != 200 || !strings.Contains(string(r.Body), "go_goroutines") {
+		t.Fatalf("/metrics: %s", r)
+	}
+	if r := fndReq(t, "GET", ops+"/debug/pprof/", nil); r.Status != 404 {
+		t.Fatalf("pprof served with metrics.pprof off: %s", r)
+	}
+}
+
+// TestFoundationReadyzStates: each check reports ok, degraded or failing;
+// why it fails goes to the log, never into the public answer.
+func TestFoundationReadyzStates(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
-	extraErr := errors.New("plugin pos_x is not running")
-	s := New(Deps{Config: fndConfig(), DB: db, Log: fndLogger(), Ready: []ReadyCheck{
-		{Name: "plugin:pos_x", Check: func(context.Context) error { return extraErr }},
+	var logs fndLogBuffer
+	extraErr := errors.New("plugin pos_x is not running: dial unix /run/secret-socket-path")
+	degraded := fmt.Errorf("optional plugin loyalty_x restarting: %w", ErrDegraded)
+	var failing atomic.Bool
+	s := New(Deps{Config: fndConfig(), DB: db, Log: slog.New(slog.NewTextHandler(&logs, nil)), Ready: []ReadyCheck{
+		{Name: "plugin:pos_x", Check: func(context.Context) error {
+			if failing.Load() {
+				return extraErr
+			}
+			return nil
+		}},
+		{Name: "plugin:loyalty_x", Check: func(context.Context) error { return degraded }},
 	}})
 	base, _ := fndServe(t, s)
-	r := fndReq(t, "GET", base+"/readyz", nil)
-	var ready readyResult
-	if err := json.Unmarshal(r.Body, &ready); err != nil || r.Status != 503 || ready.Checks["database"] != "ok" || ready.Checks["plugin:pos_x"] != extraErr.Error() {
-		t.Fatalf("/readyz with a failing plugin: %s", r)
+	read := func(wantStatus int) readyResult {
+		t.Helper()
+		r := fndReq(t, "GET", base+"/readyz", nil)
+		var ready readyResult
+		if err := json.Unmarshal(r.Body, &ready); err != nil || r.Status != wantStatus {
+			t.Fatalf("/readyz: want %d: %s", wantStatus, r)
+		}
+		for _, secret := range []string{"secret-socket-path", "restarting", "database is closed", "sql:"} {
+			if strings.Contains(string(r.Body), secret) {
+				t.Fatalf("/readyz answers error text %q: %s", secret, r.Body)
+			}
+		}
+		return ready
+	}
+
+	ready := read(200)
+	if ready.Status != "degraded" || ready.Checks["database"] != ReadyOK || ready.Checks["plugin:pos_x"] != ReadyOK ||
+		ready.Checks["plugin:loyalty_x"] != ReadyDegraded {
+		t.Fatalf("/readyz degraded: %+v", ready)
+	}
+	failing.Store(true)
+	ready = read(503)
+	if ready.Status != "unavailable" || ready.Checks["plugin:pos_x"] != ReadyFailing || ready.Checks["database"] != ReadyOK {
+		t.Fatalf("/readyz with a failing plugin: %+v", ready)
+	}
+	if !strings.Contains(logs.String(), "secret-socket-path") || !strings.Contains(logs.String(), "check=plugin:pos_x") {
+		t.Fatalf("the failing check's error is not logged:\n%s", logs.String())
 	}
 	db.Close()
-	r = fndReq(t, "GET", base+"/readyz", nil)
-	if err := json.Unmarshal(r.Body, &ready); err != nil || r.Status != 503 || ready.Status != "unavailable" || ready.Checks["database"] == "ok" {
-		t.Fatalf("/readyz with the database closed: %s", r)
+	ready = read(503)
+	if ready.Status != "unavailable" || ready.Checks["database"] != ReadyFailing {
+		t.Fatalf("/readyz with the database closed: %+v", ready)
 	}
 	// Liveness does not depend on the database.
 	if r := fndReq(t, "GET", base+"/healthz", nil); r.Status != 200 {
 		t.Fatalf("/healthz with the database closed: %s", r)
 	}
+}
+
+// fndLogBuffer collects log output written from several goroutines.
+type fndLogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *fndLogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *fndLogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestFoundationRequestID(t *testing.T) {

@@ -1,10 +1,18 @@
 package api
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 type httpMetrics struct {
@@ -32,4 +40,46 @@ func (m *httpMetrics) observe(route, method string, status int, d time.Duration)
 	st := strconv.Itoa(status)
 	m.requests.WithLabelValues(route, method, st).Inc()
 	m.latency.WithLabelValues(route, method, st).Observe(d.Seconds())
+}
+
+// MetricsHandler serves the operations endpoints, which never share the
+// public API's port (metrics.listen): GET /metrics, the Prometheus text
+// of reg with Go runtime and process metrics added, and, with withPprof,
+// net/http/pprof under /debug/pprof/. Neither is authenticated.
+func MetricsHandler(reg *prometheus.Registry, withPprof bool) http.Handler {
+	// Ignore "already registered" when the caller registered them.
+	_ = reg.Register(collectors.NewGoCollector())
+	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// ServeMetrics serves h on ln until ctx ends, then closes the listener and
+// returns (a scrape or profile in progress gets a few seconds to finish).
+func ServeMetrics(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("metrics server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics server: %w", err)
+	}
+	return nil
 }

@@ -43,7 +43,6 @@ var oaContracts = []oaContract{
 		Status string `json:"status"`
 	}]()},
 	{"GET", "/readyz", nil, "200", typeOf[readyResult]()},
-	{"GET", "/metrics", nil, "200", nil},         // Prometheus text format
 	{"GET", "/v1/openapi.json", nil, "200", nil}, // this document
 
 	{"POST", "/v1/operator/merchants", typeOf[createMerchantRequest](), "201", typeOf[merchant.Merchant]()},

@@ -117,7 +117,7 @@ func New(d Deps) *Server {
 		ReadBufferSize: 16 << 10,
 	})
 	s.app.Use(s.requestID, s.accessLog, s.recoverPanic)
-	s.routesHealth(d.Registry)
+	s.routesHealth()
 	s.routesOperator()
 	s.routesMerchant()
 	s.routesPoints()
@@ -225,7 +225,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	if status >= 500 {
 		lvl = slog.LevelError
 	}
-	if route == "/healthz" || route == "/metrics" {
+	if route == "/healthz" || route == "/readyz" {
 		lvl = slog.LevelDebug
 	}
 	attrs := []slog.Attr{

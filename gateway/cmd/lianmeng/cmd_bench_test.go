@@ -22,6 +22,7 @@ func startInProcessGateway(t *testing.T) string {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.Database.DSN = config.Secret(filepath.Join(t.TempDir(), "data", "lianmeng.db"))
 	cfg.Operator.Token = config.Secret(benchTestToken)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -157,6 +157,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
 	waits = append(waits, sched.Start(runCtx, append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()), scheduler.NonceJob(db, time.Now))...))
 
+	waitMetrics, err := startMetrics(runCtx, cfg.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	waits = append(waits, waitMetrics)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)

@@ -87,7 +87,8 @@ func gatewayEnv(driver, dsn string) []string {
 		}
 	}
 	return append(env, "LIANMENG_DATABASE_DRIVER="+driver, "LIANMENG_DATABASE_DSN="+dsn,
-		"LIANMENG_OPERATOR_TOKEN="+crashToken, "LIANMENG_LISTEN=127.0.0.1:0", "LIANMENG_LOG_LEVEL=info")
+		"LIANMENG_OPERATOR_TOKEN="+crashToken, "LIANMENG_LISTEN=127.0.0.1:0",
+		"LIANMENG_METRICS_LISTEN=127.0.0.1:0", "LIANMENG_LOG_LEVEL=info")
 }
 
 // startGatewayProc starts serve and waits until it listens and /readyz is ok.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +56,43 @@ func testConfig(t *testing.T) config.Config {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Database.DSN = config.Secret(filepath.Join(t.TempDir(), "data", "lianmeng.db"))
 	cfg.HTTP.ShutdownTimeout = config.Duration(30 * time.Second)
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	return cfg
+}
+
+// syncBuffer is a log destination written from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logAddr finds addr=... on the log line with msg.
+func logAddr(t *testing.T, logs, msg string) string {
+	t.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, "msg=\""+msg+"\"") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if a, ok := strings.CutPrefix(f, "addr="); ok {
+				return a
+			}
+		}
+	}
+	t.Fatalf("no %q line with addr= in the log:\n%s", msg, logs)
+	return ""
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -78,7 +115,8 @@ func TestServeLifecycle(t *testing.T) {
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
+	var logs syncBuffer
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), ready) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -86,6 +124,7 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 	base := "http://" + addr
+	ops := "http://" + logAddr(t, logs.String(), "metrics listening")
 
 	if code, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Fatalf("/healthz: %d %s", code, body)
@@ -93,9 +132,19 @@ func TestServeLifecycle(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"database":"ok"`) {
 		t.Fatalf("/readyz: %d %s", code, body)
 	}
-	if code, body := get(t, base+"/metrics"); code != 200 ||
-		!strings.Contains(body, `lianmeng_http_requests_total{method="GET",route="/healthz",status="200"}`) {
+	// /metrics and pprof are on the operations listener, not the API's.
+	if code, body := get(t, ops+"/metrics"); code != 200 ||
+		!strings.Contains(body, `lianmeng_http_requests_total{method="GET",route="/healthz",status="200"}`) ||
+		!strings.Contains(body, "lianmeng_writer_") {
 		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	if code, _ := get(t, ops+"/debug/pprof/cmdline"); code != 200 {
+		t.Fatalf("/debug/pprof/cmdline on the operations listener: %d", code)
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if code, _ := get(t, base+path); code != 404 {
+			t.Fatalf("%s on the API listener: %d", path, code)
+		}
 	}
 
 	// An in-flight request: headers and half the body are sent, so the
@@ -132,10 +181,54 @@ func TestServeLifecycle(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("serve returned %v", err)
 	}
-	if c, err := net.Dial("tcp", addr); err == nil {
-		c.Close()
-		t.Fatal("connection accepted after serve returned")
+	for _, a := range []string{addr, strings.TrimPrefix(ops, "http://")} {
+		if c, err := net.Dial("tcp", a); err == nil {
+			c.Close()
+			t.Fatalf("connection to %s accepted after serve returned", a)
+		}
 	}
+}
+
+// TestServeMetricsListener: an empty metrics.listen serves no operations
+// endpoints; a busy one stops serve with a message naming the key.
+func TestServeMetricsListener(t *testing.T) {
+	t.Run("disabled", func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Metrics.Listen = ""
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		var logs syncBuffer
+		go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), ready) }()
+		select {
+		case addr := <-ready:
+			if code, _ := get(t, "http://"+addr+"/metrics"); code != 404 {
+				t.Fatalf("/metrics on the API: %d", code)
+			}
+		case err := <-done:
+			t.Fatalf("serve: %v", err)
+		}
+		if !strings.Contains(logs.String(), "metrics listener disabled") || strings.Contains(logs.String(), "metrics listening") {
+			t.Fatalf("log:\n%s", logs.String())
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("busy", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		cfg := testConfig(t)
+		cfg.Metrics.Listen = ln.Addr().String()
+		err = serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		if err == nil || !strings.Contains(err.Error(), "metrics.listen") || !strings.Contains(err.Error(), cfg.Metrics.Listen) {
+			t.Fatalf("serve with a busy metrics port: %v", err)
+		}
+	})
 }
 
 func TestServeRefusesPendingMigrations(t *testing.T) {
