@@ -184,7 +184,7 @@ func New(plugins []config.Plugin, opts Options) (*Host, error) {
 
 func (h *Host) newManaged(pc config.Plugin, exeSum *[]byte) (*managed, error) {
 	switch pc.Kind {
-	case sdk.KindEarningRule, sdk.KindPOSAdapter, sdk.KindPaymentChannel:
+	case sdk.KindEarningRule, sdk.KindPOSAdapter, sdk.KindPaymentChannel, sdk.KindMessageSender:
 	default:
 		return nil, fmt.Errorf("unknown kind %q", pc.Kind)
 	}
