@@ -29,6 +29,31 @@ func NonceJob(db *store.DB, now func() time.Time) Job {
 	}}
 }
 
+// idemPerBatch bounds one purge statement of idempotency records.
+const idemPerBatch = 1000
+
+// IdempotencyJob purges idempotency records older than retention
+// (idempotency.retention), oldest first, idemPerBatch rows per statement,
+// until none is left due. Each statement is its own short transaction, so
+// writes go on between batches.
+func IdempotencyJob(db *store.DB, retention time.Duration, now func() time.Time) Job {
+	return Job{Name: "idempotency.purge", Interval: 10 * time.Minute, Run: func(ctx context.Context) (int, error) {
+		cut := now().Add(-retention)
+		total := 0
+		for ctx.Err() == nil {
+			n, err := db.PurgeIdempotency(ctx, cut, idemPerBatch)
+			total += int(n)
+			if err != nil {
+				return total, err
+			}
+			if n < idemPerBatch {
+				break
+			}
+		}
+		return total, nil
+	}}
+}
+
 func drain(w *store.Writer, command func() points.Command) func(ctx context.Context) (int, error) {
 	return func(ctx context.Context) (int, error) {
 		total := 0

@@ -155,7 +155,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
-	waits = append(waits, sched.Start(runCtx, append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()), scheduler.NonceJob(db, time.Now))...))
+	jobs := append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()),
+		scheduler.NonceJob(db, time.Now), scheduler.IdempotencyJob(db, cfg.Idempotency.Retention.D(), time.Now))
+	waits = append(waits, sched.Start(runCtx, jobs...))
 
 	waitMetrics, err := startMetrics(runCtx, cfg.Metrics, reg, log)
 	if err != nil {
