@@ -11,10 +11,12 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/api"
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/messaging"
 	"github.com/lianmeng/lianmeng/gateway/pluginhost"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
+	sdkmessaging "github.com/lianmeng/lianmeng/sdk/messaging"
 	"github.com/lianmeng/lianmeng/sdk/purchase"
 )
 
@@ -83,4 +85,77 @@ func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req p
 		version = version[:64]
 	}
 	return points.Award{Points: b.TotalPoints, RuleVersion: version}, nil
+}
+
+// pluginHost returns the plugin host startPlugins wired into deps (the
+// rule evaluator holds it), or nil when no plugins are configured.
+func pluginHost(deps *api.Deps) *pluginhost.Host {
+	if deps == nil || deps.Points == nil {
+		return nil
+	}
+	if r, ok := deps.Points.Rules.(ruleEvaluator); ok {
+		return r.h
+	}
+	return nil
+}
+
+// messageSenderFrom returns the message_sender plugin named plugin, from
+// the host startPlugins wired into deps, as the gateway's messaging.Sender.
+// Call it after startPlugins; it fails when no such plugin is configured,
+// so a configuration mistake stops serve instead of every sign-in.
+func messageSenderFrom(deps *api.Deps, plugin string) (messaging.Sender, error) {
+	return senderFrom(pluginHost(deps), plugin)
+}
+
+// senderFrom adapts the message_sender plugin named plugin to
+// messaging.Sender (see messageSender for the errors).
+func senderFrom(h *pluginhost.Host, plugin string) (messaging.Sender, error) {
+	if h == nil {
+		return nil, fmt.Errorf("%w: no plugins are configured, so there is no message sender %q", pluginhost.ErrUnknownPlugin, plugin)
+	}
+	if _, err := h.MessageSender(plugin); err != nil {
+		return nil, err
+	}
+	return messageSender{h: h, plugin: plugin}, nil
+}
+
+// messageSender adapts the plugin host to messaging.Sender. Its errors:
+//
+//   - errors.Is(err, messaging.ErrUnavailable): the sender cannot deliver
+//     now (plugin down, slow, failing, circuit open, or the provider
+//     unavailable); the error has a RetryAfter() time.Duration. A retry
+//     must carry the same Message.IdempotencyKey: the message may have
+//     been delivered already.
+//   - otherwise the message can never be delivered (a malformed number, or
+//     one the provider refuses): errors.Is(err, sdk.ErrInvalidInput), and
+//     a retry will not help.
+type messageSender struct {
+	h      *pluginhost.Host
+	plugin string
+}
+
+// senderUnavailable carries the host's retry hint to the API.
+type senderUnavailable struct {
+	err   error
+	after time.Duration
+}
+
+func (u senderUnavailable) Error() string             { return u.err.Error() }
+func (u senderUnavailable) Unwrap() []error           { return []error{messaging.ErrUnavailable, u.err} }
+func (u senderUnavailable) RetryAfter() time.Duration { return u.after }
+
+func (s messageSender) Send(ctx context.Context, m messaging.Message) error {
+	_, err := s.h.Send(ctx, s.plugin, sdkmessaging.SendRequest{To: m.To, Purpose: m.Purpose, Code: m.Code, Text: m.Text,
+		IdempotencyKey: m.IdempotencyKey})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sdk.ErrInvalidInput):
+		return fmt.Errorf("message sender %s: %w", s.plugin, err)
+	}
+	d, _ := pluginhost.RetryAfter(err)
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return senderUnavailable{err: err, after: d}
 }
