@@ -29,9 +29,20 @@ type EvidenceProvider interface {
 
 // Evidence error codes.
 const (
-	CodeEvidencePending = "evidence_pending"
-	CodeEvidenceRange   = "evidence_range"
+	CodeEvidencePending  = "evidence_pending"
+	CodeEvidenceRange    = "evidence_range"
+	CodeEvidenceMismatch = "evidence_mismatch"
 )
+
+// evidenceMismatch answers a request whose evidence no longer verifies: the
+// ledger rows (or the stored leaves) differ from what was sealed. It is a
+// known state with its own code, never a bare 500, and an alarm for the
+// operator (lianmeng verify reports it too).
+func (s *Server) evidenceMismatch(c *fiber.Ctx, what string, err error) error {
+	s.log.Error("evidence does not verify", "request_id", requestID(c), "what", what, "err", err)
+	return Errorf(fiber.StatusConflict, CodeEvidenceMismatch,
+		"the stored ledger no longer matches the sealed evidence log for %s; no proof can be given (the operator has been alerted; quote the request id)", what)
+}
 
 // routesEvidence registers the evidence routes: the checkpoint, key and
 // consistency proofs are public (anyone may audit the log); inclusion proofs
@@ -152,6 +163,8 @@ func (s *Server) evidenceConsistency(c *fiber.Ctx) error {
 	cp, err := p.Consistency(c.UserContext(), from, to)
 	if errors.Is(err, evidence.ErrRange) {
 		return Errorf(fiber.StatusNotFound, CodeEvidenceRange, "%s", strings.TrimPrefix(err.Error(), "evidence: "))
+	} else if errors.Is(err, evidence.ErrMismatch) {
+		return s.evidenceMismatch(c, "this log range", err)
 	} else if err != nil {
 		return err
 	}
@@ -219,6 +232,8 @@ func (s *Server) txProof(c *fiber.Ctx, prefix string) error {
 	case errors.Is(err, evidence.ErrNotSealed):
 		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeEvidencePending,
 			Message: "the transaction is not yet covered by a checkpoint; retry in a few seconds", RetryAfter: 5}
+	case errors.Is(err, evidence.ErrMismatch):
+		return s.evidenceMismatch(c, "transaction "+strconv.FormatInt(id, 10), err)
 	case err != nil:
 		return err
 	}
