@@ -122,6 +122,9 @@ type credentialRow struct {
 	CreatedAt   int64         `db:"created_at"`
 	RevokedAt   sql.NullInt64 `db:"revoked_at"`
 	Scopes      string        `db:"scopes"` // space separated
+	// KeySealed is the sealed secret of an hmac-sha256 credential
+	// (credentials_sealed.go); key_material is then empty.
+	KeySealed sql.NullString `db:"key_sealed"`
 }
 
 func (r credentialRow) domain() merchant.Credential {
@@ -135,12 +138,25 @@ func (r credentialRow) domain() merchant.Credential {
 	return c
 }
 
-const credentialCols = `id, merchant_id, algorithm, key_material, label, status, created_at, revoked_at, scopes`
+const credentialCols = `id, merchant_id, algorithm, key_material, label, status, created_at, revoked_at, scopes, key_sealed`
+
+// credential returns the credential of row r, its secret opened.
+func (s *Merchants) credential(r credentialRow) (merchant.Credential, error) {
+	c := r.domain()
+	km, err := s.db.openCredentialKey(r)
+	if err != nil {
+		return merchant.Credential{}, err
+	}
+	c.KeyMaterial = km
+	return c, nil
+}
 
 func (s *Merchants) CreateCredential(ctx context.Context, c merchant.Credential, actor string) error {
 	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
-			c.ID, c.MerchantID, c.Algorithm, c.KeyMaterial, c.Label, c.Status, Micros(c.CreatedAt), strings.Join(c.Scopes, " ")); err != nil {
+		// An hmac-sha256 secret is stored sealed (credentials_sealed.go).
+		material, sealed := s.db.credentialKey(c)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+credentialCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`,
+			c.ID, c.MerchantID, c.Algorithm, material, c.Label, c.Status, Micros(c.CreatedAt), strings.Join(c.Scopes, " "), sealed); err != nil {
 			return fmt.Errorf("insert credential: %w", err)
 		}
 		// The audit record names the key, never its material.
@@ -158,7 +174,7 @@ func (s *Merchants) GetCredential(ctx context.Context, id string) (merchant.Cred
 	if err != nil {
 		return merchant.Credential{}, fmt.Errorf("get credential: %w", err)
 	}
-	return r.domain(), nil
+	return s.credential(r)
 }
 
 func (s *Merchants) ListCredentials(ctx context.Context, merchantID string) ([]merchant.Credential, error) {
@@ -168,7 +184,11 @@ func (s *Merchants) ListCredentials(ctx context.Context, merchantID string) ([]m
 	}
 	out := make([]merchant.Credential, len(rows))
 	for i, r := range rows {
-		out[i] = r.domain()
+		c, err := s.credential(r)
+		if err != nil {
+			return nil, fmt.Errorf("list credentials: %w", err)
+		}
+		out[i] = c
 	}
 	return out, nil
 }
