@@ -24,12 +24,13 @@ func newReencryptCommand() *cobra.Command {
 	var quiet bool
 	c := &cobra.Command{
 		Use:   "reencrypt [flags]",
-		Short: "re-encrypt members' sealed personal data under the active pii key (after rotation)",
-		Long: `reencrypt re-seals every member identity that is not under the active key of
-pii.keys (docs/evidence.md §9, §11), then says whether the older keys can be
-removed. It is safe to run while the gateway serves, and to interrupt and run
-again; it never generates keys. A progress bar is drawn on stderr when it is
-a terminal.`,
+		Short: "re-encrypt members' personal data and credential secrets under the active pii key (after rotation)",
+		Long: `reencrypt re-seals every member identity and every HMAC credential secret that
+is not under the active key of pii.keys, seals HMAC secrets still stored in
+plaintext by an earlier version (docs/evidence.md §9, §11), then says whether
+the older keys can be removed. It is safe to run while the gateway serves,
+and to interrupt and run again; it never generates keys. A progress bar is
+drawn on stderr when it is a terminal.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return cmdReencrypt(cfgPath, quiet, c.OutOrStdout(), c.ErrOrStderr())
@@ -41,7 +42,9 @@ a terminal.`,
 }
 
 // cmdReencrypt re-seals every member identity that is not under the active
-// key of pii.keys, or not yet bound to its row (docs/evidence.md §9, §11).
+// key of pii.keys, or not yet bound to its row, and every HMAC credential
+// secret not under the active key, and seals the secrets still stored in
+// plaintext (docs/evidence.md §9, §11).
 // Safe to run while the gateway serves, and to interrupt and run again. It
 // never generates keys: fresh keys could decrypt nothing.
 func cmdReencrypt(cfgPath string, quiet bool, stdout, stderr io.Writer) error {
@@ -67,20 +70,36 @@ func cmdReencrypt(cfgPath string, quiet bool, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, reencryptSummary(st, k))
+	cst, err := db.ReencryptCredentials(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, reencryptSummary(st, cst, k))
 	return nil
 }
 
 // reencryptSummary tells the operator what was done and whether older keys
 // can go. The pass walks rows in key order, so rows written behind it
 // meanwhile (by instances still sealing with an older key) were missed:
-// only the full count after the pass (st.Remaining) says whether any row
-// still needs an older key.
-func reencryptSummary(st store.ReencryptStats, k *pii.Keyring) string {
+// only the full counts after the pass (st.Remaining for identities,
+// cst.Remaining for credential secrets) say whether any row still needs an
+// older key.
+func reencryptSummary(st store.ReencryptStats, cst store.CredentialReencryptStats, k *pii.Keyring) string {
 	out := fmt.Sprintf("re-encrypted %d of %d sealed identities under key %s\n", st.Reencrypted, st.Scanned, k.ActiveKeyID())
+	out += fmt.Sprintf("re-encrypted %d and sealed %d plaintext of %d HMAC credential secrets under key %s\n",
+		cst.Reencrypted, cst.Sealed, cst.Scanned, k.ActiveKeyID())
+	if cst.Sealed > 0 {
+		out += "copies of the plaintext secrets may remain in database backups, logs or free space: re-issue those credentials if the database may have been read\n"
+	}
+	const again = "keep every key in pii.keys; run again after every instance restarted with the new key first\n"
 	if st.Remaining > 0 {
-		return out + fmt.Sprintf("%d sealed identities still need re-encryption (written or changed during the run): "+
-			"keep every key in pii.keys; run again after every instance restarted with the new key first\n", st.Remaining)
+		out += fmt.Sprintf("%d sealed identities still need re-encryption (written or changed during the run): "+again, st.Remaining)
+	}
+	if cst.Remaining > 0 {
+		out += fmt.Sprintf("%d HMAC credential secrets still need sealing or re-encryption (written or changed during the run): "+again, cst.Remaining)
+	}
+	if st.Remaining > 0 || cst.Remaining > 0 {
+		return out
 	}
 	if ids := k.KeyIDs(); len(ids) > 1 {
 		out += fmt.Sprintf("no rows use the older keys any more: %v can be removed from pii.keys\n", ids[1:])

@@ -28,7 +28,7 @@ import (
 func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, reg prometheus.Registerer) (api.EvidenceProvider, func(), error) {
 	done := make(chan struct{})
 	wait := func() { <-done }
-	if err := setupPII(cfg, db, log); err != nil {
+	if err := setupPII(ctx, cfg, db, log); err != nil {
 		return nil, nil, err
 	}
 	key, err := signingKey(cfg, log)
@@ -108,13 +108,24 @@ func evidenceKeyDir(cfg config.Config) string {
 
 // setupPII builds the personal-data keyring from pii.keys and pii.index_key,
 // or from development keys generated in pii.key_dir (default
-// evidence.key_dir), and gives it to the store.
-func setupPII(cfg config.Config, db *store.DB, log *slog.Logger) error {
+// evidence.key_dir), and gives it to the store, which seals members' phone
+// numbers and credential secrets with it. HMAC credential secrets still
+// stored in plaintext (written by an earlier version) are sealed here, so
+// none is left once a gateway has started.
+func setupPII(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger) error {
 	k, err := piiKeyring(cfg, log)
 	if err != nil {
 		return err
 	}
 	db.SetPII(k)
+	n, err := db.SealPlaintextCredentials(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Warn("sealed HMAC credential secrets that were stored in plaintext; copies may remain in database backups, logs or free space: re-issue those credentials if the database may have been read",
+			"credentials", n, "key_id", k.ActiveKeyID())
+	}
 	return nil
 }
 

@@ -227,11 +227,11 @@ func TestReencryptSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := reencryptSummary(store.ReencryptStats{Scanned: 3, Reencrypted: 3}, k)
+	done := reencryptSummary(store.ReencryptStats{Scanned: 3, Reencrypted: 3}, store.CredentialReencryptStats{}, k)
 	if !strings.Contains(done, "[k1] can be removed") {
 		t.Fatalf("nothing remaining: %q", done)
 	}
-	left := reencryptSummary(store.ReencryptStats{Scanned: 3, Reencrypted: 3, Remaining: 2}, k)
+	left := reencryptSummary(store.ReencryptStats{Scanned: 3, Reencrypted: 3, Remaining: 2}, store.CredentialReencryptStats{}, k)
 	if strings.Contains(left, "can be removed") || !strings.Contains(left, "2 sealed identities still need re-encryption") ||
 		!strings.Contains(left, "run again after every instance restarted with the new key first") {
 		t.Fatalf("rows remaining: %q", left)
