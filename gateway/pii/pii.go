@@ -1,6 +1,7 @@
 // Package pii protects members' personal data at rest (DESIGN §9): SM4-GCM
 // encryption under rotating key ids, an HMAC-SM3 blind index for equality
-// lookups, phone-number normalisation and masking for API responses.
+// lookups, phone-number normalisation and masking for API responses. The
+// store seals merchants' HMAC credential secrets with the same keyring.
 //
 // Keys come from configuration strings; no key material ever appears in an
 // error message.
