@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"strconv"
+	"math"
 	"strings"
 	"time"
 
@@ -64,24 +64,11 @@ func (s *Server) merchantAuth(c *fiber.Ctx) error { return s.merchantVerify(c, f
 func (s *Server) merchantAuthWrite(c *fiber.Ctx) error { return s.merchantVerify(c, true) }
 
 func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
-	mid := c.Get(signature.HeaderMerchant)
-	kid := c.Get(signature.HeaderKey)
-	tsText := c.Get(signature.HeaderTimestamp)
-	nonce := c.Get(signature.HeaderNonce)
-	sig := c.Get(signature.HeaderSignature)
-	if mid == "" || kid == "" || tsText == "" || nonce == "" || sig == "" {
-		return Errorf(fiber.StatusUnauthorized, CodeSignatureMissing, "signed request headers missing: %s, %s, %s, %s and %s are required",
-			signature.HeaderMerchant, signature.HeaderKey, signature.HeaderTimestamp, signature.HeaderNonce, signature.HeaderSignature)
+	h, aerr := parseSignedHeaders(c.Get, s.now(), s.cfg.Auth.ClockSkew.D())
+	if aerr != nil {
+		return aerr
 	}
-	ts, err := strconv.ParseInt(tsText, 10, 64)
-	now := s.now()
-	skew := s.cfg.Auth.ClockSkew.D()
-	if err != nil || ts < now.Add(-skew).Unix() || ts > now.Add(skew).Unix() {
-		return Errorf(fiber.StatusUnauthorized, CodeTimestampInvalid, "%s must be Unix seconds within %s of the gateway clock (now %d)", signature.HeaderTimestamp, skew, now.Unix())
-	}
-	if !signature.ValidNonce(nonce) {
-		return Errorf(fiber.StatusUnauthorized, CodeNonceInvalid, "%s must be 16-64 characters of A-Z a-z 0-9 - _", signature.HeaderNonce)
-	}
+	mid, kid, ts, nonce, sig := h.Merchant, h.Key, h.Timestamp, h.Nonce, h.Signature
 	ctx := c.UserContext()
 	m, err := s.cache.merchant(ctx, mid)
 	if errors.Is(err, merchant.ErrNotFound) {
@@ -100,7 +87,8 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 	if key.Status != merchant.KeyActive {
 		return Errorf(fiber.StatusUnauthorized, CodeKeyRevoked, "key %q was revoked", kid)
 	}
-	canonical := signature.CanonicalString(mid, kid, c.Method(), c.OriginalURL(), ts, nonce, c.Body())
+	// The raw body as sent: never c.Body(), which would decompress it.
+	canonical := signature.CanonicalString(mid, kid, c.Method(), c.OriginalURL(), ts, nonce, rawBody(c))
 	if err := signature.Verify(key.Algorithm, key.KeyMaterial, canonical, sig); err != nil {
 		return Errorf(fiber.StatusUnauthorized, CodeSignatureInvalid, "signature does not verify; check the canonical string (see README, Signing requests)")
 	}
@@ -134,6 +122,63 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 		}
 	}
 	return err
+}
+
+// signedHeaders are a signed request's five authentication headers.
+type signedHeaders struct {
+	Merchant, Key, Nonce, Signature string
+	Timestamp                       int64
+}
+
+// parseSignedHeaders reads the signed-request headers through get and
+// checks what needs no lookup, cheapest first: all five present, the
+// timestamp's grammar (parseTimestamp) and window around now, the nonce's
+// grammar. (A header sent twice never gets here: strictRequest refuses it
+// as ambiguous_request.)
+func parseSignedHeaders(get func(string, ...string) string, now time.Time, skew time.Duration) (signedHeaders, *Error) {
+	h := signedHeaders{Merchant: get(signature.HeaderMerchant), Key: get(signature.HeaderKey), Nonce: get(signature.HeaderNonce),
+		Signature: get(signature.HeaderSignature)}
+	tsText := get(signature.HeaderTimestamp)
+	if h.Merchant == "" || h.Key == "" || tsText == "" || h.Nonce == "" || h.Signature == "" {
+		return h, Errorf(fiber.StatusUnauthorized, CodeSignatureMissing, "signed request headers missing: %s, %s, %s, %s and %s are required",
+			signature.HeaderMerchant, signature.HeaderKey, signature.HeaderTimestamp, signature.HeaderNonce, signature.HeaderSignature)
+	}
+	ts, ok := parseTimestamp(tsText)
+	if !ok {
+		return h, Errorf(fiber.StatusUnauthorized, CodeTimestampInvalid, "%s must be decimal Unix seconds: digits only, no sign, no leading zeros, no fraction (now %d)",
+			signature.HeaderTimestamp, now.Unix())
+	}
+	if ts < now.Add(-skew).Unix() || ts > now.Add(skew).Unix() {
+		return h, Errorf(fiber.StatusUnauthorized, CodeTimestampInvalid, "%s must be Unix seconds within %s of the gateway clock (now %d)", signature.HeaderTimestamp, skew, now.Unix())
+	}
+	h.Timestamp = ts
+	if !signature.ValidNonce(h.Nonce) {
+		return h, Errorf(fiber.StatusUnauthorized, CodeNonceInvalid, "%s must be 16-64 characters of A-Z a-z 0-9 - _", signature.HeaderNonce)
+	}
+	return h, nil
+}
+
+// parseTimestamp reads a timestamp exactly as the README states it:
+// decimal Unix seconds, ASCII digits only, no sign, no leading zeros, no
+// fraction, no spaces. So the text is the one signature.CanonicalString
+// writes for the value, and no two texts name one timestamp.
+func parseTimestamp(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 19 || len(s) > 1 && s[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
 }
 
 func merchantID(c *fiber.Ctx) string { v, _ := c.Locals(localMerchant).(string); return v }

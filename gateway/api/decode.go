@@ -6,23 +6,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
 
 // decodeJSON strictly decodes the request body into v: the content type
-// must be JSON, unknown fields and trailing data are refused, and numbers
+// must be JSON and the body is the raw bytes as sent (a Content-Encoding is
+// refused, never decoded); text must be UTF-8 without lone surrogate
+// escapes, keys may not repeat (nor differ only in case) and must name a
+// field exactly; unknown fields and trailing data are refused, and numbers
 // that do not fit the target integer are a validation error, not a silent
 // wrap-around.
 func decodeJSON(c *fiber.Ctx, v any) error {
-	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))
-	if ct != fiber.MIMEApplicationJSON {
+	if err := checkHeaders(&c.Request().Header); err != nil {
+		return err
+	}
+	if !isJSON(c.Get(fiber.HeaderContentType)) {
 		return Errorf(fiber.StatusUnsupportedMediaType, CodeUnsupportedMedia, "Content-Type must be application/json")
 	}
-	body := c.Body()
+	body := rawBody(c)
 	if len(bytes.TrimSpace(body)) == 0 {
 		return Errorf(fiber.StatusBadRequest, CodeMalformedJSON, "request body is empty; send a JSON object")
+	}
+	if err := checkJSON(body, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -34,6 +43,12 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	}
 	return nil
 }
+
+// rawBody is the request body exactly as it arrived (de-chunked, never
+// decompressed). Everything that hashes, verifies or decodes the body uses
+// it: Fiber's c.Body() would inflate a Content-Encoding, layer after layer,
+// without an output limit.
+func rawBody(c *fiber.Ctx) []byte { return c.Request().Body() }
 
 func jsonError(err error) error {
 	var se *json.SyntaxError

@@ -34,7 +34,7 @@ type fzDecodeRef struct {
 
 // FuzzDecodeJSON feeds arbitrary bodies through the strict decoder: every
 // input is either decoded, or refused with a 4xx API error whose code is
-// one of the decoder's three, never a panic, a 5xx or another error; and
+// one of the decoder's, never a panic, a 5xx or another error; and
 // what it accepts is exactly one JSON object that encoding/json reads the
 // same way.
 func FuzzDecodeJSON(f *testing.F) {
@@ -47,7 +47,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	codes := []string{CodeMalformedJSON, CodeValidation, CodeUnsupportedMedia}
+	codes := []string{CodeMalformedJSON, CodeValidation, CodeUnsupportedMedia, CodeInvalidEncoding, CodeDuplicateKey}
 	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
 		var ae *Error
 		if !errors.As(err, &ae) {

@@ -89,7 +89,7 @@ func (s *Server) write(c *fiber.Ctx, scope string, nonce *store.Nonce, cmd point
 	}
 	h := sha256.New()
 	h.Write([]byte(c.Method() + " " + c.Path() + "\n"))
-	h.Write(c.Body())
+	h.Write(rawBody(c)) // the bytes as sent, never decompressed
 	hash := hex.EncodeToString(h.Sum(nil))
 	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 	defer cancel()

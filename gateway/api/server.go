@@ -116,7 +116,10 @@ func New(d Deps) *Server {
 		// Proxies and clients may send a request id; we echo it back.
 		ReadBufferSize: 16 << 10,
 	})
-	s.app.Use(s.requestID, s.accessLog, s.recoverPanic)
+	// strictRequest runs before any route: ambiguous headers and framing,
+	// a request Content-Encoding and JSON a parser could read two ways are
+	// refused before anything is looked up, decompressed or written.
+	s.app.Use(s.requestID, s.accessLog, s.recoverPanic, strictRequest)
 	s.routesHealth()
 	s.routesOperator()
 	s.routesMerchant()
@@ -132,8 +135,13 @@ func (s *Server) App() *fiber.App { return s.app }
 // Routes lists every registered API route.
 func (s *Server) Routes() []Route { return s.routes }
 
-// handle registers a route and remembers it for the OpenAPI check.
+// handle registers a route and remembers it for the OpenAPI check. Write
+// routes refuse query parameters first (refuseQuery): they take none.
 func (s *Server) handle(method, path string, h ...fiber.Handler) {
+	switch method {
+	case fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete:
+		h = append([]fiber.Handler{refuseQuery}, h...)
+	}
 	s.app.Add(method, path, h...)
 	s.routes = append(s.routes, Route{method, path})
 }

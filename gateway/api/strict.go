@@ -1,0 +1,462 @@
+package api
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Strict parsing (issue 10): anything a proxy, a logger or another JSON
+// parser in front of the gateway could read differently from the gateway is
+// refused with its own code before anything is looked up or written. The
+// gateway never decodes a Content-Encoding: it hashes, verifies and decodes
+// the raw body bytes exactly as sent.
+const (
+	CodeUnsupportedEncoding = "unsupported_content_encoding"
+	CodeAmbiguousRequest    = "ambiguous_request"
+	CodeUnknownQuery        = "unknown_query_parameter"
+	CodeInvalidEncoding     = "invalid_encoding"
+	CodeDuplicateKey        = "duplicate_json_key"
+)
+
+// singletonHeaders may appear at most once: with two, one parser reads the
+// first and another the last. Every X-Lianmeng-* header is one too.
+var singletonHeaders = []string{
+	fiber.HeaderContentLength, fiber.HeaderTransferEncoding, fiber.HeaderContentEncoding, fiber.HeaderContentType,
+	fiber.HeaderAuthorization, fiber.HeaderHost, "Idempotency-Key",
+}
+
+// strictRequest is the first middleware after the request id: it refuses
+// ambiguous framing and headers, any request Content-Encoding, and JSON
+// bodies that are not valid UTF-8, hold an unpaired surrogate escape or
+// repeat a key (see checkJSON). It reads only the raw bytes fasthttp
+// already holds (at most http.body_limit); nothing is decompressed.
+func strictRequest(c *fiber.Ctx) error {
+	if err := checkHeaders(&c.Request().Header); err != nil {
+		if err.Code == CodeAmbiguousRequest {
+			// The framing itself may be in doubt: do not reuse the
+			// connection for another request.
+			c.Context().SetConnectionClose()
+		}
+		return err
+	}
+	if body := c.Request().Body(); len(body) > 0 && isJSON(c.Get(fiber.HeaderContentType)) {
+		if err := checkJSON(body, nil); err != nil {
+			return err
+		}
+	}
+	return c.Next()
+}
+
+// requestHeader is what checkHeaders reads of fasthttp's RequestHeader.
+type requestHeader interface {
+	RawHeaders() []byte
+	VisitAllInOrder(f func(key, value []byte))
+	VisitAll(f func(key, value []byte))
+}
+
+// checkHeaders applies the header rules to a parsed request header. It
+// walks the header lines as received (fasthttp keeps them: its own view
+// keeps only the last Content-Length, and folds Transfer-Encoding), falling
+// back to the parsed view for a header that was built rather than read.
+func checkHeaders(h requestHeader) *Error {
+	var (
+		counts                   = map[string]int{}
+		contentLength, transfers int
+		transfer                 string
+		encodings                []string
+		dup                      string
+	)
+	visit := func(k, v []byte) {
+		name := strings.ToLower(string(k))
+		counts[name]++
+		if counts[name] == 2 && dup == "" && isSingleton(name) {
+			dup = string(k)
+		}
+		switch name {
+		case "content-length":
+			contentLength++
+		case "transfer-encoding":
+			transfers++
+			transfer = strings.ToLower(strings.TrimSpace(string(v)))
+		case "content-encoding":
+			encodings = append(encodings, string(v))
+		}
+	}
+	if len(h.RawHeaders()) > 0 {
+		h.VisitAllInOrder(visit)
+	} else {
+		h.VisitAll(visit)
+	}
+	switch {
+	case contentLength > 1:
+		return Errorf(fiber.StatusBadRequest, CodeAmbiguousRequest, "several Content-Length headers; send exactly one")
+	case contentLength > 0 && transfers > 0:
+		return Errorf(fiber.StatusBadRequest, CodeAmbiguousRequest, "Content-Length together with Transfer-Encoding; send one of them")
+	case transfers > 0 && (transfers > 1 || transfer != "chunked"):
+		return Errorf(fiber.StatusBadRequest, CodeAmbiguousRequest, "Transfer-Encoding may only be a single \"chunked\"")
+	case dup != "":
+		return Errorf(fiber.StatusBadRequest, CodeAmbiguousRequest, "header %s appears more than once; send it once", dup)
+	}
+	for _, e := range encodings {
+		if v := strings.TrimSpace(e); v != "" && !strings.EqualFold(v, "identity") {
+			return Errorf(fiber.StatusUnsupportedMediaType, CodeUnsupportedEncoding,
+				"request Content-Encoding %q is not accepted: send the body uncompressed (the signature covers the bytes as sent)", clip(v, 40))
+		}
+	}
+	return nil
+}
+
+func isSingleton(lower string) bool {
+	if strings.HasPrefix(lower, "x-lianmeng-") {
+		return true
+	}
+	for _, h := range singletonHeaders {
+		if strings.EqualFold(h, lower) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseQuery guards write routes (POST, PUT, PATCH, DELETE): they read
+// only their path and JSON body, so a query parameter is refused rather
+// than silently ignored (?dry_run=true must never write for real).
+func refuseQuery(c *fiber.Ctx) error {
+	q := c.Request().URI().QueryString()
+	if len(q) == 0 {
+		return c.Next()
+	}
+	name, _, _ := strings.Cut(string(q), "&")
+	name, _, _ = strings.Cut(name, "=")
+	return Errorf(fiber.StatusBadRequest, CodeUnknownQuery, "unknown query parameter %q: %s %s takes no query parameters (send everything in the JSON body)",
+		clip(name, 40), c.Method(), c.Route().Path)
+}
+
+// isJSON reports whether a Content-Type names application/json.
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), fiber.MIMEApplicationJSON)
+}
+
+// clip shortens s for an error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// checkJSON refuses, in a JSON text, what encoding/json would silently
+// accept and read differently from other parsers:
+//
+//   - bytes that are not UTF-8 (encoding/json turns them into U+FFFD, so
+//     two different GBK customer ids became one member): invalid_encoding;
+//   - \uXXXX escapes of a lone surrogate (also turned into U+FFFD):
+//     invalid_encoding;
+//   - a key repeated in one object, at any depth, also when the repeats
+//     differ only in case (encoding/json matches keys case-insensitively
+//     and keeps the last value): duplicate_json_key;
+//   - with t (the type the body decodes into), a key that names a field
+//     only up to case ("Amount_fen"): validation_failed.
+//
+// Malformed JSON is not its concern: it returns nil and leaves the syntax
+// error to the decoder, so a body has one answer whatever the order of the
+// checks.
+func checkJSON(body []byte, t reflect.Type) *Error {
+	if !utf8.Valid(body) {
+		return Errorf(fiber.StatusBadRequest, CodeInvalidEncoding, "the body is not valid UTF-8 (send text as UTF-8, never GBK or Latin-1)")
+	}
+	strictErr, ok := scanJSON(body, t)
+	if !ok {
+		return nil // malformed: the decoder reports it
+	}
+	if at, bad := loneSurrogate(body); bad {
+		return Errorf(fiber.StatusBadRequest, CodeInvalidEncoding, "unpaired UTF-16 surrogate escape at byte %d: \\uD800-\\uDFFF must come as a high-low pair", at)
+	}
+	return strictErr
+}
+
+// scanFrame is an object or array being scanned.
+type scanFrame struct {
+	object    bool
+	wantKey   bool                    // object: the next token is a key (or '}')
+	keys      map[string]string       // object: folded key -> key as sent
+	fields    map[string]reflect.Type // object of a struct type: its JSON fields
+	folded    map[string]string       // folded field name -> field name
+	elem      reflect.Type            // map value or array element type (nil: any)
+	valueType reflect.Type            // object: the type of the value after the current key
+}
+
+// scanJSON walks the first JSON value of body with encoding/json's
+// tokenizer. It returns the first strict-parsing error (nil if none) and
+// whether the value was syntactically complete; nesting costs heap, never
+// stack, so a body of brackets cannot exhaust the goroutine stack.
+func scanJSON(body []byte, t reflect.Type) (*Error, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var stack []*scanFrame
+	var first *Error
+	fail := func(e *Error) {
+		if first == nil {
+			first = e
+		}
+	}
+	next := rootType(t)
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		var top *scanFrame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+			} else if key, ok := tok.(string); ok {
+				top.wantKey = false
+				top.valueType = top.elem
+				f := foldKey(key)
+				if prev, seen := top.keys[f]; seen {
+					if prev == key {
+						fail(Errorf(fiber.StatusBadRequest, CodeDuplicateKey, "key %q appears twice in one object; send each key once", clip(key, 40)))
+					} else {
+						fail(Errorf(fiber.StatusBadRequest, CodeDuplicateKey, "keys %q and %q differ only in case; send each key once, spelled exactly", clip(prev, 40), clip(key, 40)))
+					}
+				} else {
+					top.keys[f] = key
+				}
+				if top.fields != nil {
+					if ft, ok := top.fields[key]; ok {
+						top.valueType = ft
+					} else if name, ok := top.folded[f]; ok {
+						fail(Errorf(fiber.StatusBadRequest, CodeValidation, "unknown field %q: field names are case-sensitive (the field is %q)", clip(key, 40), name))
+					}
+				}
+				continue
+			} else {
+				return nil, false // cannot happen: the tokenizer checks syntax
+			}
+		} else {
+			var typ reflect.Type
+			switch {
+			case top == nil:
+				typ = next
+			case top.object:
+				typ = top.valueType
+			default:
+				typ = top.elem
+			}
+			if d, ok := tok.(json.Delim); ok {
+				switch d {
+				case '{':
+					stack = append(stack, objectFrame(typ))
+					continue
+				case '[':
+					stack = append(stack, &scanFrame{elem: elemType(typ)})
+					continue
+				default: // ']' (a '}' is handled above)
+					stack = stack[:len(stack)-1]
+				}
+			}
+		}
+		// A value is complete.
+		if len(stack) == 0 {
+			return first, true
+		}
+		if top := stack[len(stack)-1]; top.object {
+			top.wantKey = true
+		}
+	}
+}
+
+// objectFrame starts an object whose Go type is t (nil: any).
+func objectFrame(t reflect.Type) *scanFrame {
+	f := &scanFrame{object: true, wantKey: true, keys: map[string]string{}}
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Struct:
+		jf := keyFieldsOf(t)
+		f.fields, f.folded = jf.types, jf.folded
+	case t.Kind() == reflect.Map:
+		f.elem = rootType(t.Elem())
+	}
+	return f
+}
+
+// elemType is the element type of a JSON array decoded into t.
+func elemType(t reflect.Type) reflect.Type {
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		return rootType(t.Elem())
+	}
+	return nil
+}
+
+var (
+	unmarshalerJSON = reflect.TypeFor[json.Unmarshaler]()
+	unmarshalerText = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// rootType is the type whose JSON fields are checked for a value decoded
+// into t: pointers are followed, and types with their own decoding (time
+// values, ...) are opaque (nil).
+func rootType(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() == reflect.Interface {
+		return nil
+	}
+	pt := reflect.PointerTo(t)
+	if t.Implements(unmarshalerJSON) || pt.Implements(unmarshalerJSON) || t.Implements(unmarshalerText) || pt.Implements(unmarshalerText) {
+		return nil
+	}
+	return t
+}
+
+type keyFields struct {
+	types  map[string]reflect.Type
+	folded map[string]string
+}
+
+var keyFieldCache sync.Map // reflect.Type -> keyFields
+
+// keyFieldsOf lists the JSON object keys encoding/json decodes into the
+// struct type t, with embedded structs' fields promoted (the shallower
+// field wins, as in encoding/json).
+func keyFieldsOf(t reflect.Type) keyFields {
+	if v, ok := keyFieldCache.Load(t); ok {
+		return v.(keyFields)
+	}
+	jf := keyFields{types: map[string]reflect.Type{}, folded: map[string]string{}}
+	var walk func(t reflect.Type, depth int)
+	depthOf := map[string]int{}
+	walk = func(t reflect.Type, depth int) {
+		if depth > 8 {
+			return
+		}
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			tag := sf.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			ft := sf.Type
+			if sf.Anonymous && name == "" {
+				et := ft
+				if et.Kind() == reflect.Pointer {
+					et = et.Elem()
+				}
+				if et.Kind() == reflect.Struct {
+					walk(et, depth+1)
+					continue
+				}
+			}
+			if !sf.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			if d, ok := depthOf[name]; ok && d <= depth {
+				continue
+			}
+			depthOf[name] = depth
+			jf.types[name] = rootType(ft)
+			jf.folded[foldKey(name)] = name
+		}
+	}
+	walk(t, 0)
+	keyFieldCache.Store(t, jf)
+	return jf
+}
+
+// foldKey folds a key as encoding/json matches keys to fields (the same
+// equivalence as bytes.EqualFold), so keys it would read as one field fold
+// to the same string.
+func foldKey(k string) string {
+	ascii := true
+	for i := 0; i < len(k); i++ {
+		if k[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(k)
+	}
+	return strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, k)
+}
+
+// loneSurrogate finds a \uXXXX escape of a surrogate that is not part of a
+// high-low pair in the strings of a syntactically valid JSON text.
+func loneSurrogate(b []byte) (int, bool) {
+	in := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !in {
+			in = c == '"'
+			continue
+		}
+		switch c {
+		case '"':
+			in = false
+		case '\\':
+			if i+1 < len(b) && b[i+1] != 'u' {
+				i++
+				continue
+			}
+			r, ok := hex4(b, i+2)
+			if !ok {
+				return i, true
+			}
+			switch {
+			case r >= 0xD800 && r < 0xDC00:
+				if i+11 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+					if lo, ok := hex4(b, i+8); ok && lo >= 0xDC00 && lo < 0xE000 {
+						i += 11
+						continue
+					}
+				}
+				return i, true
+			case r >= 0xDC00 && r < 0xE000:
+				return i, true
+			}
+			i += 5
+		}
+	}
+	return 0, false
+}
+
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
