@@ -20,7 +20,7 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 		m := a.merchant(t, 100, 1000)
 		ctx := context.Background()
 		viaB := client.NewMerchant(b.base, m.ID, m.C.Signer(), client.WithClock(b.clock.Now))
-		if err := viaB.Do(ctx, "GET", "/v1/merchant/account", nil, nil); err != nil {
+		if err := viaB.Do(ctx, "GET", "/v1/merchant/me", nil, nil); err != nil {
 			t.Fatalf("B before revocation: %v", err) // B now caches the key
 		}
 		var creds struct{ Credentials []struct{ ID string } }
@@ -30,17 +30,17 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 		if err := a.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/credentials/"+creds.Credentials[0].ID+"/revoke", nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := m.C.Do(ctx, "GET", "/v1/merchant/account", nil, nil); apiCode(t, err) != CodeKeyRevoked {
+		if err := m.C.Do(ctx, "GET", "/v1/merchant/me", nil, nil); apiCode(t, err) != CodeKeyRevoked {
 			t.Fatalf("A after revocation: %v", err)
 		}
 		// Within the poll interval B still trusts its cache (this is the
 		// window the design accepts)...
-		if err := viaB.Do(ctx, "GET", "/v1/merchant/account", nil, nil); err != nil {
+		if err := viaB.Do(ctx, "GET", "/v1/merchant/me", nil, nil); err != nil {
 			t.Fatalf("B within the poll interval: %v", err)
 		}
 		// ...and after it, B notices.
 		b.clock.Advance(auditPoll + time.Millisecond)
-		if err := viaB.Do(ctx, "GET", "/v1/merchant/account", nil, nil); apiCode(t, err) != CodeKeyRevoked {
+		if err := viaB.Do(ctx, "GET", "/v1/merchant/me", nil, nil); apiCode(t, err) != CodeKeyRevoked {
 			t.Fatalf("B after its audit poll: %v, want key_revoked", err)
 		}
 	})

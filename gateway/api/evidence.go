@@ -51,7 +51,7 @@ func (s *Server) routesEvidence() {
 	s.handle(fiber.MethodGet, "/v1/evidence/checkpoint", s.evidenceCheckpoint)
 	s.handle(fiber.MethodGet, "/v1/evidence/public-key", s.evidencePublicKey)
 	s.handle(fiber.MethodGet, "/v1/evidence/consistency", s.evidenceConsistency)
-	s.handle(fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx", s.merchantAuth, s.merchantTxProof)
+	s.handle(fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx", s.merchantAuth, s.requireScope, s.merchantTxProof)
 	s.handle(fiber.MethodGet, "/v1/member/evidence/transactions/:tx", s.memberAuth, s.memberTxProof)
 }
 

@@ -138,6 +138,8 @@ type createCredentialRequest struct {
 	Algorithm string `json:"algorithm"`
 	PublicKey string `json:"public_key"`
 	Label     string `json:"label"`
+	// Scopes default to merchant.DefaultScopes when absent.
+	Scopes *[]string `json:"scopes"`
 }
 
 type credentialResponse struct {
@@ -158,6 +160,11 @@ func (s *Server) createCredential(c *fiber.Ctx) error {
 	cred, secret, err := merchant.NewCredential(m.ID, req.Algorithm, req.PublicKey, req.Label, s.now())
 	if err != nil {
 		return mapMerchantErr(err)
+	}
+	if req.Scopes != nil {
+		if cred.Scopes, err = merchant.ParseScopes(*req.Scopes); err != nil {
+			return mapMerchantErr(err)
+		}
 	}
 	if err := s.merchants.CreateCredential(c.UserContext(), cred, actor(c)); err != nil {
 		return err

@@ -24,13 +24,15 @@ const (
 
 func (s *Server) routesPoints() {
 	mw := s.merchantAuthWrite
-	s.handle(fiber.MethodPost, "/v1/merchant/earn", mw, s.earn)
-	s.handle(fiber.MethodPost, "/v1/merchant/earn/refund", mw, s.refundEarn)
-	s.handle(fiber.MethodPost, "/v1/merchant/redeem", mw, s.redeem)
-	s.handle(fiber.MethodPost, "/v1/merchant/redeem/refund", mw, s.refundRedeem)
-	s.handle(fiber.MethodGet, "/v1/merchant/account", s.merchantAuth, s.merchantAccount)
-	s.handle(fiber.MethodPost, "/v1/merchant/members/lookup", s.merchantAuth, s.memberLookup)
-	s.handle(fiber.MethodPost, "/v1/merchant/members/token", s.merchantAuth, s.memberToken)
+	// Signed routes: authentication, then the credential's scope (scopes.go).
+	sc := s.requireScope
+	s.handle(fiber.MethodPost, "/v1/merchant/earn", mw, sc, s.earn)
+	s.handle(fiber.MethodPost, "/v1/merchant/earn/refund", mw, sc, s.refundEarn)
+	s.handle(fiber.MethodPost, "/v1/merchant/redeem", mw, sc, s.redeem)
+	s.handle(fiber.MethodPost, "/v1/merchant/redeem/refund", mw, sc, s.refundRedeem)
+	s.handle(fiber.MethodGet, "/v1/merchant/account", s.merchantAuth, sc, s.merchantAccount)
+	s.handle(fiber.MethodPost, "/v1/merchant/members/lookup", s.merchantAuth, sc, s.memberLookup)
+	s.handle(fiber.MethodPost, "/v1/merchant/members/token", s.merchantAuth, sc, s.memberToken)
 
 	op := s.operatorAuth
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/fund", op, s.fund)

@@ -63,7 +63,7 @@ func (g *ptsGateway) merchant(t *testing.T, rateBP int64, fund int64) ptsMerchan
 		t.Fatal(err)
 	}
 	var cred struct{ ID, Secret string }
-	if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/credentials", map[string]string{"algorithm": "hmac-sha256"}, &cred); err != nil {
+	if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/credentials", map[string]any{"algorithm": "hmac-sha256", "scopes": []string{"earn", "refund", "redeem", "read", "finance"}}, &cred); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.op.Do(ctx, "PUT", "/v1/operator/merchants/"+m.ID+"/earning", map[string]any{"rate_bp": rateBP}, nil); err != nil {
