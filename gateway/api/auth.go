@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -26,32 +24,16 @@ const (
 // Authentication error codes. Each failure mode has its own code so an
 // integrator can tell a clock problem from a key problem.
 const (
-	CodeOperatorUnauthorized = "operator_unauthorized"
-	CodeOperatorDisabled     = "operator_api_disabled"
-	CodeSignatureMissing     = "signature_missing"
-	CodeSignatureInvalid     = "signature_invalid"
-	CodeTimestampInvalid     = "timestamp_out_of_window"
-	CodeNonceInvalid         = "nonce_invalid"
-	CodeNonceReplayed        = "nonce_replayed"
-	CodeUnknownKey           = "unknown_key"
-	CodeKeyRevoked           = "key_revoked"
-	CodeUnknownMerchant      = "unknown_merchant"
-	CodeMerchantSuspended    = "merchant_suspended"
+	CodeSignatureMissing  = "signature_missing"
+	CodeSignatureInvalid  = "signature_invalid"
+	CodeTimestampInvalid  = "timestamp_out_of_window"
+	CodeNonceInvalid      = "nonce_invalid"
+	CodeNonceReplayed     = "nonce_replayed"
+	CodeUnknownKey        = "unknown_key"
+	CodeKeyRevoked        = "key_revoked"
+	CodeUnknownMerchant   = "unknown_merchant"
+	CodeMerchantSuspended = "merchant_suspended"
 )
-
-// operatorAuth admits requests bearing the operator token.
-func (s *Server) operatorAuth(c *fiber.Ctx) error {
-	token := s.cfg.Operator.Token.Reveal()
-	if token == "" {
-		return Errorf(fiber.StatusForbidden, CodeOperatorDisabled, "the operator API is disabled: set operator.token (or LIANMENG_OPERATOR_TOKEN)")
-	}
-	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-		return Errorf(fiber.StatusUnauthorized, CodeOperatorUnauthorized, "missing or wrong operator token (Authorization: Bearer <token>)")
-	}
-	c.Locals(localActor, "operator")
-	return c.Next()
-}
 
 // merchantAuth verifies a signed merchant request (sdk/signature documents
 // the scheme). The checks run cheapest first and nothing is written until

@@ -112,13 +112,22 @@ func TestErrorsOperatorAuth(t *testing.T) {
 	}
 	fndOp(t, "GET", url, "").expectOK(t)
 
-	// No token configured: the operator API is off, whatever is sent.
+	// The bootstrap token does nothing but create named tokens.
+	boot := []string{"Authorization", "Bearer " + fndBootstrapToken}
+	fndReq(t, "GET", url, nil, boot...).expectErr(t, 403, CodeOperatorScopeDenied)
+	fndReq(t, "POST", url, []byte(`{"name":"x","industry":"fuel"}`), append(boot, "Content-Type", "application/json")...).
+		expectErr(t, 403, CodeOperatorScopeDenied)
+
+	// No bootstrap token configured: named tokens still work, and an
+	// empty configured token matches nothing.
 	cfg := fndConfig()
 	cfg.Operator.Token = config.Secret("")
 	off, _ := fndServe(t, fndNewServer(db, cfg, nil))
-	fndReq(t, "GET", off+"/v1/operator/merchants", nil).expectErr(t, 403, CodeOperatorDisabled)
-	fndReq(t, "GET", off+"/v1/operator/merchants", nil, "Authorization", "Bearer ").expectErr(t, 403, CodeOperatorDisabled)
-	fndOp(t, "GET", off+"/v1/operator/merchants", "").expectErr(t, 403, CodeOperatorDisabled)
+	fndReq(t, "GET", off+"/v1/operator/merchants", nil).expectErr(t, 401, CodeOperatorUnauthorized)
+	fndReq(t, "GET", off+"/v1/operator/merchants", nil, "Authorization", "Bearer ").expectErr(t, 401, CodeOperatorUnauthorized)
+	fndReq(t, "POST", off+"/v1/operator/tokens", []byte(`{"label":"x","scopes":["read"]}`), "Authorization", "Bearer "+fndBootstrapToken,
+		"Content-Type", "application/json").expectErr(t, 401, CodeOperatorUnauthorized)
+	fndOp(t, "GET", off+"/v1/operator/merchants", "").expectOK(t)
 }
 
 func TestErrorsOperatorValidation(t *testing.T) {

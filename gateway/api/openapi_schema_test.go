@@ -58,6 +58,9 @@ var oaContracts = []oaContract{
 		Credentials []merchant.Credential `json:"credentials"`
 	}]()},
 	{"POST", "/v1/operator/merchants/:merchant/credentials/:key/revoke", nil, "200", typeOf[merchant.Credential]()},
+	{"POST", "/v1/operator/tokens", typeOf[createOperatorTokenRequest](), "201", typeOf[createdOperatorToken]()},
+	{"GET", "/v1/operator/tokens", nil, "200", typeOf[operatorTokenList]()},
+	{"POST", "/v1/operator/tokens/:token/revoke", nil, "200", typeOf[operatorTokenView]()},
 	{"POST", "/v1/operator/merchants/:merchant/fund", typeOf[fundRequest](), "201", typeOf[points.FundResult]()},
 	{"PUT", "/v1/operator/merchants/:merchant/earning", typeOf[points.Earning](), "200", typeOf[points.Earning]()},
 	{"GET", "/v1/operator/merchants/:merchant/earning", nil, "200", typeOf[points.Earning]()},

@@ -98,7 +98,7 @@ func (s *Server) write(c *fiber.Ctx, scope string, nonce *store.Nonce, cmd point
 	// Replays are found inside the batch (one query for the whole batch),
 	// which also consumes the retry's nonce in the same commit.
 	res := s.writer.Submit(ctx, &store.Op{Command: cmd, Nonce: nonce,
-		Idem: &store.Idem{MerchantID: scope, Key: key, RequestHash: hash, Status: status}})
+		Idem: &store.Idem{MerchantID: scope, Key: key, RequestHash: hash, Status: status}, Audit: opAudit(c)})
 	if res.Err != nil {
 		return mapPointsErr(res.Err)
 	}
@@ -259,6 +259,7 @@ func (s *Server) fund(c *fiber.Ctx) error {
 		return Errorf(400, CodeValidation, "external_ref (the payment channel's reference of the received money) is required")
 	}
 	cmd := s.svc.FundCommand(points.FundRequest{MerchantID: m.ID, AmountFen: req.AmountFen, ExternalRef: req.ExternalRef})
+	setOpAudit(c, "reserve.funded", m.ID, req)
 	return s.write(c, "operator", nil, cmd, fiber.StatusCreated)
 }
 

@@ -122,6 +122,7 @@ func New(d Deps) *Server {
 	s.app.Use(s.requestID, s.accessLog, s.recoverPanic, strictRequest)
 	s.routesHealth()
 	s.routesOperator()
+	s.routesOperatorTokens()
 	s.routesMerchant()
 	s.routesPoints()
 	s.routesEvidence()

@@ -197,7 +197,10 @@ func Setup(ctx context.Context, cfg Config, n int, hc *http.Client, opt SetupOpt
 	if opt.RateBP == 0 {
 		opt.RateBP = 100
 	}
-	op := client.NewOperator(cfg.BaseURL, cfg.OperatorToken, client.WithHTTPClient(hc))
+	op, err := setupOperator(ctx, cfg, hc)
+	if err != nil {
+		return nil, err
+	}
 	run := randHex(4)
 	out := make([]Merchant, n)
 	var (
@@ -231,6 +234,27 @@ func Setup(ctx context.Context, cfg Config, n int, hc *http.Client, opt SetupOpt
 		return nil, firstErr
 	}
 	return out, nil
+}
+
+// setupOperator returns the operator client for the setup calls. The
+// bootstrap operator.token can only create named tokens, so with it a
+// named token holding what setup needs is made first (expiring in an
+// hour); a named token without tokens:write is used as it is.
+func setupOperator(ctx context.Context, cfg Config, hc *http.Client) (*client.Client, error) {
+	op := client.NewOperator(cfg.BaseURL, cfg.OperatorToken, client.WithHTTPClient(hc))
+	var tok struct {
+		Token string `json:"token"`
+	}
+	err := op.Do(ctx, "POST", "/v1/operator/tokens", map[string]any{"label": "lianmeng bench setup",
+		"scopes": []string{"read", "merchants:write", "funds:write"}, "expires_at": time.Now().Add(time.Hour).UTC()}, &tok)
+	var ae *client.APIError
+	switch {
+	case err == nil:
+		return client.NewOperator(cfg.BaseURL, tok.Token, client.WithHTTPClient(hc)), nil
+	case errors.As(err, &ae) && ae.Code == "scope_denied":
+		return op, nil
+	}
+	return nil, fmt.Errorf("create a named operator token for the setup: %w", err)
 }
 
 func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Client, opt SetupOptions, name string) (Merchant, error) {

@@ -123,6 +123,9 @@ func (u *uow) apply(op *Op) (res OpResult, fatal error) {
 			err = fmt.Errorf("store: encode %s result: %w", op.Command.Name, err)
 		}
 	}
+	if err == nil && op.Audit != nil {
+		err = u.recordAudit(op, value, body)
+	}
 	if err != nil {
 		u.rollback(mark)
 		if isDomainError(err) {

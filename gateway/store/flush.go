@@ -108,6 +108,9 @@ func (u *uow) flush() error {
 			return err
 		}
 	}
+	if err := u.flushAudit(); err != nil {
+		return err
+	}
 	if len(u.newNonces) > 0 {
 		var rows [][]any
 		for _, n := range u.newNonces {

@@ -50,6 +50,7 @@ type uow struct {
 	newCons    []points.Consumption
 	newIdem    []IdemRecord
 	newNonces  []nonceRow
+	newAudit   []auditRow
 
 	undo []func()
 

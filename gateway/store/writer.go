@@ -74,6 +74,9 @@ type Op struct {
 	Command points.Command
 	Idem    *Idem
 	Nonce   *Nonce
+	// Audit, if set, is recorded in the audit log with the command's
+	// result when (and only when) the command applies.
+	Audit *OpAudit
 
 	res chan OpResult
 }

@@ -65,7 +65,11 @@ func TestEarnThroughRulePluginFailureSemantics(t *testing.T) {
 		go srv.Serve(sctx, ln)
 		base := "http://" + ln.Addr().String()
 
-		op := client.NewOperator(base, cfg.Operator.Token.Reveal())
+		// The bootstrap token only makes a named token, which does the rest.
+		var named struct{ Token string }
+		must(t, client.NewOperator(base, cfg.Operator.Token.Reveal()).Do(ctx, "POST", "/v1/operator/tokens",
+			map[string]any{"label": "test", "scopes": []string{"merchants:write", "funds:write"}}, &named))
+		op := client.NewOperator(base, named.Token)
 		var m struct{ ID string }
 		must(t, op.Do(ctx, "POST", "/v1/operator/merchants", map[string]string{"name": "Hotpot", "industry": "restaurant"}, &m))
 		var cred struct{ ID, Secret string }
