@@ -23,7 +23,7 @@ const (
 	CodeOperatorUnauthorized  = "operator_unauthorized"
 	CodeOperatorTokenRevoked  = "operator_token_revoked"
 	CodeOperatorTokenExpired  = "operator_token_expired"
-	CodeOperatorScopeDenied   = "scope_denied" // the code signed merchant requests get too
+	CodeOperatorScopeDenied   = CodeScopeDenied // the code signed merchant requests get too
 	CodeOperatorTokenNotFound = "operator_token_not_found"
 )
 
