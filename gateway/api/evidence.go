@@ -48,10 +48,11 @@ func (s *Server) evidenceMismatch(c *fiber.Ctx, what string, err error) error {
 // consistency proofs are public (anyone may audit the log); inclusion proofs
 // are for the merchant or member whose account the transaction touches.
 func (s *Server) routesEvidence() {
-	s.handle(fiber.MethodGet, "/v1/evidence/checkpoint", s.evidenceCheckpoint)
-	s.handle(fiber.MethodGet, "/v1/evidence/public-key", s.evidencePublicKey)
-	s.handle(fiber.MethodGet, "/v1/evidence/consistency", s.evidenceConsistency)
-	s.handle(fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx", s.merchantAuth, s.requireScope, s.merchantTxProof)
+	public := s.limitByAddress("public")
+	s.handle(fiber.MethodGet, "/v1/evidence/checkpoint", public, s.evidenceCheckpoint)
+	s.handle(fiber.MethodGet, "/v1/evidence/public-key", public, s.evidencePublicKey)
+	s.handle(fiber.MethodGet, "/v1/evidence/consistency", public, s.evidenceConsistency)
+	s.handle(fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx", s.merchantAuth, s.limitCredential, s.requireScope, s.merchantTxProof)
 	s.handle(fiber.MethodGet, "/v1/member/evidence/transactions/:tx", s.memberAuth, s.memberTxProof)
 }
 

@@ -9,6 +9,9 @@ import (
 )
 
 func (s *Server) routesOperator() {
+	// Every /v1/operator route (here and in routesPoints) is rate limited
+	// before its token is checked.
+	s.app.Use("/v1/operator", s.limitOperator)
 	op := s.operatorAuth
 	s.handle(fiber.MethodPost, "/v1/operator/merchants", op, s.createMerchant)
 	s.handle(fiber.MethodGet, "/v1/operator/merchants", op, s.listMerchants)

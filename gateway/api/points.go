@@ -24,15 +24,16 @@ const (
 
 func (s *Server) routesPoints() {
 	mw := s.merchantAuthWrite
-	// Signed routes: authentication, then the credential's scope (scopes.go).
-	sc := s.requireScope
-	s.handle(fiber.MethodPost, "/v1/merchant/earn", mw, sc, s.earn)
-	s.handle(fiber.MethodPost, "/v1/merchant/earn/refund", mw, sc, s.refundEarn)
-	s.handle(fiber.MethodPost, "/v1/merchant/redeem", mw, sc, s.redeem)
-	s.handle(fiber.MethodPost, "/v1/merchant/redeem/refund", mw, sc, s.refundRedeem)
-	s.handle(fiber.MethodGet, "/v1/merchant/account", s.merchantAuth, sc, s.merchantAccount)
-	s.handle(fiber.MethodPost, "/v1/merchant/members/lookup", s.merchantAuth, sc, s.memberLookup)
-	s.handle(fiber.MethodPost, "/v1/merchant/members/token", s.merchantAuth, sc, s.memberToken)
+	// Signed routes: authentication, the credential's rate limit and scope
+	// (ratelimit.go, scopes.go), then the member limits where a member is named.
+	lc, sc := s.limitCredential, s.requireScope
+	s.handle(fiber.MethodPost, "/v1/merchant/earn", mw, lc, sc, s.earn)
+	s.handle(fiber.MethodPost, "/v1/merchant/earn/refund", mw, lc, sc, s.refundEarn)
+	s.handle(fiber.MethodPost, "/v1/merchant/redeem", mw, lc, sc, s.limitMember, s.redeem)
+	s.handle(fiber.MethodPost, "/v1/merchant/redeem/refund", mw, lc, sc, s.refundRedeem)
+	s.handle(fiber.MethodGet, "/v1/merchant/account", s.merchantAuth, lc, sc, s.merchantAccount)
+	s.handle(fiber.MethodPost, "/v1/merchant/members/lookup", s.merchantAuth, lc, sc, s.limitLookup, s.limitMember, s.memberLookup)
+	s.handle(fiber.MethodPost, "/v1/merchant/members/token", s.merchantAuth, lc, sc, s.limitLookup, s.limitMember, s.memberToken)
 
 	op := s.operatorAuth
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/fund", op, s.fund)
@@ -40,7 +41,7 @@ func (s *Server) routesPoints() {
 	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/earning", op, s.getEarning)
 	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/account", op, s.operatorMerchantAccount)
 	s.handle(fiber.MethodGet, "/v1/operator/totals", op, s.totals)
-	s.handle(fiber.MethodGet, "/v1/public/coverage", s.coverage)
+	s.handle(fiber.MethodGet, "/v1/public/coverage", s.limitByAddress("public"), s.coverage)
 
 	s.handle(fiber.MethodGet, "/v1/member/balance", s.memberAuth, s.memberBalance)
 	s.handle(fiber.MethodGet, "/v1/member/lots", s.memberAuth, s.memberLots)

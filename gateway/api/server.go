@@ -61,6 +61,8 @@ type Server struct {
 	ready     []ReadyCheck
 	merchants merchant.Repository
 	metrics   *httpMetrics
+	limits    *rateLimits       // rate_limits (ratelimit.go)
+	velocity  *velocityDetector // first-contact redemption alerts (velocity.go)
 	routes    []Route
 	writer    *store.Writer
 	evidence  EvidenceProvider
@@ -101,6 +103,8 @@ func New(d Deps) *Server {
 		s.svc.Now = d.Now
 	}
 	s.metrics = newHTTPMetrics(d.Registry)
+	s.limits = newRateLimits(d.Config.RateLimits, d.Registry)
+	s.velocity = newVelocityDetector(d.Config.RateLimits.RedeemVelocityAlert, d.Registry, d.Log)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "lianmeng",
 		BodyLimit:             d.Config.HTTP.BodyLimit,
