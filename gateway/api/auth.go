@@ -77,10 +77,11 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 	if m.Status != merchant.StatusActive {
 		return Errorf(fiber.StatusForbidden, CodeMerchantSuspended, "merchant %q is %s", mid, m.Status)
 	}
-	// The nonce lives as long as its timestamp could be accepted.
-	// The expiry is a function of the signed timestamp alone, so a replay
-	// of the same request lands on the same row; it outlives any accepted
-	// clock skew (at most 15 minutes) before the nonce is purged.
+	// A nonce is used once per key whatever its timestamp: the store
+	// refuses the (key, nonce) pair again under any expiry. The expiry only
+	// says when the row may be purged: 16 minutes after the signed
+	// timestamp, when a request signed then is out of any accepted clock
+	// skew (at most 15 minutes).
 	n := &store.Nonce{KeyID: kid, Nonce: nonce, Expires: time.Unix(ts, 0).Add(nonceLifetime)}
 	c.Locals(localMerchant, m.ID)
 	c.Locals(localKey, kid)

@@ -198,12 +198,15 @@ func (u *uow) loadNonces(keys []nonceRow) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 3*len(keys))
+	// By (key, nonce) alone, through the unique index: a nonce is used
+	// once per key whatever the timestamp it is signed with (the expiry
+	// only says when its row may be purged).
+	args := make([]any, 0, 2*len(keys))
 	for _, k := range keys {
-		args = append(args, k.Expires, k.KeyID, k.Nonce)
+		args = append(args, k.KeyID, k.Nonce)
 	}
-	in, args := u.inList("(?, ?, ?)", 3, args)
-	rows, err := u.queryx(`SELECT key_id, nonce FROM request_nonces WHERE (expires_at, key_id, nonce) IN (`+in+`)`, args...)
+	in, args := u.inList("(?, ?)", 2, args)
+	rows, err := u.queryx(`SELECT key_id, nonce FROM request_nonces WHERE (key_id, nonce) IN (`+in+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("load nonces: %w", err)
 	}

@@ -216,8 +216,8 @@ func (s *Merchants) RevokeCredential(ctx context.Context, merchantID, id string,
 }
 
 // UseNonce records a (key, nonce) pair; it returns ErrReplay if it was seen
-// before. The primary key makes this single-use across every gateway
-// instance sharing the database.
+// before, whatever its expiry. The unique index on (key_id, nonce) makes
+// this single-use across every gateway instance sharing the database.
 func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
 	_, err := db.W.ExecContext(ctx, `INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)`, keyID, nonce, Micros(expires))
 	if IsDuplicate(err) {

@@ -1,0 +1,137 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+)
+
+// A nonce is used once per key whatever its expiry (the expiry follows the
+// signed timestamp, which a client can change), directly and through the
+// batching writer, within one batch and across batches.
+func TestNonceOncePerKeyWhateverTheExpiry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Unix(1767225600, 0)
+		if err := db.UseNonce(ctx, "key_a", "nonce-expiry-0001", now.Add(16*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []time.Duration{17 * time.Minute, 15 * time.Minute, time.Hour} {
+			if err := db.UseNonce(ctx, "key_a", "nonce-expiry-0001", now.Add(d)); !errors.Is(err, store.ErrReplay) {
+				t.Fatalf("same nonce, expiry +%v: %v", d, err)
+			}
+		}
+
+		w := db.NewWriter(store.WriterOptions{BatchSize: 8, BatchWait: time.Millisecond})
+		defer w.Close()
+		use := func(nonce string, d time.Duration) error {
+			return w.Submit(ctx, &store.Op{Nonce: &store.Nonce{KeyID: "key_w", Nonce: nonce, Expires: now.Add(d)}}).Err
+		}
+		if err := use("nonce-expiry-0002", 16*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := use("nonce-expiry-0002", 17*time.Minute); !errors.Is(err, store.ErrNonceReplayed) {
+			t.Fatalf("writer, same nonce, later expiry: %v", err)
+		}
+		if err := db.UseNonce(ctx, "key_w", "nonce-expiry-0002", now.Add(time.Hour)); !errors.Is(err, store.ErrReplay) {
+			t.Fatalf("direct after writer: %v", err)
+		}
+		// Concurrent, each with its own expiry: exactly one is accepted.
+		errs := make(chan error, 8)
+		for i := range 8 {
+			go func() { errs <- use("nonce-expiry-0003", time.Duration(16+i)*time.Minute) }()
+		}
+		accepted := 0
+		for range 8 {
+			switch err := <-errs; {
+			case err == nil:
+				accepted++
+			case !errors.Is(err, store.ErrNonceReplayed):
+				t.Fatalf("concurrent: %v", err)
+			}
+		}
+		if accepted != 1 {
+			t.Fatalf("%d of 8 concurrent uses accepted, want 1", accepted)
+		}
+		// Another key may use the same nonce.
+		if err := use("nonce-expiry-0001", 20*time.Minute); err != nil {
+			t.Fatalf("other key: %v", err)
+		}
+	})
+}
+
+// The migration that makes nonces unique per key keeps, of a nonce that
+// was accepted twice under different timestamps before it, the row with
+// the latest expiry.
+func TestNonceMigrationKeepsLatestDuplicate(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			driver, dsn := storetest.NewDatabase(t, dialect)
+			db, err := store.Open(ctx, driver, dsn, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			gd := goose.DialectSQLite3
+			if dialect == store.MySQL {
+				gd = goose.DialectMySQL
+			}
+			p, err := goose.NewProvider(gd, db.W.DB, os.DirFS("migrations/"+dialect))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, once int64
+			for _, src := range p.ListSources() {
+				if strings.HasSuffix(src.Path, "_nonce_once_per_key.sql") {
+					once = src.Version
+					break
+				}
+				before = src.Version
+			}
+			if once == 0 {
+				t.Fatal("no *_nonce_once_per_key.sql migration")
+			}
+			if _, err := p.UpTo(ctx, before); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []struct {
+				key, nonce string
+				exp        int64
+			}{{"key_a", "n-dup", 100}, {"key_a", "n-dup", 300}, {"key_a", "n-dup", 200}, {"key_b", "n-dup", 100}, {"key_a", "n-one", 100}} {
+				db.W.MustExecContext(ctx, `INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)`, r.key, r.nonce, r.exp)
+			}
+			if _, err := db.Migrate(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			var rows []struct {
+				Key   string `db:"key_id"`
+				Nonce string `db:"nonce"`
+				Exp   int64  `db:"expires_at"`
+			}
+			if err := db.W.SelectContext(ctx, &rows, `SELECT key_id, nonce, expires_at FROM request_nonces ORDER BY key_id, nonce`); err != nil {
+				t.Fatal(err)
+			}
+			want := "key_a n-dup 300,key_a n-one 100,key_b n-dup 100,"
+			got := ""
+			for _, r := range rows {
+				got += r.Key + " " + r.Nonce + " " + strconv.FormatInt(r.Exp, 10) + ","
+			}
+			if got != want {
+				t.Fatalf("rows after the migration: %s, want %s", got, want)
+			}
+			if _, err := db.W.ExecContext(ctx, `INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES ('key_a', 'n-one', 999)`); !store.IsDuplicate(err) {
+				t.Fatalf("same nonce, other expiry, after the migration: %v", err)
+			}
+		})
+	}
+}
