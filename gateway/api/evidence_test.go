@@ -129,7 +129,7 @@ func (a *evAPI) asMerchant(mid, path string, out any) int {
 func (a *evAPI) asMember(member, path string, out any) int {
 	req := httptest.NewRequest("GET", path, nil)
 	if member != "" {
-		req.Header.Set("Authorization", "Bearer "+a.srv.signMemberToken(member, time.Now().Add(time.Minute)))
+		req.Header.Set("Authorization", "Bearer "+a.srv.signMemberToken(member, scopeMember, time.Now().Add(time.Minute)))
 	}
 	return a.do(req, out)
 }

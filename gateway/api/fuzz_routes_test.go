@@ -39,6 +39,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/scheduler"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -80,6 +81,10 @@ var fzBodyRoutes = map[string]fzRoute{
 	"FuzzMerchantRedeemRefund":      {"POST", "/v1/merchant/redeem/refund", fzMerchant},
 	"FuzzMerchantMemberLookup":      {"POST", "/v1/merchant/members/lookup", fzMerchant},
 	"FuzzMerchantMemberToken":       {"POST", "/v1/merchant/members/token", fzMerchant},
+	"FuzzMerchantRedeemConsent":     {"POST", "/v1/merchant/redeem/consent", fzMerchant},
+	"FuzzMemberSignIn":              {"POST", "/v1/member/signin", fzPublic},
+	"FuzzMemberSignInVerify":        {"POST", "/v1/member/signin/verify", fzPublic},
+	"FuzzMemberRedemptionCode":      {"POST", "/v1/member/redemption-codes", fzMember},
 }
 
 func TestEveryRequestDecoderIsFuzzed(t *testing.T) {
@@ -148,7 +153,8 @@ func fzSetup(tb testing.TB) *fzEnv {
 	}
 	pubPEM, _ := evSigner.PublicKeyPEM()
 	e.srv = New(Deps{Config: fndConfig(), DB: e.db, Log: fndLogger(), Now: e.clock, Writer: writer,
-		Evidence: evidence.NewProofs(e.db.Evidence(), pubPEM, evSigner.KeyID())})
+		Evidence: evidence.NewProofs(e.db.Evidence(), pubPEM, evSigner.KeyID()),
+		Consent:  &consent.Service{Store: e.db, Sender: &captureSender{}, Now: e.clock}})
 
 	// The history, through the API.
 	var m struct{ ID string }
@@ -165,7 +171,8 @@ func fzSetup(tb testing.TB) *fzEnv {
 	e.setupDo(tb, fzOperator, "PUT", "/v1/operator/merchants/"+e.merchant+"/earning", `{"rate_bp":100}`, 200, nil)
 	e.setupDo(tb, fzOperator, "POST", "/v1/operator/merchants/"+e.merchant+"/fund", `{"amount_fen":10000000,"external_ref":"fz-fund-1"}`, 201, nil)
 	var earned struct {
-		TxID int64 `json:"tx_id"`
+		TxID     int64  `json:"tx_id"`
+		MemberID string `json:"member_id"`
 	}
 	e.setupDo(tb, fzMerchant, "POST", "/v1/merchant/earn",
 		`{"order_id":"`+fzEarnOrder+`","store_id":"`+e.store+`","member":`+fzMemberJSON+`,"amount_fen":100000}`, 201, &earned)
@@ -176,10 +183,13 @@ func fzSetup(tb testing.TB) *fzEnv {
 	if _, err := scheduler.PointsJobs(writer, e.srv.svc, time.Minute)[0].Run(context.Background()); err != nil {
 		tb.Fatalf("release: %v", err)
 	}
-	e.setupDo(tb, fzMerchant, "POST", "/v1/merchant/redeem", `{"order_id":"`+fzRedeemOrd+`","member":`+fzMemberJSON+`,"points":100,"amount_fen":500}`, 201, nil)
-	var tok struct{ Token string }
-	e.setupDo(tb, fzMerchant, "POST", "/v1/merchant/members/token", `{"member":`+fzMemberJSON+`}`, 200, &tok)
-	e.token = tok.Token
+	// The member consents with a redemption code from their own session.
+	rc, err := e.srv.consent.IssueRedemptionCode(context.Background(), earned.MemberID, 0)
+	if err != nil {
+		tb.Fatalf("redemption code: %v", err)
+	}
+	e.setupDo(tb, fzMerchant, "POST", "/v1/merchant/redeem", `{"order_id":"`+fzRedeemOrd+`","code":"`+rc.Code+`","points":100,"amount_fen":1000}`, 201, nil)
+	e.token = e.srv.signMemberToken(earned.MemberID, scopeMember, time.UnixMicro(e.now.Load()).Add(time.Hour))
 	if _, err := sealer.SealOnce(context.Background()); err != nil {
 		tb.Fatalf("seal: %v", err)
 	}
@@ -521,10 +531,30 @@ func FuzzMerchantMemberLookup(f *testing.F) {
 
 func FuzzMerchantMemberToken(f *testing.F) {
 	fuzzRoute(f, "FuzzMerchantMemberToken",
+		`{"code":"612345678901234566"}`, `{"code":"612345678901234563"}`, `{"code":""}`,
 		`{"member":`+fzMemberJSON+`}`,
-		`{"member":{"kind":"alipay_user_id","value":"2088102122524333"}}`,
-		`{"member":{"kind":"phone","value":"abc"}}`,
 	)
+}
+
+func FuzzMerchantRedeemConsent(f *testing.F) {
+	fuzzRoute(f, "FuzzMerchantRedeemConsent",
+		`{"member":`+fzMemberJSON+`,"points":10}`,
+		`{"member":{"kind":"phone","value":"13999999999"},"points":10}`,
+		`{"member":{"kind":"customer","value":"c1"},"points":10}`,
+		`{"member":`+fzMemberJSON+`,"points":0}`,
+	)
+}
+
+func FuzzMemberSignIn(f *testing.F) {
+	fuzzRoute(f, "FuzzMemberSignIn", `{"phone":"13800138000"}`, `{"phone":"+8613800138000"}`, `{"phone":"abc"}`, `{"phone":""}`)
+}
+
+func FuzzMemberSignInVerify(f *testing.F) {
+	fuzzRoute(f, "FuzzMemberSignInVerify", `{"phone":"13800138000","code":"123456"}`, `{"phone":"13800138000","code":""}`, `{"phone":"x","code":"1"}`)
+}
+
+func FuzzMemberRedemptionCode(f *testing.F) {
+	fuzzRoute(f, "FuzzMemberRedemptionCode", `{}`, `{"max_points":100}`, `{"max_points":-1}`, `{"max_points":1e3}`)
 }
 
 // FuzzEvidenceQueries fuzzes the evidence routes' query and path

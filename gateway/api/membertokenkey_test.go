@@ -27,7 +27,7 @@ func TestMemberTokenKeyShortNeverUsed(t *testing.T) {
 		exp := time.Unix(1767225600, 0)
 		s := &Server{tokenKey: got}
 		forged := &Server{tokenKey: []byte(key)}
-		if bytes.Equal([]byte(s.signMemberToken("mbr_1", exp)), []byte(forged.signMemberToken("mbr_1", exp))) {
+		if bytes.Equal([]byte(s.signMemberToken("mbr_1", scopeMember, exp)), []byte(forged.signMemberToken("mbr_1", scopeMember, exp))) {
 			t.Fatalf("key %q: a token MACed with the short key verifies", key)
 		}
 		if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "64 hex digits") {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/ledger"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
@@ -74,8 +75,12 @@ var oaContracts = []oaContract{
 	{"POST", "/v1/merchant/redeem", typeOf[redeemRequest](), "201", typeOf[points.RedeemResult]()},
 	{"POST", "/v1/merchant/redeem/refund", typeOf[refundRedeemRequest](), "200", typeOf[points.RefundRedeemResult]()},
 	{"GET", "/v1/merchant/account", nil, "200", typeOf[points.MerchantAccount]()},
-	{"POST", "/v1/merchant/members/lookup", typeOf[lookupRequest](), "200", typeOf[points.MemberBalance]()},
-	{"POST", "/v1/merchant/members/token", typeOf[lookupRequest](), "200", typeOf[memberTokenResponse]()},
+	{"POST", "/v1/merchant/members/lookup", typeOf[lookupRequest](), "200", typeOf[lookupResponse]()},
+	{"POST", "/v1/merchant/members/token", typeOf[tillTokenRequest](), "200", typeOf[memberTokenResponse]()},
+	{"POST", "/v1/merchant/redeem/consent", typeOf[redeemConsentRequest](), "202", typeOf[consent.ConsentRequested]()},
+	{"POST", "/v1/member/signin", typeOf[signInRequest](), "202", typeOf[consent.SignInStarted]()},
+	{"POST", "/v1/member/signin/verify", typeOf[signInVerifyRequest](), "200", typeOf[memberTokenResponse]()},
+	{"POST", "/v1/member/redemption-codes", typeOf[redemptionCodeRequest](), "201", typeOf[consent.RedemptionCode]()},
 
 	{"GET", "/v1/member/balance", nil, "200", typeOf[points.MemberBalance]()},
 	{"GET", "/v1/member/lots", nil, "200", typeOf[struct {

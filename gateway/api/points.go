@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -43,7 +44,7 @@ func (s *Server) routesPoints() {
 	s.handle(fiber.MethodGet, "/v1/operator/totals", op, s.totals)
 	s.handle(fiber.MethodGet, "/v1/public/coverage", s.limitByAddress("public"), s.coverage)
 
-	s.handle(fiber.MethodGet, "/v1/member/balance", s.memberAuth, s.memberBalance)
+	s.handle(fiber.MethodGet, "/v1/member/balance", s.memberOrTillAuth, s.memberBalance)
 	s.handle(fiber.MethodGet, "/v1/member/lots", s.memberAuth, s.memberLots)
 	s.handle(fiber.MethodGet, "/v1/member/history", s.memberAuth, s.memberHistory)
 }
@@ -55,12 +56,13 @@ func mapPointsErr(err error) error {
 	switch {
 	case errors.As(err, &pe):
 		status := map[points.Class]int{points.Invalid: 400, points.NotFound: 404, points.Conflict: 409,
-			points.Unprocessable: 422, points.Unavailable: 503}[pe.Class]
+			points.Unprocessable: 422, points.Unavailable: 503, points.Forbidden: 403,
+			consent.Throttled: 429, consent.Unauthenticated: 401}[pe.Class]
 		if status == 0 {
 			status = 400
 		}
 		e := Errorf(status, pe.Code, "%s", pe.Message)
-		if status == 503 {
+		if status == 503 || status == 429 {
 			e.RetryAfter = max(1, int((pe.RetryAfter+time.Second-1)/time.Second))
 		}
 		return e
@@ -81,8 +83,10 @@ func mapPointsErr(err error) error {
 // for operator requests) in the same commit: the same key and body
 // replays the stored response, the same key with another body is 409, and
 // concurrent duplicates produce one effect. scope is the idempotency
-// namespace (the merchant, or "operator"); status is the success status.
-func (s *Server) write(c *fiber.Ctx, scope string, nonce *store.Nonce, cmd points.Command, status int) error {
+// namespace (the merchant, or "operator"); status is the success status;
+// each of applied is called with the domain result of a write that applied
+// now (not of a replay).
+func (s *Server) write(c *fiber.Ctx, scope string, nonce *store.Nonce, cmd points.Command, status int, applied ...func(any)) error {
 	key := c.Get("Idempotency-Key")
 	if key == "" {
 		return Errorf(400, CodeIdemRequired, "writes need an Idempotency-Key header (1-128 characters, unique per operation)")
@@ -105,6 +109,9 @@ func (s *Server) write(c *fiber.Ctx, scope string, nonce *store.Nonce, cmd point
 	}
 	if res.Replay != nil {
 		return replay(c, res.Replay, hash)
+	}
+	for _, f := range applied {
+		f(res.Value)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Status(status).Send(res.Body)
@@ -188,8 +195,11 @@ func (s *Server) refundEarn(c *fiber.Ctx) error {
 }
 
 type redeemRequest struct {
-	OrderID   string          `json:"order_id"`
-	StoreID   string          `json:"store_id"`
+	OrderID string `json:"order_id"`
+	StoreID string `json:"store_id"`
+	// Code is the member's consent: the redemption code their app shows,
+	// or the code sent to their phone (then member is required).
+	Code      string          `json:"code"`
 	Member    points.Identity `json:"member"`
 	Points    int64           `json:"points"`
 	AmountFen int64           `json:"amount_fen"`
@@ -205,8 +215,24 @@ func (s *Server) redeem(c *fiber.Ctx) error {
 		return err
 	}
 	cmd := s.svc.RedeemCommand(points.RedeemRequest{MerchantID: mid, StoreID: req.StoreID, OrderID: req.OrderID,
-		Member: req.Member, Points: req.Points, AmountFen: req.AmountFen})
-	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusCreated)
+		Code: req.Code, Member: req.Member, Points: req.Points, AmountFen: req.AmountFen})
+	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusCreated, func(v any) { s.observeRedeem(c, mid, v) })
+}
+
+// observeRedeem feeds the velocity detector: a merchant redeeming the
+// points of members it never served is how stolen credentials drain
+// members, so a spike of such first-contact redemptions is alerted.
+func (s *Server) observeRedeem(c *fiber.Ctx, merchantID string, v any) {
+	r, ok := v.(points.RedeemResult)
+	if !ok || s.velocity == nil {
+		return
+	}
+	related, err := s.consent.Store.Related(c.UserContext(), r.MemberID, merchantID)
+	if err != nil {
+		s.log.Warn("redeem velocity: cannot tell whether the member is a customer", "merchant", merchantID, "err", err)
+		return
+	}
+	s.velocity.observe(merchantID, !related, s.now())
 }
 
 type refundRedeemRequest struct {
@@ -322,6 +348,16 @@ type publicCoverage struct {
 
 type lookupRequest struct {
 	Member points.Identity `json:"member"`
+	// Code, the member's redemption code presented at the till, adds the
+	// member's alliance-wide balance to the answer.
+	Code string `json:"code,omitempty"`
+}
+
+// lookupResponse is what a merchant learns of its own customer; the
+// balance only when the member presented a code.
+type lookupResponse struct {
+	MemberID string                `json:"member_id"`
+	Balance  *points.MemberBalance `json:"balance,omitempty"`
 }
 
 func (s *Server) balanceOf(c *fiber.Ctx, memberID string) error {
@@ -332,28 +368,42 @@ func (s *Server) balanceOf(c *fiber.Ctx, memberID string) error {
 	return c.JSON(b)
 }
 
-// memberInBody finds the member a merchant names in a {"member": {...}}
-// body, 404 unknown_member. Members are named in bodies, never in URLs,
-// so phone numbers stay out of access logs.
-func (s *Server) memberInBody(c *fiber.Ctx) (string, error) {
+// memberLookup answers a merchant about one of its own customers (a
+// member who earned there or was asked for consent there); any other
+// identity, member or not, is unknown_member. With the member's
+// redemption code it also answers the member's balance.
+func (s *Server) memberLookup(c *fiber.Ctx) error {
 	var req lookupRequest
 	if err := decodeJSON(c, &req); err != nil {
-		return "", err
-	}
-	mid, err := s.svc.FindMember(c.UserContext(), merchantID(c), req.Member)
-	if err != nil {
-		return "", mapPointsErr(err)
-	}
-	return mid, nil
-}
-
-// memberLookup answers a member's balance to a merchant.
-func (s *Server) memberLookup(c *fiber.Ctx) error {
-	mid, err := s.memberInBody(c)
-	if err != nil {
 		return err
 	}
-	return s.balanceOf(c, mid)
+	ctx := c.UserContext()
+	mid, err := s.svc.FindMember(ctx, merchantID(c), req.Member)
+	if err == nil {
+		var related bool
+		if related, err = s.consent.Store.Related(ctx, mid, merchantID(c)); err == nil && !related {
+			err = &points.Error{Class: points.NotFound, Code: points.CodeUnknownMember, Message: "no member with this " + req.Member.Kind}
+		}
+	}
+	if err != nil {
+		return mapPointsErr(err)
+	}
+	out := lookupResponse{MemberID: mid}
+	if req.Code != "" {
+		owner, err := s.consent.TillMember(ctx, req.Code)
+		if err != nil {
+			return mapPointsErr(err)
+		}
+		if owner != mid {
+			return Errorf(403, points.CodeConsentMember, "this code belongs to another member")
+		}
+		b, err := s.svc.MemberBalance(ctx, mid)
+		if err != nil {
+			return err
+		}
+		out.Balance = &b
+	}
+	return c.JSON(out)
 }
 
 func (s *Server) memberBalance(c *fiber.Ctx) error { return s.balanceOf(c, memberID(c)) }

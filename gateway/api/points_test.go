@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/consent"
+	"github.com/lianmeng/lianmeng/gateway/messaging"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
@@ -34,6 +36,7 @@ type ptsGateway struct {
 	writer *store.Writer
 	clock  *ptsClock
 	rules  points.RuleEvaluator
+	sender *captureSender
 }
 
 func ptsStart(t *testing.T, db *store.DB, rules points.RuleEvaluator) *ptsGateway {
@@ -44,7 +47,9 @@ func ptsStart(t *testing.T, db *store.DB, rules points.RuleEvaluator) *ptsGatewa
 	t.Cleanup(g.writer.Close)
 	cfg := fndConfig()
 	svc := &points.Service{Policy: cfg.Points.Policy(), Rules: rules}
-	g.srv = New(Deps{Config: cfg, DB: db, Log: fndLogger(), Now: g.clock.Now, Writer: g.writer, Points: svc})
+	g.sender = &captureSender{}
+	cs := &consent.Service{Store: db, Sender: g.sender, Now: g.clock.Now}
+	g.srv = New(Deps{Config: cfg, DB: db, Log: fndLogger(), Now: g.clock.Now, Writer: g.writer, Points: svc, Consent: cs})
 	g.base, _ = fndServe(t, g.srv)
 	g.op = client.NewOperator(g.base, fndOperatorToken, client.WithClock(g.clock.Now))
 	return g
@@ -132,27 +137,35 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 		if earn.Points != 123 {
 			t.Fatalf("earned %d points on 123.45 yuan at 1%%, want 123", earn.Points)
 		}
+		// The member signs in with the code sent to their phone.
+		tok := g.signIn(t, "13800138000")
+		mc := client.NewOperator(g.base, tok)
 		var bal points.MemberBalance
-		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000")}, &bal); err != nil {
+		if err := mc.Do(ctx, "GET", "/v1/member/balance", nil, &bal); err != nil {
 			t.Fatal(err)
 		}
 		if bal.Pending != 123 || bal.Available != 0 {
 			t.Fatalf("balance %+v", bal)
 		}
 		// Not spendable before release.
-		err := b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-1", "member": phone("13800138000"), "points": 50}, nil, client.IdempotencyKey(newKey()))
+		err := b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-1", "code": g.redemptionCode(t, tok, 0),
+			"points": 50, "amount_fen": 2000}, nil, client.IdempotencyKey(newKey()))
 		if apiCode(t, err) != "insufficient_points" {
 			t.Fatalf("redeem before release: %v", err)
 		}
-		// Release after the return window (7 days by default).
+		// Release after the return window (7 days by default); the member
+		// signs in again (sessions last 30 minutes).
 		g.clock.Advance(8 * 24 * time.Hour)
 		svcRun(t, g, "release")
+		g.clock.Advance(time.Minute) // past the sign-in resend interval
+		tok = g.signIn(t, "13800138000")
+		mc = client.NewOperator(g.base, tok)
 		var red struct {
 			Points    int64 `json:"points"`
 			ValueFen  int64 `json:"value_fen"`
 			Available int64 `json:"available"`
 		}
-		if err := b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-1", "member": phone("13800138000"), "points": 50, "amount_fen": 2000},
+		if err := b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-1", "code": g.redemptionCode(t, tok, 0), "points": 50, "amount_fen": 2000},
 			&red, client.IdempotencyKey(newKey())); err != nil {
 			t.Fatal(err)
 		}
@@ -166,12 +179,7 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 		if acct.PayableFen != 50 {
 			t.Fatalf("B payable %d, want 50", acct.PayableFen)
 		}
-		// Member app view through a member token.
-		var tok memberTokenResponse
-		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/token", map[string]any{"member": phone("13800138000")}, &tok); err != nil {
-			t.Fatal(err)
-		}
-		mc := client.NewOperator(g.base, tok.Token)
+		// The member's own view.
 		var lots struct{ Lots []map[string]any }
 		if err := mc.Do(ctx, "GET", "/v1/member/lots", nil, &lots); err != nil {
 			t.Fatal(err)
@@ -194,7 +202,7 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 				}
 			}
 		}
-		if err := client.NewOperator(g.base, tok.Token+"x").Do(ctx, "GET", "/v1/member/balance", nil, nil); apiCode(t, err) != CodeMemberUnauthorized {
+		if err := client.NewOperator(g.base, tok+"x").Do(ctx, "GET", "/v1/member/balance", nil, nil); apiCode(t, err) != CodeMemberUnauthorized {
 			t.Fatalf("forged member token: %v", err)
 		}
 		// Coverage is public and exact.
@@ -214,11 +222,25 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000")}, &bal); err != nil {
+		// The merchant where the member earned may look them up; with the
+		// member's code it sees the balance. Merchant B, where the member
+		// only redeemed with an app code, is told nothing.
+		var lk lookupResponse
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000"),
+			"code": g.redemptionCode(t, tok, 0)}, &lk); err != nil {
 			t.Fatal(err)
 		}
-		if bal.Pending != 0 || bal.Available != 0 {
-			t.Fatalf("after full refunds %+v", bal)
+		if lk.MemberID != earn.MemberID || lk.Balance == nil || lk.Balance.Pending != 0 || lk.Balance.Available != 0 {
+			t.Fatalf("after full refunds %+v", lk)
+		}
+		var plain lookupResponse
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000")}, &plain); err != nil ||
+			plain.MemberID != earn.MemberID || plain.Balance != nil {
+			t.Fatalf("lookup without a code: %+v %v", plain, err)
+		}
+		err = b.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000")}, nil)
+		if apiCode(t, err) != points.CodeUnknownMember {
+			t.Fatalf("lookup by a merchant the member never earned at: %v", err)
 		}
 		vs, err := db.CheckInvariants(ctx, 1, nil)
 		if err != nil || len(vs) != 0 {
@@ -251,6 +273,8 @@ func TestPointsBadInputWritesNothing(t *testing.T) {
 		if err := a.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": "A-1", "member": phone("13800138000"), "amount_fen": 100000}, nil, client.IdempotencyKey(newKey())); err != nil {
 			t.Fatal(err)
 		}
+		session := g.signIn(t, "13800138000")
+		code, capped := g.redemptionCode(t, session, 0), g.redemptionCode(t, session, 3)
 		before := ledgerRows(t, db)
 		raw := func(m ptsMerchant, path, body string) error {
 			return m.C.Do(ctx, "POST", path, []byte(body), nil, client.IdempotencyKey(newKey()))
@@ -274,9 +298,14 @@ func TestPointsBadInputWritesNothing(t *testing.T) {
 			{"unknown store", a, "/v1/merchant/earn", `{"order_id":"x","store_id":"sto_nope","member":{"kind":"phone","value":"13800138001"},"amount_fen":100}`, "unknown_store"},
 			{"earn twice", a, "/v1/merchant/earn", `{"order_id":"A-1","member":{"kind":"phone","value":"13800138000"},"amount_fen":100000}`, "purchase_already_earned"},
 			{"unfunded", poor, "/v1/merchant/earn", `{"order_id":"p","member":{"kind":"phone","value":"13800138001"},"amount_fen":10000}`, "insufficient_budget"},
-			{"unknown member", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13999999999"},"points":1}`, "unknown_member"},
-			{"redeem more than available", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13800138000"},"points":5000}`, "insufficient_points"},
-			{"redeem zero", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13800138000"},"points":0}`, "invalid_points"},
+			// The outside review's reproduction: a phone number and no consent.
+			{"redeem by phone number alone", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13800138000"},"points":1,"amount_fen":100}`, "member_consent_required"},
+			{"redeem with zero amount", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + code + `","points":1,"amount_fen":0}`, "invalid_amount"},
+			{"redeem for an unknown phone", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13999999999"},"code":"123456","points":1,"amount_fen":100}`, "member_consent_required"},
+			{"redeem with a mistyped code", b, "/v1/merchant/redeem", `{"order_id":"r","code":"612345678901234563","points":1,"amount_fen":100}`, "invalid_consent_code"},
+			{"redeem over the code's cap", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + capped + `","points":4,"amount_fen":100}`, "consent_code_cap_exceeded"},
+			{"redeem more than available", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + code + `","points":5000,"amount_fen":500000}`, "insufficient_points"},
+			{"redeem zero", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + code + `","points":0,"amount_fen":100}`, "invalid_points"},
 			{"refund more than purchased", a, "/v1/merchant/earn/refund", `{"order_id":"A-1","amount_fen":100001}`, "refund_exceeds_purchase"},
 			{"refund negative", a, "/v1/merchant/earn/refund", `{"order_id":"A-1","amount_fen":-1}`, "invalid_amount"},
 			{"other merchant refunds", b, "/v1/merchant/earn/refund", `{"order_id":"A-1","amount_fen":1}`, "unknown_purchase"},
@@ -386,7 +415,7 @@ func TestRefusedRequestsUseTheirNonce(t *testing.T) {
 		ctx := context.Background()
 		m := g.merchant(t, 100, 100_000)
 		for name, body := range map[string]string{
-			"refused by the rules": `{"order_id":"r1","member":{"kind":"phone","value":"13800138000"},"points":5}`,
+			"refused by the rules": `{"order_id":"r1","member":{"kind":"phone","value":"13800138000"},"points":5,"amount_fen":100}`,
 			"rejected before":      `{"order_id":"r2","member":{"kind":"phone","value":"13800138000"},"points":-5}`,
 		} {
 			req, err := m.C.NewRequest(ctx, "POST", "/v1/merchant/redeem", []byte(body), client.IdempotencyKey(newKey()))
@@ -401,4 +430,60 @@ func TestRefusedRequestsUseTheirNonce(t *testing.T) {
 			fndSend(t, again).expectErr(t, 401, CodeNonceReplayed)
 		}
 	})
+}
+
+// captureSender keeps the messages the gateway sends, for tests to read
+// the codes a member would receive.
+type captureSender struct {
+	mu   sync.Mutex
+	msgs []messaging.Message
+}
+
+func (c *captureSender) Send(_ context.Context, m messaging.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, m)
+	return nil
+}
+
+// last is the newest message sent to phone.
+func (c *captureSender) last(phone string) (messaging.Message, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.msgs) - 1; i >= 0; i-- {
+		if c.msgs[i].To == phone {
+			return c.msgs[i], true
+		}
+	}
+	return messaging.Message{}, false
+}
+
+// signIn signs a member in over HTTP with the code "sent" to their phone
+// and returns the member token.
+func (g *ptsGateway) signIn(t *testing.T, phone string) string {
+	t.Helper()
+	ctx := context.Background()
+	anon := client.NewOperator(g.base, "")
+	if err := anon.Do(ctx, "POST", "/v1/member/signin", map[string]any{"phone": phone}, nil); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := g.sender.last(phone)
+	if !ok || m.Purpose != messaging.PurposeSignIn {
+		t.Fatalf("no sign-in code sent to %s", phone)
+	}
+	var tok memberTokenResponse
+	if err := anon.Do(ctx, "POST", "/v1/member/signin/verify", map[string]any{"phone": phone, "code": m.Code}, &tok); err != nil {
+		t.Fatal(err)
+	}
+	return tok.Token
+}
+
+// redemptionCode asks for a redemption code in the member's session.
+func (g *ptsGateway) redemptionCode(t *testing.T, token string, maxPoints int64) string {
+	t.Helper()
+	var rc consent.RedemptionCode
+	if err := client.NewOperator(g.base, token).Do(context.Background(), "POST", "/v1/member/redemption-codes", map[string]any{"max_points": maxPoints}, &rc); err != nil {
+		t.Fatal(err)
+	}
+	return rc.Code
 }

@@ -18,6 +18,7 @@ var merchantScopes = map[Route]string{
 	{fiber.MethodPost, "/v1/merchant/earn/refund"}:              merchant.ScopeRefund,
 	{fiber.MethodPost, "/v1/merchant/redeem/refund"}:            merchant.ScopeRefund,
 	{fiber.MethodPost, "/v1/merchant/redeem"}:                   merchant.ScopeRedeem,
+	{fiber.MethodPost, "/v1/merchant/redeem/consent"}:           merchant.ScopeRedeem,
 	{fiber.MethodPost, "/v1/merchant/members/lookup"}:           merchant.ScopeRead,
 	{fiber.MethodPost, "/v1/merchant/members/token"}:            merchant.ScopeRead,
 	{fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx"}: merchant.ScopeRead,

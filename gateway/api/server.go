@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -49,6 +50,9 @@ type Deps struct {
 	// filled in: Earnings with the server's lookup cache, Reader and
 	// EarningStore with DB.
 	Points *points.Service
+	// Consent issues sign-in and redemption codes. Nil: one over DB with no
+	// message sender (sign-in and SMS consent answer 503).
+	Consent *consent.Service
 }
 
 // Server is the HTTP server.
@@ -69,6 +73,7 @@ type Server struct {
 	svc       *points.Service
 	tokenKey  []byte
 	cache     *lookups
+	consent   *consent.Service
 }
 
 // Route is a registered route, checked against the OpenAPI document.
@@ -83,7 +88,13 @@ func New(d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, now: d.Now, ready: d.Ready, merchants: d.DB.Merchants(),
-		writer: d.Writer, evidence: d.Evidence, svc: d.Points}
+		writer: d.Writer, evidence: d.Evidence, svc: d.Points, consent: d.Consent}
+	if s.consent == nil {
+		s.consent = &consent.Service{Store: d.DB}
+	}
+	if s.consent.Now == nil {
+		s.consent.Now = d.Now
+	}
 	s.tokenKey = memberTokenKey(d.Config, d.Log)
 	s.cache = newLookups(s.merchants, d.DB)
 	s.cache.now = d.Now
@@ -116,7 +127,9 @@ func New(d Deps) *Server {
 		// keeping one beyond the handler (a cache key, a metric label, a
 		// batch waiting in the writer) is safe.
 		Immutable:    true,
-		ErrorHandler: s.errorHandler,
+		// Errors fasthttp raises reading a request head (framing it
+		// refuses itself) become ambiguous_request first (headError).
+		ErrorHandler: func(c *fiber.Ctx, err error) error { return s.errorHandler(c, headError(err)) },
 		// Proxies and clients may send a request id; we echo it back.
 		ReadBufferSize: 16 << 10,
 	})
@@ -129,6 +142,7 @@ func New(d Deps) *Server {
 	s.routesOperatorTokens()
 	s.routesMerchant()
 	s.routesPoints()
+	s.routesConsent()
 	s.routesEvidence()
 	s.routesOpenAPI()
 	return s

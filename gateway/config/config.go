@@ -43,6 +43,10 @@ type Config struct {
 	PII         PII         `yaml:"pii"`
 	Plugins     []Plugin    `yaml:"plugins"`
 	RateLimits  RateLimits  `yaml:"rate_limits"`
+	// Environment is development (the default) or production, which
+	// refuses development-only parts (the logging message sender).
+	Environment string  `yaml:"environment"`
+	Members     Members `yaml:"members"`
 }
 
 // Database selects and tunes the store.
@@ -226,7 +230,9 @@ func Default() Config {
 		},
 		Evidence: Evidence{SealInterval: Duration(5 * time.Second), Origin: "localhost/lianmeng",
 			Settle: Duration(2 * time.Second), CheckpointEvery: 10000},
-		RateLimits: defaultRateLimits(),
+		RateLimits:  defaultRateLimits(),
+		Environment: EnvDevelopment,
+		Members:     defaultMembers(),
 	}
 }
 
@@ -321,6 +327,9 @@ func (c *Config) Validate() error {
 	}
 	if p.SchedulerInterval <= 0 {
 		return errors.New("points.scheduler_interval must be positive")
+	}
+	if err := c.validateMembers(); err != nil {
+		return err
 	}
 	if err := c.RateLimits.validate(); err != nil {
 		return err

@@ -31,6 +31,8 @@ type Reads struct {
 	Accounts  []string
 	Members   []MemberKey
 	Purchases []PurchaseKey
+	// Consents are consent keys (app redemption codes) to load and lock.
+	Consents []string
 }
 
 // MemberKey names a member identity as seen by a merchant (customer ids
@@ -74,13 +76,18 @@ func (s *Service) earnCommand(r EarnRequest) Command {
 		Apply: func(tx Tx) (any, error) { return s.Earn(tx, r) }}
 }
 
-// RedeemCommand spends a member's points at a merchant (see Redeem).
+// RedeemCommand spends a member's points at a merchant with the member's
+// consent (see Redeem).
 func (s *Service) RedeemCommand(r RedeemRequest) Command {
-	return Command{Name: "redeem", IDs: redeemIDs,
-		Reads: Reads{Merchants: []string{r.MerchantID},
-			Members:   []MemberKey{{MerchantID: r.MerchantID, Identity: r.Member}},
-			Purchases: []PurchaseKey{{MerchantID: r.MerchantID, Kind: PurchaseRedeem, OrderID: r.OrderID}}},
-		Apply: func(tx Tx) (any, error) { return s.Redeem(tx, r) }}
+	reads := Reads{Merchants: []string{r.MerchantID},
+		Purchases: []PurchaseKey{{MerchantID: r.MerchantID, Kind: PurchaseRedeem, OrderID: r.OrderID}}}
+	if r.Member.Kind != "" {
+		reads.Members = []MemberKey{{MerchantID: r.MerchantID, Identity: r.Member}}
+	}
+	if ValidRedemptionCode(r.Code) {
+		reads.Consents = []string{RedemptionCodeKey(r.Code)}
+	}
+	return Command{Name: "redeem", IDs: redeemIDs, Reads: reads, Apply: func(tx Tx) (any, error) { return s.Redeem(tx, r) }}
 }
 
 // RefundEarnCommand refunds (part of) an earning purchase (see RefundEarn).

@@ -215,7 +215,7 @@ func TestCommandsStayWithinTheirIDs(t *testing.T) {
 	}
 	tx.Advance(policy().ReleaseDelay)
 	check(svc.ReleaseCommand(10))
-	check(svc.RedeemCommand(points.RedeemRequest{MerchantID: "n", OrderID: "r", Member: member, Points: 200, AmountFen: 5000}))
+	check(svc.RedeemCommand(points.RedeemRequest{MerchantID: "n", OrderID: "r", Code: tx.RedemptionCode("n", member, 0), Points: 200, AmountFen: 5000}))
 	check(svc.RefundEarnCommand(points.RefundEarnRequest{MerchantID: "m", OrderID: "a", AmountFen: 1000}))
 	check(svc.RefundEarnCommand(points.RefundEarnRequest{MerchantID: "n", OrderID: "b", AmountFen: 1000}))
 	if d := tx.AllDebts(); len(d) != 2 {

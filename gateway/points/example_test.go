@@ -49,13 +49,16 @@ func Example() {
 	check(err)
 	fmt.Println("released lots:", n)
 
-	// She pays 1.50 yuan of a noodle bill with points.
-	r, err := svc.Redeem(tx, points.RedeemRequest{MerchantID: "noodles", OrderID: "N-77", Member: alice, Points: 150, AmountFen: 25_00})
+	// She pays 1.50 yuan of a noodle bill with points: her app shows a
+	// redemption code (her consent), which the cashier scans.
+	code := tx.RedemptionCode("noodles", alice, 0)
+	r, err := svc.Redeem(tx, points.RedeemRequest{MerchantID: "noodles", OrderID: "N-77", Code: code, Points: 150, AmountFen: 25_00})
 	check(err)
 	fmt.Println("redeemed:", r.Points, "points worth", r.ValueFen, "fen; available", r.Available)
 
 	// More than she has is refused with a stable code.
-	_, err = svc.Redeem(tx, points.RedeemRequest{MerchantID: "noodles", OrderID: "N-78", Member: alice, Points: 100})
+	code = tx.RedemptionCode("noodles", alice, 0)
+	_, err = svc.Redeem(tx, points.RedeemRequest{MerchantID: "noodles", OrderID: "N-78", Code: code, Points: 100, AmountFen: 25_00})
 	var refusal *points.Error
 	if errors.As(err, &refusal) {
 		fmt.Println("refused:", refusal.Code)

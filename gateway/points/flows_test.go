@@ -108,13 +108,25 @@ func earnReq(r points.EarnRequest) op {
 	return request(desc, func(s *points.Service, tx points.Tx) (points.EarnResult, error) { return s.Earn(tx, r) })
 }
 
+// redeem spends who's points with a fresh redemption code of theirs; fen 0
+// pays for a purchase worth exactly the points.
 func redeem(m, order, who string, pts, fen int64) op {
+	if fen == 0 {
+		fen = pts * face
+	}
 	return redeemReq(points.RedeemRequest{MerchantID: m, OrderID: order, Member: ident(who), Points: pts, AmountFen: fen})
 }
 
+// redeemReq redeems with r.Code, or, when it is empty, a fresh app code of
+// r.Member's.
 func redeemReq(r points.RedeemRequest) op {
 	return request(fmt.Sprintf("redeem %s/%s %s %d points", r.MerchantID, r.OrderID, r.Member.Value, r.Points),
-		func(s *points.Service, tx points.Tx) (points.RedeemResult, error) { return s.Redeem(tx, r) })
+		func(s *points.Service, tx points.Tx) (points.RedeemResult, error) {
+			if r.Code == "" {
+				r.Code = tx.(*pointstest.Tx).RedemptionCode(r.MerchantID, r.Member, 0)
+			}
+			return s.Redeem(tx, r)
+		})
 }
 
 func refundEarn(m, order string, fen int64) op {
@@ -225,6 +237,13 @@ var classOf = map[string]points.Class{
 
 	points.CodeUnknownMerchant: points.NotFound,
 	points.CodeUnknownMember:   points.NotFound,
+	points.CodeConsentRequired: points.Forbidden,
+	points.CodeConsentUsed:     points.Forbidden,
+	points.CodeConsentExpired:  points.Forbidden,
+	points.CodeConsentMember:   points.Forbidden,
+	points.CodeConsentMerchant: points.Forbidden,
+	points.CodeConsentCap:      points.Forbidden,
+	points.CodeInvalidCode:     points.Invalid,
 	points.CodeUnknownPurchase: points.NotFound,
 
 	points.CodeAlreadyFunded:   points.Conflict,
@@ -382,15 +401,16 @@ func TestFlows(t *testing.T) {
 		{name: "redeem/expired points are not spendable before the expiry job runs", setup: then(released(), advance(validity)),
 			req: redeem("m2", "r1", "alice", 1, 0), code: points.CodeInsufficientPoints,
 			bal: B{"reserve": 10_000, "m1:budget": 900, "alice:available": 100}},
+		// A merchant cannot tell an unknown identity from a refused consent.
 		{name: "redeem/unknown member", setup: released(), req: redeem("m2", "r1", "bob", 1, 0),
-			code: points.CodeUnknownMember, bal: B{"reserve": 10_000, "m1:budget": 900, "alice:available": 100},
+			code: points.CodeConsentRequired, bal: B{"reserve": 10_000, "m1:budget": 900, "alice:available": 100},
 			after: func(t *testing.T, tx *pointstest.Tx) {
 				if _, err := tx.Member("m2", ident("bob"), false); !errors.Is(err, points.ErrNotFound) {
 					t.Errorf("a redemption created a member: %v", err)
 				}
 			}},
 		{name: "redeem/another merchant's customer id is unknown", setup: then(funded(), earn("m1", "o1", "c1@m1", 10_000), advance(day), release(10)),
-			req: redeem("m2", "r1", "c1@m2", 1, 0), code: points.CodeUnknownMember,
+			req: redeem("m2", "r1", "c1@m2", 1, 0), code: points.CodeConsentRequired,
 			bal: B{"reserve": 10_000, "m1:budget": 900, "c1@m1:available": 100}},
 		{name: "redeem/duplicate order", setup: redeemed(), req: redeem("m2", "r1", "alice", 10, 0), code: points.CodeAlreadyRedeemed,
 			bal: B{"reserve": 9600, "m1:budget": 900, "alice:available": 60, "burned": 40, "m2:payable": 400}},

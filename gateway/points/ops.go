@@ -133,7 +133,7 @@ func (s *Service) ValidateEarn(r *EarnRequest) error {
 	if err := checkText("order_id", r.OrderID, 64); err != nil || r.OrderID == "" {
 		return errf(Invalid, CodeInvalidOrder, "order_id must be 1-64 printable characters")
 	}
-	if err := checkIdentity(r.Member); err != nil {
+	if err := CheckIdentity(r.Member); err != nil {
 		return err
 	}
 	if r.Points != nil && (*r.Points < 0 || *r.Points > s.Policy.MaxPointsPerEarn) {
@@ -305,14 +305,20 @@ func (s *Service) earnPoints(m Merchant, r EarnRequest) (int64, string, error) {
 	return pts, version, nil
 }
 
-// RedeemRequest spends a member's points at a merchant.
+// RedeemRequest spends a member's points at a merchant, with the
+// member's consent.
 type RedeemRequest struct {
 	MerchantID string
 	StoreID    string
 	OrderID    string
-	Member     Identity
-	Points     int64
-	AmountFen  int64 // the purchase amount the points pay towards (optional)
+	// Code is the member's consent: an app redemption code, or the code
+	// sent to the member's phone (then Member names the member).
+	Code string
+	// Member is optional with an app code (if given, it must be the code's
+	// member) and required with a phone code.
+	Member    Identity
+	Points    int64
+	AmountFen int64 // the purchase amount the points pay towards (> 0)
 }
 
 // RedeemResult is the outcome of a redemption.
@@ -331,17 +337,20 @@ func (s *Service) Redeem(tx Tx, r RedeemRequest) (RedeemResult, error) {
 	if r.Points <= 0 || r.Points > s.Policy.MaxPointsPerEarn {
 		return RedeemResult{}, errf(Invalid, CodeInvalidPoints, "points must be between 1 and %d", s.Policy.MaxPointsPerEarn)
 	}
-	if r.AmountFen < 0 || r.AmountFen > s.Policy.MaxAmountFen {
-		return RedeemResult{}, errf(Invalid, CodeInvalidAmount, "amount_fen must be between 0 and %d", s.Policy.MaxAmountFen)
+	// No purchase, no redemption: points pay towards a real amount.
+	if r.AmountFen <= 0 || r.AmountFen > s.Policy.MaxAmountFen {
+		return RedeemResult{}, errf(Invalid, CodeInvalidAmount, "amount_fen (the purchase the points pay towards) must be between 1 and %d", s.Policy.MaxAmountFen)
 	}
 	if err := checkText("order_id", r.OrderID, 64); err != nil || r.OrderID == "" {
 		return RedeemResult{}, errf(Invalid, CodeInvalidOrder, "order_id must be 1-64 printable characters")
 	}
-	if err := checkIdentity(r.Member); err != nil {
-		return RedeemResult{}, err
+	if r.Member.Kind != "" || r.Member.Value != "" {
+		if err := CheckIdentity(r.Member); err != nil {
+			return RedeemResult{}, err
+		}
 	}
 	value, ok := ledger.MulChecked(r.Points, s.Policy.FaceValueFen)
-	if !ok || (r.AmountFen > 0 && value > r.AmountFen) {
+	if !ok || value > r.AmountFen {
 		return RedeemResult{}, errf(Invalid, CodeInvalidPoints, "points are worth more than the purchase amount")
 	}
 	m, err := s.activeMerchant(tx, r.MerchantID)
@@ -351,10 +360,8 @@ func (s *Service) Redeem(tx Tx, r RedeemRequest) (RedeemResult, error) {
 	if err := mustBeNew(tx, m.ID, PurchaseRedeem, r.OrderID, CodeAlreadyRedeemed, "order %q already redeemed points"); err != nil {
 		return RedeemResult{}, err
 	}
-	memberID, err := tx.Member(m.ID, r.Member, false)
-	if errors.Is(err, ErrNotFound) {
-		return RedeemResult{}, errf(NotFound, CodeUnknownMember, "no member with this %s", r.Member.Kind)
-	} else if err != nil {
+	consent, memberID, err := s.consentFor(tx, m, r)
+	if err != nil {
 		return RedeemResult{}, err
 	}
 	now := tx.Now()
@@ -407,6 +414,10 @@ func (s *Service) Redeem(tx Tx, r RedeemRequest) (RedeemResult, error) {
 	if err := tx.SavePurchase(p); err != nil {
 		return RedeemResult{}, err
 	}
+	consent.UsedAt, consent.PurchaseID = now, id
+	if err := tx.SaveConsent(consent); err != nil {
+		return RedeemResult{}, err
+	}
 	avail, err := tx.Balance(ledger.MemberAvailable(memberID))
 	if err != nil {
 		return RedeemResult{}, err
@@ -451,7 +462,9 @@ func (s *Service) activeMerchant(tx Tx, id string) (Merchant, error) {
 	return m, nil
 }
 
-func checkIdentity(id Identity) error {
+// CheckIdentity checks an identity's form: a known kind, 1-64 printable
+// characters, a phone number of digits with an optional leading +.
+func CheckIdentity(id Identity) error {
 	switch id.Kind {
 	case IdentityPhone, IdentityWeChatOpenID, IdentityAlipayUserID, IdentityCustomer:
 	default:

@@ -128,6 +128,10 @@ type Tx interface {
 	SaveDebt(d *Debt) error
 	Consumptions(purchaseID int64) ([]Consumption, error)
 	AddConsumption(c Consumption) error
+	// Consent returns a stored consent by its key (ErrNotFound);
+	// SaveConsent stores a changed one (marked used).
+	Consent(key string) (*Consent, error)
+	SaveConsent(c *Consent) error
 	// DueLots returns up to limit lots in state whose release (pending) or
 	// expiry (available) time is at or before now.
 	DueLots(state string, now time.Time, limit int) ([]*ledger.Lot, error)
@@ -157,6 +161,7 @@ const (
 	Conflict                       // duplicate purchase: 409
 	Unprocessable                  // well-formed but refused by the rules: 422
 	Unavailable                    // a dependency is down: 503
+	Forbidden                      // the member did not consent: 403
 )
 
 // Error is a refusal with a stable code.

@@ -131,7 +131,7 @@ func (s *Service) MemberBalance(ctx context.Context, memberID string) (MemberBal
 // FindMember resolves the member a merchant names; unknown_member (404)
 // when no member has the identity.
 func (s *Service) FindMember(ctx context.Context, merchantID string, id Identity) (string, error) {
-	if err := checkIdentity(id); err != nil {
+	if err := CheckIdentity(id); err != nil {
 		return "", err
 	}
 	mid, err := s.Reader.FindMember(ctx, merchantID, id)

@@ -71,3 +71,12 @@ func drain(w *store.Writer, command func() points.Command) func(ctx context.Cont
 		return total, nil
 	}
 }
+
+// ConsentJob purges consent codes a day after they expired (used or not:
+// a used one's redemption keeps its own record).
+func ConsentJob(db *store.DB, now func() time.Time) Job {
+	return Job{Name: "consent.purge", Interval: time.Hour, Run: func(ctx context.Context) (int, error) {
+		n, err := db.PurgeConsents(ctx, now().Add(-24*time.Hour))
+		return int(n), err
+	}}
+}

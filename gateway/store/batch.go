@@ -39,6 +39,7 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 	var purch []points.PurchaseKey
 	var idem []idemKey
 	var nonces []nonceRow
+	var consents []string
 	for i, op := range batch {
 		if excluded[i] {
 			continue
@@ -50,6 +51,7 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 			idents = append(idents, identityRow{k.Identity.Kind, u.db.identityLookup(k.MerchantID, k.Identity)})
 		}
 		purch = append(purch, r.Purchases...)
+		consents = append(consents, r.Consents...)
 		if op.Idem != nil {
 			idem = append(idem, idemKey{op.Idem.MerchantID, op.Idem.Key})
 		}
@@ -78,6 +80,9 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 		return err
 	}
 	if err := u.loadPurchases(purch); err != nil {
+		return err
+	}
+	if err := u.loadConsents(consents); err != nil {
 		return err
 	}
 	if err := u.loadIdem(idem); err != nil {

@@ -88,6 +88,9 @@ func (u *uow) flush() error {
 	if err := u.flushDebts(); err != nil {
 		return err
 	}
+	if err := u.flushConsents(); err != nil {
+		return err
+	}
 	if len(u.newCons) > 0 {
 		var rows [][]any
 		seq := map[int64]int{}

@@ -123,8 +123,9 @@ func TestLedgerPropertyRandomConcurrent(t *testing.T) {
 						}
 					case op < 70:
 						o := fmt.Sprint("r", orders.Add(1))
+						code := redemptionCode(t, db, m, member)
 						_, err = run(w, func(tx points.Tx) (points.RedeemResult, error) {
-							return svc.Redeem(tx, points.RedeemRequest{MerchantID: m, OrderID: o, Member: member, Points: int64(1 + r.IntN(80))})
+							return svc.Redeem(tx, points.RedeemRequest{MerchantID: m, OrderID: o, Code: code, Member: member, Points: int64(1 + r.IntN(80)), AmountFen: 1_000_000})
 						})
 						if err == nil {
 							mu.Lock()
@@ -256,8 +257,9 @@ func TestRefundClawbackAndDebt(t *testing.T) {
 		if _, err := run(w, func(tx points.Tx) (int, error) { return svc.Release(tx, 10) }); err != nil {
 			t.Fatal(err)
 		}
+		code := redemptionCode(t, db, b, member)
 		if _, err := run(w, func(tx points.Tx) (points.RedeemResult, error) {
-			return svc.Redeem(tx, points.RedeemRequest{MerchantID: b, OrderID: "r1", Member: member, Points: 700})
+			return svc.Redeem(tx, points.RedeemRequest{MerchantID: b, OrderID: "r1", Code: code, Member: member, Points: 700, AmountFen: 1_000_000})
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -316,3 +318,28 @@ func isCode(err error, code string) bool {
 	var pe *points.Error
 	return errors.As(err, &pe) && pe.Code == code
 }
+
+// redemptionCode stores a fresh app redemption code of the member with
+// identity id (as merchantID sees it) and returns it, as the member's
+// session would; "" when the identity is no member (the redemption is then
+// refused for want of consent).
+func redemptionCode(t testing.TB, db *store.DB, merchantID string, id points.Identity) string {
+	t.Helper()
+	ctx := context.Background()
+	mid, err := db.FindMember(ctx, merchantID, id)
+	if errors.Is(err, points.ErrNotFound) {
+		return ""
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf("6%016d", codeSeq.Add(1))
+	code := body + string(points.LuhnDigit(body))
+	now := time.Now()
+	if err := db.CreateConsent(ctx, points.Consent{Key: points.RedemptionCodeKey(code), Kind: points.ConsentApp, MemberID: mid,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+var codeSeq atomic.Int64

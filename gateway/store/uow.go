@@ -37,20 +37,22 @@ type uow struct {
 	lotsDone  map[string]bool    // member's open lots loaded
 	debts     map[string][]*points.Debt
 	cons      map[int64][]points.Consumption
-	idem      map[string]*IdemRecord // merchant|key -> record (nil known missing)
-	nonces    map[string]bool        // key|nonce -> used
+	idem      map[string]*IdemRecord     // merchant|key -> record (nil known missing)
+	nonces    map[string]bool            // key|nonce -> used
+	consents  map[string]*points.Consent // code key -> consent (nil known missing)
 
 	// write buffers
-	txs        []ledger.Transaction
-	newMembers []memberIdentity
-	dirtyLots  map[int64]bool
-	newLots    map[int64]bool
-	dirtyPurch map[int64]*points.Purchase
-	dirtyDebts map[int64]*points.Debt
-	newCons    []points.Consumption
-	newIdem    []IdemRecord
-	newNonces  []nonceRow
-	newAudit   []auditRow
+	txs           []ledger.Transaction
+	newMembers    []memberIdentity
+	dirtyLots     map[int64]bool
+	newLots       map[int64]bool
+	dirtyPurch    map[int64]*points.Purchase
+	dirtyDebts    map[int64]*points.Debt
+	dirtyConsents map[string]*points.Consent
+	newCons       []points.Consumption
+	newIdem       []IdemRecord
+	newNonces     []nonceRow
+	newAudit      []auditRow
 
 	undo []func()
 
@@ -92,8 +94,9 @@ func newUOW(ctx context.Context, db *DB, tx *sqlx.Tx, now time.Time, ids *idRang
 		accounts: map[string]*acct{}, merchants: map[string]*points.Merchant{}, members: map[string]string{},
 		purchases: map[string]*points.Purchase{}, lots: map[int64]*ledger.Lot{}, memberLot: map[string][]int64{},
 		lotsDone: map[string]bool{}, debts: map[string][]*points.Debt{}, cons: map[int64][]points.Consumption{},
-		idem: map[string]*IdemRecord{}, nonces: map[string]bool{},
-		dirtyLots: map[int64]bool{}, newLots: map[int64]bool{}, dirtyPurch: map[int64]*points.Purchase{}, dirtyDebts: map[int64]*points.Debt{}}
+		idem: map[string]*IdemRecord{}, nonces: map[string]bool{}, consents: map[string]*points.Consent{},
+		dirtyConsents: map[string]*points.Consent{},
+		dirtyLots:     map[int64]bool{}, newLots: map[int64]bool{}, dirtyPurch: map[int64]*points.Purchase{}, dirtyDebts: map[int64]*points.Debt{}}
 }
 
 // unseen returns the keys the cache has no entry for and records each as

@@ -136,8 +136,9 @@ func TestRestoredLotVisibleWithinBatch(t *testing.T) {
 		if _, err := run(w, func(tx points.Tx) (int, error) { return svc.Release(tx, 10) }); err != nil {
 			t.Fatal(err)
 		}
+		code1, code2 := redemptionCode(t, db, m, member), redemptionCode(t, db, m, member)
 		if _, err := run(w, func(tx points.Tx) (points.RedeemResult, error) {
-			return svc.Redeem(tx, points.RedeemRequest{MerchantID: m, OrderID: "r1", Member: member, Points: 100})
+			return svc.Redeem(tx, points.RedeemRequest{MerchantID: m, OrderID: "r1", Code: code1, Member: member, Points: 100, AmountFen: 1_000_000})
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +147,7 @@ func TestRestoredLotVisibleWithinBatch(t *testing.T) {
 			if _, err := svc.RefundRedeem(tx, points.RefundRedeemRequest{MerchantID: m, OrderID: "r1"}); err != nil {
 				return points.RedeemResult{}, err
 			}
-			return svc.Redeem(tx, points.RedeemRequest{MerchantID: m, OrderID: "r2", Member: member, Points: 100})
+			return svc.Redeem(tx, points.RedeemRequest{MerchantID: m, OrderID: "r2", Code: code2, Member: member, Points: 100, AmountFen: 1_000_000})
 		})
 		if err != nil {
 			t.Fatalf("redeem after refund in one batch: %v", err)
@@ -216,8 +217,9 @@ func TestRedemptionRefundSettlesDebt(t *testing.T) {
 		})
 		clock.Advance(25 * time.Hour)
 		do(func(tx points.Tx) error { _, err := svc.Release(tx, 10); return err })
+		code := redemptionCode(t, db, b, member)
 		do(func(tx points.Tx) error {
-			_, err := svc.Redeem(tx, points.RedeemRequest{MerchantID: b, OrderID: "r", Member: member, Points: 1000})
+			_, err := svc.Redeem(tx, points.RedeemRequest{MerchantID: b, OrderID: "r", Code: code, Member: member, Points: 1000, AmountFen: 1_000_000})
 			return err
 		})
 		var refund points.RefundEarnResult

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/api"
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/scheduler"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -151,12 +152,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return err
 	}
 	defer stopPlugins()
+	sender, err := memberSender(cfg, log, &deps)
+	if err != nil {
+		return err
+	}
+	m := cfg.Members
+	deps.Consent = &consent.Service{Store: db, Sender: sender, CodeTTL: m.CodeTTL.D(), SMSTTL: m.SMSTTL.D(), SignInTTL: m.SignInTTL.D(),
+		Resend: m.Resend.D(), MaxAttempts: m.MaxAttempts}
 	srv := api.New(deps)
 
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
 	jobs := append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()),
-		scheduler.NonceJob(db, time.Now), scheduler.IdempotencyJob(db, cfg.Idempotency.Retention.D(), time.Now))
+		scheduler.NonceJob(db, time.Now), scheduler.IdempotencyJob(db, cfg.Idempotency.Retention.D(), time.Now), scheduler.ConsentJob(db, time.Now))
 	waits = append(waits, sched.Start(runCtx, jobs...))
 
 	waitMetrics, err := startMetrics(runCtx, cfg.Metrics, reg, log)

@@ -159,3 +159,18 @@ func (s messageSender) Send(ctx context.Context, m messaging.Message) error {
 	}
 	return senderUnavailable{err: err, after: d}
 }
+
+// memberSender is the members' code sender the configuration names: the
+// development sender (logs codes; refused in production by the
+// configuration) or a message_sender plugin.
+func memberSender(cfg config.Config, log *slog.Logger, deps *api.Deps) (messaging.Sender, error) {
+	if cfg.Members.Sender == "dev" {
+		log.Warn("members.sender is dev: sign-in and consent codes are written to this log, not delivered (development only)")
+		return messaging.DevSender{Log: log}, nil
+	}
+	s, err := messageSenderFrom(deps, cfg.Members.Sender)
+	if err != nil {
+		return nil, fmt.Errorf("members.sender: %w", err)
+	}
+	return s, nil
+}

@@ -57,6 +57,7 @@ type Tx struct {
 	now       time.Time
 	lastID    int64 // ids are never given back, even by a rolled-back request
 	memberSeq int
+	codeSeq   int64
 	st        state
 	// undo reverses, last first, the changes made inside Atomic (depth > 0).
 	undo  []func()
@@ -78,6 +79,7 @@ type state struct {
 	lots      map[int64]*ledger.Lot
 	debts     []*points.Debt // in creation order
 	cons      map[int64][]points.Consumption
+	consents  map[string]*points.Consent
 }
 
 // NewTx returns an empty ledger at now (UTC, truncated to the microsecond
@@ -85,7 +87,7 @@ type state struct {
 func NewTx(now time.Time, merchants ...points.Merchant) *Tx {
 	t := &Tx{now: clock(now), st: state{merchants: map[string]points.Merchant{}, balances: map[string]int64{},
 		members: map[string]string{}, purchases: map[string]*points.Purchase{}, lots: map[int64]*ledger.Lot{},
-		cons: map[int64][]points.Consumption{}}}
+		cons: map[int64][]points.Consumption{}, consents: map[string]*points.Consent{}}}
 	for _, m := range merchants {
 		t.SetMerchant(m)
 	}
@@ -711,4 +713,54 @@ func (t *Tx) CheckInvariants(faceValueFen int64) error {
 	}
 	slices.Sort(errs)
 	return errors.New(strings.Join(errs, "\n"))
+}
+
+// Consent returns a stored consent by key.
+func (t *Tx) Consent(key string) (*points.Consent, error) {
+	c, ok := t.st.consents[key]
+	if !ok {
+		return nil, fmt.Errorf("consent: %w", points.ErrNotFound)
+	}
+	cp := *c
+	return &cp, nil
+}
+
+// SaveConsent updates a stored consent: the store only ever marks one used.
+func (t *Tx) SaveConsent(c *points.Consent) error {
+	old, ok := t.st.consents[c.Key]
+	if !ok {
+		return fmt.Errorf("pointstest: update of consent %s, which was never stored", c.Key)
+	}
+	want := *old
+	want.UsedAt, want.PurchaseID = c.UsedAt, c.PurchaseID
+	if want != *c {
+		return fmt.Errorf("pointstest: update of consent changes fields the store does not update: %+v, stored %+v", *c, *old)
+	}
+	prev := *old
+	*old = want
+	t.onUndo(func() { *old = prev })
+	return nil
+}
+
+// AddConsent stores a consent, as the member's session or the SMS flow
+// would before a redemption.
+func (t *Tx) AddConsent(c points.Consent) {
+	cp := c
+	t.st.consents[c.Key] = &cp
+	t.onUndo(func() { delete(t.st.consents, c.Key) })
+}
+
+// RedemptionCode gives the member of id (as merchantID sees it) a fresh
+// app redemption code valid for a minute from the clock, capped at
+// maxPoints (0: no cap), and returns it. An identity that is no member
+// gets a well-formed code that is not stored.
+func (t *Tx) RedemptionCode(merchantID string, id points.Identity, maxPoints int64) string {
+	t.codeSeq++
+	body := fmt.Sprintf("6%016d", t.codeSeq)
+	code := body + string(points.LuhnDigit(body))
+	if mid, err := t.Member(merchantID, id, false); err == nil {
+		t.AddConsent(points.Consent{Key: points.RedemptionCodeKey(code), Kind: points.ConsentApp, MemberID: mid, MaxPoints: maxPoints,
+			CreatedAt: t.now, ExpiresAt: t.now.Add(time.Minute)})
+	}
+	return code
 }
