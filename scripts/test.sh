@@ -11,6 +11,8 @@
 #                             (default root@tcp(127.0.0.1:3306)/test)
 #   CI=true                   start MariaDB if it is not answering, and fail
 #                             (never skip) when the MySQL suite cannot run
+#   LIANMENG_VULNDB           the vulnerability database scripts/vulncheck.sh
+#                             reads (it skips without one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +76,11 @@ fi
 echo "== go vet"
 go vet ./...
 (cd sdk && go vet ./...)
+
+echo "== vulncheck"
+# govulncheck against a local Go vulnerability database; skips (and says
+# so) when there is none. See scripts/vulncheck.sh for building one.
+scripts/vulncheck.sh
 
 echo "== go test -race (sdk module)"
 (cd sdk && go test -race -count=1 -timeout 20m "$@" ./...)
