@@ -165,12 +165,19 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 			ValueFen  int64 `json:"value_fen"`
 			Available int64 `json:"available"`
 		}
-		if err := b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-1", "code": g.redemptionCode(t, tok, 0), "points": 50, "amount_fen": 2000},
+		usedCode := g.redemptionCode(t, tok, 0)
+		if err := b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-1", "code": usedCode, "points": 50, "amount_fen": 2000},
 			&red, client.IdempotencyKey(newKey())); err != nil {
 			t.Fatal(err)
 		}
 		if red.ValueFen != 50 || red.Available != 73 {
 			t.Fatalf("redeem %+v", red)
+		}
+		// The code was used: it cannot redeem again.
+		err = b.C.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"order_id": "B-2", "code": usedCode, "points": 1, "amount_fen": 100},
+			nil, client.IdempotencyKey(newKey()))
+		if apiCode(t, err) != points.CodeConsentUsed {
+			t.Fatalf("the same code twice: %v", err)
 		}
 		var acct points.MerchantAccount
 		if err := b.C.Do(ctx, "GET", "/v1/merchant/account", nil, &acct); err != nil {
@@ -238,9 +245,12 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 			plain.MemberID != earn.MemberID || plain.Balance != nil {
 			t.Fatalf("lookup without a code: %+v %v", plain, err)
 		}
-		err = b.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone("13800138000")}, nil)
-		if apiCode(t, err) != points.CodeUnknownMember {
-			t.Fatalf("lookup by a merchant the member never earned at: %v", err)
+		// A member B never served and a phone that is no member answer alike.
+		for _, p := range []string{"13800138000", "13999999999"} {
+			err = b.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone(p)}, nil)
+			if apiCode(t, err) != points.CodeUnknownMember {
+				t.Fatalf("lookup of %s by a merchant that never served it: %v", p, err)
+			}
 		}
 		vs, err := db.CheckInvariants(ctx, 1, nil)
 		if err != nil || len(vs) != 0 {
@@ -273,8 +283,17 @@ func TestPointsBadInputWritesNothing(t *testing.T) {
 		if err := a.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": "A-1", "member": phone("13800138000"), "amount_fen": 100000}, nil, client.IdempotencyKey(newKey())); err != nil {
 			t.Fatal(err)
 		}
+		// Bob is a member too; codes of his and an expired one of the
+		// first member's.
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": "A-2", "member": phone("13800138002"), "amount_fen": 1000}, nil, client.IdempotencyKey(newKey())); err != nil {
+			t.Fatal(err)
+		}
+		bob := g.signIn(t, "13800138002")
 		session := g.signIn(t, "13800138000")
+		expired := g.redemptionCode(t, session, 0)
+		g.clock.Advance(61 * time.Second)
 		code, capped := g.redemptionCode(t, session, 0), g.redemptionCode(t, session, 3)
+		bobCode := g.redemptionCode(t, bob, 0)
 		before := ledgerRows(t, db)
 		raw := func(m ptsMerchant, path, body string) error {
 			return m.C.Do(ctx, "POST", path, []byte(body), nil, client.IdempotencyKey(newKey()))
@@ -303,6 +322,8 @@ func TestPointsBadInputWritesNothing(t *testing.T) {
 			{"redeem with zero amount", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + code + `","points":1,"amount_fen":0}`, "invalid_amount"},
 			{"redeem for an unknown phone", b, "/v1/merchant/redeem", `{"order_id":"r","member":{"kind":"phone","value":"13999999999"},"code":"123456","points":1,"amount_fen":100}`, "member_consent_required"},
 			{"redeem with a mistyped code", b, "/v1/merchant/redeem", `{"order_id":"r","code":"612345678901234563","points":1,"amount_fen":100}`, "invalid_consent_code"},
+			{"redeem with an expired code", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + expired + `","points":1,"amount_fen":100}`, "consent_code_expired"},
+			{"redeem naming a member with another's code", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + bobCode + `","member":{"kind":"phone","value":"13800138000"},"points":1,"amount_fen":100}`, "consent_code_other_member"},
 			{"redeem over the code's cap", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + capped + `","points":4,"amount_fen":100}`, "consent_code_cap_exceeded"},
 			{"redeem more than available", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + code + `","points":5000,"amount_fen":500000}`, "insufficient_points"},
 			{"redeem zero", b, "/v1/merchant/redeem", `{"order_id":"r","code":"` + code + `","points":0,"amount_fen":100}`, "invalid_points"},
