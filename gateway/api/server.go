@@ -126,7 +126,7 @@ func New(d Deps) *Server {
 		// Values from the request (headers, params, method) are copied, so
 		// keeping one beyond the handler (a cache key, a metric label, a
 		// batch waiting in the writer) is safe.
-		Immutable:    true,
+		Immutable: true,
 		// Errors fasthttp raises reading a request head (framing it
 		// refuses itself) become ambiguous_request first (headError).
 		ErrorHandler: func(c *fiber.Ctx, err error) error { return s.errorHandler(c, headError(err)) },

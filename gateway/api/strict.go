@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"errors"
+	"iter"
 	"reflect"
 	"strings"
 	"sync"
@@ -58,8 +60,8 @@ func strictRequest(c *fiber.Ctx) error {
 // requestHeader is what checkHeaders reads of fasthttp's RequestHeader.
 type requestHeader interface {
 	RawHeaders() []byte
-	VisitAllInOrder(f func(key, value []byte))
-	VisitAll(f func(key, value []byte))
+	AllInOrder() iter.Seq2[[]byte, []byte]
+	All() iter.Seq2[[]byte, []byte]
 }
 
 // checkHeaders applies the header rules to a parsed request header. It
@@ -90,10 +92,12 @@ func checkHeaders(h requestHeader) *Error {
 			encodings = append(encodings, string(v))
 		}
 	}
+	all := h.All
 	if len(h.RawHeaders()) > 0 {
-		h.VisitAllInOrder(visit)
-	} else {
-		h.VisitAll(visit)
+		all = h.AllInOrder
+	}
+	for k, v := range all() {
+		visit(k, v)
 	}
 	switch {
 	case contentLength > 1:
@@ -112,6 +116,33 @@ func checkHeaders(h requestHeader) *Error {
 		}
 	}
 	return nil
+}
+
+// headError turns the errors fasthttp itself raises while reading a
+// request head into the error model: the framing ambiguities it refuses
+// before any handler runs (a repeated Content-Length, Transfer-Encoding or
+// Host, conflicting Content-Type headers, a Transfer-Encoding it does not
+// support, an unparsable Content-Length) are ambiguous_request like the
+// ones strictRequest refuses, and no message echoes the raw request back.
+// The server's ErrorHandler calls it before errorHandler.
+func headError(err error) error {
+	var fe *fiber.Error
+	if !errors.As(err, &fe) || fe.Code != fiber.StatusBadRequest {
+		return err
+	}
+	reason, ok := strings.CutPrefix(fe.Message, "error when reading request headers: ")
+	if !ok {
+		return err
+	}
+	reason, _, _ = strings.Cut(reason, ": buffer size=")
+	reason = strings.TrimPrefix(reason, "fasthttp: ")
+	low := strings.ToLower(reason)
+	for _, s := range []string{"content-length", "transfer-encoding", "content-type", "host header", "duplicate", "conflict"} {
+		if strings.Contains(low, s) {
+			return Errorf(fiber.StatusBadRequest, CodeAmbiguousRequest, "ambiguous request head (%s); send each header once, and one of Content-Length or a single chunked Transfer-Encoding", clip(reason, 120))
+		}
+	}
+	return Errorf(fiber.StatusBadRequest, "bad_request", "malformed request head (%s)", clip(reason, 120))
 }
 
 func isSingleton(lower string) bool {
