@@ -5,9 +5,15 @@
 //
 //	X-Lianmeng-Merchant:  the merchant id, e.g. mch_0123456789abcdef0123
 //	X-Lianmeng-Key:       the credential id, e.g. key_0123456789abcdef0123
-//	X-Lianmeng-Timestamp: Unix seconds, within ±5 minutes of the gateway clock
-//	X-Lianmeng-Nonce:     16–64 characters of [A-Za-z0-9_-], never reused
+//	X-Lianmeng-Timestamp: decimal Unix seconds (digits only: no sign, no
+//	                      leading zeros, no fraction), within ±5 minutes of
+//	                      the gateway clock
+//	X-Lianmeng-Nonce:     16–64 characters of [A-Za-z0-9_-], used once per
+//	                      key whatever the timestamp
 //	X-Lianmeng-Signature: base64 (standard, padded) of the signature
+//
+// Each header is sent once, and the body is sent as signed: uncompressed
+// (the gateway refuses a request Content-Encoding).
 //
 // The signature covers the canonical string, eight lines joined by "\n"
 // with no trailing newline:
