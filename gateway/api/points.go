@@ -227,7 +227,7 @@ func (s *Server) observeRedeem(c *fiber.Ctx, merchantID string, v any) {
 	if !ok || s.velocity == nil {
 		return
 	}
-	related, err := s.consent.Store.Related(c.UserContext(), r.MemberID, merchantID)
+	related, err := s.consent.IsCustomer(c.UserContext(), r.MemberID, merchantID)
 	if err != nil {
 		s.log.Warn("redeem velocity: cannot tell whether the member is a customer", "merchant", merchantID, "err", err)
 		return
@@ -381,7 +381,7 @@ func (s *Server) memberLookup(c *fiber.Ctx) error {
 	mid, err := s.svc.FindMember(ctx, merchantID(c), req.Member)
 	if err == nil {
 		var related bool
-		if related, err = s.consent.Store.Related(ctx, mid, merchantID(c)); err == nil && !related {
+		if related, err = s.consent.IsCustomer(ctx, mid, merchantID(c)); err == nil && !related {
 			err = &points.Error{Class: points.NotFound, Code: points.CodeUnknownMember, Message: "no member with this " + req.Member.Kind}
 		}
 	}

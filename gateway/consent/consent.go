@@ -118,6 +118,14 @@ func (s *Service) randomDigits(n int) (string, error) {
 	return fmt.Sprintf("%0*s", n, v.String()), nil
 }
 
+// IsCustomer reports whether a member is one of a merchant's own customers
+// (earned there, or was asked for consent there): the only members a
+// merchant may look up, and the redemptions the velocity alert does not
+// count as first contact.
+func (s *Service) IsCustomer(ctx context.Context, memberID, merchantID string) (bool, error) {
+	return s.Store.Related(ctx, memberID, merchantID)
+}
+
 // RedemptionCode is a code a member's session shows at a till.
 type RedemptionCode struct {
 	Code string `json:"code"`
