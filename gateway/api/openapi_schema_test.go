@@ -68,6 +68,7 @@ var oaContracts = []oaContract{
 	{"GET", "/v1/operator/merchants/:merchant/account", nil, "200", typeOf[points.MerchantAccount]()},
 	{"GET", "/v1/operator/totals", nil, "200", typeOf[points.Coverage]()},
 	{"GET", "/v1/public/coverage", nil, "200", typeOf[publicCoverage]()},
+	{"GET", "/v1/public/merchants", nil, "200", typeOf[publicMerchantList]()},
 
 	{"GET", "/v1/merchant/me", nil, "200", typeOf[merchant.Merchant]()},
 	{"POST", "/v1/merchant/earn", typeOf[earnRequest](), "201", typeOf[points.EarnResult]()},

@@ -144,6 +144,7 @@ func New(d Deps) *Server {
 	s.routesPoints()
 	s.routesConsent()
 	s.routesEvidence()
+	s.routesPublic()
 	s.routesOpenAPI()
 	return s
 }

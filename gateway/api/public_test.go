@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+	"github.com/lianmeng/lianmeng/sdk/client"
+)
+
+// The public merchant list shows each merchant's current earning terms,
+// pages by cursor, refuses a bad limit, and shows nothing private.
+func TestPublicMerchants(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		a := g.merchant(t, 150, 100000)
+		b := g.merchant(t, 300, 0)
+		anon := client.NewOperator(g.base, "")
+		ctx := context.Background()
+
+		var first publicMerchantList
+		if err := anon.Do(ctx, "GET", "/v1/public/merchants?limit=1", nil, &first); err != nil {
+			t.Fatal(err)
+		}
+		if len(first.Merchants) != 1 || first.NextCursor == "" {
+			t.Fatalf("first page = %+v, want one merchant and a cursor", first)
+		}
+		var rest publicMerchantList
+		if err := anon.Do(ctx, "GET", "/v1/public/merchants?cursor="+first.NextCursor, nil, &rest); err != nil {
+			t.Fatal(err)
+		}
+		if len(rest.Merchants) != 1 || rest.NextCursor != "" {
+			t.Fatalf("second page = %+v, want the other merchant and no cursor", rest)
+		}
+		got := map[string]int64{}
+		for _, m := range append(first.Merchants, rest.Merchants...) {
+			got[m.ID] = m.Earning.RateBP
+			if m.Status != "active" || m.Name != "Shop" {
+				t.Errorf("merchant %+v: want an active Shop", m)
+			}
+		}
+		if got[a.ID] != 150 || got[b.ID] != 300 {
+			t.Fatalf("rates = %v, want %s:150 %s:300", got, a.ID, b.ID)
+		}
+
+		// A changed rate shows at once (the cache is dropped on change).
+		if err := g.op.Do(ctx, "PUT", "/v1/operator/merchants/"+a.ID+"/earning", map[string]any{"rate_bp": 500, "max_points": 80}, nil); err != nil {
+			t.Fatal(err)
+		}
+		var all publicMerchantList
+		if err := anon.Do(ctx, "GET", "/v1/public/merchants", nil, &all); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range all.Merchants {
+			if m.ID == a.ID && (m.Earning.RateBP != 500 || m.Earning.MaxPoints != 80) {
+				t.Fatalf("after the change: %+v", m.Earning)
+			}
+		}
+
+		var raw map[string]any
+		if err := anon.Do(ctx, "GET", "/v1/public/merchants", nil, &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range raw["merchants"].([]any) {
+			for k := range m.(map[string]any) {
+				if !strings.Contains(" id name industry status earning ", " "+k+" ") {
+					t.Errorf("public merchant shows %q", k)
+				}
+			}
+		}
+		if code := apiCode(t, anon.Do(ctx, "GET", "/v1/public/merchants?limit=501", nil, nil)); code != CodeValidation {
+			t.Fatalf("limit=501: code %q, want %s", code, CodeValidation)
+		}
+	})
+}
