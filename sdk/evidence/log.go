@@ -122,10 +122,21 @@ func (l *Log) Append(data []byte) (leafHash, chain []byte) {
 // AppendLeafHash is Append for an entry whose leaf hash is already known.
 // It returns the new chain value.
 func (l *Log) AppendLeafHash(leafHash []byte) []byte {
+	return l.AppendLeafHashNodes(leafHash, nil)
+}
+
+// AppendLeafHashNodes is AppendLeafHash that also reports, through visit if
+// not nil, every tree node the append completes (the leaf itself at height
+// 0 first), so an appender can write tiles without keeping the tree.
+func (l *Log) AppendLeafHashNodes(leafHash []byte, visit func(height uint, index uint64, hash []byte)) []byte {
 	if len(leafHash) != HashSize {
 		panic(fmt.Sprintf("evidence: leaf hash of %d bytes", len(leafHash)))
 	}
-	if err := l.rng.Append(bytes.Clone(leafHash), nil); err != nil {
+	var v compact.VisitFn
+	if visit != nil {
+		v = func(id compact.NodeID, h []byte) { visit(id.Level, id.Index, h) }
+	}
+	if err := l.rng.Append(bytes.Clone(leafHash), v); err != nil {
 		panic(fmt.Sprintf("evidence: append to compact range: %v", err)) // cannot happen for an append at End
 	}
 	l.chain = ChainNext(l.chain, leafHash)
