@@ -106,23 +106,30 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// startServe runs the real serve with cfg until cancel; it returns the API
+// address once serve listens, the log, and serve's result channel.
+func startServe(t *testing.T, cfg config.Config) (addr string, logs *syncBuffer, cancel context.CancelFunc, done chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done = make(chan error, 1)
+	logs = &syncBuffer{}
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), ready) }()
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	return addr, logs, cancel, done
+}
+
 // TestServeLifecycle runs the real serve on a temporary SQLite file: it
 // migrates, answers the operations endpoints, drains an in-flight request
 // when its context ends, then refuses connections and returns nil.
 func TestServeLifecycle(t *testing.T) {
-	cfg := testConfig(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	addr, logs, cancel, done := startServe(t, testConfig(t))
 	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	var logs syncBuffer
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
 	base := "http://" + addr
 	ops := "http://" + logAddr(t, logs.String(), "metrics listening")
 

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,19 +15,7 @@ import (
 // as a developer would. The phone is no member yet, so the right code
 // answers unknown_member; a wrong one signin_code_invalid.
 func TestServeMemberSignInWithDevSender(t *testing.T) {
-	cfg := testConfig(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	var logs syncBuffer
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
+	addr, logs, cancel, done := startServe(t, testConfig(t))
 	defer func() { cancel(); <-done }()
 	if !strings.Contains(logs.String(), "members.sender is dev") {
 		t.Errorf("no warning that codes are only logged:\n%s", logs.String())
