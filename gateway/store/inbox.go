@@ -1,0 +1,457 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// POS connections and the durable inbox (gateway/inbox, issue 12).
+//
+// Ordering, which is what makes an acknowledged event impossible to lose:
+// the API verifies a webhook with its adapter, then InsertInboxEvent
+// commits the raw request durably (inTx: synchronous=FULL on SQLite; an
+// InnoDB commit on MySQL), and only then is the POS answered. A crash
+// before the commit loses nothing the POS was told about (it was not
+// answered, so it redelivers); a crash after it leaves a pending row that
+// any instance's worker claims. The worker's effect is a points command
+// submitted with an idempotency key derived from the row's event key, so a
+// claim that ran the command and died before FinishInboxEvent is
+// re-processed into a replay of the same record, not a second effect.
+
+// Inbox event states.
+const (
+	InboxPending = "pending"
+	InboxDone    = "done"
+	InboxDead    = "dead"
+)
+
+// ErrPOSConnectionNotFound is returned for an unknown connection id.
+var ErrPOSConnectionNotFound = errors.New("store: pos connection not found")
+
+// ErrInboxEventNotFound is returned for an unknown or not-dead event.
+var ErrInboxEventNotFound = errors.New("store: inbox event not found")
+
+// POSConnection binds a merchant to a POS adapter plugin.
+type POSConnection struct {
+	ID         string
+	MerchantID string
+	Adapter    string // plugin name in the plugins configuration
+	Label      string
+	// Config is the adapter's configuration JSON (webhook secrets): sealed
+	// at rest, never listed (POSConnections leaves it empty).
+	Config []byte
+	// StoreMap maps the POS's store or location ids to Lianmeng store ids.
+	StoreMap  map[string]string
+	Status    string // active or disabled
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+type posConnectionRow struct {
+	ID           string `db:"id"`
+	MerchantID   string `db:"merchant_id"`
+	Adapter      string `db:"adapter"`
+	Label        string `db:"label"`
+	ConfigSealed string `db:"config_sealed"`
+	StoreMap     string `db:"store_map"`
+	Status       string `db:"status"`
+	CreatedBy    string `db:"created_by"`
+	CreatedAt    int64  `db:"created_at"`
+}
+
+const posConnectionCols = `id, merchant_id, adapter, label, config_sealed, store_map, status, created_by, created_at`
+
+// posConnectionAD binds a sealed configuration to its connection.
+func posConnectionAD(id string) []byte { return []byte("pos_connection:" + id) }
+
+// inboxAD binds a sealed inbox request to its connection and event key.
+func inboxAD(connID, key string) []byte { return []byte("inbox:" + connID + ":" + key) }
+
+// CreatePOSConnection stores c with its configuration sealed, and audits
+// the creation (without the configuration) in the same transaction. It
+// refuses without a keyring: connection secrets are never stored in
+// plaintext.
+func (db *DB) CreatePOSConnection(ctx context.Context, c POSConnection) error {
+	k := db.PII()
+	if k == nil {
+		return fmt.Errorf("create pos connection: %w", ErrNoKeyring)
+	}
+	if c.ID == "" || c.MerchantID == "" || c.Adapter == "" {
+		return fmt.Errorf("store: incomplete pos connection %q", c.ID)
+	}
+	if c.StoreMap == nil {
+		c.StoreMap = map[string]string{}
+	}
+	sm, err := json.Marshal(c.StoreMap)
+	if err != nil {
+		return fmt.Errorf("pos connection store map: %w", err)
+	}
+	sealed := base64.StdEncoding.EncodeToString(k.Encrypt(c.Config, posConnectionAD(c.ID)))
+	return db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pos_connections (`+posConnectionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.MerchantID, c.Adapter, c.Label, sealed, string(sm), c.Status, c.CreatedBy, Micros(c.CreatedAt)); err != nil {
+			return fmt.Errorf("insert pos connection: %w", err)
+		}
+		return insertAudit(ctx, tx, "pos_connection.created", c.CreatedBy, c.ID, map[string]any{
+			"id": c.ID, "merchant_id": c.MerchantID, "adapter": c.Adapter, "label": c.Label, "store_map": c.StoreMap}, c.CreatedAt)
+	})
+}
+
+// POSConnection reads connection id with its configuration opened.
+func (db *DB) POSConnection(ctx context.Context, id string) (POSConnection, error) {
+	var r posConnectionRow
+	err := db.R.GetContext(ctx, &r, `SELECT `+posConnectionCols+` FROM pos_connections WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return POSConnection{}, ErrPOSConnectionNotFound
+	}
+	if err != nil {
+		return POSConnection{}, fmt.Errorf("read pos connection: %w", err)
+	}
+	c, err := r.connection()
+	if err != nil {
+		return POSConnection{}, err
+	}
+	k := db.PII()
+	if k == nil {
+		return POSConnection{}, fmt.Errorf("pos connection %s: %w", id, ErrNoKeyring)
+	}
+	ct, err := base64.StdEncoding.DecodeString(r.ConfigSealed)
+	if err != nil {
+		return POSConnection{}, fmt.Errorf("pos connection %s: sealed configuration is not base64", id)
+	}
+	if c.Config, err = k.Decrypt(ct, posConnectionAD(id)); err != nil {
+		return POSConnection{}, fmt.Errorf("pos connection %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// POSConnections lists connections (of merchantID, or all when empty)
+// without their configuration, in creation order.
+func (db *DB) POSConnections(ctx context.Context, merchantID string) ([]POSConnection, error) {
+	q := `SELECT ` + posConnectionCols + ` FROM pos_connections`
+	var args []any
+	if merchantID != "" {
+		q += ` WHERE merchant_id = ?`
+		args = append(args, merchantID)
+	}
+	var rows []posConnectionRow
+	if err := db.R.SelectContext(ctx, &rows, q+` ORDER BY created_at, id`, args...); err != nil {
+		return nil, fmt.Errorf("list pos connections: %w", err)
+	}
+	out := make([]POSConnection, 0, len(rows))
+	for _, r := range rows {
+		c, err := r.connection()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (r posConnectionRow) connection() (POSConnection, error) {
+	c := POSConnection{ID: r.ID, MerchantID: r.MerchantID, Adapter: r.Adapter, Label: r.Label, Status: r.Status,
+		CreatedBy: r.CreatedBy, CreatedAt: FromMicros(r.CreatedAt)}
+	if err := json.Unmarshal([]byte(r.StoreMap), &c.StoreMap); err != nil {
+		return POSConnection{}, fmt.Errorf("pos connection %s: store map: %w", r.ID, err)
+	}
+	return c, nil
+}
+
+// InboxEvent is one stored webhook.
+type InboxEvent struct {
+	ID           int64
+	ConnectionID string
+	MerchantID   string
+	EventKey     string // provider event id, or "sha256:" + body hash
+	EventType    string
+	ReceivedAt   time.Time
+	BodySHA256   string
+	// Request is the raw request as the inbox encodes it (JSON); opened
+	// when read.
+	Request      []byte
+	State        string
+	Attempts     int
+	NextAt       time.Time
+	LastError    string
+	Outcome      string
+	DoneAt       time.Time
+	claimedUntil int64
+}
+
+type inboxRow struct {
+	ID           int64  `db:"id"`
+	ConnectionID string `db:"connection_id"`
+	MerchantID   string `db:"merchant_id"`
+	EventKey     string `db:"event_key"`
+	EventType    string `db:"event_type"`
+	ReceivedAt   int64  `db:"received_at"`
+	BodySHA256   string `db:"body_sha256"`
+	Request      string `db:"request"`
+	Sealed       int    `db:"sealed"`
+	State        string `db:"state"`
+	Attempts     int    `db:"attempts"`
+	NextAt       int64  `db:"next_at"`
+	ClaimedUntil int64  `db:"claimed_until"`
+	LastError    string `db:"last_error"`
+	Outcome      string `db:"outcome"`
+	DoneAt       int64  `db:"done_at"`
+}
+
+const inboxCols = `id, connection_id, merchant_id, event_key, event_type, received_at, body_sha256, request, sealed, state, attempts, next_at, claimed_until, last_error, outcome, done_at`
+
+func (db *DB) inboxEvent(r inboxRow, withRequest bool) (InboxEvent, error) {
+	e := InboxEvent{ID: r.ID, ConnectionID: r.ConnectionID, MerchantID: r.MerchantID, EventKey: r.EventKey, EventType: r.EventType,
+		ReceivedAt: FromMicros(r.ReceivedAt), BodySHA256: r.BodySHA256, State: r.State, Attempts: r.Attempts,
+		NextAt: FromMicros(r.NextAt), LastError: r.LastError, Outcome: r.Outcome, claimedUntil: r.ClaimedUntil}
+	if r.DoneAt != 0 {
+		e.DoneAt = FromMicros(r.DoneAt)
+	}
+	if !withRequest {
+		return e, nil
+	}
+	if r.Sealed == 0 {
+		e.Request = []byte(r.Request)
+		return e, nil
+	}
+	k := db.PII()
+	if k == nil {
+		return InboxEvent{}, fmt.Errorf("inbox event %d: %w", r.ID, ErrNoKeyring)
+	}
+	ct, err := base64.StdEncoding.DecodeString(r.Request)
+	if err != nil {
+		return InboxEvent{}, fmt.Errorf("inbox event %d: sealed request is not base64", r.ID)
+	}
+	if e.Request, err = k.Decrypt(ct, inboxAD(r.ConnectionID, r.EventKey)); err != nil {
+		return InboxEvent{}, fmt.Errorf("inbox event %d: %w", r.ID, err)
+	}
+	return e, nil
+}
+
+// InsertInboxEvent stores e durably (committed at synchronous=FULL on
+// SQLite) before the caller acknowledges the webhook. The request is sealed
+// when a keyring is set. A second event with the same connection and
+// event key is not stored: dup is true and id names the first. State
+// defaults to pending, due at once; an event inserted dead (a verified but
+// unparsable body) is kept for review and replay.
+func (db *DB) InsertInboxEvent(ctx context.Context, e InboxEvent) (id int64, dup bool, err error) {
+	if e.ConnectionID == "" || e.EventKey == "" || len(e.EventKey) > 128 {
+		return 0, false, fmt.Errorf("store: inbox event needs a connection and an event key of 1-128 bytes")
+	}
+	if e.State == "" {
+		e.State = InboxPending
+	}
+	req, sealed := string(e.Request), 0
+	if k := db.PII(); k != nil {
+		req, sealed = base64.StdEncoding.EncodeToString(k.Encrypt(e.Request, inboxAD(e.ConnectionID, e.EventKey))), 1
+	}
+	var done int64
+	if e.State != InboxPending {
+		done = Micros(e.ReceivedAt)
+	}
+	err = db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &id, `SELECT id FROM inbox_events WHERE connection_id = ? AND event_key = ?`, e.ConnectionID, e.EventKey); err == nil {
+			dup = true
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("inbox lookup: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO inbox_events (connection_id, merchant_id, event_key, event_type, received_at, body_sha256, request, sealed, state, attempts, next_at, claimed_until, last_error, outcome, done_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, '', ?)`,
+			e.ConnectionID, e.MerchantID, e.EventKey, clip(e.EventType, 128), Micros(e.ReceivedAt), e.BodySHA256, req, sealed,
+			e.State, Micros(e.ReceivedAt), clip(e.LastError, 1000), done)
+		if err != nil {
+			return fmt.Errorf("insert inbox event: %w", err)
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil && IsDuplicate(err) {
+		// Another instance stored the same delivery meanwhile.
+		if gerr := db.R.GetContext(ctx, &id, `SELECT id FROM inbox_events WHERE connection_id = ? AND event_key = ?`, e.ConnectionID, e.EventKey); gerr == nil {
+			return id, true, nil
+		}
+	}
+	return id, dup, err
+}
+
+// ClaimInboxEvents claims up to limit pending events due at now whose
+// previous claim (if any) has lapsed, for lease: each claim counts an
+// attempt. A claim is a conditional update on the claim it read, so two
+// workers (two instances) never both hold one event.
+func (db *DB) ClaimInboxEvents(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]InboxEvent, error) {
+	var rows []inboxRow
+	n := Micros(now)
+	if err := db.R.SelectContext(ctx, &rows, `SELECT `+inboxCols+` FROM inbox_events WHERE state = ? AND next_at <= ? AND claimed_until <= ? ORDER BY next_at, id LIMIT ?`,
+		InboxPending, n, n, limit); err != nil {
+		return nil, fmt.Errorf("inbox due: %w", err)
+	}
+	var out []InboxEvent
+	for _, r := range rows {
+		res, err := db.W.ExecContext(ctx, `UPDATE inbox_events SET claimed_until = ?, attempts = attempts + 1 WHERE id = ? AND state = ? AND claimed_until = ?`,
+			Micros(now.Add(lease)), r.ID, InboxPending, r.ClaimedUntil)
+		if err != nil {
+			return out, fmt.Errorf("inbox claim: %w", err)
+		}
+		if k, _ := res.RowsAffected(); k != 1 {
+			continue
+		}
+		r.Attempts++
+		r.ClaimedUntil = Micros(now.Add(lease))
+		e, err := db.inboxEvent(r, true)
+		if err != nil {
+			// Unreadable (the key that sealed it is gone): dead, visible.
+			if derr := db.DeadInboxEvent(ctx, r.ID, now, err.Error()); derr != nil {
+				return out, derr
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// FinishInboxEvent marks a claimed event done with outcome (what it
+// earned or refunded, or why it was ignored).
+func (db *DB) FinishInboxEvent(ctx context.Context, id int64, now time.Time, outcome string) error {
+	return db.settleInbox(ctx, `UPDATE inbox_events SET state = ?, outcome = ?, last_error = '', done_at = ?, claimed_until = 0 WHERE id = ? AND state = ?`,
+		InboxDone, clip(outcome, 1000), Micros(now), id, InboxPending)
+}
+
+// RetryInboxEvent leaves a claimed event pending, due again at next. An
+// attempt not counted (the adapter was down) is given back.
+func (db *DB) RetryInboxEvent(ctx context.Context, id int64, next time.Time, reason string, counted bool) error {
+	back := 1
+	if counted {
+		back = 0
+	}
+	return db.settleInbox(ctx, `UPDATE inbox_events SET next_at = ?, last_error = ?, claimed_until = 0, attempts = attempts - ? WHERE id = ? AND state = ?`,
+		Micros(next), clip(reason, 1000), back, id, InboxPending)
+}
+
+// DeadInboxEvent dead-letters an event with the reason, kept for the
+// operator and the merchant to see and to replay.
+func (db *DB) DeadInboxEvent(ctx context.Context, id int64, now time.Time, reason string) error {
+	return db.settleInbox(ctx, `UPDATE inbox_events SET state = ?, last_error = ?, done_at = ?, claimed_until = 0 WHERE id = ? AND state = ?`,
+		InboxDead, clip(reason, 1000), Micros(now), id, InboxPending)
+}
+
+// ReplayInboxEvent puts a dead event back to pending, due at now, with its
+// attempts reset. Only a dead event replays (ErrInboxEventNotFound else);
+// merchantID, when set, must own it.
+func (db *DB) ReplayInboxEvent(ctx context.Context, id int64, merchantID string, now time.Time, actor string) error {
+	return db.inTx(ctx, func(tx *sqlx.Tx) error {
+		q := `UPDATE inbox_events SET state = ?, attempts = 0, next_at = ?, claimed_until = 0, done_at = 0 WHERE id = ? AND state = ?`
+		args := []any{InboxPending, Micros(now), id, InboxDead}
+		if merchantID != "" {
+			q += ` AND merchant_id = ?`
+			args = append(args, merchantID)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("replay inbox event: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrInboxEventNotFound
+		}
+		return insertAudit(ctx, tx, "inbox_event.replayed", actor, fmt.Sprint(id), map[string]any{"id": id}, now)
+	})
+}
+
+func (db *DB) settleInbox(ctx context.Context, q string, args ...any) error {
+	if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("inbox update: %w", err)
+	}
+	return nil
+}
+
+// InboxFilter selects events for InboxEvents.
+type InboxFilter struct {
+	MerchantID, ConnectionID, State string
+	AfterID                         int64 // cursor: events with a greater id
+	Limit                           int
+}
+
+// InboxEvents lists events (without their request) in id order.
+func (db *DB) InboxEvents(ctx context.Context, f InboxFilter) ([]InboxEvent, error) {
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"merchant_id", f.MerchantID}, {"connection_id", f.ConnectionID}, {"state", f.State}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	where = append(where, "id > ?")
+	args = append(args, f.AfterID)
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	args = append(args, f.Limit)
+	var rows []inboxRow
+	if err := db.R.SelectContext(ctx, &rows, `SELECT `+inboxCols+` FROM inbox_events WHERE `+strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, args...); err != nil {
+		return nil, fmt.Errorf("list inbox events: %w", err)
+	}
+	out := make([]InboxEvent, 0, len(rows))
+	for _, r := range rows {
+		e, _ := db.inboxEvent(r, false)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// InboxEventByID reads one event with its request opened.
+func (db *DB) InboxEventByID(ctx context.Context, id int64) (InboxEvent, error) {
+	var r inboxRow
+	err := db.R.GetContext(ctx, &r, `SELECT `+inboxCols+` FROM inbox_events WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return InboxEvent{}, ErrInboxEventNotFound
+	}
+	if err != nil {
+		return InboxEvent{}, fmt.Errorf("read inbox event: %w", err)
+	}
+	return db.inboxEvent(r, true)
+}
+
+// InboxDepth is the inbox's backlog: pending and dead events, and the
+// receive time of the oldest pending one (zero when none).
+type InboxDepth struct {
+	Pending, Dead int64
+	OldestPending time.Time
+}
+
+// InboxDepth counts the backlog.
+func (db *DB) InboxDepth(ctx context.Context) (InboxDepth, error) {
+	var d InboxDepth
+	var oldest sql.NullInt64
+	if err := db.R.QueryRowxContext(ctx, `SELECT
+ COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0),
+ COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0),
+ MIN(CASE WHEN state = 'pending' THEN received_at END)
+ FROM inbox_events WHERE state IN ('pending', 'dead')`).Scan(&d.Pending, &d.Dead, &oldest); err != nil {
+		return InboxDepth{}, fmt.Errorf("inbox depth: %w", err)
+	}
+	if oldest.Valid {
+		d.OldestPending = FromMicros(oldest.Int64)
+	}
+	return d, nil
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary.
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
