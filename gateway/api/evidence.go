@@ -25,6 +25,9 @@ type EvidenceProvider interface {
 	Consistency(ctx context.Context, from, to uint64) (evidence.ConsistencyProof, error)
 	// Inclusion proves an entry is in the latest checkpoint.
 	Inclusion(ctx context.Context, ref evidence.EntryRef) (evidence.InclusionProof, error)
+	// Tile returns the first width hashes of a tile of the tree of the
+	// latest checkpoint (evidence.ErrNotFound if it has fewer).
+	Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error)
 }
 
 // Evidence error codes.
@@ -52,6 +55,7 @@ func (s *Server) routesEvidence() {
 	s.handle(fiber.MethodGet, "/v1/evidence/checkpoint", public, s.evidenceCheckpoint)
 	s.handle(fiber.MethodGet, "/v1/evidence/public-key", public, s.evidencePublicKey)
 	s.handle(fiber.MethodGet, "/v1/evidence/consistency", public, s.evidenceConsistency)
+	s.handle(fiber.MethodGet, "/v1/evidence/tile/*", public, s.evidenceTile)
 	s.handle(fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx", s.merchantAuth, s.limitCredential, s.requireScope, s.merchantTxProof)
 	s.handle(fiber.MethodGet, "/v1/member/evidence/transactions/:tx", s.memberAuth, s.memberTxProof)
 }

@@ -95,6 +95,7 @@ var oaContracts = []oaContract{
 	{"GET", "/v1/evidence/checkpoint", nil, "200", typeOf[CheckpointJSON]()},
 	{"GET", "/v1/evidence/public-key", nil, "200", typeOf[PublicKeyJSON]()},
 	{"GET", "/v1/evidence/consistency", nil, "200", typeOf[ConsistencyJSON]()},
+	{"GET", "/v1/evidence/tile/*", nil, "200", nil}, // raw hashes, application/octet-stream
 	{"GET", "/v1/merchant/evidence/transactions/:tx", nil, "200", typeOf[InclusionJSON]()},
 	{"GET", "/v1/member/evidence/transactions/:tx", nil, "200", typeOf[InclusionJSON]()},
 }

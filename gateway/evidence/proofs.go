@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
 )
 
 // Errors from Proofs.
@@ -18,24 +20,27 @@ var (
 	ErrMismatch = errors.New("evidence: stored entry does not match its sealed leaf hash")
 )
 
-// Proofs serves checkpoints, inclusion and consistency proofs from the
-// stored log. It keeps a Tree of every leaf hash in memory (about 64 bytes
-// per entry), loaded from the store on first use and extended as new
-// checkpoints appear, whichever instance sealed them. Safe for concurrent
-// use.
+// Proofs serves checkpoints, inclusion and consistency proofs and tiles
+// from the stored log. Proofs are computed from the stored tiles (a few
+// tile reads per proof), so memory does not grow with the log: it keeps at
+// most proofTileCache full tiles (8 KiB each), which never change. Safe for
+// concurrent use.
 type Proofs struct {
 	st     Store
 	pubPEM []byte
 	keyID  string
 
-	mu   sync.Mutex // serialises tree loading
-	tree *Tree
+	mu    sync.Mutex // guards cache
+	cache tileCache
 }
+
+// proofTileCache bounds the full tiles Proofs keeps (8 MiB).
+const proofTileCache = 1024
 
 // NewProofs returns a proof service over st; pubPEM and keyID describe the
 // signing key that clients verify checkpoints with.
 func NewProofs(st Store, pubPEM []byte, keyID string) *Proofs {
-	return &Proofs{st: st, pubPEM: pubPEM, keyID: keyID, tree: NewTree()}
+	return &Proofs{st: st, pubPEM: pubPEM, keyID: keyID, cache: tileCache{max: proofTileCache}}
 }
 
 // PublicKey returns the checkpoint verification key as PEM and its id.
@@ -83,8 +88,15 @@ func (p *Proofs) Consistency(ctx context.Context, from, to uint64) (ConsistencyP
 	if err != nil {
 		return ConsistencyProof{}, err
 	}
-	if out.Proof, err = t.ConsistencyProof(from, to); err != nil {
+	if out.Proof, err = t.ConsistencyProof(ctx, from); err != nil {
 		return ConsistencyProof{}, err
+	}
+	// Check before serving: a damaged tile must be an alarm here, not a
+	// proof that fails at the client.
+	if out.FromCheckpoint != nil {
+		if err := sdk.VerifyConsistency(out.FromCheckpoint.Checkpoint, toCP.Signed.Checkpoint, out.Proof); err != nil {
+			return ConsistencyProof{}, fmt.Errorf("%w: consistency %d→%d from the stored tiles: %v", ErrMismatch, from, to, err)
+		}
 	}
 	if out.Proof == nil {
 		out.Proof = [][]byte{}
@@ -139,9 +151,12 @@ func (p *Proofs) Inclusion(ctx context.Context, ref EntryRef) (InclusionProof, e
 	if err != nil {
 		return InclusionProof{Entry: e}, err
 	}
-	proof, err := t.InclusionProof(leaf.Index, cp.Signed.Size)
+	proof, err := t.InclusionProof(ctx, leaf.Index)
 	if err != nil {
 		return InclusionProof{Entry: e}, err
+	}
+	if err := sdk.VerifyCheckpointInclusion(data, leaf.Index, proof, cp.Signed.Checkpoint); err != nil {
+		return InclusionProof{Entry: e}, fmt.Errorf("%w: inclusion of %s at leaf %d from the stored tiles: %v", ErrMismatch, ref, leaf.Index, err)
 	}
 	if proof == nil {
 		proof = [][]byte{}
@@ -149,46 +164,59 @@ func (p *Proofs) Inclusion(ctx context.Context, ref EntryRef) (InclusionProof, e
 	return InclusionProof{Index: leaf.Index, TreeSize: cp.Signed.Size, Proof: proof, Data: data, Entry: e, Checkpoint: cp.Signed}, nil
 }
 
-// treeAt returns the tree once it holds at least cp.Size leaves, loading
-// new leaves from the store, after checking its root against cp's: a proof
-// from a tree that does not match the checkpoint would not verify anyway.
-func (p *Proofs) treeAt(ctx context.Context, cp Checkpoint) (*Tree, error) {
-	t, err := p.load(ctx, cp.Size)
-	if err != nil {
-		return nil, err
-	}
-	root, err := t.RootAt(cp.Size)
+// treeAt returns the tiles of the tree of cp's size after checking that
+// they give cp's root: a proof from tiles that do not match the checkpoint
+// would not verify anyway.
+func (p *Proofs) treeAt(ctx context.Context, cp Checkpoint) (*sdk.TileHashes, error) {
+	th := sdk.NewTileHashes(p.readTile, cp.Size)
+	root, err := th.Root(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !bytes.Equal(root, cp.Root) {
-		return nil, fmt.Errorf("%w: stored leaves do not give the root of checkpoint %d", ErrMismatch, cp.Size)
+		return nil, fmt.Errorf("%w: stored tiles do not give the root of checkpoint %d", ErrMismatch, cp.Size)
 	}
-	return t, nil
+	return th, nil
 }
 
-func (p *Proofs) load(ctx context.Context, size uint64) (*Tree, error) {
-	if p.tree.Size() >= size {
-		return p.tree, nil
-	}
+// readTile is the sdk.TileReader of the stored tiles.
+func (p *Proofs) readTile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
+	k := [2]uint64{uint64(level), index}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.tree.Size() < size {
-		leaves, err := p.st.Leaves(ctx, p.tree.Size(), 10000)
-		if err != nil {
+	b, ok := p.cache.get(k)
+	p.mu.Unlock()
+	if !ok {
+		var err error
+		if b, err = p.st.Tile(ctx, level, index); err != nil {
 			return nil, err
 		}
-		if len(leaves) == 0 {
-			return nil, fmt.Errorf("evidence: log has %d leaves, checkpoint needs %d", p.tree.Size(), size)
-		}
-		for _, l := range leaves {
-			if l.Index != p.tree.Size() {
-				return nil, fmt.Errorf("evidence: leaf %d missing", p.tree.Size())
-			}
-			if err := p.tree.AppendLeafHash(l.LeafHash); err != nil {
-				return nil, err
-			}
+		if len(b) == sdk.TileWidth*hashSize {
+			p.mu.Lock()
+			p.cache.put(k, b)
+			p.mu.Unlock()
 		}
 	}
-	return p.tree, nil
+	if len(b) < width*hashSize || len(b)%hashSize != 0 {
+		return nil, fmt.Errorf("%w: stored tile %s has %d bytes, %d hashes needed", ErrMismatch, sdk.TilePath(level, index, width), len(b), width)
+	}
+	return b[:width*hashSize], nil
+}
+
+// Tile returns the first width hashes of tile (level, index) as of the
+// latest checkpoint (C2SP tlog-tiles): ErrNotFound if the tile does not
+// have that width in the tree of the latest checkpoint's size (a full tile
+// is asked for with width 256), so mirrors only ever see published trees.
+func (p *Proofs) Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
+	cp, err := p.st.LatestCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := sdk.TileWidthAt(level, index, cp.Signed.Size)
+	if w == 0 || width > w {
+		return nil, ErrNotFound
+	}
+	if width == sdk.TileWidth && w < sdk.TileWidth {
+		return nil, ErrNotFound
+	}
+	return p.readTile(ctx, level, index, width)
 }

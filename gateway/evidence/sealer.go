@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/merkle/compact"
+
+	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
 )
 
 // SealerOptions tune a Sealer. Zero values take the defaults shown.
@@ -140,6 +143,7 @@ type Sealer struct {
 	mu      sync.Mutex // guards the fields below (SealOnce vs Run)
 	keyWarn string     // key id of the last key-change message logged
 	log     *Log       // nil: must (re)load
+	tiles   *tileWriter
 	cursors map[string]Cursor
 	lastCP  Checkpoint
 	sinceCP int
@@ -306,6 +310,9 @@ func (s *Sealer) load(ctx context.Context) error {
 			break
 		}
 	}
+	if err := s.loadTiles(ctx, l); err != nil {
+		return err
+	}
 	s.cursors = map[string]Cursor{}
 	for _, typ := range EntryTypes {
 		c, err := s.st.SealCursor(ctx, typ)
@@ -469,8 +476,13 @@ func (s *Sealer) seal(ctx context.Context, es []Entry) error {
 			return fmt.Errorf("encode %s: %w", e.EntryRef, err)
 		}
 		idx := s.log.Size()
-		lh, chain := s.log.Append(data)
+		lh := LeafHash(data)
+		chain := s.log.AppendLeafHashNodes(lh, s.tiles.visit)
 		leaves = append(leaves, Leaf{Index: idx, Ref: e.EntryRef, Created: e.Created, LeafHash: lh, Chain: chain})
+	}
+	tiles, err := s.tiles.take()
+	if err != nil {
+		return err
 	}
 	s.sinceCP += len(es)
 	var cp *StoredCheckpoint
@@ -481,7 +493,7 @@ func (s *Sealer) seal(ctx context.Context, es []Entry) error {
 		}
 		cp = &StoredCheckpoint{Signed: sc, State: s.log.State()}
 	}
-	if err := s.st.Seal(ctx, s.lease, now, leaves, cp); err != nil {
+	if err := s.st.Seal(ctx, s.lease, now, leaves, tiles, cp); err != nil {
 		return err
 	}
 	for _, e := range es {
@@ -498,3 +510,71 @@ func (s *Sealer) seal(ctx context.Context, es []Entry) error {
 	}
 	return nil
 }
+
+// loadTiles resumes the tile writer from the rightmost stored tiles (one
+// row per level: O(log n) hashes) and checks that they give the root of
+// the log l loaded from the leaves. A log sealed before tiles existed gets
+// its tiles written here once, from its leaves, in transactions of
+// tileBackfill leaves under the lease.
+func (s *Sealer) loadTiles(ctx context.Context, l *Log) error {
+	last, err := s.st.LastTiles(ctx)
+	if err != nil {
+		return err
+	}
+	tw := newTileWriter(last)
+	n := tw.size()
+	if n > l.Size() {
+		return fmt.Errorf("evidence tiles cover %d leaves but only %d are stored: refusing to seal (run lianmeng verify)", n, l.Size())
+	}
+	if n < l.Size() {
+		s.o.Log.Warn("evidence sealer: writing the tiles of leaves sealed without them (once, after an upgrade)", "from", n, "to", l.Size())
+		hashes, err := sdk.NewTileHashes(tw.reader, n).Range(ctx)
+		if err != nil {
+			return fmt.Errorf("evidence tiles: resume at %d: %w", n, err)
+		}
+		rng, err := tileRanges.NewRange(0, n, hashes)
+		if err != nil {
+			return fmt.Errorf("evidence tiles: resume at %d: %w", n, err)
+		}
+		visit := func(id compact.NodeID, h []byte) { tw.visit(id.Level, id.Index, h) }
+		for rng.End() < l.Size() {
+			leaves, err := s.st.Leaves(ctx, rng.End(), tileBackfill)
+			if err != nil {
+				return err
+			}
+			if len(leaves) == 0 {
+				return fmt.Errorf("evidence leaves: leaf %d missing while writing tiles: refusing to seal (run lianmeng verify)", rng.End())
+			}
+			for _, lf := range leaves {
+				if lf.Index != rng.End() || len(lf.LeafHash) != hashSize {
+					return fmt.Errorf("evidence leaves: leaf %d missing or malformed while writing tiles: refusing to seal (run lianmeng verify)", rng.End())
+				}
+				if err := rng.Append(bytes.Clone(lf.LeafHash), visit); err != nil {
+					return err
+				}
+			}
+			tiles, err := tw.take()
+			if err != nil {
+				return err
+			}
+			if err := s.st.Seal(ctx, s.lease, s.o.Now(), nil, tiles, nil); err != nil {
+				return fmt.Errorf("evidence tiles: store: %w", err)
+			}
+		}
+	}
+	root, err := sdk.NewTileHashes(tw.reader, l.Size()).Root(ctx)
+	if err != nil {
+		return fmt.Errorf("evidence tiles: %w: refusing to seal (run lianmeng verify)", err)
+	}
+	if !bytes.Equal(root, l.Root()) {
+		return fmt.Errorf("evidence tiles do not give the root of the stored leaves (size %d): refusing to seal (run lianmeng verify)", l.Size())
+	}
+	s.tiles = tw
+	return nil
+}
+
+// tileBackfill bounds the leaves whose tiles one backfill transaction
+// writes.
+const tileBackfill = 65536
+
+var tileRanges = &compact.RangeFactory{Hash: sdk.SM3Hasher.HashChildren}

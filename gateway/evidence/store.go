@@ -140,8 +140,29 @@ type Store interface {
 	// Entries loads rows by reference; missing rows are absent from the map.
 	Entries(ctx context.Context, refs []EntryRef) (map[EntryRef]Entry, error)
 
-	// Seal stores leaves (consecutive, starting at the current log size)
-	// and, if cp is not nil, a checkpoint, in one transaction that first
-	// renews the lease and fails with ErrLeaseLost if l.Holder lost it.
-	Seal(ctx context.Context, l Lease, now time.Time, leaves []Leaf, cp *StoredCheckpoint) error
+	// Tile returns the stored hashes of tile (level, index), at whatever
+	// width it has now, or ErrNotFound.
+	Tile(ctx context.Context, level uint8, index uint64) ([]byte, error)
+	// LastTiles returns the rightmost stored tile of each level, lowest
+	// level first (none for an empty log).
+	LastTiles(ctx context.Context) ([]Tile, error)
+
+	// Seal stores leaves (consecutive, starting at the current log size),
+	// the tiles they changed (each replacing the stored tile of its level
+	// and index) and, if cp is not nil, a checkpoint, in one transaction
+	// that first renews the lease and fails with ErrLeaseLost if l.Holder
+	// lost it.
+	Seal(ctx context.Context, l Lease, now time.Time, leaves []Leaf, tiles []Tile, cp *StoredCheckpoint) error
 }
+
+// Tile is one tile of the Merkle tree (C2SP tlog-tiles, docs/evidence.md
+// §11): the hashes of the nodes at height 8·Level with indices 256·Index
+// onward, concatenated (1 to 256 hashes of 32 bytes).
+type Tile struct {
+	Level  uint8
+	Index  uint64
+	Hashes []byte
+}
+
+// Width returns the number of hashes in the tile.
+func (t Tile) Width() int { return len(t.Hashes) / hashSize }

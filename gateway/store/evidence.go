@@ -14,7 +14,8 @@ import (
 )
 
 // EvidenceStore implements evidence.Store: the evidence_leaves and
-// evidence_checkpoints tables (migration 00030), the sealer's lease in
+// evidence_checkpoints tables (migration 00030), evidence_tiles (00039),
+// the sealer's lease in
 // job_leases, and the ledger and audit rows the log is made of.
 //
 // The lease is plain SQL (an UPDATE that renews or takes over an expired
@@ -39,7 +40,7 @@ func (s *EvidenceStore) ReleaseLease(ctx context.Context, l evidence.Lease) erro
 }
 
 // Seal implements evidence.Store.
-func (s *EvidenceStore) Seal(ctx context.Context, l evidence.Lease, now time.Time, leaves []evidence.Leaf, cp *evidence.StoredCheckpoint) error {
+func (s *EvidenceStore) Seal(ctx context.Context, l evidence.Lease, now time.Time, leaves []evidence.Leaf, tiles []evidence.Tile, cp *evidence.StoredCheckpoint) error {
 	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		// Fencing: renew the lease inside the transaction. A takeover by
 		// another instance changes holder, so this matches no row.
@@ -70,6 +71,16 @@ func (s *EvidenceStore) Seal(ctx context.Context, l evidence.Lease, now time.Tim
 			if _, err := tx.ExecContext(ctx, `INSERT INTO evidence_leaves (idx, entry_type, entry_id, entry_created, leaf_hash, chain_hash, sealed_at) VALUES `+
 				placeholders(len(part), "(?, ?, ?, ?, ?, ?, ?)"), args...); err != nil {
 				return fmt.Errorf("insert evidence leaves: %w", err)
+			}
+		}
+		// A tile only grows: the stored row is replaced by its longer self.
+		// DELETE then INSERT is the same statement pair on every engine.
+		for _, t := range tiles {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM evidence_tiles WHERE level = ? AND idx = ?`, int(t.Level), int64(t.Index)); err != nil {
+				return fmt.Errorf("replace evidence tile: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO evidence_tiles (level, idx, hashes) VALUES (?, ?, ?)`, int(t.Level), int64(t.Index), t.Hashes); err != nil {
+				return fmt.Errorf("insert evidence tile: %w", err)
 			}
 		}
 		if cp != nil {
@@ -155,6 +166,40 @@ func (s *EvidenceStore) Checkpoints(ctx context.Context, after int64, limit int)
 			cp.Signed.Size = uint64(r.Size)
 		}
 		out[i] = cp
+	}
+	return out, nil
+}
+
+// Tile implements evidence.Store.
+func (s *EvidenceStore) Tile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	if index > 1<<62 {
+		return nil, evidence.ErrNotFound
+	}
+	var b []byte
+	err := s.db.R.GetContext(ctx, &b, `SELECT hashes FROM evidence_tiles WHERE level = ? AND idx = ?`, int(level), int64(index))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, evidence.ErrNotFound
+	} else if err != nil {
+		return nil, fmt.Errorf("read evidence tile: %w", err)
+	}
+	return b, nil
+}
+
+// LastTiles implements evidence.Store: one primary-key probe per level.
+func (s *EvidenceStore) LastTiles(ctx context.Context) ([]evidence.Tile, error) {
+	var out []evidence.Tile
+	for level := range 8 {
+		var r struct {
+			Idx    int64  `db:"idx"`
+			Hashes []byte `db:"hashes"`
+		}
+		err := s.db.R.GetContext(ctx, &r, `SELECT idx, hashes FROM evidence_tiles WHERE level = ? ORDER BY idx DESC LIMIT 1`, level)
+		if errors.Is(err, sql.ErrNoRows) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("read evidence tiles: %w", err)
+		}
+		out = append(out, evidence.Tile{Level: uint8(level), Index: uint64(r.Idx), Hashes: r.Hashes})
 	}
 	return out, nil
 }

@@ -561,7 +561,7 @@ func TestEvidenceSealFencing(t *testing.T) {
 		leaseA := evidence.Lease{Name: "evidence-sealer", Holder: "a", TTL: 15 * time.Second}
 		// The same call under a live lease is accepted (control): a
 		// zero-leaf Seal only renews.
-		if err := es.Seal(ctx, leaseA, clk.Now(), nil, nil); err != nil {
+		if err := es.Seal(ctx, leaseA, clk.Now(), nil, nil, nil); err != nil {
 			t.Fatalf("control: seal under a's own lease: %v", err)
 		}
 		clk.Add(16 * time.Second)
@@ -581,7 +581,7 @@ func TestEvidenceSealFencing(t *testing.T) {
 			t.Fatal(err)
 		}
 		leaf := evidence.Leaf{Index: uint64(leaves), Ref: evTxRef(424242), Created: store.Micros(clk.Now()), LeafHash: lh, Chain: chain}
-		err = es.Seal(ctx, leaseA, clk.Now(), []evidence.Leaf{leaf}, &evidence.StoredCheckpoint{Signed: sc, State: l.State()})
+		err = es.Seal(ctx, leaseA, clk.Now(), []evidence.Leaf{leaf}, nil, &evidence.StoredCheckpoint{Signed: sc, State: l.State()})
 		if !errors.Is(err, evidence.ErrLeaseLost) {
 			t.Fatalf("seal under a lost lease: %v, want ErrLeaseLost", err)
 		}
