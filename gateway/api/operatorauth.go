@@ -184,16 +184,3 @@ func operatorScopesOf(c *fiber.Ctx) []string {
 	v, _ := c.Locals(localOperatorScopes).([]string)
 	return v
 }
-
-const localOpAudit = "op_audit"
-
-// setOpAudit makes the request's ledger write (Server.write) record an
-// audit event, attributed to the request's actor, in the same transaction
-// and only if the write applies: how operator actions that go through the
-// batching writer (funding) reach the audit and evidence logs.
-func setOpAudit(c *fiber.Ctx, kind, subject string, request any) {
-	c.Locals(localOpAudit, &store.OpAudit{Kind: kind, Actor: actor(c), Subject: subject,
-		Request: map[string]any{"body": request, "idempotency_key": c.Get("Idempotency-Key")}})
-}
-
-func opAudit(c *fiber.Ctx) *store.OpAudit { a, _ := c.Locals(localOpAudit).(*store.OpAudit); return a }

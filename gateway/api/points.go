@@ -78,15 +78,36 @@ func mapPointsErr(err error) error {
 	return err
 }
 
+// envelope is what the store keeps with a command in the same commit,
+// besides the command's own effects: the idempotency scope (the merchant,
+// or "operator"), the signed request's nonce, and for operator actions the
+// audit event that attributes it. Each handler builds it explicitly.
+type envelope struct {
+	Scope string
+	Nonce *store.Nonce
+	Audit *store.OpAudit
+}
+
+// signedWrite is the envelope of a signed merchant write: its nonce is
+// consumed in the batch that commits the effect.
+func (s *Server) signedWrite(c *fiber.Ctx, merchantID string) envelope {
+	return envelope{Scope: merchantID, Nonce: takeNonce(c)}
+}
+
+// operatorWrite is the envelope of an operator write: audited as kind on
+// subject, attributed to the operator token, only if the write applies.
+func operatorWrite(c *fiber.Ctx, kind, subject string, request any) envelope {
+	return envelope{Scope: "operator", Audit: &store.OpAudit{Kind: kind, Actor: actor(c), Subject: subject,
+		Request: map[string]any{"body": request, "idempotency_key": c.Get("Idempotency-Key")}}}
+}
+
 // write submits a domain command through the batching writer under the
-// request's Idempotency-Key, consuming nonce (the signed request's, or nil
-// for operator requests) in the same commit: the same key and body
-// replays the stored response, the same key with another body is 409, and
-// concurrent duplicates produce one effect. scope is the idempotency
-// namespace (the merchant, or "operator"); status is the success status;
-// each of applied is called with the domain result of a write that applied
-// now (not of a replay).
-func (s *Server) write(c *fiber.Ctx, scope string, nonce *store.Nonce, cmd points.Command, status int, applied ...func(any)) error {
+// request's Idempotency-Key, with its envelope in the same commit: the
+// same key and body replays the stored response, the same key with another
+// body is 409, and concurrent duplicates produce one effect. status is the
+// success status; each of applied is called with the domain result of a
+// write that applied now (not of a replay).
+func (s *Server) write(c *fiber.Ctx, e envelope, cmd points.Command, status int, applied ...func(any)) error {
 	key := c.Get("Idempotency-Key")
 	if key == "" {
 		return Errorf(400, CodeIdemRequired, "writes need an Idempotency-Key header (1-128 characters, unique per operation)")
@@ -102,8 +123,8 @@ func (s *Server) write(c *fiber.Ctx, scope string, nonce *store.Nonce, cmd point
 	defer cancel()
 	// Replays are found inside the batch (one query for the whole batch),
 	// which also consumes the retry's nonce in the same commit.
-	res := s.writer.Submit(ctx, &store.Op{Command: cmd, Nonce: nonce,
-		Idem: &store.Idem{MerchantID: scope, Key: key, RequestHash: hash, Status: status}, Audit: opAudit(c)})
+	res := s.writer.Submit(ctx, &store.Op{Command: cmd, Nonce: e.Nonce,
+		Idem: &store.Idem{MerchantID: e.Scope, Key: key, RequestHash: hash, Status: status}, Audit: e.Audit})
 	if res.Err != nil {
 		return mapPointsErr(res.Err)
 	}
@@ -165,7 +186,7 @@ func (s *Server) earn(c *fiber.Ctx) error {
 	if err != nil {
 		return mapPointsErr(err)
 	}
-	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusCreated)
+	return s.write(c, s.signedWrite(c, mid), cmd, fiber.StatusCreated)
 }
 
 func (s *Server) checkStore(c *fiber.Ctx, mid, storeID string) error {
@@ -191,7 +212,7 @@ func (s *Server) refundEarn(c *fiber.Ctx) error {
 	}
 	mid := merchantID(c)
 	cmd := s.svc.RefundEarnCommand(points.RefundEarnRequest{MerchantID: mid, OrderID: req.OrderID, AmountFen: req.AmountFen})
-	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusOK)
+	return s.write(c, s.signedWrite(c, mid), cmd, fiber.StatusOK)
 }
 
 type redeemRequest struct {
@@ -216,7 +237,7 @@ func (s *Server) redeem(c *fiber.Ctx) error {
 	}
 	cmd := s.svc.RedeemCommand(points.RedeemRequest{MerchantID: mid, StoreID: req.StoreID, OrderID: req.OrderID,
 		Code: req.Code, Member: req.Member, Points: req.Points, AmountFen: req.AmountFen})
-	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusCreated, func(v any) { s.observeRedeem(c, mid, v) })
+	return s.write(c, s.signedWrite(c, mid), cmd, fiber.StatusCreated, func(v any) { s.observeRedeem(c, mid, v) })
 }
 
 // observeRedeem feeds the velocity detector: a merchant redeeming the
@@ -247,7 +268,7 @@ func (s *Server) refundRedeem(c *fiber.Ctx) error {
 	}
 	mid := merchantID(c)
 	cmd := s.svc.RefundRedeemCommand(points.RefundRedeemRequest{MerchantID: mid, OrderID: req.OrderID, Points: req.Points})
-	return s.write(c, mid, takeNonce(c), cmd, fiber.StatusOK)
+	return s.write(c, s.signedWrite(c, mid), cmd, fiber.StatusOK)
 }
 
 func (s *Server) accountOf(c *fiber.Ctx, mid string) error {
@@ -286,8 +307,7 @@ func (s *Server) fund(c *fiber.Ctx) error {
 		return Errorf(400, CodeValidation, "external_ref (the payment channel's reference of the received money) is required")
 	}
 	cmd := s.svc.FundCommand(points.FundRequest{MerchantID: m.ID, AmountFen: req.AmountFen, ExternalRef: req.ExternalRef})
-	setOpAudit(c, "reserve.funded", m.ID, req)
-	return s.write(c, "operator", nil, cmd, fiber.StatusCreated)
+	return s.write(c, operatorWrite(c, "reserve.funded", m.ID, req), cmd, fiber.StatusCreated)
 }
 
 func (s *Server) setEarning(c *fiber.Ctx) error {
