@@ -11,6 +11,8 @@
 #                             (default root@tcp(127.0.0.1:3306)/test)
 #   CI=true                   start MariaDB if it is not answering, and fail
 #                             (never skip) when the MySQL suite cannot run
+#   LIANMENG_TEST_BROWSER=require  fail (never skip) the browser tests when
+#                             chromium is missing (set by CI=true)
 #   LIANMENG_VULNDB           the vulnerability database scripts/vulncheck.sh
 #                             reads (it skips without one)
 set -euo pipefail
@@ -38,6 +40,21 @@ if [ "${CI:-}" = "true" ]; then
       sleep 1
     done
     mysql_answers || { echo "test.sh: MariaDB did not start within 60 s" >&2; exit 1; }
+  fi
+fi
+
+# The browser tests (gateway/web) drive Debian's chromium headless and run
+# the transparency page's OpenSSL command; CI must not skip them.
+if [ "${CI:-}" = "true" ]; then
+  export LIANMENG_TEST_BROWSER=require
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "test.sh: chromium or openssl is missing; installing them for the browser tests (apt-get install -y chromium openssl)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium openssl >/dev/null
+  else
+    echo "test.sh: chromium or openssl is missing and this is not root: install them (apt-get install -y chromium openssl), or the browser tests in gateway/web are skipped (and fail with CI=true)" >&2
   fi
 fi
 

@@ -20,6 +20,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/scheduler"
 	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/web"
 )
 
 func init() {
@@ -160,6 +161,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	deps.Consent = &consent.Service{Store: db, Sender: sender, CodeTTL: m.CodeTTL.D(), SMSTTL: m.SMSTTL.D(), SignInTTL: m.SignInTTL.D(),
 		Resend: m.Resend.D(), MaxAttempts: m.MaxAttempts}
 	srv := api.New(deps)
+	web.Register(srv.App()) // the pages: /, /member, /operator
 
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
@@ -177,6 +179,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	log.Info("lianmeng gateway listening", "addr", ln.Addr().String(), "database", cfg.Database.Driver, "version", version)
+	log.Info("pages", "transparency", "http://"+ln.Addr().String()+"/", "member", "http://"+ln.Addr().String()+"/member", "operator", "http://"+ln.Addr().String()+"/operator")
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -1,0 +1,391 @@
+// Shared by every page: the zh/en dictionary, the language switch, the
+// JSON API call and number formats. Money arrives as integer fen and points
+// as integers; they are formatted with integer arithmetic only.
+'use strict';
+
+const LM = (() => {
+  const dict = {
+    zh: {
+      'skip': '跳到正文',
+      'nav.label': '页面',
+      'nav.transparency': '透明度',
+      'nav.member': '会员',
+      'nav.operator': '运营后台',
+      'lang.switch': 'English',
+      'lang.label': '切换到英文',
+      'loading': '加载中…',
+      'error': '出错了：',
+      'none': '暂无',
+      'more': '加载更多',
+      'yes': '是',
+      'no': '否',
+      // transparency
+      't.title': '联盟透明度 · 联盟积分',
+      't.h1': '联盟透明度',
+      't.lead': '每一个积分都有真金白银备付，每一条规则都公开，每一笔账都可以自己核验。',
+      't.cov.h': '备付金覆盖率',
+      't.cov.reserve': '备付金',
+      't.cov.outstanding': '流通中的积分',
+      't.cov.face': '每积分面值',
+      't.cov.asof': '统计时间',
+      't.cov.ok': '全部流通积分都有足额备付金。',
+      't.cov.short': '备付金不足以覆盖全部流通积分！',
+      't.cov.meter': '覆盖率',
+      't.cov.history': '目前只显示当前数值：网关尚未保存每日快照，因此还没有历史曲线。',
+      't.m.h': '商户与积分规则',
+      't.m.caption': '各商户当前的积分规则',
+      't.m.name': '商户',
+      't.m.industry': '行业',
+      't.m.status': '状态',
+      't.m.terms': '怎么得积分',
+      't.m.active': '营业中',
+      't.m.suspended': '已暂停',
+      't.m.flat': '消费 ¥100 得 {pts} 积分（价值 {val}，即返 {pct}）',
+      't.m.zero': '目前不发放积分',
+      't.m.cap': '，每笔最多 {max} 积分',
+      't.m.plugin': '由行业规则插件“{name}”计算',
+      't.m.empty': '还没有商户。',
+      't.m.changes': '规则变更及生效日期将在规则版本上线后显示在这里。',
+      't.cp.h': '最新签名检查点',
+      't.cp.lead': '每一笔账和每一次管理操作都进入 SM3 哈希链和 Merkle 树，检查点由联盟用 SM2 签名。',
+      't.cp.origin': '日志标识',
+      't.cp.size': '条目数',
+      't.cp.root': 'Merkle 根',
+      't.cp.chain': '链头',
+      't.cp.time': '时间',
+      't.cp.key': '公钥编号',
+      't.cp.signed': '签名文本',
+      't.cp.pub': 'SM2 公钥',
+      't.cp.pending': '尚未写出第一个检查点。',
+      't.cp.unavailable': '本网关未开启证据日志。',
+      't.v.h': '自己核验',
+      't.v.lead': '不必相信本页面：下载这三个文件，用 OpenSSL 3（支持国密 SM2/SM3）自己验证签名。',
+      't.v.dl': '下载',
+      't.v.body': '检查点正文 checkpoint.txt',
+      't.v.sig': '签名 checkpoint.sig（DER）',
+      't.v.pem': '公钥 lianmeng-evidence.pem',
+      't.v.cmd': '然后运行（应输出 Signature Verified Successfully）：',
+      't.v.curl': '或者只用命令行获取这三个文件：',
+      't.v.keyid': '请确认公钥编号与联盟在别处公布的一致；检查点正文最后一行写着同一个编号。',
+      't.v.go': 'Go 程序可以用 sdk/evidence 的 ParseSignedCheckpoint 和 VerifyCheckpoint；一致性证明见 /v1/evidence/consistency，规范见 docs/evidence.md。',
+      // member
+      'm.title': '我的积分 · 联盟积分',
+      'm.h1': '我的积分',
+      'm.signin.h': '登录',
+      'm.phone': '手机号',
+      'm.send': '发送验证码',
+      'm.code': '验证码',
+      'm.verify': '登录',
+      'm.sent': '验证码已发送，请查收短信。',
+      'm.signout': '退出',
+      'm.bal.h': '余额',
+      'm.available': '可用',
+      'm.pending': '待释放',
+      'm.debt': '欠扣',
+      'm.lots.h': '积分批次',
+      'm.lots.caption': '每批积分的来源、释放与到期日期',
+      'm.lot.points': '积分',
+      'm.lot.remaining': '剩余',
+      'm.lot.merchant': '商户',
+      'm.lot.earned': '获得于',
+      'm.lot.release': '释放于',
+      'm.lot.expires': '到期于',
+      'm.lot.rule': '规则版本',
+      'm.lot.state': '状态',
+      'm.hist.h': '明细',
+      'm.hist.caption': '最近的积分变动',
+      'm.hist.time': '时间',
+      'm.hist.kind': '类型',
+      'm.hist.change': '变动',
+      'm.hist.ref': '编号',
+      'm.rc.h': '付款码',
+      'm.rc.lead': '在收银台出示此码即可用积分抵扣；码仅限一次，约 60 秒内有效。',
+      'm.rc.show': '生成付款码',
+      'm.rc.digits': '付款码数字',
+      'm.rc.qr': '付款码二维码，内容为 {code}',
+      'm.rc.expires': '有效至',
+      'm.rc.expired': '已过期，请重新生成。',
+      'kind.fund': '充值', 'kind.earn': '获得', 'kind.redeem': '抵扣', 'kind.release': '释放',
+      'kind.expire': '过期', 'kind.refund_earn': '退货扣回', 'kind.refund_redeem': '退货退还',
+      'state.pending': '待释放', 'state.available': '可用', 'state.closed': '已用完', 'state.expired': '已过期',
+      // operator
+      'o.title': '运营后台 · 联盟积分',
+      'o.h1': '运营后台',
+      'o.token': '运营令牌',
+      'o.token.help': '使用具名运营令牌（见 README“Operator access”）；令牌只保存在本标签页。',
+      'o.signin': '进入',
+      'o.signout': '退出',
+      'o.totals.h': '总览',
+      'o.reserve': '备付金',
+      'o.outstanding': '流通积分',
+      'o.coverage': '覆盖率',
+      'o.merchants.h': '商户',
+      'o.merchants.caption': '全部商户',
+      'o.id': '编号',
+      'o.name': '名称',
+      'o.industry': '行业',
+      'o.status': '状态',
+      'o.open': '查看',
+      'o.create.h': '新建商户',
+      'o.create': '创建',
+      'o.detail.h': '商户详情',
+      'o.budget': '预算（积分）',
+      'o.payable': '应付（元）',
+      'o.stores.h': '门店',
+      'o.store.name': '门店名称',
+      'o.store.add': '添加门店',
+      'o.creds.h': 'API 凭证',
+      'o.cred.id': '凭证编号',
+      'o.cred.alg': '算法',
+      'o.cred.scopes': '权限',
+      'o.cred.status': '状态',
+      'o.cred.create': '新建 HMAC 凭证',
+      'o.cred.secret': '新凭证的密钥只显示这一次：',
+      'o.cred.revoke': '吊销',
+      'o.fund.h': '充值',
+      'o.fund.amount': '金额（分）',
+      'o.fund.ref': '支付流水号',
+      'o.fund.do': '充值',
+      'o.fund.done': '已充值。',
+      'o.suspend': '暂停',
+      'o.activate': '恢复',
+    },
+    en: {
+      'skip': 'Skip to content',
+      'nav.label': 'Pages',
+      'nav.transparency': 'Transparency',
+      'nav.member': 'Member',
+      'nav.operator': 'Operator',
+      'lang.switch': '中文',
+      'lang.label': 'Switch to Chinese',
+      'loading': 'Loading…',
+      'error': 'Error: ',
+      'none': 'None yet',
+      'more': 'Load more',
+      'yes': 'yes',
+      'no': 'no',
+      't.title': 'Alliance transparency · Lianmeng',
+      't.h1': 'Alliance transparency',
+      't.lead': 'Every point is backed by cash, every rule is public, and every entry can be checked by you.',
+      't.cov.h': 'Reserve coverage',
+      't.cov.reserve': 'Reserve',
+      't.cov.outstanding': 'Outstanding points',
+      't.cov.face': 'Face value of a point',
+      't.cov.asof': 'As of',
+      't.cov.ok': 'Every outstanding point is fully backed by the reserve.',
+      't.cov.short': 'The reserve does NOT cover every outstanding point!',
+      't.cov.meter': 'Coverage',
+      't.cov.history': 'This shows the figures now only: the gateway keeps no daily snapshots yet, so there is no chart over time.',
+      't.m.h': 'Merchants and their earning rules',
+      't.m.caption': 'How members earn at each merchant today',
+      't.m.name': 'Merchant',
+      't.m.industry': 'Industry',
+      't.m.status': 'Status',
+      't.m.terms': 'How you earn',
+      't.m.active': 'active',
+      't.m.suspended': 'suspended',
+      't.m.flat': 'Spend ¥100, earn {pts} points (worth {val}: {pct} back)',
+      't.m.zero': 'No points are issued at the moment',
+      't.m.cap': ', at most {max} points per purchase',
+      't.m.plugin': 'Computed by the industry rule plugin "{name}"',
+      't.m.empty': 'No merchants yet.',
+      't.m.changes': 'Scheduled rule changes and their effective dates will appear here once rule versions land.',
+      't.cp.h': 'Latest signed checkpoint',
+      't.cp.lead': 'Every ledger entry and every administrative action goes into an SM3 hash chain and a Merkle tree; the alliance signs checkpoints with SM2.',
+      't.cp.origin': 'Log origin',
+      't.cp.size': 'Entries',
+      't.cp.root': 'Merkle root',
+      't.cp.chain': 'Chain head',
+      't.cp.time': 'Time',
+      't.cp.key': 'Key id',
+      't.cp.signed': 'Signed text',
+      't.cp.pub': 'SM2 public key',
+      't.cp.pending': 'No checkpoint has been written yet.',
+      't.cp.unavailable': 'The evidence log is not enabled on this gateway.',
+      't.v.h': 'Check it yourself',
+      't.v.lead': 'Do not trust this page: download these three files and verify the signature yourself with OpenSSL 3 (which speaks SM2/SM3).',
+      't.v.dl': 'Download',
+      't.v.body': 'checkpoint body checkpoint.txt',
+      't.v.sig': 'signature checkpoint.sig (DER)',
+      't.v.pem': 'public key lianmeng-evidence.pem',
+      't.v.cmd': 'Then run (it must print Signature Verified Successfully):',
+      't.v.curl': 'Or fetch the three files from the command line:',
+      't.v.keyid': 'Check that the key id matches the one the alliance publishes elsewhere; the last line of the checkpoint body names the same id.',
+      't.v.go': 'From Go, sdk/evidence has ParseSignedCheckpoint and VerifyCheckpoint; consistency proofs are at /v1/evidence/consistency; docs/evidence.md is the specification.',
+      'm.title': 'My points · Lianmeng',
+      'm.h1': 'My points',
+      'm.signin.h': 'Sign in',
+      'm.phone': 'Phone number',
+      'm.send': 'Send code',
+      'm.code': 'Code',
+      'm.verify': 'Sign in',
+      'm.sent': 'A code is on its way by SMS.',
+      'm.signout': 'Sign out',
+      'm.bal.h': 'Balance',
+      'm.available': 'Available',
+      'm.pending': 'Pending',
+      'm.debt': 'Owed',
+      'm.lots.h': 'Lots',
+      'm.lots.caption': 'Where each lot of points came from, when it is released and when it expires',
+      'm.lot.points': 'Points',
+      'm.lot.remaining': 'Remaining',
+      'm.lot.merchant': 'Merchant',
+      'm.lot.earned': 'Earned',
+      'm.lot.release': 'Released',
+      'm.lot.expires': 'Expires',
+      'm.lot.rule': 'Rule version',
+      'm.lot.state': 'State',
+      'm.hist.h': 'History',
+      'm.hist.caption': 'Recent changes to your points',
+      'm.hist.time': 'Time',
+      'm.hist.kind': 'Kind',
+      'm.hist.change': 'Change',
+      'm.hist.ref': 'Reference',
+      'm.rc.h': 'Redemption code',
+      'm.rc.lead': 'Show this code at the till to pay with points; it works once, for about 60 seconds.',
+      'm.rc.show': 'Show a redemption code',
+      'm.rc.digits': 'Redemption code digits',
+      'm.rc.qr': 'Redemption code as a QR code, containing {code}',
+      'm.rc.expires': 'Valid until',
+      'm.rc.expired': 'Expired: make a new one.',
+      'kind.fund': 'funding', 'kind.earn': 'earned', 'kind.redeem': 'redeemed', 'kind.release': 'released',
+      'kind.expire': 'expired', 'kind.refund_earn': 'refund clawback', 'kind.refund_redeem': 'refund returned',
+      'state.pending': 'pending', 'state.available': 'available', 'state.closed': 'used up', 'state.expired': 'expired',
+      'o.title': 'Operator console · Lianmeng',
+      'o.h1': 'Operator console',
+      'o.token': 'Operator token',
+      'o.token.help': 'Use a named operator token (README, "Operator access"); it is kept in this tab only.',
+      'o.signin': 'Enter',
+      'o.signout': 'Leave',
+      'o.totals.h': 'Totals',
+      'o.reserve': 'Reserve',
+      'o.outstanding': 'Outstanding points',
+      'o.coverage': 'Coverage',
+      'o.merchants.h': 'Merchants',
+      'o.merchants.caption': 'All merchants',
+      'o.id': 'Id',
+      'o.name': 'Name',
+      'o.industry': 'Industry',
+      'o.status': 'Status',
+      'o.open': 'Open',
+      'o.create.h': 'New merchant',
+      'o.create': 'Create',
+      'o.detail.h': 'Merchant',
+      'o.budget': 'Budget (points)',
+      'o.payable': 'Payable',
+      'o.stores.h': 'Stores',
+      'o.store.name': 'Store name',
+      'o.store.add': 'Add store',
+      'o.creds.h': 'API credentials',
+      'o.cred.id': 'Key id',
+      'o.cred.alg': 'Algorithm',
+      'o.cred.scopes': 'Scopes',
+      'o.cred.status': 'Status',
+      'o.cred.create': 'New HMAC credential',
+      'o.cred.secret': 'The new credential\'s secret is shown this once:',
+      'o.cred.revoke': 'Revoke',
+      'o.fund.h': 'Fund',
+      'o.fund.amount': 'Amount (fen)',
+      'o.fund.ref': 'Payment reference',
+      'o.fund.do': 'Fund',
+      'o.fund.done': 'Funded.',
+      'o.suspend': 'Suspend',
+      'o.activate': 'Reactivate',
+    },
+  };
+
+  const params = new URLSearchParams(location.search);
+  let lang = params.get('lang') || localStorage.getItem('lianmeng.lang') || 'zh';
+  if (!dict[lang]) lang = 'zh';
+  const listeners = [];
+
+  function t(key, vars) {
+    let s = dict[lang][key] ?? dict.zh[key] ?? key;
+    for (const [k, v] of Object.entries(vars || {})) s = s.replaceAll('{' + k + '}', String(v));
+    return s;
+  }
+
+  function apply() {
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+    for (const el of document.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', t(el.dataset.i18nLabel));
+    const title = document.querySelector('title[data-i18n]');
+    if (title) document.title = t(title.dataset.i18n);
+    listeners.forEach((f) => f());
+  }
+
+  function setLang(l) {
+    lang = l;
+    localStorage.setItem('lianmeng.lang', l);
+    apply();
+  }
+
+  // onLang re-renders dynamic content when the language changes.
+  function onLang(f) { listeners.push(f); }
+
+  class APIError extends Error {
+    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  }
+
+  // api calls the gateway's JSON API; errors become APIError with the
+  // stable code of the error model.
+  async function api(method, path, body, token, headers) {
+    const h = Object.assign({ Accept: 'application/json' }, headers || {});
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    if (token) h.Authorization = 'Bearer ' + token;
+    const r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+    const text = await r.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+    if (!r.ok) {
+      const e = (data && data.error) || {};
+      throw new APIError(r.status, e.code || 'http_' + r.status, e.message || r.statusText);
+    }
+    return data;
+  }
+
+  // yuan formats integer fen as ¥ with two decimals, without floats.
+  function yuan(fen) {
+    const neg = fen < 0;
+    const a = Math.abs(fen);
+    const s = Math.trunc(a / 100).toLocaleString('en-US') + '.' + String(a % 100).padStart(2, '0');
+    return (neg ? '-¥' : '¥') + s;
+  }
+
+  function num(n) { return Number(n).toLocaleString('en-US'); }
+
+  // percent formats basis points (10000 = 100%) with two decimals.
+  function percent(bp) { return Math.trunc(bp / 100) + '.' + String(Math.abs(bp % 100)).padStart(2, '0') + '%'; }
+
+  function when(s) {
+    if (!s) return '';
+    const d = new Date(s);
+    if (d.getUTCFullYear() <= 1) return '';
+    return d.toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
+  }
+
+  // el builds an element; text is set as text, never parsed as HTML.
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v);
+    }
+    for (const c of children) e.append(c);
+    return e;
+  }
+
+  function showError(err) {
+    const box = document.getElementById('error');
+    if (!box) return;
+    box.textContent = err ? t('error') + (err.code ? '[' + err.code + '] ' : '') + err.message : '';
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    const b = document.getElementById('lang-toggle');
+    if (b) b.addEventListener('click', () => setLang(lang === 'zh' ? 'en' : 'zh'));
+    apply();
+  });
+
+  return { t, api, yuan, num, percent, when, el, showError, onLang, APIError, get lang() { return lang; } };
+})();

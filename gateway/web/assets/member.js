@@ -1,0 +1,188 @@
+// The member page: sign in with a code sent to the phone, then balance,
+// lots with their release and expiry dates and rule version, history, and a
+// single-use redemption code shown as digits and as a QR code. The member
+// token stays in this tab (sessionStorage) and goes only to this gateway.
+'use strict';
+
+(() => {
+  const { t, api, num, when, el, showError, onLang, APIError } = LM;
+  const $ = (id) => document.getElementById(id);
+  const KEY = 'lianmeng.member';
+  let session = null; // {token, member_id, expires_at}
+  let data = null; // {balance, lots, history}
+  let code = null; // the redemption code on screen
+  let timer = 0;
+
+  function loadSession() {
+    try { session = JSON.parse(sessionStorage.getItem(KEY) || 'null'); } catch (e) { session = null; }
+    if (session && new Date(session.expires_at) <= new Date()) session = null;
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(KEY);
+    session = null; data = null; code = null;
+    clearInterval(timer);
+    render();
+  }
+
+  async function call(method, path, body) {
+    try {
+      return await api(method, path, body, session && session.token);
+    } catch (e) {
+      if (e instanceof APIError && e.status === 401) signOut();
+      throw e;
+    }
+  }
+
+  async function refresh() {
+    const [balance, lots, history] = await Promise.all([
+      call('GET', '/v1/member/balance'),
+      call('GET', '/v1/member/lots?include_closed=true'),
+      call('GET', '/v1/member/history?limit=50'),
+    ]);
+    data = { balance, lots: lots.lots || [], history: history.transactions || [] };
+    render();
+    document.body.dataset.loaded = 'true';
+  }
+
+  // change is what a transaction did to this member's points: the sum of
+  // its postings on the member's own accounts; a release moves points from
+  // pending to available, so it shows what became spendable.
+  function change(tx) {
+    const prefix = 'member:' + session.member_id + ':';
+    let net = 0; let avail = 0;
+    for (const p of tx.postings || []) {
+      if (!p.account.startsWith(prefix)) continue;
+      net += p.amount;
+      if (p.account === prefix + 'available') avail += p.amount;
+    }
+    return tx.kind === 'release' ? avail : net;
+  }
+
+  function renderCode() {
+    const box = $('rc');
+    if (!code) { box.hidden = true; return; }
+    box.hidden = false;
+    const d = code.code;
+    const digits = $('rc-digits');
+    digits.textContent = d.slice(0, 6) + ' ' + d.slice(6, 12) + ' ' + d.slice(12);
+    digits.dataset.code = d;
+    $('rc-expires').textContent = when(code.expires_at);
+    const canvas = $('rc-qr');
+    canvas.setAttribute('aria-label', t('m.rc.qr', { code: d }));
+    canvas.dataset.content = code.qr;
+    const qr = qrcode(0, 'M');
+    qr.addData(code.qr);
+    qr.make();
+    const n = qr.getModuleCount();
+    const quiet = 4;
+    const scale = Math.max(1, Math.floor(canvas.width / (n + 2 * quiet)));
+    const size = (n + 2 * quiet) * scale;
+    canvas.width = size; canvas.height = size;
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#fff'; g.fillRect(0, 0, size, size);
+    g.fillStyle = '#000';
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < n; c++) {
+        if (qr.isDark(r, c)) g.fillRect((c + quiet) * scale, (r + quiet) * scale, scale, scale);
+      }
+    }
+  }
+
+  function render() {
+    const signedIn = !!session;
+    $('signin').hidden = signedIn;
+    $('account').hidden = !signedIn;
+    if (!signedIn || !data) return;
+    const b = data.balance;
+    $('bal-available').textContent = num(b.available);
+    $('bal-pending').textContent = num(b.pending);
+    $('bal-debt').textContent = num(b.debt);
+
+    const lots = $('lot-rows');
+    lots.replaceChildren();
+    if (data.lots.length === 0) lots.append(el('tr', {}, el('td', { colspan: '8', text: t('none') })));
+    for (const l of data.lots) {
+      lots.append(el('tr', { 'data-lot': String(l.id) },
+        el('td', { class: 'num', text: num(l.points) }),
+        el('td', { class: 'num', text: num(l.remaining) }),
+        el('td', { text: t('state.' + l.state) }),
+        el('td', { text: l.merchant_id }),
+        el('td', { text: when(l.earned_at) }),
+        el('td', { class: 'release', text: when(l.release_at) }),
+        el('td', { class: 'expires', text: when(l.expires_at) }),
+        el('td', { text: l.rule_version })));
+    }
+
+    const hist = $('hist-rows');
+    hist.replaceChildren();
+    if (data.history.length === 0) hist.append(el('tr', {}, el('td', { colspan: '4', text: t('none') })));
+    for (const tx of data.history) {
+      const c = change(tx);
+      hist.append(el('tr', { 'data-tx': String(tx.id), 'data-kind': tx.kind },
+        el('td', { text: when(tx.created_at) }),
+        el('td', { text: t('kind.' + tx.kind) }),
+        el('td', { class: 'num change', text: (c > 0 ? '+' : '') + num(c) }),
+        el('td', { text: tx.ref })));
+    }
+    renderCode();
+  }
+
+  let phone = '';
+  async function sendCode(ev) {
+    ev.preventDefault();
+    showError(null);
+    phone = $('phone').value.trim();
+    try {
+      await api('POST', '/v1/member/signin', { phone });
+      $('code-form').hidden = false;
+      $('signin-status').textContent = t('m.sent');
+      $('code').focus();
+    } catch (e) { showError(e); }
+  }
+
+  async function verify(ev) {
+    ev.preventDefault();
+    showError(null);
+    try {
+      const r = await api('POST', '/v1/member/signin/verify', { phone, code: $('code').value.trim() });
+      session = { token: r.token, member_id: r.member_id, expires_at: r.expires_at };
+      sessionStorage.setItem(KEY, JSON.stringify(session));
+      $('code').value = '';
+      $('code-form').hidden = true;
+      $('signin-status').textContent = '';
+      render();
+      await refresh();
+    } catch (e) { showError(e); }
+  }
+
+  async function showCode() {
+    showError(null);
+    try {
+      code = await call('POST', '/v1/member/redemption-codes', { max_points: 0 });
+      renderCode();
+      clearInterval(timer);
+      timer = setInterval(() => {
+        if (code && new Date(code.expires_at) <= new Date()) {
+          clearInterval(timer);
+          code = null;
+          renderCode();
+          $('signin-status').textContent = '';
+          showError({ message: t('m.rc.expired') });
+        }
+      }, 1000);
+    } catch (e) { showError(e); }
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    $('phone-form').addEventListener('submit', sendCode);
+    $('code-form').addEventListener('submit', verify);
+    $('signout').addEventListener('click', signOut);
+    $('rc-show').addEventListener('click', showCode);
+    onLang(render);
+    loadSession();
+    render();
+    if (session) refresh().catch(showError);
+    else document.body.dataset.loaded = 'true';
+  });
+})();

@@ -1,0 +1,184 @@
+// The operator console: totals, merchants (create, suspend, reactivate,
+// fund), stores and API credentials, all through the operator API with a
+// named operator token kept in this tab only.
+'use strict';
+
+(() => {
+  const { t, api, yuan, num, percent, when, el, showError, onLang, APIError } = LM;
+  const $ = (id) => document.getElementById(id);
+  const KEY = 'lianmeng.operator';
+  let token = sessionStorage.getItem(KEY) || '';
+  let merchants = [];
+  let cursor = '';
+  let totals = null;
+  let current = null; // {m, account, stores, creds}
+
+  async function call(method, path, body, headers) {
+    try {
+      return await api(method, path, body, token, headers);
+    } catch (e) {
+      if (e instanceof APIError && e.status === 401) signOut();
+      throw e;
+    }
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(KEY);
+    token = ''; merchants = []; cursor = ''; totals = null; current = null;
+    render();
+  }
+
+  function renderTotals() {
+    if (!totals) return;
+    $('tot-reserve').textContent = yuan(totals.reserve_fen);
+    $('tot-outstanding').textContent = num(totals.outstanding_points);
+    $('tot-coverage').textContent = percent(totals.coverage_bp);
+  }
+
+  function renderMerchants() {
+    const body = $('merchant-rows');
+    body.replaceChildren();
+    for (const m of merchants) {
+      const open = el('button', { type: 'button', class: 'secondary', text: t('o.open') });
+      open.addEventListener('click', () => openMerchant(m.id).catch(showError));
+      body.append(el('tr', { 'data-merchant': m.id },
+        el('th', { scope: 'row', text: m.name }), el('td', { text: m.id }), el('td', { text: m.industry }),
+        el('td', { text: m.status === 'active' ? t('t.m.active') : t('t.m.suspended') }), el('td', {}, open)));
+    }
+    $('merchants-more').hidden = !cursor;
+  }
+
+  function renderDetail() {
+    const d = $('detail');
+    if (!current) { d.hidden = true; return; }
+    d.hidden = false;
+    const { m, account, stores, creds } = current;
+    d.dataset.merchant = m.id;
+    $('d-name').textContent = m.name;
+    $('d-id').textContent = m.id;
+    $('d-status').textContent = m.status === 'active' ? t('t.m.active') : t('t.m.suspended');
+    $('d-budget').textContent = num(account.budget_points);
+    $('d-payable').textContent = yuan(account.payable_fen);
+    $('d-toggle').textContent = m.status === 'active' ? t('o.suspend') : t('o.activate');
+    const list = $('store-list');
+    list.replaceChildren(...stores.map((s) => el('li', { text: s.name + ' (' + s.id + ')' })));
+    const rows = $('cred-rows');
+    rows.replaceChildren();
+    for (const c of creds) {
+      const cells = [el('th', { scope: 'row', text: c.id }), el('td', { text: c.algorithm }), el('td', { text: (c.scopes || []).join(' ') }),
+        el('td', { text: c.status + (c.revoked_at ? ' ' + when(c.revoked_at) : '') })];
+      const cell = el('td');
+      if (c.status === 'active') {
+        const b = el('button', { type: 'button', class: 'secondary', text: t('o.cred.revoke'), 'aria-label': t('o.cred.revoke') + ' ' + c.id });
+        b.addEventListener('click', () => revoke(c.id).catch(showError));
+        cell.append(b);
+      }
+      rows.append(el('tr', { 'data-cred': c.id }, ...cells, cell));
+    }
+  }
+
+  function render() {
+    $('signin').hidden = !!token;
+    $('console').hidden = !token;
+    renderTotals(); renderMerchants(); renderDetail();
+  }
+
+  async function loadMerchants(more) {
+    const q = '?limit=100' + (more && cursor ? '&cursor=' + encodeURIComponent(cursor) : '');
+    const r = await call('GET', '/v1/operator/merchants' + q);
+    merchants = more ? merchants.concat(r.merchants) : r.merchants;
+    cursor = r.next_cursor || '';
+    renderMerchants();
+  }
+
+  async function loadAll() {
+    totals = await call('GET', '/v1/operator/totals');
+    renderTotals();
+    await loadMerchants(false);
+    document.body.dataset.loaded = 'true';
+  }
+
+  async function openMerchant(id) {
+    const base = '/v1/operator/merchants/' + encodeURIComponent(id);
+    const [m, account, stores, creds] = await Promise.all([
+      call('GET', base), call('GET', base + '/account'), call('GET', base + '/stores'), call('GET', base + '/credentials')]);
+    current = { m, account, stores: stores.stores || [], creds: creds.credentials || [] };
+    $('cred-secret-box').hidden = true;
+    renderDetail();
+    $('detail-h').focus();
+  }
+
+  async function revoke(key) {
+    const id = current.m.id;
+    await call('POST', '/v1/operator/merchants/' + encodeURIComponent(id) + '/credentials/' + encodeURIComponent(key) + '/revoke');
+    await openMerchant(id);
+  }
+
+  function idemKey() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return 'console-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  function on(id, ev, f) {
+    $(id).addEventListener(ev, (e) => {
+      if (ev === 'submit') e.preventDefault();
+      showError(null);
+      f(e).catch(showError);
+    });
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    on('token-form', 'submit', async () => {
+      token = $('token').value.trim();
+      $('token').value = '';
+      sessionStorage.setItem(KEY, token);
+      render();
+      await loadAll();
+    });
+    $('signout').addEventListener('click', signOut);
+    on('merchants-more', 'click', () => loadMerchants(true));
+    on('create-form', 'submit', async () => {
+      const m = await call('POST', '/v1/operator/merchants', { name: $('new-name').value.trim(), industry: $('new-industry').value.trim() });
+      $('new-name').value = ''; $('new-industry').value = '';
+      await loadMerchants(false);
+      await openMerchant(m.id);
+    });
+    on('d-toggle', 'click', async () => {
+      const id = current.m.id;
+      await call('PUT', '/v1/operator/merchants/' + encodeURIComponent(id) + '/status', { status: current.m.status === 'active' ? 'suspended' : 'active' });
+      await loadMerchants(false);
+      await openMerchant(id);
+    });
+    on('fund-form', 'submit', async () => {
+      const id = current.m.id;
+      const amount = $('fund-amount').value.trim();
+      if (!/^[0-9]+$/.test(amount)) throw new APIError(400, 'validation_failed', t('o.fund.amount'));
+      // One key per submitted form: a retried request funds once.
+      await call('POST', '/v1/operator/merchants/' + encodeURIComponent(id) + '/fund',
+        { amount_fen: Number(amount), external_ref: $('fund-ref').value.trim() }, { 'Idempotency-Key': idemKey() });
+      $('fund-amount').value = ''; $('fund-ref').value = '';
+      $('fund-status').textContent = t('o.fund.done');
+      totals = await call('GET', '/v1/operator/totals');
+      renderTotals();
+      await openMerchant(id);
+    });
+    on('store-form', 'submit', async () => {
+      const id = current.m.id;
+      await call('POST', '/v1/operator/merchants/' + encodeURIComponent(id) + '/stores', { name: $('store-name').value.trim() });
+      $('store-name').value = '';
+      await openMerchant(id);
+    });
+    on('cred-create', 'click', async () => {
+      const id = current.m.id;
+      const c = await call('POST', '/v1/operator/merchants/' + encodeURIComponent(id) + '/credentials', { algorithm: 'hmac-sha256', label: 'console' });
+      await openMerchant(id);
+      $('cred-secret').textContent = c.id + '\n' + c.secret;
+      $('cred-secret-box').hidden = false;
+    });
+    onLang(render);
+    render();
+    if (token) loadAll().catch(showError);
+    else document.body.dataset.loaded = 'true';
+  });
+})();

@@ -1,0 +1,136 @@
+// The public transparency page: coverage, merchants' earning terms in
+// plain words, and the latest signed checkpoint with the means to verify it
+// without trusting this page.
+'use strict';
+
+(() => {
+  const { t, api, yuan, num, percent, when, el, showError, onLang } = LM;
+  const $ = (id) => document.getElementById(id);
+  let coverage = null;
+  let merchants = [];
+  let nextCursor = '';
+  let checkpoint = null; // {cp, key} or {error}
+
+  function renderCoverage() {
+    if (!coverage) return;
+    const c = coverage;
+    $('coverage-ratio').textContent = percent(c.coverage_bp);
+    $('coverage-ratio').removeAttribute('data-i18n');
+    $('coverage-bar').style.width = Math.min(100, c.coverage_bp / 100) + '%';
+    $('coverage-meter').setAttribute('aria-label', t('t.cov.meter') + ' ' + percent(c.coverage_bp));
+    const st = $('coverage-status');
+    st.textContent = c.covered ? t('t.cov.ok') : t('t.cov.short');
+    st.className = c.covered ? 'ok' : 'bad';
+    $('coverage-reserve').textContent = yuan(c.reserve_fen);
+    $('coverage-outstanding').textContent = num(c.outstanding_points);
+    $('coverage-face').textContent = yuan(c.face_value_fen);
+    $('coverage-asof').textContent = when(c.as_of);
+  }
+
+  // terms says in words what DESIGN's flat rate means for a member:
+  // floor(amount × rate / 10000 / face value) points per purchase.
+  function terms(m) {
+    const e = m.earning || {};
+    if (e.rule_plugin) return t('t.m.plugin', { name: e.rule_plugin });
+    if (!e.rate_bp) return t('t.m.zero');
+    const face = (coverage && coverage.face_value_fen) || 1;
+    const pts = Math.floor(e.rate_bp / face); // per ¥100 = 10000 fen
+    let s = t('t.m.flat', { pts: num(pts), val: yuan(pts * face), pct: percent(e.rate_bp) });
+    if (e.max_points) s += t('t.m.cap', { max: num(e.max_points) });
+    return s;
+  }
+
+  function renderMerchants() {
+    const body = $('merchant-rows');
+    body.replaceChildren();
+    if (merchants.length === 0) {
+      body.append(el('tr', {}, el('td', { colspan: '4', text: t('t.m.empty') })));
+    }
+    for (const m of merchants) {
+      body.append(el('tr', { 'data-merchant': m.id },
+        el('th', { scope: 'row', text: m.name }),
+        el('td', { text: m.industry }),
+        el('td', { text: m.status === 'active' ? t('t.m.active') : t('t.m.suspended') }),
+        el('td', { class: 'terms', text: terms(m) })));
+    }
+    $('merchants-more').hidden = !nextCursor;
+  }
+
+  function b64bytes(s) {
+    const bin = atob(s);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  function blobLink(id, parts, type) {
+    const a = $(id);
+    if (a.href.startsWith('blob:')) URL.revokeObjectURL(a.href);
+    a.href = URL.createObjectURL(new Blob(parts, { type }));
+  }
+
+  function renderCheckpoint() {
+    if (!checkpoint) return;
+    const state = $('cp-state');
+    if (checkpoint.error) {
+      const e = checkpoint.error;
+      state.textContent = e.code === 'evidence_pending' ? t('t.cp.pending') : e.code === 'unavailable' ? t('t.cp.unavailable') : t('error') + e.message;
+      $('cp-body').hidden = true;
+      return;
+    }
+    const { cp, key } = checkpoint;
+    state.textContent = '';
+    $('cp-origin').textContent = cp.origin;
+    $('cp-size').textContent = num(cp.size);
+    $('cp-root').textContent = cp.root;
+    $('cp-chain').textContent = cp.chain_head;
+    $('cp-time').textContent = when(cp.time) + ' (' + cp.time + ')';
+    $('cp-keyid').textContent = cp.key_id;
+    $('cp-signed').textContent = cp.signed;
+    $('cp-pem').textContent = key.public_key_pem;
+    // The body is the signed text up to its blank line (docs/evidence.md §5.3).
+    const body = cp.signed.slice(0, cp.signed.indexOf('\n\n') + 1);
+    blobLink('dl-body', [body], 'text/plain');
+    blobLink('dl-sig', [b64bytes(cp.signature)], 'application/octet-stream');
+    blobLink('dl-pem', [key.public_key_pem], 'application/x-pem-file');
+    const o = location.origin;
+    $('cmd-fetch').textContent =
+      `curl -fsS ${o}/v1/evidence/checkpoint > checkpoint.json\n` +
+      `jq -j '.signed | split("\\n\\n")[0] + "\\n"' checkpoint.json > checkpoint.txt\n` +
+      `jq -r .signature checkpoint.json | base64 -d > checkpoint.sig\n` +
+      `curl -fsS ${o}/v1/evidence/public-key | jq -r .public_key_pem > lianmeng-evidence.pem`;
+    $('cp-body').hidden = false;
+  }
+
+  async function loadMerchants() {
+    const q = nextCursor ? '?cursor=' + encodeURIComponent(nextCursor) : '';
+    const r = await api('GET', '/v1/public/merchants' + q);
+    merchants = merchants.concat(r.merchants);
+    nextCursor = r.next_cursor || '';
+    renderMerchants();
+  }
+
+  async function load() {
+    try {
+      coverage = await api('GET', '/v1/public/coverage');
+      renderCoverage();
+      await loadMerchants();
+    } catch (e) {
+      showError(e);
+    }
+    try {
+      const [cp, key] = await Promise.all([api('GET', '/v1/evidence/checkpoint'), api('GET', '/v1/evidence/public-key')]);
+      checkpoint = { cp, key };
+    } catch (e) {
+      checkpoint = { error: e };
+    }
+    renderCheckpoint();
+    document.body.dataset.loaded = 'true';
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    $('merchants-more').addEventListener('click', () => loadMerchants().catch(showError));
+    onLang(() => { renderCoverage(); renderMerchants(); renderCheckpoint(); });
+    load();
+  });
+})();

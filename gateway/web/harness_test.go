@@ -1,0 +1,300 @@
+package web_test
+
+// The browser tests' harness: a real gateway (api.Server with the pages,
+// the batching writer, the evidence log and a capturing message sender) on
+// 127.0.0.1, over SQLite and MariaDB, and headless Debian Chromium driven
+// by chromedp.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/lianmeng/lianmeng/gateway/api"
+	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/consent"
+	"github.com/lianmeng/lianmeng/gateway/evidence"
+	"github.com/lianmeng/lianmeng/gateway/messaging"
+	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/web"
+	"github.com/lianmeng/lianmeng/sdk/client"
+	"github.com/lianmeng/lianmeng/sdk/signature"
+)
+
+const bootstrapToken = "web-test-bootstrap-0123456789abcdef"
+
+type gateway struct {
+	base   string
+	db     *store.DB
+	sealer *evidence.Sealer
+	sender *captureSender
+	op     *client.Client
+	opTok  string
+}
+
+func startGateway(t *testing.T, db *store.DB) *gateway {
+	t.Helper()
+	g := &gateway{db: db, sender: &captureSender{}}
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Operator.Token = bootstrapToken
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := db.NewWriter(store.WriterOptions{BatchSize: 64, BatchWait: 200 * time.Microsecond})
+	t.Cleanup(w.Close)
+
+	key, err := evidence.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := evidence.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.sealer, err = evidence.NewSealer(db.Evidence(), signer, evidence.SealerOptions{Origin: "web.test/lianmeng", Settle: evidence.NoSettle, CheckpointInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM, err := signer.PublicKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Writer: w,
+		Points:   &points.Service{Policy: cfg.Points.Policy()},
+		Evidence: evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()),
+		Consent:  &consent.Service{Store: db, Sender: g.sender}})
+	web.Register(srv.App())
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	g.base = "http://" + ln.Addr().String()
+
+	// A named operator token with every scope, made with the bootstrap one
+	// as an operator would.
+	var tok struct{ Token string }
+	boot := client.NewOperator(g.base, bootstrapToken)
+	if err := boot.Do(context.Background(), "POST", "/v1/operator/tokens",
+		map[string]any{"label": "web tests", "scopes": api.OperatorScopes}, &tok); err != nil {
+		t.Fatal(err)
+	}
+	g.opTok = tok.Token
+	g.op = client.NewOperator(g.base, tok.Token)
+	return g
+}
+
+// seal seals everything written so far and signs a checkpoint.
+func (g *gateway) seal(t *testing.T) {
+	t.Helper()
+	if _, err := g.sealer.SealOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type testMerchant struct {
+	ID, Store string
+	C         *client.Client
+}
+
+var seq atomic.Int64
+
+func key(p string) string { return fmt.Sprintf("%s-%d-%d", p, time.Now().UnixNano(), seq.Add(1)) }
+
+// merchant creates a merchant with a store, an HMAC credential, a flat
+// rate and funding, through the operator API.
+func (g *gateway) merchant(t *testing.T, name, industry string, rateBP, maxPoints, fundFen int64) testMerchant {
+	t.Helper()
+	ctx := context.Background()
+	var m struct{ ID string }
+	if err := g.op.Do(ctx, "POST", "/v1/operator/merchants", map[string]string{"name": name, "industry": industry}, &m); err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ ID string }
+	if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/stores", map[string]string{"name": name + " 1"}, &st); err != nil {
+		t.Fatal(err)
+	}
+	var cred struct{ ID, Secret string }
+	if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/credentials",
+		map[string]any{"algorithm": "hmac-sha256", "scopes": []string{"earn", "refund", "redeem", "read"}}, &cred); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.op.Do(ctx, "PUT", "/v1/operator/merchants/"+m.ID+"/earning", map[string]any{"rate_bp": rateBP, "max_points": maxPoints}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fundFen > 0 {
+		if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/fund", map[string]any{"amount_fen": fundFen, "external_ref": key("pay")},
+			nil, client.IdempotencyKey(key("fund"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := signature.NewHMACSigner(cred.ID, cred.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testMerchant{ID: m.ID, Store: st.ID, C: client.NewMerchant(g.base, m.ID, s)}
+}
+
+// earn has the merchant award points for a purchase by phone.
+func (g *gateway) earn(t *testing.T, m testMerchant, phone string, amountFen int64) {
+	t.Helper()
+	body := map[string]any{"store_id": m.Store, "order_id": key("order"), "amount_fen": amountFen,
+		"member": map[string]string{"kind": "phone", "value": phone}}
+	if err := m.C.Do(context.Background(), "POST", "/v1/merchant/earn", body, nil, client.IdempotencyKey(key("earn"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// captureSender keeps the codes the gateway "sends" for tests to read.
+type captureSender struct {
+	mu   sync.Mutex
+	msgs []messaging.Message
+}
+
+func (c *captureSender) Send(_ context.Context, m messaging.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, m)
+	return nil
+}
+
+func (c *captureSender) last(phone, purpose string) (messaging.Message, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.msgs) - 1; i >= 0; i-- {
+		if c.msgs[i].To == phone && c.msgs[i].Purpose == purpose {
+			return c.msgs[i], true
+		}
+	}
+	return messaging.Message{}, false
+}
+
+// chromiumPath is Debian's chromium; LIANMENG_CHROMIUM overrides it.
+func chromiumPath() string {
+	if p := os.Getenv("LIANMENG_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// browser starts headless Chromium with a fresh profile and returns a tab.
+// Without Chromium the test is skipped, except in CI (CI=true or
+// LIANMENG_TEST_BROWSER=require), where it fails: scripts/test.sh installs
+// it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath()
+	if path == "" {
+		msg := "chromium not found (apt-get install -y chromium, or set LIANMENG_CHROMIUM)"
+		if os.Getenv("CI") == "true" || os.Getenv("LIANMENG_TEST_BROWSER") == "require" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium %s: %v", path, err)
+	}
+	return ctx
+}
+
+// do runs browser steps or fails the test.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// text is the visible text of the first element matching a CSS selector.
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return v
+}
+
+// attr is an attribute of the first element matching a CSS selector.
+func attr(t *testing.T, ctx context.Context, sel, name string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
+	if err != nil {
+		t.Fatalf("attribute %s of %s: %v", name, sel, err)
+	}
+	return v.Value
+}
+
+// eval evaluates JavaScript in the page, awaiting a promise.
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// screenshot saves a full-page PNG under LIANMENG_SCREENSHOTS (when set):
+// the artifacts of a run, and the README's pictures.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("LIANMENG_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

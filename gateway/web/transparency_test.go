@@ -1,0 +1,108 @@
+package web_test
+
+import (
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+)
+
+// The transparency page, in Chromium against a real gateway: the coverage
+// now, each merchant's terms in plain words, the latest signed checkpoint,
+// and the "check it yourself" files and command, which the test runs with
+// OpenSSL exactly as the page prints it.
+func TestTransparencyPage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := startGateway(t, db)
+		noodles := g.merchant(t, "面馆 Noodles", "restaurant", 150, 80, 1_000_000)
+		g.merchant(t, "Books", "retail", 300, 0, 0)
+		g.earn(t, noodles, "13800138000", 10_000) // 150 points
+		g.seal(t)
+
+		ctx := browser(t)
+		do(t, ctx, chromedp.Navigate(g.base+"/"), chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+		ratio, status := text(t, ctx, "#coverage-ratio"), text(t, ctx, "#coverage-status")
+		reserve, outstanding := text(t, ctx, "#coverage-reserve"), text(t, ctx, "#coverage-outstanding")
+		terms := text(t, ctx, `tr[data-merchant="`+noodles.ID+`"] .terms`)
+		size, signed := text(t, ctx, "#cp-size"), text(t, ctx, "#cp-signed")
+		htmlLang := attr(t, ctx, "html", "lang")
+		screenshot(t, ctx, "transparency-"+db.Dialect)
+		if ratio != "100.00%" || status != "全部流通积分都有足额备付金。" {
+			t.Errorf("coverage %q %q, want 100.00%% and covered", ratio, status)
+		}
+		// 1,000,000 fen funded = ¥10,000.00 reserve, 1,000,000 points outstanding (one moved to the member).
+		if reserve != "¥10,000.00" || outstanding != "1,000,000" {
+			t.Errorf("reserve %q outstanding %q", reserve, outstanding)
+		}
+		if want := "消费 ¥100 得 150 积分（价值 ¥1.50，即返 1.50%），每笔最多 80 积分"; terms != want {
+			t.Errorf("terms %q, want %q", terms, want)
+		}
+		if size == "" || size == "0" || !strings.HasPrefix(signed, "web.test/lianmeng\n") {
+			t.Errorf("checkpoint size %q signed %q", size, signed)
+		}
+		if htmlLang != "zh-CN" {
+			t.Errorf("html lang %q, want zh-CN by default", htmlLang)
+		}
+
+		// What the three download links hold, read through the links
+		// themselves.
+		dir := t.TempDir()
+		for id, file := range map[string]string{"dl-body": "checkpoint.txt", "dl-sig": "checkpoint.sig", "dl-pem": "lianmeng-evidence.pem"} {
+			name := attr(t, ctx, "#"+id, "download")
+			b64 := eval[string](t, ctx, `fetch(document.getElementById('`+id+`').href).then(r => r.arrayBuffer()).then(b => { let s = ''; new Uint8Array(b).forEach(c => s += String.fromCharCode(c)); return btoa(s); })`)
+			data, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil || name != file {
+				t.Fatalf("%s: download %q, %v", id, name, err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, file), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		verifyCmd, fetchCmd := text(t, ctx, "#cmd-verify"), text(t, ctx, "#cmd-fetch")
+		if _, err := exec.LookPath("openssl"); err != nil {
+			t.Fatalf("openssl is needed to run the page's command: %v", err)
+		}
+		run := func(dir, script string) (string, error) {
+			cmd := exec.Command("sh", "-ec", script)
+			cmd.Dir = dir
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		if out, err := run(dir, verifyCmd); err != nil || !strings.Contains(out, "Signature Verified Successfully") {
+			t.Fatalf("the page's command %q: %v\n%s", verifyCmd, err, out)
+		}
+		// The same command refuses a body changed by one byte.
+		body, _ := os.ReadFile(filepath.Join(dir, "checkpoint.txt"))
+		body[len(body)-2] ^= 1
+		os.WriteFile(filepath.Join(dir, "checkpoint.txt"), body, 0o644)
+		if out, err := run(dir, verifyCmd); err == nil {
+			t.Fatalf("a changed checkpoint verified: %s", out)
+		}
+		// The command-line way to the same files, where curl and jq exist.
+		_, curlErr := exec.LookPath("curl")
+		_, jqErr := exec.LookPath("jq")
+		if curlErr == nil && jqErr == nil {
+			dir2 := t.TempDir()
+			if out, err := run(dir2, fetchCmd+"\n"+verifyCmd); err != nil || !strings.Contains(out, "Signature Verified Successfully") {
+				t.Fatalf("fetch and verify:\n%s\n%s\n%v\n%s", fetchCmd, verifyCmd, err, out)
+			}
+		} else {
+			t.Log("curl or jq missing: the page's fetch commands were not run")
+		}
+
+		// English, one click away; keyboard users reach it too.
+		do(t, ctx, chromedp.Focus(chromedp.CSS("#lang-toggle")), chromedp.KeyEvent("\r"))
+		h1, lang2 := text(t, ctx, "h1"), attr(t, ctx, "html", "lang")
+		terms2 := text(t, ctx, `tr[data-merchant="`+noodles.ID+`"] .terms`)
+		if h1 != "Alliance transparency" || lang2 != "en" || !strings.HasPrefix(terms2, "Spend ¥100, earn 150 points") {
+			t.Errorf("English: h1 %q lang %q terms %q", h1, lang2, terms2)
+		}
+	})
+}
