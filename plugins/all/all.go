@@ -2,6 +2,8 @@
 package all
 
 import (
+	_ "github.com/lianmeng/lianmeng/plugins/alipay"
 	_ "github.com/lianmeng/lianmeng/plugins/devsender"
 	_ "github.com/lianmeng/lianmeng/plugins/restaurant"
+	_ "github.com/lianmeng/lianmeng/plugins/wechatpay"
 )
