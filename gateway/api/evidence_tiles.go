@@ -7,14 +7,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/lianmeng/lianmeng/gateway/evidence"
-	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
 )
 
 // evidenceTile serves a hash tile of the Merkle tree in the C2SP
 // tlog-tiles layout (docs/evidence.md §11): GET /v1/evidence/tile/<L>/<N>
 // for a full tile, …/<N>.p/<W> for the first W hashes of a partial one, as
 // raw bytes (W·32). With the checkpoint, the tiles let anyone compute every
-// inclusion and consistency proof (sdk/evidence.TileHashes) and mirror the
+// inclusion and consistency proof (TileHashes in sdk/evidence) and mirror the
 // tree without database access. Only trees of published checkpoints are
 // served. Entry bundles are not: entries name members' accounts, so they
 // come only with an inclusion proof to the merchant or member concerned.
@@ -24,13 +23,13 @@ func (s *Server) evidenceTile(c *fiber.Ctx) error {
 		return err
 	}
 	path := c.Params("*")
-	level, index, width, err := sdk.ParseTilePath(path)
+	level, index, width, err := evidence.ParseTilePath(path)
 	if err != nil {
 		return Errorf(fiber.StatusNotFound, CodeNotFound, "not a tile path: want <level>/<index>[.p/<width>] as C2SP tlog-tiles spells it")
 	}
 	b, err := p.Tile(c.UserContext(), level, index, width)
 	if errors.Is(err, evidence.ErrNotFound) {
-		return Errorf(fiber.StatusNotFound, CodeNotFound, "tile %s is not in the tree of the latest checkpoint", strings.TrimPrefix(sdk.TilePath(level, index, width), "tile/"))
+		return Errorf(fiber.StatusNotFound, CodeNotFound, "tile %s is not in the tree of the latest checkpoint", strings.TrimPrefix(evidence.TilePath(level, index, width), "tile/"))
 	} else if errors.Is(err, evidence.ErrMismatch) {
 		return s.evidenceMismatch(c, "this tile", err)
 	} else if err != nil {

@@ -35,4 +35,6 @@ var (
 	VerifyCheckpoint      = sdk.VerifyCheckpoint
 	KeyID                 = sdk.KeyID
 	ParsePublicKeyPEM     = sdk.ParsePublicKeyPEM
+	TilePath              = sdk.TilePath
+	ParseTilePath         = sdk.ParseTilePath
 )
