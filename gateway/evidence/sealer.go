@@ -63,6 +63,10 @@ type SealerOptions struct {
 	// sealer refuses to seal: instances configured with different signing
 	// keys would otherwise sign alternately without anybody noticing.
 	AllowKeyChange bool
+	// Memory, if set, remembers outside the database the largest checkpoint
+	// this sealer published; the sealer refuses to continue a database log
+	// that does not contain it (docs/evidence.md §12).
+	Memory Memory
 }
 
 func (o *SealerOptions) defaults() {
@@ -313,6 +317,9 @@ func (s *Sealer) load(ctx context.Context) error {
 	if err := s.loadTiles(ctx, l); err != nil {
 		return err
 	}
+	if err := s.checkMemory(ctx, l, cp.Signed); err != nil {
+		return err
+	}
 	s.cursors = map[string]Cursor{}
 	for _, typ := range EntryTypes {
 		c, err := s.st.SealCursor(ctx, typ)
@@ -507,8 +514,82 @@ func (s *Sealer) seal(ctx context.Context, es []Entry) error {
 		s.lastCP = cp.Signed.Checkpoint
 		s.sinceCP = 0
 		s.m.checkpoints.Inc()
+		if s.o.Memory != nil {
+			if err := s.o.Memory.Save(cp.Signed); err != nil {
+				// Published all the same; the memory stays at an older,
+				// smaller checkpoint, which is weaker but still safe.
+				s.o.Log.Error("evidence sealer: could not remember the published checkpoint outside the database", "size", cp.Signed.Size, "err", err)
+			}
+		}
 	}
 	return nil
+}
+
+// checkMemory compares the log loaded from the database, l, with the
+// largest checkpoint this sealer remembers publishing: the log must reach
+// its size, with its root (from the tiles) and its chain head (the stored
+// chain value at its last entry). Otherwise the database was cut back or
+// rewritten, and sealing on would publish a smaller or forked log.
+//
+// A memory that is empty or behind the database's latest checkpoint
+// (latest, zero if none) is brought up to it: trust on first use.
+func (s *Sealer) checkMemory(ctx context.Context, l *Log, latest SignedCheckpoint) (err error) {
+	if s.o.Memory == nil {
+		return nil
+	}
+	m, err := s.o.Memory.Load()
+	if err != nil {
+		return err
+	}
+	if m != nil && m.Origin != s.o.Origin {
+		return fmt.Errorf("the published checkpoint remembered outside the database is of log %q, this sealer seals %q: refusing to seal (point evidence.published_file at this log's file)", m.Origin, s.o.Origin)
+	}
+	defer func() {
+		if err == nil && latest.KeyID != "" && (m == nil || m.Size < latest.Size) {
+			if err := s.o.Memory.Save(latest); err != nil {
+				s.o.Log.Error("evidence sealer: could not remember the latest checkpoint outside the database", "size", latest.Size, "err", err)
+			}
+		}
+	}()
+	if m == nil {
+		return nil
+	}
+	if m.Size > l.Size() {
+		return fmt.Errorf("this sealer published a checkpoint of size %d but the database's log has only %d entries: the log was cut off at index %d; refusing to seal (restore the database; lianmeng verify -checkpoint shows the loss)",
+			m.Size, l.Size(), l.Size())
+	}
+	root, err := sdk.NewTileHashes(s.readTile, m.Size).Root(ctx)
+	if err != nil {
+		return fmt.Errorf("evidence: root at the published size %d: %w", m.Size, err)
+	}
+	chain := ChainGenesis()
+	if m.Size > 0 {
+		lf, err := s.st.Leaves(ctx, m.Size-1, 1)
+		if err != nil {
+			return err
+		}
+		if len(lf) == 0 || lf[0].Index != m.Size-1 {
+			return fmt.Errorf("evidence leaf %d missing: refusing to seal (run lianmeng verify)", m.Size-1)
+		}
+		chain = lf[0].Chain
+	}
+	if !bytes.Equal(root, m.Root) || !bytes.Equal(chain, m.ChainHead) {
+		return fmt.Errorf("the database's log is not consistent with the checkpoint of size %d this sealer published (%s): the log was rewritten; refusing to seal (lianmeng verify -checkpoint shows where)",
+			m.Size, m.Time.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// readTile reads stored tiles for checkMemory.
+func (s *Sealer) readTile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
+	b, err := s.st.Tile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < width*hashSize {
+		return nil, fmt.Errorf("%w: stored tile %s is too short", ErrMismatch, sdk.TilePath(level, index, width))
+	}
+	return b[:width*hashSize], nil
 }
 
 // loadTiles resumes the tile writer from the rightmost stored tiles (one

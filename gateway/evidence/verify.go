@@ -2,10 +2,15 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
 )
 
 // VerifyOptions tune Verify.
@@ -22,6 +27,12 @@ type VerifyOptions struct {
 	Progress func(done, total int64)
 	// MaxUnsealed bounds the unsealed rows listed per entry type (default 20).
 	MaxUnsealed int
+	// Saved are checkpoints held outside the database (saved earlier by
+	// an auditor or a client, or cosigned by a witness): the database's
+	// log must contain each of them, with the same root and chain head at
+	// its size. This is what catches a log cut off at the end together
+	// with its later checkpoints, which the database alone cannot show.
+	Saved []SignedCheckpoint
 }
 
 const verifyPage = 2000
@@ -98,6 +109,44 @@ func Verify(ctx context.Context, st Store, o VerifyOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The stored tiles must be exactly the tree of the stored leaves: a
+	// tile row edited or left behind by a truncation would serve proofs
+	// that do not verify. A log sealed before tiles existed has none until
+	// the sealer's next start writes them.
+	saved := slices.Clone(o.Saved)
+	slices.SortFunc(saved, func(a, b SignedCheckpoint) int { return cmp.Compare(a.Size, b.Size) })
+	for _, sc := range saved {
+		if o.PublicKey != nil {
+			if err := VerifyCheckpoint(o.PublicKey, sc); err != nil {
+				out = append(out, fmt.Sprintf("saved checkpoint of size %d: signature does not verify with the configured key: %v", sc.Size, err))
+				return out, nil
+			}
+		}
+	}
+	// checkSaved compares the saved checkpoints of the log's current size.
+	checkSaved := func() bool {
+		for len(saved) > 0 && saved[0].Size <= log.Size() {
+			sc := saved[0]
+			saved = saved[1:]
+			if err := log.CheckCheckpoint(sc.Checkpoint); err != nil {
+				out = append(out, fmt.Sprintf("saved checkpoint of size %d (%s): root or chain head differs from the database's log: the log was rewritten at or before index %d (%v)",
+					sc.Size, sc.Time.UTC().Format(time.RFC3339), max(sc.Size, 1)-1, err))
+				return false
+			}
+		}
+		return true
+	}
+	ok = ok && checkSaved()
+	lastTiles, err := st.LastTiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tw *tileWriter
+	visit := func(uint, uint64, []byte) {}
+	if len(lastTiles) > 0 || total == 0 {
+		tw = newTileWriter(nil)
+		visit = tw.visit
+	}
 	for from := uint64(0); ok; {
 		leaves, err := st.Leaves(ctx, from, verifyPage)
 		if err != nil {
@@ -115,15 +164,26 @@ func Verify(ctx context.Context, st Store, o VerifyOptions) ([]string, error) {
 			return nil, err
 		}
 		for _, l := range leaves {
-			if msg := checkLeaf(log, l, rows); msg != "" {
+			if msg := checkLeaf(log, l, rows, visit); msg != "" {
 				out = append(out, msg, fmt.Sprintf("verification stopped at the first divergence (leaf %d of %d)", l.Index, total))
 				ok = false
 				break
 			}
 			if ok, err = checkCPs(); err != nil {
 				return nil, err
-			} else if !ok {
+			} else if !ok || !checkSaved() {
+				ok = false
 				break
+			}
+		}
+		if ok && tw != nil {
+			msg, err := checkTiles(ctx, st, tw, nil)
+			if err != nil {
+				return nil, err
+			}
+			if msg != "" {
+				out = append(out, msg)
+				ok = false
 			}
 		}
 		from = log.Size()
@@ -139,6 +199,23 @@ func Verify(ctx context.Context, st Store, o VerifyOptions) ([]string, error) {
 				break
 			}
 		}
+		if len(saved) > 0 {
+			sc := saved[0]
+			out = append(out, fmt.Sprintf("saved checkpoint of size %d (%s) is not contained in the database's log: the first missing index is %d (the log has %d leaves): entries were deleted from the end of the log, with the checkpoints after them",
+				sc.Size, sc.Time.UTC().Format(time.RFC3339), log.Size(), log.Size()))
+		}
+		if tw != nil {
+			msg, err := checkTiles(ctx, st, tw, lastTiles)
+			if err != nil {
+				return nil, err
+			}
+			if msg != "" {
+				out = append(out, msg)
+			}
+		}
+	}
+	if tw == nil {
+		out = append(out, "not sealed: no tiles are stored yet: the sealer writes them from the leaves when it next starts (not tampering)")
 	}
 	// Rows never sealed, reported separately from tampering.
 	before := o.Now().Add(-o.Settle).UnixMicro()
@@ -159,8 +236,46 @@ func Verify(ctx context.Context, st Store, o VerifyOptions) ([]string, error) {
 	return out, nil
 }
 
-// checkLeaf recomputes one leaf from its row and appends it to log.
-func checkLeaf(log *Log, l Leaf, rows map[EntryRef]Entry) string {
+// checkTiles compares the tiles the replay changed since the last call
+// with the stored ones, which must start with the same hashes; with last
+// (the stored rightmost tiles), at the end of the replay, the rightmost
+// tiles must also be exactly the replayed ones.
+func checkTiles(ctx context.Context, st Store, tw *tileWriter, last []Tile) (string, error) {
+	tiles, err := tw.take()
+	if err != nil {
+		return "", err
+	}
+	for _, t := range tiles {
+		path := sdk.TilePath(t.Level, t.Index, t.Width())
+		stored, err := st.Tile(ctx, t.Level, t.Index)
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Sprintf("%s: missing from the database: the tile row was deleted", path), nil
+		} else if err != nil {
+			return "", err
+		}
+		if !bytes.HasPrefix(stored, t.Hashes) {
+			return fmt.Sprintf("%s: differs from the tree of the stored leaves: the tile row was edited (proofs served from it would not verify)", path), nil
+		}
+	}
+	if last == nil {
+		return "", nil
+	}
+	for _, t := range last {
+		want := Tile{Level: t.Level}
+		if int(t.Level) < len(tw.last) && tw.last[t.Level] != nil {
+			want = *tw.last[t.Level]
+		}
+		if t.Index != want.Index || !bytes.Equal(t.Hashes, want.Hashes) {
+			return fmt.Sprintf("%s: the stored tiles go beyond the tree of the stored leaves (%d hashes at level %d): leaves were deleted from the end of the log",
+				sdk.TilePath(t.Level, t.Index, t.Width()), t.Width(), t.Level), nil
+		}
+	}
+	return "", nil
+}
+
+// checkLeaf recomputes one leaf from its row and appends it to log,
+// reporting the tree nodes it completes to visit.
+func checkLeaf(log *Log, l Leaf, rows map[EntryRef]Entry, visit func(uint, uint64, []byte)) string {
 	where := fmt.Sprintf("leaf %d (%s)", l.Index, l.Ref)
 	if l.Index != log.Size() {
 		return fmt.Sprintf("leaf %d missing: the next stored leaf is %d (%s): leaves were deleted or renumbered", log.Size(), l.Index, l.Ref)
@@ -193,7 +308,7 @@ func checkLeaf(log *Log, l Leaf, rows map[EntryRef]Entry) string {
 		log.Append(data)
 		return fmt.Sprintf("%s: leaf hash differs: %s", where, what)
 	}
-	if err := log.Check(SealedEntry{Data: data, Chain: l.Chain}); err != nil {
+	if chain := log.AppendLeafHashNodes(LeafHash(data), visit); !bytes.Equal(chain, l.Chain) {
 		return fmt.Sprintf("%s: chain hash differs: leaf rows were changed, inserted, deleted or reordered at or before this index", where)
 	}
 	return ""

@@ -24,7 +24,11 @@ func newVerifyCommand() *cobra.Command {
 		Short: "check the ledger invariants and the evidence chain against the database",
 		Long: `verify checks the ledger invariants and replays the evidence chain and its
 signed checkpoints from the database (docs/evidence.md §7). It prints "ok"
-or one line per finding, and exits 1 on any finding. Entries the sealer has
+or one line per finding, and exits 1 on any finding. With --checkpoint FILE
+it also checks that the database's log contains a checkpoint saved earlier
+(or fetched from a witness): a log cut off at the end, with the checkpoints
+after the cut, verifies on its own, but not against a checkpoint taken
+before (the finding names the first missing index). Entries the sealer has
 not reached yet are warnings unless --require-sealed. A progress bar is drawn
 on stderr when it is a terminal.`,
 		Args: noArgs,
@@ -33,12 +37,14 @@ on stderr when it is a terminal.`,
 	configFlag(c, &o.config)
 	c.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
 	c.Flags().BoolVar(&o.requireSealed, "require-sealed", false, "also fail when settled entries are not sealed yet (sealer stopped or behind)")
+	c.Flags().StringArrayVar(&o.checkpoints, "checkpoint", nil, "a checkpoint saved earlier (the signed text, or the JSON of /v1/evidence/checkpoint): fail unless the database's log contains it (repeatable)")
 	return c
 }
 
 type verifyOptions struct {
 	config               string
 	quiet, requireSealed bool
+	checkpoints          []string
 }
 
 // errViolations makes verify exit non-zero after printing its findings.
@@ -46,6 +52,10 @@ var errViolations = errors.New("the ledger does not verify")
 
 func cmdVerify(o verifyOptions, stdout, stderr io.Writer) error {
 	ctx := context.Background()
+	saved, err := readSavedCheckpoints(o.checkpoints)
+	if err != nil {
+		return err
+	}
 	cfg, db, err := openConfigured(ctx, o.config)
 	if err != nil {
 		return err
@@ -63,7 +73,7 @@ func cmdVerify(o verifyOptions, stdout, stderr io.Writer) error {
 	for _, v := range violations {
 		lines = append(lines, v.String())
 	}
-	ev, err := verifyEvidence(ctx, cfg, db, func(done, total int64) { bar.set("evidence chain", done, total, "") })
+	ev, err := verifyEvidence(ctx, cfg, db, saved, func(done, total int64) { bar.set("evidence chain", done, total, "") })
 	bar.done()
 	if err != nil {
 		return fmt.Errorf("evidence: %w", err)

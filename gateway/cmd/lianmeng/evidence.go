@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,6 +52,7 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 			CheckpointInterval: cfg.Evidence.SealInterval.D(),
 			CheckpointEvery:    cfg.Evidence.CheckpointEvery,
 			AllowKeyChange:     cfg.Evidence.AllowKeyChange,
+			Memory:             evidence.FileMemory{Path: publishedFile(cfg)},
 			Log:                log,
 			Registry:           reg,
 		})
@@ -66,6 +69,41 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 		close(done)
 	}
 	return evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()), wait, nil
+}
+
+// publishedFile is where the sealer remembers, outside the database, the
+// largest checkpoint it published: published-checkpoint in the evidence key
+// directory.
+func publishedFile(cfg config.Config) string {
+	return filepath.Join(evidenceKeyDir(cfg), "published-checkpoint")
+}
+
+// readSavedCheckpoints reads checkpoints for verify --checkpoint: each file
+// holds the signed text (docs/evidence.md §5.3) or the JSON answer of
+// /v1/evidence/checkpoint, whose "signed" field is that text.
+func readSavedCheckpoints(paths []string) ([]evidence.SignedCheckpoint, error) {
+	var out []evidence.SignedCheckpoint
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("--checkpoint: %w", err)
+		}
+		if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+			var j struct {
+				Signed string `json:"signed"`
+			}
+			if err := json.Unmarshal(t, &j); err != nil || j.Signed == "" {
+				return nil, fmt.Errorf("--checkpoint %s: JSON without a \"signed\" checkpoint (%v)", p, err)
+			}
+			b = []byte(j.Signed)
+		}
+		sc, err := evidence.ParseSignedCheckpoint(b)
+		if err != nil {
+			return nil, fmt.Errorf("--checkpoint %s: %w", p, err)
+		}
+		out = append(out, sc)
+	}
+	return out, nil
 }
 
 // signingKey returns the checkpoint signing key: evidence.signing_key, or a
@@ -175,7 +213,7 @@ func piiKeyDir(cfg config.Config) string {
 
 // verifyEvidence recomputes the evidence chain and tree from the database
 // and returns one line per divergence.
-func verifyEvidence(ctx context.Context, cfg config.Config, db *store.DB, progress func(done, total int64)) ([]string, error) {
+func verifyEvidence(ctx context.Context, cfg config.Config, db *store.DB, saved []evidence.SignedCheckpoint, progress func(done, total int64)) ([]string, error) {
 	pub, err := verifyKey(cfg)
 	if err != nil {
 		return nil, err
@@ -189,6 +227,7 @@ func verifyEvidence(ctx context.Context, cfg config.Config, db *store.DB, progre
 		// Rows are sealed on the sealer's next poll after settling.
 		Settle:   settle + evidence.DefaultPoll,
 		Progress: progress,
+		Saved:    saved,
 	})
 }
 

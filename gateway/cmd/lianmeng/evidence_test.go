@@ -58,7 +58,7 @@ func TestStartAndVerifyEvidence(t *testing.T) {
 		defer cancel()
 
 		// Before any key exists, verify does not invent one.
-		if out, err := verifyEvidence(ctx, cfg, db, nil); err != nil || len(out) != 0 {
+		if out, err := verifyEvidence(ctx, cfg, db, nil, nil); err != nil || len(out) != 0 {
 			t.Fatalf("empty database: %q %v", out, err)
 		}
 		if _, err := os.Stat(filepath.Join(cfg.Evidence.KeyDir, evidence.PrivateKeyFile)); !os.IsNotExist(err) {
@@ -92,12 +92,32 @@ func TestStartAndVerifyEvidence(t *testing.T) {
 		})
 		cancel()
 		var last int64
-		out, err := verifyEvidence(context.Background(), cfg, db, func(done, total int64) { last = done })
+		out, err := verifyEvidence(context.Background(), cfg, db, nil, func(done, total int64) { last = done })
 		if err != nil || len(out) != 0 || last != 5 {
 			t.Fatalf("verify: %q %v (progress %d)", out, err, last)
 		}
+		// The sealer remembered its checkpoint outside the database, in the
+		// form verify --checkpoint reads (text, or the API's JSON).
+		saved, err := readSavedCheckpoints([]string{publishedFile(cfg)})
+		if err != nil || len(saved) != 1 || saved[0].Size != 5 {
+			t.Fatalf("published checkpoint file: %+v %v", saved, err)
+		}
+		text, _ := saved[0].Marshal()
+		asJSON := filepath.Join(t.TempDir(), "cp.json")
+		os.WriteFile(asJSON, fmt.Appendf(nil, `{"size": 5, "signed": %q}`, text), 0o600)
+		if again, err := readSavedCheckpoints([]string{asJSON}); err != nil || again[0].Size != 5 {
+			t.Fatalf("checkpoint JSON: %v", err)
+		}
+		if out, err := verifyEvidence(context.Background(), cfg, db, saved, nil); err != nil || len(out) != 0 {
+			t.Fatalf("verify --checkpoint of the current log: %q %v", out, err)
+		}
+		bigger := saved[0]
+		bigger.Size = 7
+		if out, err := verifyEvidence(context.Background(), cfg, db, []evidence.SignedCheckpoint{bigger}, nil); err != nil || len(out) == 0 || !strings.Contains(out[0], "signature does not verify") {
+			t.Fatalf("verify --checkpoint with a forged size: %q %v", out, err)
+		}
 		db.W.MustExec(`UPDATE postings SET amount = 6 WHERE tx_id = 502 AND seq = 0`)
-		out, err = verifyEvidence(context.Background(), cfg, db, nil)
+		out, err = verifyEvidence(context.Background(), cfg, db, nil, nil)
 		if err != nil || len(out) == 0 || !strings.Contains(out[0], "leaf 2 (ledger transaction 502): leaf hash differs") {
 			t.Fatalf("tampered: %q %v", out, err)
 		}
