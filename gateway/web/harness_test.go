@@ -37,6 +37,9 @@ const bootstrapToken = "web-test-bootstrap-0123456789abcdef"
 
 type gateway struct {
 	base   string
+	clock  *clock
+	writer *store.Writer
+	svc    *points.Service
 	db     *store.DB
 	sealer *evidence.Sealer
 	sender *captureSender
@@ -46,13 +49,16 @@ type gateway struct {
 
 func startGateway(t *testing.T, db *store.DB) *gateway {
 	t.Helper()
-	g := &gateway{db: db, sender: &captureSender{}}
+	g := &gateway{db: db, sender: &captureSender{}, clock: &clock{}}
+	g.clock.us.Store(time.Now().UnixMicro())
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Operator.Token = bootstrapToken
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := db.NewWriter(store.WriterOptions{BatchSize: 64, BatchWait: 200 * time.Microsecond})
+	w := db.NewWriter(store.WriterOptions{BatchSize: 64, BatchWait: 200 * time.Microsecond, Now: g.clock.Now})
 	t.Cleanup(w.Close)
+	g.writer = w
+	g.svc = &points.Service{Policy: cfg.Points.Policy(), Now: g.clock.Now}
 
 	key, err := evidence.GenerateKey()
 	if err != nil {
@@ -70,10 +76,9 @@ func startGateway(t *testing.T, db *store.DB) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Writer: w,
-		Points:   &points.Service{Policy: cfg.Points.Policy()},
+	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Writer: w, Now: g.clock.Now, Points: g.svc,
 		Evidence: evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()),
-		Consent:  &consent.Service{Store: db, Sender: g.sender}})
+		Consent:  &consent.Service{Store: db, Sender: g.sender, Now: g.clock.Now}})
 	web.Register(srv.App())
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -94,14 +99,31 @@ func startGateway(t *testing.T, db *store.DB) *gateway {
 	// A named operator token with every scope, made with the bootstrap one
 	// as an operator would.
 	var tok struct{ Token string }
-	boot := client.NewOperator(g.base, bootstrapToken)
+	boot := client.NewOperator(g.base, bootstrapToken, client.WithClock(g.clock.Now))
 	if err := boot.Do(context.Background(), "POST", "/v1/operator/tokens",
 		map[string]any{"label": "web tests", "scopes": api.OperatorScopes}, &tok); err != nil {
 		t.Fatal(err)
 	}
 	g.opTok = tok.Token
-	g.op = client.NewOperator(g.base, tok.Token)
+	g.op = client.NewOperator(g.base, tok.Token, client.WithClock(g.clock.Now))
 	return g
+}
+
+// clock is the gateway's clock; tests move it forward (release windows).
+type clock struct{ us atomic.Int64 }
+
+func (c *clock) Now() time.Time          { return time.UnixMicro(c.us.Load()) }
+func (c *clock) Advance(d time.Duration) { c.us.Add(d.Microseconds()) }
+
+// release moves the clock past the return window and releases every due
+// lot, as the scheduler's job would.
+func (g *gateway) release(t *testing.T) {
+	t.Helper()
+	g.clock.Advance(g.svc.Policy.ReleaseDelay + time.Minute)
+	res := g.writer.Submit(context.Background(), &store.Op{Command: g.svc.ReleaseCommand(1000)})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
 }
 
 // seal seals everything written so far and signs a checkpoint.
@@ -152,7 +174,7 @@ func (g *gateway) merchant(t *testing.T, name, industry string, rateBP, maxPoint
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testMerchant{ID: m.ID, Store: st.ID, C: client.NewMerchant(g.base, m.ID, s)}
+	return testMerchant{ID: m.ID, Store: st.ID, C: client.NewMerchant(g.base, m.ID, s, client.WithClock(g.clock.Now))}
 }
 
 // earn has the merchant award points for a purchase by phone.
@@ -298,3 +320,5 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 }
+
+func clientKey() client.RequestOption { return client.IdempotencyKey(key("idem")) }

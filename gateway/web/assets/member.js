@@ -22,6 +22,7 @@
     sessionStorage.removeItem(KEY);
     session = null; data = null; code = null;
     clearInterval(timer);
+    delete $('account').dataset.loadedFor;
     render();
   }
 
@@ -42,7 +43,7 @@
     ]);
     data = { balance, lots: lots.lots || [], history: history.transactions || [] };
     render();
-    document.body.dataset.loaded = 'true';
+    $('account').dataset.loadedFor = session.member_id;
   }
 
   // change is what a transaction did to this member's points: the sum of
@@ -182,7 +183,8 @@
     onLang(render);
     loadSession();
     render();
-    if (session) refresh().catch(showError);
-    else document.body.dataset.loaded = 'true';
+    const done = () => { document.body.dataset.loaded = 'true'; };
+    if (session) refresh().catch(showError).finally(done);
+    else done();
   });
 })();
