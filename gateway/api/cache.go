@@ -96,7 +96,7 @@ func (l *lookups) store(ctx context.Context, id string) (merchant.Store, error) 
 
 // MerchantEarning is the cached points.EarningSource the earn path reads.
 func (l *lookups) MerchantEarning(ctx context.Context, merchantID string) (points.Earning, error) {
-	return get(l, l.earning, merchantID, func() (points.Earning, error) { return l.db.MerchantEarning(ctx, merchantID) })
+	return get(l, l.earning, merchantID, func() (points.Earning, error) { return l.db.MerchantEarningAt(ctx, merchantID, l.now()) })
 }
 
 // forget drops cached entries after a change made through this instance.

@@ -18,6 +18,8 @@ type Error struct {
 	Message string
 	// RetryAfter, when set, is sent as the Retry-After header (seconds).
 	RetryAfter int
+	// EarliestEffectiveAt (RFC 3339) goes with notice_period_not_met.
+	EarliestEffectiveAt string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -47,6 +49,9 @@ type errorDetail struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id"`
+	// EarliestEffectiveAt: the earliest time a refused rule version could
+	// take effect (notice_period_not_met only).
+	EarliestEffectiveAt string `json:"earliest_effective_at,omitempty"`
 }
 
 // errorHandler turns every error a handler or Fiber returns into the error
@@ -73,7 +78,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if ae.Status >= 500 && ae.Code != CodeInternal {
 		s.log.Warn("request unavailable", "request_id", requestID(c), "code", ae.Code, "message", ae.Message)
 	}
-	return c.Status(ae.Status).JSON(errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message, RequestID: requestID(c)}})
+	return c.Status(ae.Status).JSON(errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message, RequestID: requestID(c), EarliestEffectiveAt: ae.EarliestEffectiveAt}})
 }
 
 func fromFiber(fe *fiber.Error) *Error {

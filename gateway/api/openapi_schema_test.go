@@ -21,6 +21,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/ledger"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/rules"
 )
 
 // oaContract is what a route decodes and answers.
@@ -98,6 +99,14 @@ var oaContracts = []oaContract{
 	{"GET", "/v1/evidence/tile/*", nil, "200", nil}, // raw hashes, application/octet-stream
 	{"GET", "/v1/merchant/evidence/transactions/:tx", nil, "200", typeOf[InclusionJSON]()},
 	{"GET", "/v1/member/evidence/transactions/:tx", nil, "200", typeOf[InclusionJSON]()},
+
+	{"GET", "/v1/operator/merchants/:merchant/rules", nil, "200", typeOf[struct {
+		Versions []rules.Version `json:"versions"`
+	}]()},
+	{"POST", "/v1/operator/merchants/:merchant/rules/drafts", typeOf[rules.Draft](), "201", typeOf[rules.Version]()},
+	{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish", typeOf[publishRequest](), "200", typeOf[rules.Publication]()},
+	{"POST", "/v1/operator/merchants/:merchant/rules/versions/:version/withdraw", nil, "200", typeOf[rules.Version]()},
+	{"GET", "/v1/public/rules/:merchant", nil, "200", typeOf[rules.Log]()},
 }
 
 func oaContractFor(method, path string) (oaContract, bool) {

@@ -67,6 +67,12 @@ var operatorScopes = map[Route]string{
 	{fiber.MethodPost, "/v1/operator/tokens"}:                                      OperatorTokensWrite,
 	{fiber.MethodGet, "/v1/operator/tokens"}:                                       OperatorTokensWrite,
 	{fiber.MethodPost, "/v1/operator/tokens/:token/revoke"}:                        OperatorTokensWrite,
+
+	// Versioned earning rules (rules.go).
+	{fiber.MethodGet, "/v1/operator/merchants/:merchant/rules"}:                             OperatorRead,
+	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts"}:                     OperatorMerchantsWrite,
+	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish"}:      OperatorMerchantsWrite,
+	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/versions/:version/withdraw"}: OperatorMerchantsWrite,
 }
 
 // bootstrapRoute is the one route the static operator.token may call.

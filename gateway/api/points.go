@@ -310,22 +310,6 @@ func (s *Server) fund(c *fiber.Ctx) error {
 	return s.write(c, operatorWrite(c, "reserve.funded", m.ID, req), cmd, fiber.StatusCreated)
 }
 
-func (s *Server) setEarning(c *fiber.Ctx) error {
-	var req points.Earning
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	m, err := s.pathMerchant(c)
-	if err != nil {
-		return err
-	}
-	if err := s.svc.SetEarning(c.UserContext(), m.ID, req, actor(c)); err != nil {
-		return mapPointsErr(err)
-	}
-	s.cache.forget(m.ID, "")
-	return c.JSON(req)
-}
-
 func (s *Server) getEarning(c *fiber.Ctx) error {
 	m, err := s.pathMerchant(c)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
@@ -74,6 +75,7 @@ type Server struct {
 	tokenKey  []byte
 	cache     *lookups
 	consent   *consent.Service
+	rules     *rules.Service // versioned earning rules (rules.go)
 }
 
 // Route is a registered route, checked against the OpenAPI document.
@@ -144,6 +146,7 @@ func New(d Deps) *Server {
 	s.routesPoints()
 	s.routesConsent()
 	s.routesEvidence()
+	s.routesRules()
 	s.routesPublic()
 	s.routesOpenAPI()
 	return s

@@ -47,6 +47,7 @@ type Config struct {
 	// refuses development-only parts (the logging message sender).
 	Environment string  `yaml:"environment"`
 	Members     Members `yaml:"members"`
+	Rules       Rules   `yaml:"rules"`
 }
 
 // Database selects and tunes the store.
@@ -233,6 +234,7 @@ func Default() Config {
 		RateLimits:  defaultRateLimits(),
 		Environment: EnvDevelopment,
 		Members:     defaultMembers(),
+		Rules:       defaultRules(),
 	}
 }
 
@@ -327,6 +329,9 @@ func (c *Config) Validate() error {
 	}
 	if p.SchedulerInterval <= 0 {
 		return errors.New("points.scheduler_interval must be positive")
+	}
+	if err := c.Rules.validate(); err != nil {
+		return err
 	}
 	if err := c.validateMembers(); err != nil {
 		return err

@@ -3,6 +3,7 @@ package points
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -17,6 +18,56 @@ type Earning struct {
 	// RulePlugin names an earning-rule plugin that computes points
 	// instead of the flat rate.
 	RulePlugin string `json:"rule_plugin"`
+	// The terms below come from the merchant's rule version in effect
+	// (gateway/rules); they are not part of the operator's flat body.
+	//
+	// Version is the rule set version in effect (0: the merchant has none).
+	Version int64 `json:"-"`
+	// ReleaseDelay and Validity are the version's terms for a lot earned
+	// under it (without a version, or negative: the alliance policy's).
+	ReleaseDelay time.Duration `json:"-"`
+	Validity     time.Duration `json:"-"`
+	// Excluded lists item categories that earn nothing at the flat rate.
+	Excluded []string `json:"-"`
+}
+
+// Terms returns the release delay and validity a lot earned under e gets:
+// the version's own, or the policy's where the version inherits it.
+func (e Earning) Terms(p Policy) (release, validity time.Duration) {
+	release, validity = e.ReleaseDelay, e.Validity
+	if e.Version == 0 || release < 0 {
+		release = p.ReleaseDelay
+	}
+	if e.Version == 0 || validity < 0 {
+		validity = p.Validity
+	}
+	return release, validity
+}
+
+// EligibleFen is the part of a purchase that earns at the flat rate: the
+// amount less the items in excluded categories (never below zero).
+func (e Earning) EligibleFen(amountFen int64, items []Item) int64 {
+	if len(e.Excluded) == 0 {
+		return amountFen
+	}
+	out := amountFen
+	for _, it := range items {
+		for _, c := range e.Excluded {
+			if it.Category == c {
+				out -= it.AmountFen
+				break
+			}
+		}
+	}
+	return max(out, 0)
+}
+
+// VersionLabel is the rule version recorded on a purchase and its lot.
+func (e Earning) VersionLabel() string {
+	if e.Version > 0 {
+		return fmt.Sprintf("v%d", e.Version)
+	}
+	return fmt.Sprintf("flat:%d", e.RateBP)
 }
 
 // Validate checks an earning configuration against the policy.
@@ -89,20 +140,10 @@ type EarningSource interface {
 }
 
 // EarningStore keeps merchants' earning configurations: the committed
-// source of truth the operator changes (uncached).
+// source of truth (uncached). Changes go through gateway/rules, whose
+// publications pass the notice check.
 type EarningStore interface {
 	EarningSource
-	SetMerchantEarning(ctx context.Context, merchantID string, e Earning, actor string, at time.Time) error
-}
-
-// SetEarning validates and stores a merchant's earning configuration.
-// The change applies at once, as today's flat-rate configuration always
-// has; versioned rules with a notice period replace it (issue 11).
-func (s *Service) SetEarning(ctx context.Context, merchantID string, e Earning, actor string) error {
-	if err := e.Validate(s.Policy); err != nil {
-		return err
-	}
-	return s.EarningStore.SetMerchantEarning(ctx, merchantID, e, actor, s.now())
 }
 
 // Earning reads a merchant's committed earning configuration.
@@ -165,7 +206,7 @@ func (s *Service) PrepareEarn(ctx context.Context, r EarnRequest) (Command, erro
 		}
 		return Command{}, &Error{Class: Unavailable, Code: CodeRuleUnavailable, Message: msg, RetryAfter: retry, cause: err}
 	}
-	r.award, r.awardedBy = &a, e.RulePlugin
+	r.award, r.awardedBy, r.awardVersion = &a, e.RulePlugin, e.Version
 	if err := s.ValidateEarn(&r); err != nil {
 		return Command{}, err
 	}

@@ -109,6 +109,9 @@ type EarnRequest struct {
 	// awardedBy names the plugin that decided it.
 	award     *Award
 	awardedBy string
+	// awardVersion is the merchant's rule version the award was decided
+	// under: the batch refuses (retry) if another is in effect by then.
+	awardVersion int64
 }
 
 // EarnResult is the outcome of an earn.
@@ -187,7 +190,7 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	// The caller chose flat rate or plugin from a cached configuration; the
 	// merchant read here is current. If they disagree, answer "retry"
 	// rather than award the wrong amount.
-	if r.Points == nil && ((r.award == nil) != (m.RulePlugin == "") || r.award != nil && r.awardedBy != m.RulePlugin) {
+	if r.Points == nil && ((r.award == nil) != (m.RulePlugin == "") || r.award != nil && (r.awardedBy != m.RulePlugin || r.awardVersion != m.Version)) {
 		return EarnResult{}, errf(Unavailable, CodeRuleUnavailable, "the merchant's earning rule changed while this request was in flight; retry with the same Idempotency-Key")
 	}
 	pts, version, err := s.earnPoints(m, r)
@@ -211,8 +214,11 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	}
 	p := &Purchase{ID: id, Kind: PurchaseEarn, MerchantID: m.ID, StoreID: r.StoreID, OrderID: r.OrderID, MemberID: memberID,
 		AmountFen: r.AmountFen, Points: pts, RuleVersion: version, CreatedAt: now, New: true}
+	// The lot's release and expiry are fixed now, on the terms of the
+	// version in effect: no later version changes them (grandfathering).
+	release, validity := m.Terms(s.Policy)
 	res := EarnResult{PurchaseID: id, MemberID: memberID, Points: pts, RuleVersion: version,
-		ReleaseAt: now.Add(s.Policy.ReleaseDelay), ExpiresAt: now.Add(s.Policy.ReleaseDelay + s.Policy.Validity)}
+		ReleaseAt: now.Add(release), ExpiresAt: now.Add(release + validity)}
 	rest := pts
 	// Earnings first repay debts from earlier refunds: the points go to the
 	// budget of the merchant that was owed, so issuance stays funded.
@@ -280,15 +286,22 @@ func (s *Service) earnPoints(m Merchant, r EarnRequest) (int64, string, error) {
 		limit = m.MaxPoints
 	}
 	var pts int64
-	version := "flat:" + fmt.Sprint(m.RateBP)
+	version := m.VersionLabel()
 	switch {
 	case r.Points != nil:
 		pts, version = *r.Points, "explicit"
 	case r.award != nil:
 		pts, version = r.award.Points, r.award.RuleVersion
+		if m.Version > 0 {
+			// The rule set version first: it names the member's terms.
+			version = fmt.Sprintf("v%d:%s", m.Version, version)
+			if len(version) > 64 {
+				version = version[:64]
+			}
+		}
 	default:
-		// floor(amount × rate / 10000 / face value), computed exactly.
-		v := new(big.Int).Mul(big.NewInt(r.AmountFen), big.NewInt(m.RateBP))
+		// floor(eligible amount × rate / 10000 / face value), exactly.
+		v := new(big.Int).Mul(big.NewInt(m.EligibleFen(r.AmountFen, r.Items)), big.NewInt(m.RateBP))
 		v.Quo(v, big.NewInt(10000*s.Policy.FaceValueFen))
 		if !v.IsInt64() {
 			return 0, "", errf(Invalid, CodeInvalidPoints, "points overflow")

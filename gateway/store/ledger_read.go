@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -124,42 +123,6 @@ func (db *DB) AccountHistory(ctx context.Context, accounts []string, before int6
 		return nil, fmt.Errorf("account history: %w", err)
 	}
 	return db.Transactions(ctx, ids)
-}
-
-// MerchantEarning returns a merchant's earning configuration (zero if
-// unset). It implements points.EarningSource (uncached).
-func (db *DB) MerchantEarning(ctx context.Context, merchantID string) (points.Earning, error) {
-	var row struct {
-		RateBP     int64  `db:"rate_bp"`
-		MaxPoints  int64  `db:"max_points"`
-		RulePlugin string `db:"rule_plugin"`
-	}
-	err := db.R.GetContext(ctx, &row, `SELECT rate_bp, max_points, rule_plugin FROM merchant_earning WHERE merchant_id = ?`, merchantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return points.Earning{}, nil
-	}
-	if err != nil {
-		return points.Earning{}, fmt.Errorf("merchant earning: %w", err)
-	}
-	return points.Earning{RateBP: row.RateBP, MaxPoints: row.MaxPoints, RulePlugin: row.RulePlugin}, nil
-}
-
-// SetMerchantEarning stores a merchant's earning configuration and audits it.
-func (db *DB) SetMerchantEarning(ctx context.Context, merchantID string, c points.Earning, actor string, at time.Time) error {
-	return db.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE merchant_earning SET rate_bp = ?, max_points = ?, rule_plugin = ?, updated_at = ? WHERE merchant_id = ?`,
-			c.RateBP, c.MaxPoints, c.RulePlugin, Micros(at), merchantID)
-		if err != nil {
-			return fmt.Errorf("update earning: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO merchant_earning (merchant_id, rate_bp, max_points, rule_plugin, updated_at) VALUES (?, ?, ?, ?, ?)`,
-				merchantID, c.RateBP, c.MaxPoints, c.RulePlugin, Micros(at)); err != nil {
-				return fmt.Errorf("insert earning: %w", err)
-			}
-		}
-		return insertAudit(ctx, tx, "merchant.earning_set", actor, merchantID, c, at)
-	})
 }
 
 // MemberDebt is the points a member still owes, across merchants.

@@ -49,9 +49,7 @@ func makeMerchants(t testing.TB, db *store.DB, n int, rate int64) []string {
 		if err := db.Merchants().CreateMerchant(context.Background(), m, "test"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetMerchantEarning(context.Background(), m.ID, points.Earning{RateBP: rate}, "test", time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		publishFlatRate(t, db, m.ID, rate)
 		ids = append(ids, m.ID)
 	}
 	return ids

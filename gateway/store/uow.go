@@ -161,21 +161,25 @@ func (u *uow) loadMerchants(ids []string) error {
 		return nil
 	}
 	in, args := u.inList("?", 1, toAny(want))
-	q := `SELECT m.id, m.status, COALESCE(e.rate_bp, 0) AS rate_bp, COALESCE(e.max_points, 0) AS max_points,
-		COALESCE(e.rule_plugin, '') AS rule_plugin FROM merchants m LEFT JOIN merchant_earning e ON e.merchant_id = m.id WHERE m.id IN (` + in + `)`
 	var rows []struct {
-		ID         string `db:"id"`
-		Status     string `db:"status"`
-		RateBP     int64  `db:"rate_bp"`
-		MaxPoints  int64  `db:"max_points"`
-		RulePlugin string `db:"rule_plugin"`
+		ID     string `db:"id"`
+		Status string `db:"status"`
 	}
-	if err := u.selectAll(&rows, q, args...); err != nil {
+	if err := u.selectAll(&rows, `SELECT id, status FROM merchants WHERE id IN (`+in+`)`, args...); err != nil {
 		return fmt.Errorf("load merchants: %w", err)
 	}
+	// The rule version in effect at the batch's time (rules.go).
+	var versions []ruleRow
+	if err := u.selectAll(&versions, fmt.Sprintf(effectiveVersionSQL, in), append(args, Micros(u.now))...); err != nil {
+		return fmt.Errorf("load rule versions: %w", err)
+	}
 	for _, r := range rows {
-		u.merchants[r.ID] = &points.Merchant{ID: r.ID, Active: r.Status == merchant.StatusActive,
-			Earning: points.Earning{RateBP: r.RateBP, MaxPoints: r.MaxPoints, RulePlugin: r.RulePlugin}}
+		u.merchants[r.ID] = &points.Merchant{ID: r.ID, Active: r.Status == merchant.StatusActive}
+	}
+	for _, v := range versions {
+		if m := u.merchants[v.MerchantID]; m != nil {
+			m.Earning = v.earning()
+		}
 	}
 	return nil
 }

@@ -123,6 +123,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if err := ensureMemberTokenKey(&cfg, log); err != nil {
 		return err
 	}
+	// A rule version 1 migrated from a flat rate inherits the policy's
+	// release and validity: fix them now, so later policy edits cannot
+	// change a published version's terms.
+	if err := db.PinInheritedTerms(ctx, cfg.Points.Policy()); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(),
 		Concurrency: cfg.Points.Writers, Log: log, Registry: reg})

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/rules"
+)
+
+// routesRules registers versioned earning rules: the operator's drafts,
+// publications and withdrawals, and the public rule log.
+func (s *Server) routesRules() {
+	s.rules = &rules.Service{Policy: s.svc.Policy, Notice: s.cfg.Rules.NoticePeriod.D(), Store: s.db, Now: s.now}
+	op := s.operatorAuth
+	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/rules", op, s.listRuleVersions)
+	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts", op, s.createRuleDraft)
+	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish", op, s.publishRuleDraft)
+	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/versions/:version/withdraw", op, s.withdrawRuleVersion)
+	s.handle(fiber.MethodGet, "/v1/public/rules/:merchant", s.limitByAddress("public"), s.publicRuleLog)
+}
+
+// mapRulesErr turns a rules refusal into the error model.
+func mapRulesErr(err error) error {
+	var re *rules.Error
+	if errors.As(err, &re) {
+		e := Errorf(re.Status, re.Code, "%s", re.Message)
+		if !re.Earliest.IsZero() {
+			e.EarliestEffectiveAt = re.Earliest.UTC().Format(time.RFC3339Nano)
+		}
+		return e
+	}
+	return mapPointsErr(err)
+}
+
+func (s *Server) listRuleVersions(c *fiber.Ctx) error {
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	vs, err := s.rules.Versions(c.UserContext(), m.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"versions": vs})
+}
+
+func (s *Server) createRuleDraft(c *fiber.Ctx) error {
+	var req rules.Draft
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.rules.CreateDraft(c.UserContext(), m.ID, req, actor(c))
+	if err != nil {
+		return mapRulesErr(err)
+	}
+	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+type publishRequest struct {
+	// EffectiveAt is when the version takes effect (absent: at once, if
+	// the notice check allows it).
+	EffectiveAt *time.Time `json:"effective_at"`
+}
+
+func (s *Server) publishRuleDraft(c *fiber.Ctx) error {
+	var req publishRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(c.Params("draft"), 10, 64)
+	if err != nil || id <= 0 {
+		return Errorf(404, rules.CodeVersionNotFound, "no such draft")
+	}
+	var at time.Time
+	if req.EffectiveAt != nil {
+		at = *req.EffectiveAt
+	}
+	p, err := s.rules.Publish(c.UserContext(), m.ID, m.Industry, id, at, actor(c))
+	if err != nil {
+		return mapRulesErr(err)
+	}
+	s.cache.forget(m.ID, "")
+	return c.JSON(p)
+}
+
+func (s *Server) withdrawRuleVersion(c *fiber.Ctx) error {
+	if len(c.Body()) > 0 {
+		var req struct{}
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(c.Params("version"), 10, 64)
+	if err != nil || n <= 0 {
+		return Errorf(404, rules.CodeVersionNotFound, "no such version")
+	}
+	v, err := s.rules.Withdraw(c.UserContext(), m.ID, n, actor(c))
+	if err != nil {
+		return mapRulesErr(err)
+	}
+	s.cache.forget(m.ID, "")
+	return c.JSON(v)
+}
+
+// setEarning is the flat-rate route kept for compatibility: the body
+// becomes a version published at once, so it passes the notice check like
+// any publication (a less favourable one is refused with 409
+// notice_period_not_met, and nothing is written).
+func (s *Server) setEarning(c *fiber.Ctx) error {
+	var req points.Earning
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	d := rules.Draft{RateBP: req.RateBP, MaxPoints: req.MaxPoints, RulePlugin: req.RulePlugin}
+	if _, err := s.rules.PublishNow(c.UserContext(), m.ID, m.Industry, d, actor(c)); err != nil {
+		return mapRulesErr(err)
+	}
+	s.cache.forget(m.ID, "")
+	return c.JSON(req)
+}
+
+func (s *Server) publicRuleLog(c *fiber.Ctx) error {
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	l, err := s.rules.PublicLog(c.UserContext(), m.ID, m.Industry)
+	if err != nil {
+		return err
+	}
+	return c.JSON(l)
+}

@@ -1,0 +1,155 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/rules"
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+	"github.com/lianmeng/lianmeng/sdk/client"
+)
+
+// Over HTTP, on both databases: a less favourable change is refused with
+// the earliest allowed time and writes nothing, through the new routes and
+// through the old flat-rate PUT; published at that time it shows in the
+// public rule log with its diff, takes effect for earns at its time, and
+// a withdrawal is public too.
+func TestRulesOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		ctx := context.Background()
+		m := g.merchant(t, 200, 1_000_000) // version 1: 2% back
+		anon := client.NewOperator(g.base, "")
+		base := "/v1/operator/merchants/" + m.ID + "/rules"
+
+		// The old PUT lowering the rate: 409 with the earliest time, nothing written.
+		before := fndCount(t, db, "rule_versions")
+		r := fndOp(t, "PUT", g.base+"/v1/operator/merchants/"+m.ID+"/earning", `{"rate_bp":100}`)
+		r.expectErr(t, 409, rules.CodeNoticePeriodNotMet)
+		var raw struct {
+			Error struct {
+				Earliest time.Time `json:"earliest_effective_at"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(r.Body, &raw); err != nil || !raw.Error.Earliest.Equal(g.clock.Now().UTC().Truncate(time.Microsecond).Add(rules.DefaultNotice)) {
+			t.Fatalf("earliest_effective_at = %v (%v), want now + notice", raw.Error.Earliest, err)
+		}
+		if fndCount(t, db, "rule_versions") != before {
+			t.Fatal("a refused PUT wrote a rule version")
+		}
+
+		// A draft, refused too soon, published at the earliest time.
+		var d rules.Version
+		if err := g.op.Do(ctx, "POST", base+"/drafts", map[string]any{"rate_bp": 100, "summary_en": "1% back"}, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.State != rules.StateDraft || d.Terms.ValiditySeconds <= 0 {
+			t.Fatalf("draft: %+v", d)
+		}
+		publish := fmt.Sprintf("%s/drafts/%d/publish", base, d.ID)
+		err := g.op.Do(ctx, "POST", publish, map[string]any{"effective_at": g.clock.Now().Add(24 * time.Hour)}, nil)
+		if apiCode(t, err) != rules.CodeNoticePeriodNotMet {
+			t.Fatalf("too soon: %v", err)
+		}
+		at := g.clock.Now().UTC().Truncate(time.Second).Add(rules.DefaultNotice + time.Hour)
+		var pub rules.Publication
+		if err := g.op.Do(ctx, "POST", publish, map[string]any{"effective_at": at}, &pub); err != nil {
+			t.Fatal(err)
+		}
+		if pub.Version.Number != 2 || pub.Version.State != rules.StateScheduled {
+			t.Fatalf("publication: %+v", pub)
+		}
+
+		// The public log: v1 active, v2 scheduled with a diff naming the rate.
+		var log rules.Log
+		if err := anon.Do(ctx, "GET", "/v1/public/rules/"+m.ID, nil, &log); err != nil {
+			t.Fatal(err)
+		}
+		if log.Active == nil || log.Active.Number != 1 || log.Scheduled == nil || log.Scheduled.Number != 2 || !hasLessFavourable(log.Changes, "rate_bp") {
+			t.Fatalf("public log: %+v", log)
+		}
+
+		earn := func(order string) int64 {
+			t.Helper()
+			var res struct {
+				Points      int64  `json:"points"`
+				RuleVersion string `json:"rule_version"`
+			}
+			if err := m.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": order, "member": phone("13900000001"), "amount_fen": 10000},
+				&res, client.IdempotencyKey(newKey())); err != nil {
+				t.Fatal(err)
+			}
+			return res.Points
+		}
+		if p := earn("before"); p != 200 {
+			t.Fatalf("earn before the change: %d points, want 200", p)
+		}
+		g.clock.us.Store(at.Add(time.Minute).UnixMicro())
+		g.srv.cache.forget(m.ID, "")
+		if p := earn("after"); p != 100 {
+			t.Fatalf("earn after the change: %d points, want 100", p)
+		}
+
+		// A favourable change at once, then a scheduled one withdrawn.
+		if err := g.op.Do(ctx, "PUT", "/v1/operator/merchants/"+m.ID+"/earning", map[string]any{"rate_bp": 300}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if p := earn("favourable"); p != 300 {
+			t.Fatalf("earn after a favourable change: %d points, want 300", p)
+		}
+		if err := g.op.Do(ctx, "POST", base+"/drafts", map[string]any{"rate_bp": 50}, &d); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.op.Do(ctx, "POST", fmt.Sprintf("%s/drafts/%d/publish", base, d.ID), map[string]any{"effective_at": g.clock.Now().Add(rules.DefaultNotice + time.Hour)}, &pub); err != nil {
+			t.Fatal(err)
+		}
+		var w rules.Version
+		if err := g.op.Do(ctx, "POST", fmt.Sprintf("%s/versions/%d/withdraw", base, pub.Version.Number), nil, &w); err != nil {
+			t.Fatal(err)
+		}
+		if err := anon.Do(ctx, "GET", "/v1/public/rules/"+m.ID, nil, &log); err != nil {
+			t.Fatal(err)
+		}
+		if log.Scheduled != nil || len(log.History) != 4 || log.History[3].State != rules.StateWithdrawn || log.Active.Number != 3 {
+			t.Fatalf("public log after withdrawal: %+v", log)
+		}
+		var list struct {
+			Versions []rules.Version `json:"versions"`
+		}
+		if err := g.op.Do(ctx, "GET", base, nil, &list); err != nil || len(list.Versions) != 4 {
+			t.Fatalf("versions: %d %v", len(list.Versions), err)
+		}
+	})
+}
+
+func hasLessFavourable(cs []rules.Change, term string) bool {
+	for _, c := range cs {
+		if c.Term == term && c.LessFavourable {
+			return true
+		}
+	}
+	return false
+}
+
+func init() {
+	fzBodyRoutes["FuzzOperatorCreateRuleDraft"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/rules/drafts", fzOperator}
+	fzBodyRoutes["FuzzOperatorPublishRuleDraft"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish", fzOperator}
+}
+
+func FuzzOperatorCreateRuleDraft(f *testing.F) {
+	fuzzRoute(f, "FuzzOperatorCreateRuleDraft",
+		`{"rate_bp":100,"max_points":500,"release_delay_seconds":86400,"validity_seconds":31536000,"excluded_categories":["tobacco"],"summary_zh":"每元1分","summary_en":"1 point per yuan"}`,
+		`{"rate_bp":-1}`, `{"rate_bp":10001}`, `{"validity_seconds":0}`, `{"release_delay_seconds":-5}`,
+		`{"excluded_categories":[""]}`, `{"rule_plugin":"restaurant"}`, `{"rate_bp":1.5}`,
+	)
+}
+
+func FuzzOperatorPublishRuleDraft(f *testing.F) {
+	fuzzRoute(f, "FuzzOperatorPublishRuleDraft",
+		`{"effective_at":"2099-01-01T00:00:00Z"}`, `{"effective_at":"2000-01-01T00:00:00Z"}`, `{"effective_at":null}`, `{"effective_at":"soon"}`,
+	)
+}

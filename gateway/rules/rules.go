@@ -1,0 +1,342 @@
+// Package rules owns merchants' earning rule sets (DESIGN §6): immutable
+// versions that move draft → scheduled → active → superseded (or are
+// withdrawn before they take effect), and the notice check that lets a
+// version less favourable to members take effect only after the
+// alliance's notice period. It decides; the store keeps (the Store port)
+// and the points module applies the version in effect to each earn
+// (points.Earning carries its terms).
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/points"
+)
+
+// Statuses as stored. Scheduled, active and superseded are what a
+// published version is at a given time (State).
+const (
+	StatusDraft     = "draft"
+	StatusPublished = "published"
+	StatusWithdrawn = "withdrawn"
+)
+
+// States of a version at a time.
+const (
+	StateDraft      = "draft"
+	StateScheduled  = "scheduled"
+	StateActive     = "active"
+	StateSuperseded = "superseded"
+	StateWithdrawn  = "withdrawn"
+)
+
+// Terms are what a version promises members. Durations are whole seconds;
+// -1 means "the alliance policy's" (only version 1 migrated from a flat
+// configuration has it, until the gateway pins it at start).
+type Terms struct {
+	RateBP              int64    `json:"rate_bp"`
+	MaxPoints           int64    `json:"max_points"`
+	RulePlugin          string   `json:"rule_plugin"`
+	ReleaseDelaySeconds int64    `json:"release_delay_seconds"`
+	ValiditySeconds     int64    `json:"validity_seconds"`
+	ExcludedCategories  []string `json:"excluded_categories"`
+	SummaryZH           string   `json:"summary_zh"`
+	SummaryEN           string   `json:"summary_en"`
+}
+
+// Version is one version of a merchant's rule set.
+type Version struct {
+	ID         int64  `json:"id"`
+	MerchantID string `json:"merchant_id"`
+	// Number is 1, 2, ... in publication order; 0 for a draft.
+	Number    int64     `json:"version"`
+	Status    string    `json:"status"`
+	State     string    `json:"state"`
+	Terms     Terms     `json:"terms"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	// PublishedAt and EffectiveAt are set once published; WithdrawnAt
+	// once withdrawn.
+	PublishedAt *time.Time `json:"published_at,omitempty"`
+	EffectiveAt *time.Time `json:"effective_at,omitempty"`
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
+}
+
+// effective is the version's effective time (zero for a draft).
+func (v Version) effective() time.Time {
+	if v.EffectiveAt == nil {
+		return time.Time{}
+	}
+	return *v.EffectiveAt
+}
+
+// Earning is the runtime form of a version's terms for the points module.
+func (t Terms) Earning(number int64) points.Earning {
+	return points.Earning{RateBP: t.RateBP, MaxPoints: t.MaxPoints, RulePlugin: t.RulePlugin, Version: number,
+		ReleaseDelay: seconds(t.ReleaseDelaySeconds), Validity: seconds(t.ValiditySeconds), Excluded: t.ExcludedCategories}
+}
+
+func seconds(n int64) time.Duration {
+	if n < 0 {
+		return -1
+	}
+	return time.Duration(n) * time.Second
+}
+
+// Limits on terms.
+const (
+	MaxReleaseDelay = 365 * 24 * time.Hour
+	MaxValidity     = 10 * 365 * 24 * time.Hour
+	MaxExcluded     = 50
+	MaxSummary      = 1000
+)
+
+// Validate checks terms against the policy (a draft must be publishable).
+func (t Terms) Validate(p points.Policy) error {
+	if err := (points.Earning{RateBP: t.RateBP, MaxPoints: t.MaxPoints, RulePlugin: t.RulePlugin}).Validate(p); err != nil {
+		return err
+	}
+	if t.ReleaseDelaySeconds < 0 || seconds(t.ReleaseDelaySeconds) > MaxReleaseDelay {
+		return invalid("release_delay_seconds must be between 0 and %d", int64(MaxReleaseDelay/time.Second))
+	}
+	if t.ValiditySeconds <= 0 || seconds(t.ValiditySeconds) > MaxValidity {
+		return invalid("validity_seconds must be between 1 and %d", int64(MaxValidity/time.Second))
+	}
+	if len(t.ExcludedCategories) > MaxExcluded {
+		return invalid("at most %d excluded_categories", MaxExcluded)
+	}
+	for _, c := range t.ExcludedCategories {
+		if c == "" || len(c) > 64 {
+			return invalid("an excluded category is 1 to 64 bytes")
+		}
+	}
+	if len(t.SummaryZH) > MaxSummary || len(t.SummaryEN) > MaxSummary {
+		return invalid("summary_zh and summary_en are at most %d bytes", MaxSummary)
+	}
+	return nil
+}
+
+// Error codes.
+const (
+	CodeNoticePeriodNotMet = "notice_period_not_met"
+	CodeChangePending      = "rule_change_pending"
+	CodeVersionNotFound    = "rule_version_not_found"
+	CodeNotDraft           = "rule_version_not_draft"
+	CodeNotScheduled       = "rule_version_not_scheduled"
+	CodeEffectiveInPast    = "effective_at_in_past"
+)
+
+// Error is a refusal with a stable code; Earliest is set for
+// notice_period_not_met.
+type Error struct {
+	Status   int // HTTP-like class: 400, 404, 409
+	Code     string
+	Message  string
+	Earliest time.Time
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func invalid(format string, args ...any) error {
+	return &Error{Status: 400, Code: points.CodeValidation, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrNotFound is returned by Store methods for a missing version.
+var ErrNotFound = errors.New("rule version not found")
+
+// States fills in each version's state at now. versions are one
+// merchant's; the active one is the published version with the highest
+// number whose effective time has come.
+func States(versions []Version, now time.Time) {
+	var active int64
+	for _, v := range versions {
+		if v.Status == StatusPublished && !v.effective().After(now) && v.Number > active {
+			active = v.Number
+		}
+	}
+	for i := range versions {
+		v := &versions[i]
+		switch {
+		case v.Status == StatusDraft:
+			v.State = StateDraft
+		case v.Status == StatusWithdrawn:
+			v.State = StateWithdrawn
+		case v.effective().After(now):
+			v.State = StateScheduled
+		case v.Number == active:
+			v.State = StateActive
+		default:
+			v.State = StateSuperseded
+		}
+	}
+}
+
+// Change is one term that differs between two versions.
+type Change struct {
+	Term string `json:"term"`
+	Old  any    `json:"old"`
+	New  any    `json:"new"`
+	// LessFavourable: members are worse off on this term.
+	LessFavourable bool `json:"less_favourable"`
+}
+
+// Diff compares new against old term by term, in a fixed order, and with
+// corpus purchases the points each version awards. old nil (no version in
+// effect) is no term at all: nothing is less favourable than that.
+func Diff(old *Terms, nw Terms, p points.Policy, corpus []Purchase) []Change {
+	var out []Change
+	if old == nil {
+		return nil
+	}
+	o, n := old.resolved(p), nw.resolved(p)
+	if o.ReleaseDelaySeconds != n.ReleaseDelaySeconds {
+		out = append(out, Change{"release_delay_seconds", o.ReleaseDelaySeconds, n.ReleaseDelaySeconds, n.ReleaseDelaySeconds > o.ReleaseDelaySeconds})
+	}
+	if o.ValiditySeconds != n.ValiditySeconds {
+		out = append(out, Change{"validity_seconds", o.ValiditySeconds, n.ValiditySeconds, n.ValiditySeconds < o.ValiditySeconds})
+	}
+	if capOf(o, p) != capOf(n, p) {
+		out = append(out, Change{"max_points", o.MaxPoints, n.MaxPoints, capOf(n, p) < capOf(o, p)})
+	}
+	if o.RateBP != n.RateBP {
+		out = append(out, Change{"rate_bp", o.RateBP, n.RateBP, n.RateBP < o.RateBP})
+	}
+	if o.RulePlugin != n.RulePlugin {
+		// A different plugin cannot be compared purchase by purchase here:
+		// it counts as less favourable, so it waits for the notice period.
+		out = append(out, Change{"rule_plugin", o.RulePlugin, n.RulePlugin, true})
+	}
+	var added, removed []string
+	for _, c := range n.ExcludedCategories {
+		if !slices.Contains(o.ExcludedCategories, c) {
+			added = append(added, c)
+		}
+	}
+	for _, c := range o.ExcludedCategories {
+		if !slices.Contains(n.ExcludedCategories, c) {
+			removed = append(removed, c)
+		}
+	}
+	if len(added) > 0 || len(removed) > 0 {
+		out = append(out, Change{"excluded_categories", o.ExcludedCategories, n.ExcludedCategories, len(added) > 0})
+	}
+	if o.SummaryZH != n.SummaryZH || o.SummaryEN != n.SummaryEN {
+		out = append(out, Change{"summary", [2]string{o.SummaryZH, o.SummaryEN}, [2]string{n.SummaryZH, n.SummaryEN}, false})
+	}
+	if o.RulePlugin == "" && n.RulePlugin == "" {
+		if f := fewerPoints(o, n, p, corpus); f != nil {
+			out = append(out, *f)
+		}
+	}
+	return out
+}
+
+// resolved replaces inherited (-1) terms with the policy's.
+func (t Terms) resolved(p points.Policy) Terms {
+	if t.ReleaseDelaySeconds < 0 {
+		t.ReleaseDelaySeconds = int64(p.ReleaseDelay / time.Second)
+	}
+	if t.ValiditySeconds < 0 {
+		t.ValiditySeconds = int64(p.Validity / time.Second)
+	}
+	return t
+}
+
+func capOf(t Terms, p points.Policy) int64 {
+	if t.MaxPoints > 0 && t.MaxPoints < p.MaxPointsPerEarn {
+		return t.MaxPoints
+	}
+	return p.MaxPointsPerEarn
+}
+
+// Points is what flat terms award for a purchase (the same arithmetic as
+// the earn: the eligible amount at the rate, floored, capped, never worth
+// more than the purchase).
+func (t Terms) Points(pu Purchase, p points.Policy) int64 {
+	e := t.Earning(1)
+	v := new(big.Int).Mul(big.NewInt(e.EligibleFen(pu.AmountFen, pu.Items)), big.NewInt(t.RateBP))
+	v.Quo(v, big.NewInt(10000*p.FaceValueFen))
+	if !v.IsInt64() {
+		return capOf(t, p)
+	}
+	return min(v.Int64(), capOf(t, p), pu.AmountFen/p.FaceValueFen)
+}
+
+// fewerPoints reports the first corpus purchase new awards fewer points
+// for than old.
+func fewerPoints(o, n Terms, p points.Policy, corpus []Purchase) *Change {
+	var worse int
+	var first *Purchase
+	for i := range corpus {
+		if n.Points(corpus[i], p) < o.Points(corpus[i], p) {
+			worse++
+			if first == nil {
+				first = &corpus[i]
+			}
+		}
+	}
+	if worse == 0 {
+		return nil
+	}
+	return &Change{Term: "points", Old: fmt.Sprintf("%d points for %s", o.Points(*first, p), first.Label),
+		New: fmt.Sprintf("%d points (fewer on %d of %d comparison purchases)", n.Points(*first, p), worse, len(corpus)), LessFavourable: true}
+}
+
+// LessFavourable reports whether any change makes members worse off.
+func LessFavourable(changes []Change) bool {
+	return slices.ContainsFunc(changes, func(c Change) bool { return c.LessFavourable })
+}
+
+// NoticeCheck decides whether a version whose changes are given may take
+// effect at effectiveAt: a less favourable one needs effectiveAt ≥ now +
+// notice; a favourable one may take effect at once.
+func NoticeCheck(changes []Change, effectiveAt, now time.Time, notice time.Duration) error {
+	if !LessFavourable(changes) {
+		return nil
+	}
+	earliest := now.Add(notice)
+	if effectiveAt.Before(earliest) {
+		var terms []string
+		for _, c := range changes {
+			if c.LessFavourable {
+				terms = append(terms, c.Term)
+			}
+		}
+		return &Error{Status: 409, Code: CodeNoticePeriodNotMet, Earliest: earliest,
+			Message: fmt.Sprintf("the version is less favourable to members (%v): it can take effect at %s at the earliest (notice period %s)",
+				terms, earliest.UTC().Format(time.RFC3339), notice)}
+	}
+	return nil
+}
+
+// Store keeps rule sets (the store implements it).
+type Store interface {
+	// RuleVersions lists a merchant's versions, drafts included, by id.
+	RuleVersions(ctx context.Context, merchantID string) ([]Version, error)
+	// CreateRuleDraft stores a draft and returns it with its id.
+	CreateRuleDraft(ctx context.Context, v Version) (Version, error)
+	// PublishRuleVersion numbers and publishes draft id of merchantID with
+	// effectiveAt, in one transaction that first calls check with the
+	// merchant's versions as they are then (so two publications cannot
+	// race past the notice check), and writes the audit event kind with
+	// payload. ErrNotFound for a missing draft.
+	PublishRuleVersion(ctx context.Context, merchantID string, id int64, effectiveAt, at time.Time, actor string,
+		check func(current []Version) (payload any, err error)) (Version, error)
+	// PublishRuleTerms stores v (status draft on entry) as a published
+	// version at once, like PublishRuleVersion, without a draft existing
+	// before: nothing is written when check refuses.
+	PublishRuleTerms(ctx context.Context, v Version, effectiveAt, at time.Time, actor string,
+		check func(current []Version) (payload any, err error)) (Version, error)
+	// WithdrawRuleVersion withdraws version number of merchantID, after
+	// check, auditing it likewise.
+	WithdrawRuleVersion(ctx context.Context, merchantID string, number int64, at time.Time, actor string,
+		check func(current []Version) (payload any, err error)) (Version, error)
+	// RecentEarnPurchases returns up to n of the merchant's latest earning
+	// purchases, for the comparison corpus.
+	RecentEarnPurchases(ctx context.Context, merchantID string, n int) ([]Purchase, error)
+}

@@ -1,0 +1,313 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/points"
+)
+
+// Notice period bounds (rules.notice_period in the configuration).
+const (
+	DefaultNotice = 30 * 24 * time.Hour
+	MinNotice     = 7 * 24 * time.Hour
+)
+
+// RecentPurchases is how many of the merchant's latest purchases join the
+// synthetic corpus when a version is compared with the one it replaces.
+const RecentPurchases = 200
+
+// pastSlack forgives a requested effective time this far in the past
+// (clock skew between the caller and the gateway); it then means "now".
+const pastSlack = time.Minute
+
+// Audit event kinds (sealed into the evidence log with their payload).
+const (
+	AuditPublished = "rules.version_published"
+	AuditWithdrawn = "rules.version_withdrawn"
+)
+
+// Service manages rule sets.
+type Service struct {
+	Policy points.Policy
+	// Notice is the alliance's notice period for less favourable versions.
+	Notice time.Duration
+	Store  Store
+	Now    func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Microsecond)
+	}
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// Draft is a request for a new draft. Release delay and validity left out
+// are the version in effect's (or the policy's without one).
+type Draft struct {
+	RateBP              int64    `json:"rate_bp"`
+	MaxPoints           int64    `json:"max_points"`
+	RulePlugin          string   `json:"rule_plugin"`
+	ReleaseDelaySeconds *int64   `json:"release_delay_seconds"`
+	ValiditySeconds     *int64   `json:"validity_seconds"`
+	ExcludedCategories  []string `json:"excluded_categories"`
+	SummaryZH           string   `json:"summary_zh"`
+	SummaryEN           string   `json:"summary_en"`
+}
+
+// Versions lists a merchant's versions with their states now.
+func (s *Service) Versions(ctx context.Context, merchantID string) ([]Version, error) {
+	vs, err := s.Store.RuleVersions(ctx, merchantID)
+	if err != nil {
+		return nil, fmt.Errorf("rule versions of %s: %w", merchantID, err)
+	}
+	States(vs, s.now())
+	return vs, nil
+}
+
+// Active returns the version in effect among vs (states filled), or nil.
+func Active(vs []Version) *Version {
+	for i := range vs {
+		if vs[i].State == StateActive {
+			return &vs[i]
+		}
+	}
+	return nil
+}
+
+// Scheduled returns the published version not yet in effect, or nil (there
+// is at most one).
+func Scheduled(vs []Version) *Version {
+	for i := range vs {
+		if vs[i].State == StateScheduled {
+			return &vs[i]
+		}
+	}
+	return nil
+}
+
+// CreateDraft validates and stores a draft for a merchant.
+func (s *Service) CreateDraft(ctx context.Context, merchantID string, d Draft, actor string) (Version, error) {
+	t, err := s.draftTerms(ctx, merchantID, d)
+	if err != nil {
+		return Version{}, err
+	}
+	v, err := s.Store.CreateRuleDraft(ctx, Version{MerchantID: merchantID, Status: StatusDraft, Terms: t, CreatedBy: actor, CreatedAt: s.now()})
+	if err != nil {
+		return Version{}, fmt.Errorf("create rule draft: %w", err)
+	}
+	v.State = StateDraft
+	return v, nil
+}
+
+// draftTerms validates a draft's terms, filling what it leaves out.
+func (s *Service) draftTerms(ctx context.Context, merchantID string, d Draft) (Terms, error) {
+	vs, err := s.Versions(ctx, merchantID)
+	if err != nil {
+		return Terms{}, err
+	}
+	t := Terms{RateBP: d.RateBP, MaxPoints: d.MaxPoints, RulePlugin: d.RulePlugin, ExcludedCategories: d.ExcludedCategories,
+		SummaryZH: d.SummaryZH, SummaryEN: d.SummaryEN}
+	base := Terms{ReleaseDelaySeconds: -1, ValiditySeconds: -1}
+	if a := Active(vs); a != nil {
+		base = a.Terms
+	}
+	base = base.resolved(s.Policy)
+	t.ReleaseDelaySeconds, t.ValiditySeconds = base.ReleaseDelaySeconds, base.ValiditySeconds
+	if d.ReleaseDelaySeconds != nil {
+		t.ReleaseDelaySeconds = *d.ReleaseDelaySeconds
+	}
+	if d.ValiditySeconds != nil {
+		t.ValiditySeconds = *d.ValiditySeconds
+	}
+	if t.ExcludedCategories == nil {
+		t.ExcludedCategories = []string{}
+	}
+	if err := t.Validate(s.Policy); err != nil {
+		return Terms{}, err
+	}
+	return t, nil
+}
+
+// Publication is what publishing answers: the version and its changes
+// against the version it replaces.
+type Publication struct {
+	Version Version  `json:"version"`
+	Changes []Change `json:"changes"`
+}
+
+// Corpus is the comparison corpus of a merchant: the synthetic purchases
+// of its industry and its own recent ones.
+func (s *Service) Corpus(ctx context.Context, merchantID, industry string) ([]Purchase, error) {
+	c, err := SyntheticCorpus(industry)
+	if err != nil {
+		return nil, err
+	}
+	recent, err := s.Store.RecentEarnPurchases(ctx, merchantID, RecentPurchases)
+	if err != nil {
+		return nil, fmt.Errorf("recent purchases of %s: %w", merchantID, err)
+	}
+	return append(c, recent...), nil
+}
+
+// Publish publishes draft id of a merchant to take effect at effectiveAt
+// (zero: at once). A version less favourable than the one in effect on any
+// term needs effectiveAt at least the notice period ahead; only one
+// version may be scheduled at a time (withdraw it first).
+func (s *Service) Publish(ctx context.Context, merchantID, industry string, id int64, effectiveAt time.Time, actor string) (Publication, error) {
+	now := s.now()
+	if effectiveAt.IsZero() {
+		effectiveAt = now
+	}
+	effectiveAt = effectiveAt.UTC().Truncate(time.Microsecond)
+	if effectiveAt.Before(now.Add(-pastSlack)) {
+		return Publication{}, &Error{Status: 400, Code: CodeEffectiveInPast, Message: "effective_at is in the past; omit it to take effect at once"}
+	}
+	if effectiveAt.Before(now) {
+		effectiveAt = now
+	}
+	corpus, err := s.Corpus(ctx, merchantID, industry)
+	if err != nil {
+		return Publication{}, err
+	}
+	return s.publish(merchantID, id, effectiveAt, now, corpus, func(check func([]Version) (any, error)) (Version, error) {
+		return s.Store.PublishRuleVersion(ctx, merchantID, id, effectiveAt, now, actor, check)
+	}, nil)
+}
+
+// PublishNow publishes terms as a new version at once, with no draft
+// stored before (the flat-rate PUT): refused, it writes nothing.
+func (s *Service) PublishNow(ctx context.Context, merchantID, industry string, d Draft, actor string) (Publication, error) {
+	t, err := s.draftTerms(ctx, merchantID, d)
+	if err != nil {
+		return Publication{}, err
+	}
+	now := s.now()
+	corpus, err := s.Corpus(ctx, merchantID, industry)
+	if err != nil {
+		return Publication{}, err
+	}
+	v := Version{MerchantID: merchantID, Status: StatusDraft, Terms: t, CreatedBy: actor, CreatedAt: now}
+	return s.publish(merchantID, 0, now, now, corpus, func(check func([]Version) (any, error)) (Version, error) {
+		return s.Store.PublishRuleTerms(ctx, v, now, now, actor, check)
+	}, &v)
+}
+
+// publish runs a publication through store with the checks: the draft
+// (id, or terms when given) exists and is a draft, nothing else is
+// scheduled, and the notice period holds for a less favourable version.
+func (s *Service) publish(merchantID string, id int64, effectiveAt, now time.Time, corpus []Purchase,
+	store func(check func([]Version) (any, error)) (Version, error), terms *Version) (Publication, error) {
+	var changes []Change
+	v, err := store(func(current []Version) (any, error) {
+		States(current, now)
+		draft := terms
+		for i := range current {
+			if terms == nil && current[i].ID == id {
+				draft = &current[i]
+			}
+		}
+		if draft == nil {
+			return nil, &Error{Status: 404, Code: CodeVersionNotFound, Message: fmt.Sprintf("no draft %d for this merchant", id)}
+		}
+		if draft.Status != StatusDraft {
+			return nil, &Error{Status: 409, Code: CodeNotDraft, Message: fmt.Sprintf("rule version %d is already %s; published versions never change", id, draft.State)}
+		}
+		if sch := Scheduled(current); sch != nil {
+			return nil, &Error{Status: 409, Code: CodeChangePending, Message: fmt.Sprintf("version %d is scheduled for %s: withdraw it before publishing another",
+				sch.Number, sch.effective().Format(time.RFC3339))}
+		}
+		var old *Terms
+		if a := Active(current); a != nil {
+			old = &a.Terms
+		}
+		changes = Diff(old, draft.Terms, s.Policy, corpus)
+		if err := NoticeCheck(changes, effectiveAt, now, s.Notice); err != nil {
+			return nil, err
+		}
+		return map[string]any{"draft_id": id, "terms": draft.Terms, "effective_at": effectiveAt, "changes": changes}, nil
+	})
+	if err != nil {
+		var re *Error
+		if errors.As(err, &re) {
+			return Publication{}, re
+		}
+		if errors.Is(err, ErrNotFound) {
+			return Publication{}, &Error{Status: 404, Code: CodeVersionNotFound, Message: fmt.Sprintf("no draft %d for this merchant", id)}
+		}
+		return Publication{}, fmt.Errorf("publish rule version: %w", err)
+	}
+	vs := []Version{v}
+	States(vs, now)
+	if changes == nil {
+		changes = []Change{}
+	}
+	return Publication{Version: vs[0], Changes: changes}, nil
+}
+
+// Withdraw withdraws a scheduled version before it takes effect.
+func (s *Service) Withdraw(ctx context.Context, merchantID string, number int64, actor string) (Version, error) {
+	now := s.now()
+	v, err := s.Store.WithdrawRuleVersion(ctx, merchantID, number, now, actor, func(current []Version) (any, error) {
+		States(current, now)
+		for _, v := range current {
+			if v.Number == number && v.Status != StatusDraft {
+				if v.State != StateScheduled {
+					return nil, &Error{Status: 409, Code: CodeNotScheduled, Message: fmt.Sprintf("version %d is %s: only a scheduled version can be withdrawn", number, v.State)}
+				}
+				return map[string]any{"version": number, "effective_at": v.effective()}, nil
+			}
+		}
+		return nil, &Error{Status: 404, Code: CodeVersionNotFound, Message: fmt.Sprintf("no version %d for this merchant", number)}
+	})
+	if err != nil {
+		var re *Error
+		if errors.As(err, &re) {
+			return Version{}, re
+		}
+		if errors.Is(err, ErrNotFound) {
+			return Version{}, &Error{Status: 404, Code: CodeVersionNotFound, Message: fmt.Sprintf("no version %d for this merchant", number)}
+		}
+		return Version{}, fmt.Errorf("withdraw rule version: %w", err)
+	}
+	v.State = StateWithdrawn
+	return v, nil
+}
+
+// Log is a merchant's public rule log: the version in effect, the
+// scheduled change with its diff, and the full published history.
+type Log struct {
+	MerchantID string    `json:"merchant_id"`
+	Active     *Version  `json:"active"`
+	Scheduled  *Version  `json:"scheduled"`
+	Changes    []Change  `json:"changes"`
+	History    []Version `json:"history"`
+}
+
+// PublicLog builds a merchant's public rule log (drafts are never shown).
+func (s *Service) PublicLog(ctx context.Context, merchantID, industry string) (Log, error) {
+	vs, err := s.Versions(ctx, merchantID)
+	if err != nil {
+		return Log{}, err
+	}
+	l := Log{MerchantID: merchantID, History: []Version{}, Changes: []Change{}}
+	for _, v := range vs {
+		if v.Status != StatusDraft {
+			l.History = append(l.History, v)
+		}
+	}
+	l.Active, l.Scheduled = Active(l.History), Scheduled(l.History)
+	if l.Scheduled != nil && l.Active != nil {
+		corpus, err := SyntheticCorpus(industry)
+		if err != nil {
+			return Log{}, err
+		}
+		if c := Diff(&l.Active.Terms, l.Scheduled.Terms, s.Policy, corpus); c != nil {
+			l.Changes = c
+		}
+	}
+	return l, nil
+}
