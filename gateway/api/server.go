@@ -20,6 +20,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/consent"
+	"github.com/lianmeng/lianmeng/gateway/inbox"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/rules"
@@ -54,6 +55,8 @@ type Deps struct {
 	// Consent issues sign-in and redemption codes. Nil: one over DB with no
 	// message sender (sign-in and SMS consent answer 503).
 	Consent *consent.Service
+	// Inbox takes POS webhooks (nil: /v1/pos/{connection} answers 503).
+	Inbox *inbox.Inbox
 }
 
 // Server is the HTTP server.
@@ -75,6 +78,7 @@ type Server struct {
 	tokenKey  []byte
 	cache     *lookups
 	consent   *consent.Service
+	inbox     *inbox.Inbox   // POS webhooks (pos.go)
 	rules     *rules.Service // versioned earning rules (rules.go)
 }
 
@@ -97,6 +101,7 @@ func New(d Deps) *Server {
 	if s.consent.Now == nil {
 		s.consent.Now = d.Now
 	}
+	s.inbox = d.Inbox
 	s.tokenKey = memberTokenKey(d.Config, d.Log)
 	s.cache = newLookups(s.merchants, d.DB)
 	s.cache.now = d.Now
@@ -146,6 +151,7 @@ func New(d Deps) *Server {
 	s.routesPoints()
 	s.routesConsent()
 	s.routesEvidence()
+	s.routesPOS()
 	s.routesRules()
 	s.routesPublic()
 	s.routesOpenAPI()

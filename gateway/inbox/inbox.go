@@ -58,6 +58,9 @@ var (
 	// ErrUnknownConnection: no such active connection (404, revealing
 	// nothing about which exist).
 	ErrUnknownConnection = errors.New("inbox: unknown connection")
+	// ErrRejected: the provider's signature did not verify; nothing was
+	// stored, only counted (401).
+	ErrRejected = errors.New("inbox: webhook signature rejected")
 	// ErrUnavailable: the adapter or the database cannot take the webhook
 	// now; nothing was stored or acknowledged, so the POS redelivers (503).
 	ErrUnavailable = errors.New("inbox: temporarily unavailable")
@@ -174,8 +177,8 @@ func decodeRequest(b []byte) (webhook.Request, error) {
 
 // Receive handles one webhook for connection connID and returns the
 // response to send the POS. It stores an accepted webhook before it
-// returns; an error means nothing was acknowledged (ErrUnknownConnection,
-// ErrUnavailable).
+// returns; an error means nothing was stored or acknowledged
+// (ErrUnknownConnection, ErrRejected, ErrUnavailable).
 func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request) (webhook.Response, error) {
 	conn, err := in.DB.POSConnection(ctx, connID)
 	if errors.Is(err, store.ErrPOSConnectionNotFound) || (err == nil && conn.Status != "active") {
@@ -219,11 +222,7 @@ func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request
 	switch res.Outcome {
 	case pos.Rejected:
 		m.rejected()
-		ack := res.Ack
-		if ack.Status != http.StatusUnauthorized {
-			ack = webhook.Text(http.StatusUnauthorized, "signature verification failed\n")
-		}
-		return ack, nil
+		return webhook.Response{}, fmt.Errorf("%w: %s", ErrRejected, res.Reason)
 	case pos.Ignored:
 		m.ignored()
 		return res.Ack, nil
@@ -244,12 +243,17 @@ func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request
 	if dup {
 		m.duplicate()
 	} else {
-		select {
-		case in.wakeCh() <- struct{}{}:
-		default:
-		}
+		in.Wake()
 	}
 	return res.Ack, nil
+}
+
+// Wake makes Run look for due events now (after a receipt or a replay).
+func (in *Inbox) Wake() {
+	select {
+	case in.wakeCh() <- struct{}{}:
+	default:
+	}
 }
 
 // Run processes due events until ctx ends: it claims a batch, handles the

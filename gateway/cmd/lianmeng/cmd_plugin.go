@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	_ "github.com/lianmeng/lianmeng/adapters/all" // and the first-party POS adapters
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/pluginhost"
 	"github.com/lianmeng/lianmeng/plugins"

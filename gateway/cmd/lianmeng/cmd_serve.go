@@ -154,6 +154,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	svc := &points.Service{Policy: cfg.Points.Policy(), Reader: db}
 	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence, Points: svc,
 		Ready: []api.ReadyCheck{{Name: "writer", Check: writer.Check}}}
+	deps.Inbox = newInbox(db, writer, svc, log, reg) // POS webhooks (pos.go)
+	deps.Ready = append(deps.Ready, inboxReady(deps.Inbox))
 	stopPlugins, err := startPlugins(ctx, cfg, log, reg, &deps)
 	if err != nil {
 		return err
@@ -174,6 +176,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	jobs := append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()),
 		scheduler.NonceJob(db, time.Now), scheduler.IdempotencyJob(db, cfg.Idempotency.Retention.D(), time.Now), scheduler.ConsentJob(db, time.Now))
 	waits = append(waits, sched.Start(runCtx, jobs...))
+	waits = append(waits, startInbox(runCtx, deps.Inbox))
 
 	waitMetrics, err := startMetrics(runCtx, cfg.Metrics, reg, log)
 	if err != nil {

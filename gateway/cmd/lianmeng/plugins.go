@@ -36,6 +36,9 @@ func startPluginsWith(cfg config.Config, opts pluginhost.Options, deps *api.Deps
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	deps.Points.Rules = ruleEvaluator{h}
+	if deps.Inbox != nil {
+		deps.Inbox.Adapters = h
+	}
 	deps.Ready = append(deps.Ready, api.ReadyCheck{Name: "plugins", Check: func(context.Context) error { return h.Ready() }})
 	return func() { h.Close() }, nil
 }

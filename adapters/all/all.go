@@ -1,0 +1,15 @@
+// Package all registers every first-party POS adapter with the builtin
+// plugin registry (plugins.Register), so the gateway binary that imports it
+// serves each as builtin:NAME. The adapters themselves import only the SDK,
+// as a third-party adapter would; this package is the one link to the
+// gateway's registry.
+package all
+
+import (
+	"github.com/lianmeng/lianmeng/adapters/shopify"
+	"github.com/lianmeng/lianmeng/plugins"
+)
+
+func init() {
+	plugins.Register(shopify.Name, shopify.Plugins)
+}

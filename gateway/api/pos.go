@@ -1,0 +1,292 @@
+package api
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/lianmeng/lianmeng/gateway/inbox"
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/sdk/webhook"
+)
+
+// POS connections and webhooks (issue 12; gateway/inbox).
+const (
+	CodePOSUnavailable         = "pos_unavailable"
+	CodePOSSignatureInvalid    = "pos_signature_invalid"
+	CodeInboxEventNotReplayble = "inbox_event_not_dead"
+)
+
+// The operator scope of each POS route (registered here, next to the
+// routes, rather than in the shared table).
+func init() {
+	for r, sc := range map[Route]string{
+		{fiber.MethodPost, "/v1/operator/merchants/:merchant/pos/connections"}: OperatorMerchantsWrite,
+		{fiber.MethodGet, "/v1/operator/merchants/:merchant/pos/connections"}:  OperatorRead,
+		{fiber.MethodGet, "/v1/operator/pos/inbox"}:                            OperatorRead,
+		{fiber.MethodPost, "/v1/operator/pos/inbox/:event/replay"}:             OperatorMerchantsWrite,
+	} {
+		operatorScopes[r] = sc
+	}
+}
+
+func (s *Server) routesPOS() {
+	op := s.operatorAuth
+	s.handle(fiber.MethodPost, "/v1/pos/:connection", s.posWebhook)
+	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/pos/connections", op, s.createPOSConnection)
+	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/pos/connections", op, s.listPOSConnections)
+	s.handle(fiber.MethodGet, "/v1/operator/pos/inbox", op, s.listInbox)
+	s.handle(fiber.MethodPost, "/v1/operator/pos/inbox/:event/replay", op, s.replayInbox)
+}
+
+// posWebhook hands the raw request to the inbox and answers the POS with
+// exactly what the adapter chose, after the webhook is stored. It never
+// says which connections exist: an unknown one and a disabled one are the
+// same 404.
+func (s *Server) posWebhook(c *fiber.Ctx) error {
+	if s.inbox == nil {
+		return Errorf(fiber.StatusServiceUnavailable, CodePOSUnavailable, "POS webhooks are not enabled on this gateway")
+	}
+	h := http.Header{}
+	for k, v := range c.Request().Header.All() {
+		h.Add(string(k), string(v))
+	}
+	uri := c.Request().URI()
+	req := webhook.Request{Method: c.Method(), Path: string(uri.PathOriginal()), RawQuery: string(uri.QueryString()),
+		Header: h, Body: bytes.Clone(c.Request().Body()), RemoteAddr: c.IP()}
+	res, err := s.inbox.Receive(c.UserContext(), c.Params("connection"), req)
+	switch {
+	case errors.Is(err, inbox.ErrUnknownConnection):
+		return Errorf(fiber.StatusNotFound, CodeNotFound, "no such route")
+	case errors.Is(err, inbox.ErrRejected):
+		return Errorf(fiber.StatusUnauthorized, CodePOSSignatureInvalid, "the webhook's signature does not verify with this connection's secret")
+	case errors.Is(err, inbox.ErrUnavailable):
+		s.log.Warn("pos webhook not taken", "request_id", requestID(c), "err", err)
+		c.Set(fiber.HeaderRetryAfter, "30")
+		return Errorf(fiber.StatusServiceUnavailable, CodePOSUnavailable, "the webhook could not be taken now; deliver it again later")
+	case err != nil:
+		return err
+	}
+	for k, vs := range res.Header {
+		for _, v := range vs {
+			c.Response().Header.Add(k, v)
+		}
+	}
+	return c.Status(res.Status).Send(res.Body)
+}
+
+type createPOSConnectionRequest struct {
+	Adapter string            `json:"adapter"`
+	Label   string            `json:"label"`
+	Config  json.RawMessage   `json:"config"`
+	Stores  map[string]string `json:"store_map"`
+}
+
+// posConnectionView is a connection as the API shows it: never its
+// configuration, which holds the webhook secrets.
+type posConnectionView struct {
+	ID          string            `json:"id"`
+	MerchantID  string            `json:"merchant_id"`
+	Adapter     string            `json:"adapter"`
+	Label       string            `json:"label"`
+	StoreMap    map[string]string `json:"store_map"`
+	Status      string            `json:"status"`
+	WebhookPath string            `json:"webhook_path"`
+	CreatedBy   string            `json:"created_by"`
+	CreatedAt   time.Time         `json:"created_at"`
+}
+
+func posConnectionViewOf(c store.POSConnection) posConnectionView {
+	return posConnectionView{ID: c.ID, MerchantID: c.MerchantID, Adapter: c.Adapter, Label: c.Label, StoreMap: c.StoreMap,
+		Status: c.Status, WebhookPath: "/v1/pos/" + c.ID, CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt}
+}
+
+var posKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+
+// createPOSConnection binds the merchant to a configured pos_adapter
+// plugin, with the adapter's configuration (sealed at rest) and the map of
+// the POS's store or location ids to the merchant's stores.
+func (s *Server) createPOSConnection(c *fiber.Ctx) error {
+	var req createPOSConnectionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	if !s.posAdapterConfigured(req.Adapter) {
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "adapter must name a plugin of kind pos_adapter in the gateway's plugins configuration")
+	}
+	label := strings.TrimSpace(req.Label)
+	if utf8.RuneCountInString(label) > 100 || strings.ContainsFunc(label, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "label is at most 100 characters without control characters")
+	}
+	cfg := bytes.TrimSpace(req.Config)
+	if len(cfg) == 0 || cfg[0] != '{' {
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "config must be a JSON object (the adapter's settings, e.g. its webhook secret)")
+	}
+	if len(req.Stores) > 1000 {
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "store_map has at most 1000 entries")
+	}
+	for k, v := range req.Stores {
+		if !posKeyPattern.MatchString(k) {
+			return Errorf(fiber.StatusBadRequest, CodeValidation, "store_map keys are the POS's store ids: 1-128 printable ASCII characters")
+		}
+		st, err := s.merchants.GetStore(c.UserContext(), v)
+		if err != nil || st.MerchantID != m.ID {
+			return Errorf(fiber.StatusBadRequest, CodeValidation, "store_map[%q]: %q is not a store of this merchant", k, v)
+		}
+	}
+	var idb [8]byte
+	if _, err := rand.Read(idb[:]); err != nil {
+		return err
+	}
+	conn := store.POSConnection{ID: "pc_" + hex.EncodeToString(idb[:]), MerchantID: m.ID, Adapter: req.Adapter, Label: label,
+		Config: cfg, StoreMap: req.Stores, Status: "active", CreatedBy: actor(c), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	if conn.StoreMap == nil {
+		conn.StoreMap = map[string]string{}
+	}
+	if err := s.db.CreatePOSConnection(c.UserContext(), conn); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(posConnectionViewOf(conn))
+}
+
+func (s *Server) posAdapterConfigured(name string) bool {
+	for _, p := range s.cfg.Plugins {
+		if p.Name == name && p.Kind == "pos_adapter" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) listPOSConnections(c *fiber.Ctx) error {
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	cs, err := s.db.POSConnections(c.UserContext(), m.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]posConnectionView, 0, len(cs))
+	for _, pc := range cs {
+		out = append(out, posConnectionViewOf(pc))
+	}
+	return c.JSON(posConnectionList{Connections: out})
+}
+
+type posConnectionList struct {
+	Connections []posConnectionView `json:"connections"`
+}
+
+// inboxList is a page of inbox events; NextAfter, when set, is the cursor
+// of the next page (?after=).
+type inboxList struct {
+	Events    []inboxEventView `json:"events"`
+	NextAfter int64            `json:"next_after,omitempty"`
+}
+
+type inboxReplayed struct {
+	ID    int64  `json:"id"`
+	State string `json:"state"`
+}
+
+// inboxEventView is an inbox event without its request (which holds
+// members' personal data).
+type inboxEventView struct {
+	ID           int64      `json:"id"`
+	ConnectionID string     `json:"connection_id"`
+	MerchantID   string     `json:"merchant_id"`
+	EventKey     string     `json:"event_key"`
+	EventType    string     `json:"event_type"`
+	State        string     `json:"state"`
+	Attempts     int        `json:"attempts"`
+	ReceivedAt   time.Time  `json:"received_at"`
+	NextAt       *time.Time `json:"next_at,omitempty"`
+	DoneAt       *time.Time `json:"done_at,omitempty"`
+	LastError    string     `json:"last_error,omitempty"`
+	Outcome      string     `json:"outcome,omitempty"`
+	BodySHA256   string     `json:"body_sha256"`
+}
+
+// listInbox lists inbox events, filtered by state (pending, done, dead),
+// merchant and connection, in id order from the cursor "after".
+func (s *Server) listInbox(c *fiber.Ctx) error {
+	f := store.InboxFilter{MerchantID: c.Query("merchant"), ConnectionID: c.Query("connection"), State: c.Query("state"), Limit: 100}
+	switch f.State {
+	case "", store.InboxPending, store.InboxDone, store.InboxDead:
+	default:
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "state must be pending, done or dead")
+	}
+	for name, dst := range map[string]*int64{"after": &f.AfterID} {
+		if v := c.Query(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return Errorf(fiber.StatusBadRequest, CodeValidation, "%s must be a non-negative integer", name)
+			}
+			*dst = n
+		}
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return Errorf(fiber.StatusBadRequest, CodeValidation, "limit must be 1-500")
+		}
+		f.Limit = n
+	}
+	evs, err := s.db.InboxEvents(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]inboxEventView, 0, len(evs))
+	for _, e := range evs {
+		v := inboxEventView{ID: e.ID, ConnectionID: e.ConnectionID, MerchantID: e.MerchantID, EventKey: e.EventKey, EventType: e.EventType,
+			State: e.State, Attempts: e.Attempts, ReceivedAt: e.ReceivedAt, LastError: e.LastError, Outcome: e.Outcome, BodySHA256: e.BodySHA256}
+		if e.State == store.InboxPending {
+			at := e.NextAt
+			v.NextAt = &at
+		} else if !e.DoneAt.IsZero() {
+			at := e.DoneAt
+			v.DoneAt = &at
+		}
+		out = append(out, v)
+	}
+	res := inboxList{Events: out}
+	if len(evs) == f.Limit {
+		res.NextAfter = evs[len(evs)-1].ID
+	}
+	return c.JSON(res)
+}
+
+// replayInbox puts a dead-lettered event back in the queue, once its cause
+// is fixed (a mapped store, a funded budget, a fixed adapter).
+func (s *Server) replayInbox(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("event"), 10, 64)
+	if err != nil || id <= 0 {
+		return Errorf(fiber.StatusNotFound, CodeNotFound, "no such inbox event")
+	}
+	err = s.db.ReplayInboxEvent(c.UserContext(), id, "", s.now().UTC(), actor(c))
+	if errors.Is(err, store.ErrInboxEventNotFound) {
+		return Errorf(fiber.StatusConflict, CodeInboxEventNotReplayble, "inbox event %d does not exist or is not dead-lettered", id)
+	}
+	if err != nil {
+		return err
+	}
+	if s.inbox != nil {
+		s.inbox.Wake()
+	}
+	return c.JSON(inboxReplayed{ID: id, State: store.InboxPending})
+}
