@@ -24,6 +24,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/rules"
+	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
@@ -55,6 +56,8 @@ type Deps struct {
 	// Consent issues sign-in and redemption codes. Nil: one over DB with no
 	// message sender (sign-in and SMS consent answer 503).
 	Consent *consent.Service
+	// Funding takes payment-channel fundings and notifications (nil: 503).
+	Funding *settlement.Funding
 	// Inbox takes POS webhooks (nil: /v1/pos/{connection} answers 503).
 	Inbox *inbox.Inbox
 }
@@ -80,6 +83,8 @@ type Server struct {
 	consent   *consent.Service
 	inbox     *inbox.Inbox   // POS webhooks (pos.go)
 	rules     *rules.Service // versioned earning rules (rules.go)
+
+	funding *settlement.Funding // payment channels (funding.go)
 }
 
 // Route is a registered route, checked against the OpenAPI document.
@@ -101,6 +106,7 @@ func New(d Deps) *Server {
 	if s.consent.Now == nil {
 		s.consent.Now = d.Now
 	}
+	s.funding = d.Funding
 	s.inbox = d.Inbox
 	s.tokenKey = memberTokenKey(d.Config, d.Log)
 	s.cache = newLookups(s.merchants, d.DB)
@@ -151,6 +157,7 @@ func New(d Deps) *Server {
 	s.routesPoints()
 	s.routesConsent()
 	s.routesEvidence()
+	s.routesFunding()
 	s.routesPOS()
 	s.routesRules()
 	s.routesPublic()

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/points"
@@ -43,7 +42,18 @@ var (
 	ErrIdempotencyConflict = errors.New("settlement: idempotency key reused with another request")
 	// ErrInvalid: bad input (400), with a message for the caller.
 	ErrInvalid = errors.New("settlement: invalid request")
+	// ErrNotificationRefused: a notification was not accepted (a bad
+	// signature, an unknown order, another amount); recorded, nothing
+	// credited. Any answer but the channel's acknowledgement makes the
+	// channel deliver it again, and an operator sees the record.
+	ErrNotificationRefused = errors.New("settlement: notification refused")
 )
+
+// RefusedError says why a notification was refused.
+type RefusedError struct{ Outcome, Detail string }
+
+func (e *RefusedError) Error() string { return "notification refused: " + e.Outcome + ": " + e.Detail }
+func (e *RefusedError) Unwrap() error { return ErrNotificationRefused }
 
 // Notification outcomes, recorded with every notification.
 const (
@@ -188,18 +198,14 @@ func newOrderID() string {
 	return "fnd_" + hex.EncodeToString(b[:])
 }
 
-// failAck is what every channel takes as "not accepted, send it again":
-// a non-2xx status (WeChat Pay) whose body is not "success" (Alipay).
-func failAck(msg string) webhook.Response {
-	return webhook.JSON(http.StatusBadRequest, []byte(`{"code":"FAIL","message":"`+msg+`"}`))
-}
-
 // Notify handles a channel's notification: the plugin verifies it; a
 // verified successful payment of a known order for the exact amount is
 // funded once (the fund command refuses the same channel payment twice);
-// everything is recorded. The answer is what the channel expects: its own
-// acknowledgement once the funding is durable, a failure otherwise, so the
-// channel redelivers until the gateway can take it.
+// everything is recorded. The answer is the channel's own acknowledgement
+// once the funding is durable; otherwise a *RefusedError (or
+// ErrChannelUnavailable), which the API answers with a 4xx/5xx: every
+// channel takes that as "not accepted" (WeChat Pay by the status, Alipay
+// because the body is not "success") and delivers again.
 func (f *Funding) Notify(ctx context.Context, channel string, req webhook.Request) (webhook.Response, error) {
 	ch, err := f.Channels.PaymentChannel(channel)
 	if err != nil {
@@ -216,31 +222,26 @@ func (f *Funding) Notify(ctx context.Context, channel string, req webhook.Reques
 	}
 	rec.Verified, rec.EventType = n.Verified, n.EventType
 	rec.TransactionID, rec.ChannelRef, rec.AmountFen = n.Result.TransactionID, n.Result.ChannelReference, n.Result.AmountFen
-	ack := n.Ack
 	switch {
 	case !n.Verified:
 		rec.Outcome, rec.Detail = OutcomeBadSignature, n.Result.FailureCode+": "+n.Result.FailureMessage
-		if ack.Status == 0 {
-			ack = failAck("verification failed")
-		}
 	case n.EventType != "payment":
 		rec.Outcome = OutcomeIgnored // refunds and payouts are matched by their own flows
 	case n.Result.Status != payment.StatusSucceeded:
 		rec.Outcome, rec.Detail = OutcomeNotPaid, n.Result.Status.String()
 	default:
 		rec.Outcome, rec.Detail = f.credit(ctx, channel, n.Result)
-		if rec.Outcome != OutcomeCredited && rec.Outcome != OutcomeDuplicate {
-			ack = failAck(rec.Outcome)
-		}
 	}
 	if err := f.DB.InsertChannelNotification(ctx, rec); err != nil {
 		// The funding (if any) is durable; only the record is missing.
 		f.log().Error("funding: notification not recorded", "channel", channel, "tx", rec.TransactionID, "outcome", rec.Outcome, "err", err)
 	}
-	if rec.Outcome != OutcomeCredited && rec.Outcome != OutcomeDuplicate && rec.Outcome != OutcomeIgnored && rec.Outcome != OutcomeNotPaid {
-		f.log().Warn("funding: notification refused", "channel", channel, "tx", rec.TransactionID, "outcome", rec.Outcome, "detail", rec.Detail)
+	switch rec.Outcome {
+	case OutcomeCredited, OutcomeDuplicate, OutcomeIgnored, OutcomeNotPaid:
+		return n.Ack, nil
 	}
-	return ack, nil
+	f.log().Warn("funding: notification refused", "channel", channel, "tx", rec.TransactionID, "outcome", rec.Outcome, "detail", rec.Detail)
+	return webhook.Response{}, &RefusedError{Outcome: rec.Outcome, Detail: rec.Detail}
 }
 
 // credit applies a verified successful payment to its order.

@@ -214,8 +214,9 @@ func TestFundingRefusals(t *testing.T) {
 			"amount differs": {other, settlement.OutcomeAmountDiffers},
 		} {
 			res, err := x.f.Notify(ctx, "wechatpay", wxRequest(c.n))
-			if err != nil || res.Status/100 == 2 {
-				t.Errorf("%s: answered %+v %v, want a failure", name, res, err)
+			var re *settlement.RefusedError
+			if !errors.As(err, &re) || re.Outcome != c.outcome || res.Status != 0 {
+				t.Errorf("%s: answered %+v %v, want refused %s", name, res, err, c.outcome)
 			}
 			ns, _ := db.ChannelNotifications(ctx, "", 1)
 			if len(ns) != 1 || ns[0].Outcome != c.outcome {
@@ -227,7 +228,7 @@ func TestFundingRefusals(t *testing.T) {
 		}
 		// A notification for the order arriving on the other channel's
 		// route is not its payment either.
-		if res, _ := x.f.Notify(ctx, "alipay", wxRequest(good)); res.Status/100 == 2 && string(res.Body) == "success" {
+		if res, err := x.f.Notify(ctx, "alipay", wxRequest(good)); !errors.Is(err, settlement.ErrNotificationRefused) || res.Status != 0 {
 			t.Fatalf("a WeChat Pay notification accepted on the Alipay route: %+v", res)
 		}
 		// Bad input to Create writes nothing.
@@ -282,7 +283,7 @@ func TestAlipayFundingOnce(t *testing.T) {
 			forged[k] = v
 		}
 		forged.Set("total_amount", "99999.99")
-		if res, _ := x.f.Notify(ctx, "alipay", aliRequest(forged)); string(res.Body) == "success" {
+		if res, err := x.f.Notify(ctx, "alipay", aliRequest(forged)); !errors.Is(err, settlement.ErrNotificationRefused) || string(res.Body) == "success" {
 			t.Fatal("a changed notification was acknowledged")
 		}
 	})

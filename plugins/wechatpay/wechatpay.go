@@ -366,11 +366,11 @@ func derefInt(i *int64) int64 {
 	return *i
 }
 
-// ack is the body WeChat Pay expects: 200/204 for success, 4xx/5xx with a
-// code and message for failure (it then retries).
+// ack is the answer WeChat Pay expects: 200 (or 204) for success, 4xx/5xx
+// with a code and message for failure (it then retries).
 func ack(status int, code, msg string) webhook.Response {
 	if status == http.StatusOK {
-		return webhook.Response{Status: http.StatusNoContent}
+		return webhook.JSON(http.StatusOK, []byte(`{"code":"SUCCESS","message":"成功"}`))
 	}
 	b, _ := json.Marshal(map[string]string{"code": code, "message": msg})
 	return webhook.JSON(status, b)
@@ -388,8 +388,10 @@ func (ch *Channel) HandleNotification(ctx context.Context, req webhook.Request) 
 	var content json.RawMessage
 	n, err := ch.notify.ParseNotifyRequest(ctx, hr, &content)
 	if err != nil {
+		// The SDK's error quotes the whole request; keep only the reason.
+		reason, _, _ := strings.Cut(err.Error(), ", request:")
 		return payment.Notification{Verified: false, Ack: ack(http.StatusUnauthorized, "FAIL", "verification failed"),
-			Result: payment.Result{Status: payment.StatusUnspecified, FailureCode: "bad_notification", FailureMessage: err.Error()}}, nil
+			Result: payment.Result{Status: payment.StatusUnspecified, FailureCode: "bad_notification", FailureMessage: reason}}, nil
 	}
 	out := payment.Notification{Verified: true, Ack: ack(http.StatusOK, "", "")}
 	switch {

@@ -120,7 +120,7 @@ func TestFundingPaymentAndNotification(t *testing.T) {
 		got.Result.Properties["attach"] != "" && got.Result.Properties["attach"] != "m1" {
 		t.Fatalf("notification: %+v", got)
 	}
-	if got.Ack.Status != http.StatusNoContent {
+	if got.Ack.Status != http.StatusOK || !strings.Contains(string(got.Ack.Body), `"SUCCESS"`) {
 		t.Fatalf("ack %+v", got.Ack)
 	}
 	q, err = ch.QueryPayment(ctx, "fund_000001")

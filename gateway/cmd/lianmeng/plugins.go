@@ -14,6 +14,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/messaging"
 	"github.com/lianmeng/lianmeng/gateway/pluginhost"
 	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
 	sdkmessaging "github.com/lianmeng/lianmeng/sdk/messaging"
@@ -36,6 +37,9 @@ func startPluginsWith(cfg config.Config, opts pluginhost.Options, deps *api.Deps
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	deps.Points.Rules = ruleEvaluator{h}
+	// Payment channels: funding and their notifications (a channel that is
+	// not configured answers unknown_channel).
+	deps.Funding = &settlement.Funding{DB: deps.DB, Writer: deps.Writer, Points: deps.Points, Channels: h, Log: opts.Logger}
 	if deps.Inbox != nil {
 		deps.Inbox.Adapters = h
 	}
