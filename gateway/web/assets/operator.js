@@ -54,6 +54,7 @@
     d.hidden = false;
     const { m, account, stores, creds } = current;
     d.dataset.merchant = m.id;
+    d.dataset.status = m.status;
     $('d-name').textContent = m.name;
     $('d-id').textContent = m.id;
     $('d-status').textContent = m.status === 'active' ? t('t.m.active') : t('t.m.suspended');
@@ -100,6 +101,7 @@
 
   async function openMerchant(id) {
     const base = '/v1/operator/merchants/' + encodeURIComponent(id);
+    $('fund-status').textContent = '';
     const [m, account, stores, creds] = await Promise.all([
       call('GET', base), call('GET', base + '/account'), call('GET', base + '/stores'), call('GET', base + '/credentials')]);
     current = { m, account, stores: stores.stores || [], creds: creds.credentials || [] };
@@ -140,7 +142,7 @@
     on('merchants-more', 'click', () => loadMerchants(true));
     on('create-form', 'submit', async () => {
       const m = await call('POST', '/v1/operator/merchants', { name: $('new-name').value.trim(), industry: $('new-industry').value.trim() });
-      $('new-name').value = ''; $('new-industry').value = '';
+      $('new-name').value = '';
       await loadMerchants(false);
       await openMerchant(m.id);
     });
@@ -158,10 +160,10 @@
       await call('POST', '/v1/operator/merchants/' + encodeURIComponent(id) + '/fund',
         { amount_fen: Number(amount), external_ref: $('fund-ref').value.trim() }, { 'Idempotency-Key': idemKey() });
       $('fund-amount').value = ''; $('fund-ref').value = '';
-      $('fund-status').textContent = t('o.fund.done');
       totals = await call('GET', '/v1/operator/totals');
       renderTotals();
       await openMerchant(id);
+      $('fund-status').textContent = t('o.fund.done');
     });
     on('store-form', 'submit', async () => {
       const id = current.m.id;
