@@ -322,3 +322,26 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 }
 
 func clientKey() client.RequestOption { return client.IdempotencyKey(key("idem")) }
+
+// accessible runs axe-core's WCAG 2 A and AA rules on the page as it is
+// now (labels, accessible names, contrast, language...) and fails the test
+// on any violation.
+func accessible(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	axeOnce.Do(func() { axeSource, axeErr = os.ReadFile("testdata/axe.min.js") })
+	if axeErr != nil {
+		t.Fatal(axeErr)
+	}
+	eval[bool](t, ctx, string(axeSource)+";\ntrue")
+	report := eval[string](t, ctx, `axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}).then(r =>
+		r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', ')).join('\n'))`)
+	if report != "" {
+		t.Errorf("accessibility of %s:\n%s", what, report)
+	}
+}
+
+var (
+	axeOnce   sync.Once
+	axeSource []byte
+	axeErr    error
+)

@@ -31,9 +31,9 @@ func TestMemberPage(t *testing.T) {
 		g.earn(t, m, phone, 20_000) // 300 points, pending
 
 		ctx := browser(t)
+		do(t, ctx, chromedp.Navigate(g.base+"/member"), chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+		accessible(t, ctx, "the member sign-in")
 		do(t, ctx,
-			chromedp.Navigate(g.base+"/member"),
-			chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)),
 			chromedp.SendKeys(chromedp.CSS("#phone"), phone),
 			chromedp.Click(chromedp.CSS("#phone-form button")),
 			chromedp.WaitVisible(chromedp.CSS("#code")),
@@ -95,6 +95,7 @@ func TestMemberPage(t *testing.T) {
 			t.Fatalf("the QR decodes to %q, want LMRC:%s", decoded, code)
 		}
 		screenshot(t, ctx, "member-code-"+db.Dialect)
+		accessible(t, ctx, "the member page with a redemption code")
 
 		// The code on the page is the member's consent: the merchant redeems with it.
 		var res struct {

@@ -76,6 +76,7 @@ func TestOperatorConsole(t *testing.T) {
 			t.Errorf("reserve after funding %q, want ¥2,500.00", got)
 		}
 		screenshot(t, ctx, "operator-"+db.Dialect)
+		accessible(t, ctx, "the operator console")
 
 		// Suspend.
 		do(t, ctx, chromedp.Click(chromedp.CSS("#d-toggle")), chromedp.WaitVisible(chromedp.CSS(`#detail[data-status="suspended"]`)))

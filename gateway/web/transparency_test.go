@@ -34,6 +34,7 @@ func TestTransparencyPage(t *testing.T) {
 		size, signed := text(t, ctx, "#cp-size"), text(t, ctx, "#cp-signed")
 		htmlLang := attr(t, ctx, "html", "lang")
 		screenshot(t, ctx, "transparency-"+db.Dialect)
+		accessible(t, ctx, "the transparency page")
 		if ratio != "100.00%" || status != "全部流通积分都有足额备付金。" {
 			t.Errorf("coverage %q %q, want 100.00%% and covered", ratio, status)
 		}
@@ -101,6 +102,7 @@ func TestTransparencyPage(t *testing.T) {
 		do(t, ctx, chromedp.Focus(chromedp.CSS("#lang-toggle")), chromedp.KeyEvent("\r"))
 		h1, lang2 := text(t, ctx, "h1"), attr(t, ctx, "html", "lang")
 		terms2 := text(t, ctx, `tr[data-merchant="`+noodles.ID+`"] .terms`)
+		accessible(t, ctx, "the transparency page in English")
 		if h1 != "Alliance transparency" || lang2 != "en" || !strings.HasPrefix(terms2, "Spend ¥100, earn 150 points") {
 			t.Errorf("English: h1 %q lang %q terms %q", h1, lang2, terms2)
 		}

@@ -12,7 +12,6 @@ const LM = (() => {
       'nav.member': '会员',
       'nav.operator': '运营后台',
       'lang.switch': 'English',
-      'lang.label': '切换到英文',
       'loading': '加载中…',
       'error': '出错了：',
       'none': '暂无',
@@ -157,7 +156,6 @@ const LM = (() => {
       'nav.member': 'Member',
       'nav.operator': 'Operator',
       'lang.switch': '中文',
-      'lang.label': 'Switch to Chinese',
       'loading': 'Loading…',
       'error': 'Error: ',
       'none': 'None yet',
@@ -309,6 +307,9 @@ const LM = (() => {
     document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
     for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
     for (const el of document.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', t(el.dataset.i18nLabel));
+    // The switch names the other language in that language.
+    const toggle = document.getElementById('lang-toggle');
+    if (toggle) toggle.lang = lang === 'zh' ? 'en' : 'zh-CN';
     const title = document.querySelector('title[data-i18n]');
     if (title) document.title = t(title.dataset.i18n);
     listeners.forEach((f) => f());
