@@ -38,6 +38,10 @@ const (
 	Marketing = "alliance:marketing" // PTS budget for referral rewards and campaigns
 	Funding   = "external:funding"   // CNY source: money received through payment channels
 	Paid      = "external:paid"      // CNY sink: money paid out to merchants
+	// Payouts holds CNY taken from merchants' payables for payouts a channel
+	// has not yet confirmed: to external:paid on confirmation, back to the
+	// payable on failure (gateway/settlement).
+	Payouts = "alliance:payouts"
 )
 
 // Kind is the family an account belongs to: what it holds and for whom.
@@ -101,7 +105,7 @@ func ParseAccount(name string) Account {
 		return a
 	}
 	switch name {
-	case Reserve:
+	case Reserve, Payouts:
 		a.Kind, a.Asset, a.Guarded = KindAlliance, CNY, true
 	case Marketing:
 		a.Kind, a.Guarded = KindAlliance, true

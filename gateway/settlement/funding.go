@@ -192,10 +192,14 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-func newOrderID() string {
+func newOrderID() string { return newID("fnd_") }
+
+// newID is an id the channels take as an out-trade or out-request number
+// (letters, digits, underscore; 28 characters).
+func newID(prefix string) string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return "fnd_" + hex.EncodeToString(b[:])
+	return prefix + hex.EncodeToString(b[:])
 }
 
 // Notify handles a channel's notification: the plugin verifies it; a

@@ -329,3 +329,10 @@ func TestFundingChannelDown(t *testing.T) {
 		}
 	})
 }
+
+func (downChannel) Payout(context.Context, payment.PayoutRequest) (payment.Result, error) {
+	return payment.Result{}, errDown
+}
+func (downChannel) QueryPayout(context.Context, payment.QueryPayoutRequest) (payment.Result, error) {
+	return payment.Result{}, errDown
+}
