@@ -7,9 +7,15 @@ package all
 
 import (
 	"github.com/lianmeng/lianmeng/adapters/shopify"
+	"github.com/lianmeng/lianmeng/adapters/square"
+	"github.com/lianmeng/lianmeng/adapters/woocommerce"
+	"github.com/lianmeng/lianmeng/adapters/youzan"
 	"github.com/lianmeng/lianmeng/plugins"
 )
 
 func init() {
 	plugins.Register(shopify.Name, shopify.Plugins)
+	plugins.Register(square.Name, square.Plugins)
+	plugins.Register(woocommerce.Name, woocommerce.Plugins)
+	plugins.Register(youzan.Name, youzan.Plugins)
 }

@@ -462,7 +462,8 @@ func (in *Inbox) parse(ctx context.Context, e store.InboxEvent) *job {
 	return j
 }
 
-// IdemKey is the idempotency key of purchase i of an event: bounded in
+// IdemKey is the idempotency key of purchase i of an event (a sale: its
+// order id also earns only once), or of a refund by its own id: bounded in
 // length whatever the provider's id, and distinct per connection.
 func IdemKey(connID, eventKey string, i int) string {
 	s := sha256.Sum256([]byte(connID + "\x00" + eventKey))
@@ -482,6 +483,12 @@ func (in *Inbox) apply(ctx context.Context, conn store.POSConnection, e store.In
 	canon, _ := json.Marshal(p)
 	h := sha256.Sum256(canon)
 	idem := &store.Idem{MerchantID: conn.MerchantID, Key: IdemKey(conn.ID, e.EventKey, i), RequestHash: hex.EncodeToString(h[:]), Status: http.StatusOK}
+	if p.Type == purchase.TypeRefund {
+		// A refund is one effect however many events report it (Square's
+		// refund.created and refund.updated, WooCommerce's every
+		// order.updated): keyed by the refund's own id, not the event's.
+		idem.Key = IdemKey(conn.ID, "refund\x00"+p.ExternalOrderID, 0)
+	}
 	var cmd points.Command
 	var what string
 	switch p.Type {

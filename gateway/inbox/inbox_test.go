@@ -383,6 +383,13 @@ func TestRefundBeforePurchaseAndAdapterDown(t *testing.T) {
 		if done := f.events(t, store.InboxDone); len(done) != 2 {
 			t.Fatalf("done: %+v", done)
 		}
+		// Another event reporting the same refund (its "updated" twin) has
+		// no second effect.
+		f.receive(t, request(testEvent{ID: "evt-rf-again", Type: "refund", Order: "rf-1", Original: "o-5", AmountFen: 1000}, ""))
+		f.process(t)
+		if _, refunded := f.earned(t, "o-5"); refunded != 1000 {
+			t.Fatalf("refund reported twice refunded %d", refunded)
+		}
 		// A refund whose purchase never comes dies after MaxAttempts.
 		f.receive(t, request(testEvent{ID: "evt-rf2", Type: "refund", Order: "rf-2", Original: "o-never", AmountFen: 1}, ""))
 		for range 3 {
