@@ -28,6 +28,16 @@ type EvidenceProvider interface {
 	// Tile returns the first width hashes of a tile of the tree of the
 	// latest checkpoint (evidence.ErrNotFound if it has fewer).
 	Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error)
+	// Cosignatures returns the witnesses' cosignatures of the checkpoint
+	// of size.
+	Cosignatures(ctx context.Context, size uint64) ([]evidence.Cosignature, error)
+}
+
+// witnessQuorum is implemented by an EvidenceProvider whose checkpoints go
+// to witnesses: an error when the latest checkpoint lacks its quorum of
+// cosignatures (wrapping ErrDegraded for a degraded /readyz).
+type witnessQuorum interface {
+	WitnessQuorum(ctx context.Context) error
 }
 
 // Evidence error codes.
@@ -56,6 +66,9 @@ func (s *Server) routesEvidence() {
 	s.handle(fiber.MethodGet, "/v1/evidence/public-key", public, s.evidencePublicKey)
 	s.handle(fiber.MethodGet, "/v1/evidence/consistency", public, s.evidenceConsistency)
 	s.handle(fiber.MethodGet, "/v1/evidence/tile/*", public, s.evidenceTile)
+	if q, ok := s.evidence.(witnessQuorum); ok {
+		s.ready = append(s.ready, ReadyCheck{Name: "evidence_witnesses", Check: q.WitnessQuorum})
+	}
 	s.handle(fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx", s.merchantAuth, s.limitCredential, s.requireScope, s.merchantTxProof)
 	s.handle(fiber.MethodGet, "/v1/member/evidence/transactions/:tx", s.memberAuth, s.memberTxProof)
 }
@@ -79,6 +92,17 @@ type CheckpointJSON struct {
 	KeyID     string    `json:"key_id"`
 	Signature string    `json:"signature"` // base64 DER
 	Signed    string    `json:"signed"`
+	// Cosignatures are the witnesses' (C2SP tlog-cosignature) of the latest
+	// checkpoint, on GET /v1/evidence/checkpoint only.
+	Cosignatures []CosignatureJSON `json:"cosignatures,omitempty"`
+}
+
+// CosignatureJSON is one witness's cosignature of a checkpoint: Line is
+// the signature line to verify with the witness's key (docs/evidence.md §13).
+type CosignatureJSON struct {
+	Witness string    `json:"witness"`
+	Line    string    `json:"line"`
+	Time    time.Time `json:"time"`
 }
 
 func checkpointJSON(sc evidence.SignedCheckpoint) (CheckpointJSON, error) {
@@ -104,6 +128,13 @@ func (s *Server) evidenceCheckpoint(c *fiber.Ctx) error {
 	out, err := checkpointJSON(sc)
 	if err != nil {
 		return err
+	}
+	cos, err := p.Cosignatures(c.UserContext(), sc.Size)
+	if err != nil {
+		return err
+	}
+	for _, co := range cos {
+		out.Cosignatures = append(out.Cosignatures, CosignatureJSON{Witness: co.Witness, Line: co.Line, Time: co.Time.UTC()})
 	}
 	c.Set(fiber.HeaderCacheControl, "public, max-age=1")
 	return c.JSON(out)

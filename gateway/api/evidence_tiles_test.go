@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
@@ -124,6 +126,22 @@ func TestEvidenceTilesAPI(t *testing.T) {
 			if got := a.get(path, nil); got != want {
 				t.Errorf("GET %s: %d, want %d", path, got, want)
 			}
+		}
+		// Witnesses' cosignatures are published with the latest checkpoint.
+		if len(cj2.Cosignatures) != 0 {
+			t.Fatalf("cosignatures before any witness: %+v", cj2.Cosignatures)
+		}
+		at := time.Date(2026, 3, 1, 8, 30, 15, 0, time.UTC)
+		if err := db.Evidence().AddCosignature(ctx, cp2.Size, evidence.Cosignature{Witness: "w.example/a", Line: "— w.example/a AAAA", Time: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Evidence().AddCosignature(ctx, cp2.Size, evidence.Cosignature{Witness: "w.example/a", Line: "— w.example/a BBBB", Time: at}); err != nil {
+			t.Fatal(err) // the second of one witness is ignored
+		}
+		var cj3 CheckpointJSON
+		a.get("/v1/evidence/checkpoint", &cj3)
+		if len(cj3.Cosignatures) != 1 || cj3.Cosignatures[0].Line != "— w.example/a AAAA" || !cj3.Cosignatures[0].Time.Equal(at) {
+			t.Fatalf("published cosignatures %+v", cj3.Cosignatures)
 		}
 		// A level-1 hash is the root of the first 256 leaves.
 		l1, err := a.fetchTile(ctx, 1, 0, 1)

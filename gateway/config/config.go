@@ -168,6 +168,25 @@ type Evidence struct {
 	// with a loud warning. Default false: the sealer refuses to seal, so
 	// instances with different keys are noticed.
 	AllowKeyChange bool `yaml:"allow_key_change"`
+	// PublishedFile is where the sealer remembers, outside the database,
+	// the largest checkpoint it published; it refuses to seal a log that
+	// does not contain it (docs/evidence.md §12). Empty: published-checkpoint
+	// in the key directory. Best on another volume than the database.
+	PublishedFile string `yaml:"published_file"`
+	// Witnesses receive every checkpoint (C2SP tlog-witness) and cosign it;
+	// their cosignatures are published with it (docs/evidence.md §13).
+	Witnesses []EvidenceWitness `yaml:"witnesses"`
+	// WitnessQuorum is how many witnesses must cosign the latest checkpoint
+	// before /readyz stops reporting evidence_witnesses as degraded
+	// (0: all configured witnesses).
+	WitnessQuorum int `yaml:"witness_quorum"`
+}
+
+// EvidenceWitness is one witness: its base URL (POST URL/add-checkpoint)
+// and its verifier key ("name+hash+base64", printed by lianmeng witness).
+type EvidenceWitness struct {
+	URL string `yaml:"url"`
+	Key string `yaml:"key"`
 }
 
 // PII configures encryption of members' personal identifiers.

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/lianmeng/lianmeng/gateway/internal/keyfile"
 )
 
 // Memory keeps, outside the database, the largest checkpoint a sealer has
@@ -48,34 +50,11 @@ func (m FileMemory) Save(sc SignedCheckpoint) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(m.Path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(m.Path), 0o700); err != nil {
 		return fmt.Errorf("evidence: published checkpoint: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".published-*")
-	if err != nil {
+	if err := keyfile.WriteFile(m.Path, b, 0o644); err != nil {
 		return fmt.Errorf("evidence: published checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
-	if _, err := f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("evidence: write published checkpoint: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return fmt.Errorf("evidence: published checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, m.Path); err != nil {
-		return fmt.Errorf("evidence: published checkpoint: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -220,3 +220,9 @@ func (p *Proofs) Tile(ctx context.Context, level uint8, index uint64, width int)
 	}
 	return p.readTile(ctx, level, index, width)
 }
+
+// Cosignatures returns the witnesses' cosignatures of the checkpoint of
+// size, as stored when they were obtained (docs/evidence.md §13).
+func (p *Proofs) Cosignatures(ctx context.Context, size uint64) ([]Cosignature, error) {
+	return p.st.Cosignatures(ctx, size)
+}

@@ -147,6 +147,12 @@ type Store interface {
 	// level first (none for an empty log).
 	LastTiles(ctx context.Context) ([]Tile, error)
 
+	// AddCosignature stores a witness's cosignature of the checkpoint of
+	// size (a second one of the same witness and size is ignored).
+	AddCosignature(ctx context.Context, size uint64, c Cosignature) error
+	// Cosignatures lists the stored cosignatures of the checkpoint of size.
+	Cosignatures(ctx context.Context, size uint64) ([]Cosignature, error)
+
 	// Seal stores leaves (consecutive, starting at the current log size),
 	// the tiles they changed (each replacing the stored tile of its level
 	// and index) and, if cp is not nil, a checkpoint, in one transaction
@@ -166,3 +172,11 @@ type Tile struct {
 
 // Width returns the number of hashes in the tile.
 func (t Tile) Width() int { return len(t.Hashes) / hashSize }
+
+// Cosignature is a witness's cosignature of a checkpoint (C2SP
+// tlog-cosignature): Line is the signature line, "— <witness> <base64>".
+type Cosignature struct {
+	Witness string    // the witness's key name
+	Line    string    // the signed-note signature line, without "\n"
+	Time    time.Time // when the witness cosigned (from the signature)
+}

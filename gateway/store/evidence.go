@@ -15,6 +15,7 @@ import (
 
 // EvidenceStore implements evidence.Store: the evidence_leaves and
 // evidence_checkpoints tables (migration 00030), evidence_tiles (00039),
+// evidence_cosignatures (00042),
 // the sealer's lease in
 // job_leases, and the ledger and audit rows the log is made of.
 //
@@ -200,6 +201,44 @@ func (s *EvidenceStore) LastTiles(ctx context.Context) ([]evidence.Tile, error) 
 			return nil, fmt.Errorf("read evidence tiles: %w", err)
 		}
 		out = append(out, evidence.Tile{Level: uint8(level), Index: uint64(r.Idx), Hashes: r.Hashes})
+	}
+	return out, nil
+}
+
+// AddCosignature implements evidence.Store.
+func (s *EvidenceStore) AddCosignature(ctx context.Context, size uint64, c evidence.Cosignature) error {
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var n int
+		if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM evidence_cosignatures WHERE size = ? AND witness = ?`, int64(size), c.Witness); err != nil {
+			return fmt.Errorf("read evidence cosignatures: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO evidence_cosignatures (size, witness, line, cosigned_at) VALUES (?, ?, ?, ?)`,
+			int64(size), c.Witness, c.Line, Micros(c.Time))
+		if IsDuplicate(err) {
+			return nil // another instance stored it first
+		} else if err != nil {
+			return fmt.Errorf("insert evidence cosignature: %w", err)
+		}
+		return nil
+	})
+}
+
+// Cosignatures implements evidence.Store.
+func (s *EvidenceStore) Cosignatures(ctx context.Context, size uint64) ([]evidence.Cosignature, error) {
+	var rows []struct {
+		Witness string `db:"witness"`
+		Line    string `db:"line"`
+		At      int64  `db:"cosigned_at"`
+	}
+	if err := s.db.R.SelectContext(ctx, &rows, `SELECT witness, line, cosigned_at FROM evidence_cosignatures WHERE size = ? ORDER BY witness`, int64(size)); err != nil {
+		return nil, fmt.Errorf("read evidence cosignatures: %w", err)
+	}
+	out := make([]evidence.Cosignature, len(rows))
+	for i, r := range rows {
+		out[i] = evidence.Cosignature{Witness: r.Witness, Line: r.Line, Time: FromMicros(r.At)}
 	}
 	return out, nil
 }

@@ -55,7 +55,7 @@ func (k WitnessKey) String() string {
 
 // ParseWitnessKey parses a verifier key written by WitnessKey.String.
 func ParseWitnessKey(vkey string) (WitnessKey, error) {
-	parts := strings.Split(vkey, "+")
+	parts := strings.SplitN(vkey, "+", 3) // the base64 key may contain "+"
 	if len(parts) != 3 || !validNoteName(parts[0]) {
 		return WitnessKey{}, errors.New("evidence: witness key: want <name>+<hex key hash>+<base64 key>")
 	}

@@ -78,3 +78,23 @@ func TestAddCheckpointRequest(t *testing.T) {
 		}
 	}
 }
+
+// Verifier keys round-trip whatever their base64 holds ("+" included).
+func TestWitnessKeyRoundTrip(t *testing.T) {
+	plus := 0
+	for i := range 64 {
+		seed := bytes.Repeat([]byte{byte(i)}, 32)
+		k := WitnessKey{Name: "w.example/x", Pub: ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)}
+		s := k.String()
+		if strings.Count(s, "+") > 2 {
+			plus++
+		}
+		got, err := ParseWitnessKey(s)
+		if err != nil || !got.Pub.Equal(k.Pub) || got.Name != k.Name {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if plus == 0 {
+		t.Fatal("no key with a + in its base64 was tried")
+	}
+}

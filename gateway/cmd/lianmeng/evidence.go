@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,8 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/pii"
 	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/witness"
+	sdkevidence "github.com/lianmeng/lianmeng/sdk/evidence"
 )
 
 // startEvidence prepares evidence keys and starts the sealer for serve; it
@@ -30,6 +33,10 @@ import (
 func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, reg prometheus.Registerer) (api.EvidenceProvider, func(), error) {
 	done := make(chan struct{})
 	wait := func() { <-done }
+	remotes, quorum, err := witnessRemotes(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := setupPII(ctx, cfg, db, log); err != nil {
 		return nil, nil, err
 	}
@@ -68,13 +75,72 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 		log.Warn("evidence sealer disabled in this instance (evidence.disabled)")
 		close(done)
 	}
-	return evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()), wait, nil
+	proofs := evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID())
+	if len(remotes) == 0 {
+		log.Warn("evidence: no witnesses configured (evidence.witnesses): nobody outside this operator holds the checkpoints, so a log cut back together with its database copy is noticed only by whoever saved a checkpoint")
+		return proofs, wait, nil
+	}
+	sub := witness.NewSubmitter(db.Evidence(), proofs, remotes, quorum, nil, log)
+	subDone := make(chan struct{})
+	go func() {
+		defer close(subDone)
+		sub.Run(ctx, evidence.DefaultPoll)
+	}()
+	log.Info("evidence: submitting checkpoints to witnesses", "witnesses", len(remotes), "quorum", quorum)
+	return witnessedProofs{proofs, sub}, func() { wait(); <-subDone }, nil
+}
+
+// witnessedProofs is the evidence provider when witnesses are configured:
+// /readyz reports a latest checkpoint without its quorum as degraded.
+type witnessedProofs struct {
+	*evidence.Proofs
+	sub *witness.Submitter
+}
+
+func (w witnessedProofs) WitnessQuorum(ctx context.Context) error {
+	if err := w.sub.Quorum(ctx); errors.Is(err, witness.ErrNoQuorum) {
+		return fmt.Errorf("%w: %v", api.ErrDegraded, err)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// witnessRemotes parses evidence.witnesses and the quorum (default: all).
+func witnessRemotes(cfg config.Config) ([]witness.Remote, int, error) {
+	var out []witness.Remote
+	seen := map[string]bool{}
+	for i, w := range cfg.Evidence.Witnesses {
+		k, err := sdkevidence.ParseWitnessKey(w.Key)
+		if err != nil {
+			return nil, 0, fmt.Errorf("evidence.witnesses[%d].key: %w", i, err)
+		}
+		if !strings.HasPrefix(w.URL, "https://") && !strings.HasPrefix(w.URL, "http://") {
+			return nil, 0, fmt.Errorf("evidence.witnesses[%d].url: want an http(s) URL, got %q", i, w.URL)
+		}
+		if seen[k.Name] {
+			return nil, 0, fmt.Errorf("evidence.witnesses[%d]: witness %s listed twice", i, k.Name)
+		}
+		seen[k.Name] = true
+		out = append(out, witness.Remote{URL: strings.TrimSuffix(w.URL, "/"), Key: k})
+	}
+	q := cfg.Evidence.WitnessQuorum
+	switch {
+	case q < 0 || q > len(out):
+		return nil, 0, fmt.Errorf("evidence.witness_quorum %d: between 0 and the %d configured witnesses", q, len(out))
+	case q == 0:
+		q = len(out)
+	}
+	return out, q, nil
 }
 
 // publishedFile is where the sealer remembers, outside the database, the
-// largest checkpoint it published: published-checkpoint in the evidence key
-// directory.
+// largest checkpoint it published: evidence.published_file, by default
+// published-checkpoint in the evidence key directory.
 func publishedFile(cfg config.Config) string {
+	if cfg.Evidence.PublishedFile != "" {
+		return cfg.Evidence.PublishedFile
+	}
 	return filepath.Join(evidenceKeyDir(cfg), "published-checkpoint")
 }
 

@@ -65,7 +65,7 @@ func TestStartAndVerifyEvidence(t *testing.T) {
 			t.Fatalf("verify created a key: %v", err)
 		}
 
-		prov, _, err := startEvidence(ctx, cfg, db, log, nil)
+		prov, waitSealer, err := startEvidence(ctx, cfg, db, log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,6 +91,7 @@ func TestStartAndVerifyEvidence(t *testing.T) {
 			return err
 		})
 		cancel()
+		waitSealer() // its last checkpoint is remembered outside the database too
 		var last int64
 		out, err := verifyEvidence(context.Background(), cfg, db, nil, func(done, total int64) { last = done })
 		if err != nil || len(out) != 0 || last != 5 {
@@ -124,10 +125,12 @@ func TestStartAndVerifyEvidence(t *testing.T) {
 		// A second start reuses the keys quietly(ish): no "GENERATED".
 		logs = evLogBuf{}
 		ctx2, cancel2 := context.WithCancel(context.Background())
-		defer cancel2()
-		if _, _, err := startEvidence(ctx2, cfg, db, slog.New(slog.NewTextHandler(&logs, nil)), nil); err != nil {
+		_, wait2, err := startEvidence(ctx2, cfg, db, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer wait2() // the sealer writes in the key directory until it stops
+		defer cancel2()
 		if strings.Contains(logs.String(), "GENERATED") {
 			t.Fatalf("keys generated again: %s", logs.String())
 		}
