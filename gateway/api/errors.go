@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/lianmeng/lianmeng/gateway/store"
 )
 
 // Error is an API error: an HTTP status, a stable snake_case code clients
@@ -63,6 +65,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &ae):
 	case errors.As(err, &fe):
 		ae = fromFiber(fe)
+	case store.IsUnavailable(err):
+		// The database is down, restarting or out of connections: nothing
+		// was committed, and a retry with the same key will do it once.
+		s.log.Warn("database unavailable", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+		ae = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the database is not answering; retry with the same Idempotency-Key", RetryAfter: 1}
 	default:
 		s.log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
 		ae = Errorf(http.StatusInternalServerError, CodeInternal, "internal error; quote the request id when reporting it")

@@ -1,0 +1,311 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	mrand "math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+)
+
+// scale is the size of a scenario: short for CI, long locally.
+type scale struct {
+	clients, merchants, members int
+	kills                       int
+	between                     time.Duration // load between two faults
+	tail                        time.Duration // load after the last fault
+}
+
+func sizes() scale {
+	if long() {
+		return scale{clients: 24, merchants: 8, members: 24, kills: 10, between: 4 * time.Second, tail: 5 * time.Second}
+	}
+	return scale{clients: 12, merchants: 4, members: 8, kills: 3, between: 1500 * time.Millisecond, tail: 2 * time.Second}
+}
+
+func runID(name string) string {
+	return fmt.Sprintf("%s%04x", name, mrand.IntN(1<<16))
+}
+
+// jitter is d ± 50%.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(mrand.Int64N(int64(d)))
+}
+
+// TestKillGateway kills the gateway with SIGKILL at random moments under
+// load, several times, and restarts it on the same database and port; the
+// clients retry every request whose answer they did not get.
+func TestKillGateway(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			driver, dsn := storetest.NewDatabase(t, dialect)
+			killGateway(t, dialect, driver, dsn, false)
+		})
+	}
+}
+
+// TestHostileRequests mixes malformed, oversized, replayed, mis-signed and
+// key-reusing requests into the load (with one kill in the middle): each is
+// refused with its code and none has an effect.
+func TestHostileRequests(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			driver, dsn := storetest.NewDatabase(t, dialect)
+			killGateway(t, dialect, driver, dsn, true)
+		})
+	}
+}
+
+func killGateway(t *testing.T, dialect, driver, dsn string, hostile bool) {
+	sz := sizes()
+	name, kills := "kill-gateway", sz.kills
+	if hostile {
+		name, kills = "hostile", 1
+	}
+	g := newGateway(t, "gateway", t.TempDir(), gatewayEnv(driver, dsn))
+	g.start()
+	l := newLoad(t, runID("k"), []string{g.base()}, sz.merchants, sz.members, g.signinCode)
+	l.hostile = hostile
+	l.start(sz.clients)
+	var recover []time.Duration
+	for i := 0; i < kills; i++ {
+		time.Sleep(jitter(sz.between))
+		g.kill()
+		at := time.Now() // from here on, only the restarted process can answer
+		g.start()
+		d, ok := l.waitAck(at, 60*time.Second)
+		if !ok {
+			t.Fatalf("no write acknowledged within 60 s of restart %d\n%s", i+1, g.logs())
+		}
+		recover = append(recover, d)
+	}
+	time.Sleep(sz.tail)
+	l.halt()
+	l.check(t, driver, dsn, g)
+	l.report(name, dialect, kills, recover).emit(t)
+	g.stop()
+}
+
+// TestMariaDBRestart kills a private MariaDB server (SIGKILL, by its pid)
+// under load and starts it again on the same data directory: while it is
+// down the gateway answers 503 with Retry-After and /readyz says so; it
+// recovers by itself.
+func TestMariaDBRestart(t *testing.T) {
+	sz := sizes()
+	m := startMariaDB(t)
+	dsn := privateDatabase(t, m, "faults")
+	g := newGateway(t, "gateway", t.TempDir(), gatewayEnv(store.MySQL, dsn))
+	g.start()
+	l := newLoad(t, runID("m"), []string{g.base()}, sz.merchants, sz.members, g.signinCode)
+	l.start(sz.clients)
+	var recover []time.Duration
+	outages := max(1, sz.kills/2)
+	for i := 0; i < outages; i++ {
+		time.Sleep(jitter(sz.between))
+		m.kill()
+		down := time.Now()
+		// While the database is down: /readyz is 503, writes are 503 with
+		// Retry-After (the clients count them).
+		readyDown := false
+		for time.Since(down) < 3*time.Second {
+			if status, _ := readyz(g.base()); status == 503 {
+				readyDown = true
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !readyDown {
+			t.Errorf("outage %d: /readyz never answered 503 while MariaDB was down", i+1)
+		}
+		m.start()
+		up := time.Now()
+		d, ok := l.waitAck(up, 90*time.Second)
+		if !ok {
+			t.Fatalf("no write acknowledged within 90 s of MariaDB's restart\n%s", g.logs())
+		}
+		recover = append(recover, d)
+		if err := g.waitReady(60 * time.Second); err != nil {
+			t.Errorf("after MariaDB came back: %v", err)
+		}
+	}
+	time.Sleep(sz.tail)
+	l.halt()
+	l.mu.Lock()
+	saw503 := false
+	for k, n := range l.transient {
+		if strings.HasPrefix(k, "503 ") {
+			saw503 = true
+		}
+		if strings.Contains(k, "no Retry-After") {
+			t.Errorf("%d answers %s", n, k)
+		}
+	}
+	l.mu.Unlock()
+	if !saw503 {
+		t.Errorf("no write was answered 503 while MariaDB was down (retried answers: %v)", l.transient)
+	}
+	l.check(t, store.MySQL, dsn, g)
+	l.report("mariadb-restart", "mariadb-private", outages, recover).emit(t)
+	g.stop()
+}
+
+// TestMariaDBLockWaitAndConnections holds the hot merchants' budget rows
+// in a second session past innodb_lock_wait_timeout (so the writer's
+// batches hit lock waits and retry), and takes every free connection of
+// the server for a while (so new connections are refused); no write is
+// lost or doubled.
+func TestMariaDBLockWaitAndConnections(t *testing.T) {
+	sz := sizes()
+	m := startMariaDB(t, "--innodb-lock-wait-timeout=1", "--max-connections=60")
+	dsn := privateDatabase(t, m, "faults")
+	g := newGateway(t, "gateway", t.TempDir(), gatewayEnv(store.MySQL, dsn))
+	g.start()
+	l := newLoad(t, runID("w"), []string{g.base()}, sz.merchants, sz.members, g.signinCode)
+	l.start(sz.clients)
+	admin := openMySQL(t, dsn)
+
+	var recover []time.Duration
+	// Lock waits: a transaction holding every merchant budget row.
+	time.Sleep(jitter(sz.between))
+	ctx := context.Background()
+	var tx *sql.Tx
+	for attempt := 0; ; attempt++ {
+		// In name order, as the writer locks; a deadlock or lock wait
+		// with a batch is simply tried again.
+		var err error
+		if tx, err = admin.BeginTx(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.ExecContext(ctx, "SELECT name FROM accounts WHERE name LIKE 'merchant:%:budget' ORDER BY name FOR UPDATE")
+		if err == nil {
+			break
+		}
+		tx.Rollback()
+		if !store.IsRetryable(err) || attempt == 50 {
+			t.Fatalf("lock the budgets: %v", err)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	at := time.Now()
+	tx.Rollback()
+	if d, ok := l.waitAck(at, 60*time.Second); ok {
+		recover = append(recover, d)
+	} else {
+		t.Fatalf("no write acknowledged within 60 s of the lock's release")
+	}
+
+	// Connection exhaustion: take every connection the server has left.
+	time.Sleep(jitter(sz.between))
+	hogDB := openMySQL(t, dsn)
+	var hogs []*sql.Conn
+	fill := func() {
+		for len(hogs) < 100 {
+			c, err := hogDB.Conn(ctx)
+			if err == nil {
+				err = c.PingContext(ctx)
+			}
+			if err != nil {
+				return
+			}
+			hogs = append(hogs, c)
+		}
+	}
+	fill()
+	if len(hogs) == 0 {
+		t.Fatal("could not open a single connection to take")
+	}
+	// Then break the gateway's own pool: it must reconnect, and cannot.
+	mine := map[int64]bool{}
+	for _, c := range hogs {
+		var id int64
+		if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		mine[id] = true
+	}
+	rows, err := hogs[0].QueryContext(ctx, "SELECT id FROM information_schema.processlist WHERE command <> 'Daemon'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victims []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		if !mine[id] {
+			victims = append(victims, id)
+		}
+	}
+	rows.Close()
+	for _, id := range victims {
+		hogs[0].ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id))
+	}
+	fill() // take the slots the gateway's connections left
+	before := l.transientCount("503 ")
+	time.Sleep(3 * time.Second)
+	if l.transientCount("503 ") == before {
+		t.Errorf("no write was answered 503 while the server had no connection left")
+	}
+	at = time.Now()
+	for _, c := range hogs {
+		c.Close()
+	}
+	hogDB.Close() // closes the pooled connections for real
+	if d, ok := l.waitAck(at, 60*time.Second); ok {
+		recover = append(recover, d)
+	} else {
+		t.Fatalf("no write acknowledged within 60 s of the connections' release")
+	}
+	time.Sleep(sz.tail)
+	l.halt()
+	admin.Close()
+	l.check(t, store.MySQL, dsn, g)
+	rep := l.report("lock-wait+connections", "mariadb-private", 2, recover)
+	rep.emit(t)
+	t.Logf("held %d connections of the server's 60 and killed the gateway's %d", len(hogs), len(victims))
+	g.stop()
+}
+
+func readyz(base string) (int, error) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get(base + "/readyz")
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// privateDatabase creates database name on the private server.
+func privateDatabase(t *testing.T, m *mariadb, name string) string {
+	t.Helper()
+	admin := openMySQL(t, m.dsn(""))
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
+		t.Fatal(err)
+	}
+	return m.dsn(name)
+}
+
+func openMySQL(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	cfg, err := store.MySQLConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxIdleConns(100)
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -1,0 +1,35 @@
+package store
+
+import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+func TestIsUnavailable(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("connect: %w", syscall.ECONNREFUSED)}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"server down", fmt.Errorf("begin: %w", refused), true},
+		{"bad connection", fmt.Errorf("exec: %w", driver.ErrBadConn), true},
+		{"invalid connection", mysql.ErrInvalidConn, true},
+		{"too many connections", &mysql.MySQLError{Number: 1040, Message: "Too many connections"}, true},
+		{"shutting down", &mysql.MySQLError{Number: 1053}, true},
+		{"deadlock is a retry, not an outage", &mysql.MySQLError{Number: 1213}, false},
+		{"duplicate key", &mysql.MySQLError{Number: 1062}, false},
+		{"a plain error", errors.New("points: insufficient budget"), false},
+		{"nil", nil, false},
+	} {
+		if got := IsUnavailable(tc.err); got != tc.want {
+			t.Errorf("%s: IsUnavailable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
