@@ -4,12 +4,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/rules"
 )
 
 // routesPublic registers what anyone may read without signing in, beside
 // the coverage (points.go) and the evidence log (evidence.go): every
-// merchant's current earning terms, which the transparency page shows in
-// plain words.
+// merchant's current earning terms and next scheduled rule change, which
+// the transparency page shows in plain words.
 func (s *Server) routesPublic() {
 	s.handle(fiber.MethodGet, "/v1/public/merchants", s.limitByAddress("public"), s.publicMerchants)
 }
@@ -22,6 +23,10 @@ type publicMerchant struct {
 	Industry string         `json:"industry"`
 	Status   string         `json:"status"`
 	Earning  points.Earning `json:"earning"`
+	// Scheduled is the published version that takes effect next, with
+	// what changes for members (the public rule log has the history).
+	Scheduled *rules.Version `json:"scheduled,omitempty"`
+	Changes   []rules.Change `json:"changes,omitempty"`
 }
 
 type publicMerchantList struct {
@@ -45,7 +50,15 @@ func (s *Server) publicMerchants(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		out.Merchants = append(out.Merchants, publicMerchant{ID: m.ID, Name: m.Name, Industry: m.Industry, Status: m.Status, Earning: e})
+		pm := publicMerchant{ID: m.ID, Name: m.Name, Industry: m.Industry, Status: m.Status, Earning: e}
+		if s.rules != nil {
+			l, err := s.rules.PublicLog(c.UserContext(), m.ID, m.Industry)
+			if err != nil {
+				return err
+			}
+			pm.Scheduled, pm.Changes = l.Scheduled, l.Changes
+		}
+		out.Merchants = append(out.Merchants, pm)
 	}
 	if len(ms) == limit {
 		out.NextCursor = ms[len(ms)-1].ID

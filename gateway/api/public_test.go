@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 	"github.com/lianmeng/lianmeng/sdk/client"
@@ -66,11 +69,33 @@ func TestPublicMerchants(t *testing.T) {
 		}
 		for _, m := range raw["merchants"].([]any) {
 			for k := range m.(map[string]any) {
-				if !strings.Contains(" id name industry status earning ", " "+k+" ") {
+				if !strings.Contains(" id name industry status earning scheduled changes ", " "+k+" ") {
 					t.Errorf("public merchant shows %q", k)
 				}
 			}
 		}
+		// A less favourable version scheduled after the notice period shows
+		// with its date and what changes.
+		var d rules.Version
+		if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+b.ID+"/rules/drafts", map[string]any{"rate_bp": 100}, &d); err != nil {
+			t.Fatal(err)
+		}
+		at := g.clock.Now().UTC().Truncate(time.Second).Add(rules.DefaultNotice + time.Hour)
+		if err := g.op.Do(ctx, "POST", fmt.Sprintf("/v1/operator/merchants/%s/rules/drafts/%d/publish", b.ID, d.ID), map[string]any{"effective_at": at}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := anon.Do(ctx, "GET", "/v1/public/merchants", nil, &all); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range all.Merchants {
+			switch {
+			case m.ID == b.ID && (m.Scheduled == nil || !m.Scheduled.EffectiveAt.Equal(at) || m.Scheduled.Terms.RateBP != 100 || !hasLessFavourable(m.Changes, "rate_bp") || m.Earning.RateBP != 300):
+				t.Errorf("merchant with a scheduled change: %+v scheduled %+v changes %+v", m, m.Scheduled, m.Changes)
+			case m.ID == a.ID && (m.Scheduled != nil || len(m.Changes) != 0):
+				t.Errorf("merchant without a scheduled change shows one: %+v", m)
+			}
+		}
+
 		if code := apiCode(t, anon.Do(ctx, "GET", "/v1/public/merchants?limit=501", nil, nil)); code != CodeValidation {
 			t.Fatalf("limit=501: code %q, want %s", code, CodeValidation)
 		}

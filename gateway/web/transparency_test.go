@@ -1,15 +1,19 @@
 package web_test
 
 import (
+	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 )
@@ -22,8 +26,19 @@ func TestTransparencyPage(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		g := startGateway(t, db)
 		noodles := g.merchant(t, "面馆 Noodles", "restaurant", 150, 80, 1_000_000)
-		g.merchant(t, "Books", "retail", 300, 0, 0)
+		books := g.merchant(t, "Books", "retail", 300, 0, 0)
 		g.earn(t, noodles, "13800138000", 10_000) // 150 points
+		// A less favourable version for Books, published with the notice
+		// the gateway enforces.
+		var draft struct{ ID int64 }
+		if err := g.op.Do(context.Background(), "POST", "/v1/operator/merchants/"+books.ID+"/rules/drafts", map[string]any{"rate_bp": 100}, &draft); err != nil {
+			t.Fatal(err)
+		}
+		effective := g.clock.Now().UTC().Truncate(time.Second).Add(rules.DefaultNotice + time.Hour)
+		if err := g.op.Do(context.Background(), "POST", fmt.Sprintf("/v1/operator/merchants/%s/rules/drafts/%d/publish", books.ID, draft.ID),
+			map[string]any{"effective_at": effective}, nil); err != nil {
+			t.Fatal(err)
+		}
 		g.seal(t)
 
 		ctx := browser(t)
@@ -33,6 +48,21 @@ func TestTransparencyPage(t *testing.T) {
 		terms := text(t, ctx, `tr[data-merchant="`+noodles.ID+`"] .terms`)
 		size, signed := text(t, ctx, "#cp-size"), text(t, ctx, "#cp-signed")
 		htmlLang := attr(t, ctx, "html", "lang")
+		when := text(t, ctx, `tr[data-merchant="`+books.ID+`"] .next .when`)
+		change := text(t, ctx, `tr[data-merchant="`+books.ID+`"] .next li[data-term="rate_bp"]`)
+		at := attr(t, ctx, `tr[data-merchant="`+books.ID+`"] .next .scheduled`, "data-effective-at")
+		if !strings.HasPrefix(when, "第 2 版将于 ") || !strings.Contains(when, "还有 30 天") {
+			t.Errorf("scheduled change %q: want version 2 and a countdown of 30 days", when)
+		}
+		if got, err := time.Parse(time.RFC3339, at); err != nil || !got.Equal(effective) {
+			t.Errorf("effective at %q, want %s", at, effective)
+		}
+		if change != "返还比例: 3.00% → 1.00%（对会员不利）" {
+			t.Errorf("change %q", change)
+		}
+		if none := text(t, ctx, `tr[data-merchant="`+noodles.ID+`"] .next`); none != "无" {
+			t.Errorf("merchant without a scheduled change shows %q", none)
+		}
 		screenshot(t, ctx, "transparency-"+db.Dialect)
 		accessible(t, ctx, "the transparency page")
 		if ratio != "100.00%" || status != "全部流通积分都有足额备付金。" {

@@ -40,18 +40,49 @@
     return s;
   }
 
+  // value says a term's value in words: rates as percentages, durations in
+  // days, lists joined; anything else as it is.
+  function value(term, v) {
+    if (v === null || v === undefined || v === '') return '—';
+    if (term === 'rate_bp') return percent(v);
+    if (term.endsWith('_seconds')) return num(Math.round(v / 86400)) + (LM.lang === 'zh' ? ' 天' : ' days');
+    if (Array.isArray(v)) return v.length ? v.join(', ') : '—';
+    if (typeof v === 'object') return JSON.stringify(v);
+    return typeof v === 'number' ? num(v) : String(v);
+  }
+
+  // scheduled says when the next version takes effect, how long until
+  // then, and what changes for members, term by term.
+  function scheduled(m) {
+    const v = m.scheduled;
+    if (!v) return el('span', { text: t('t.m.nochange') });
+    const ms = Math.max(0, new Date(v.effective_at) - Date.now());
+    const left = t('t.m.days', { d: Math.floor(ms / 86400000), h: Math.floor(ms / 3600000) % 24 });
+    const box = el('div', { class: 'scheduled', 'data-effective-at': v.effective_at },
+      el('span', { class: 'when', text: t('t.m.when', { v: v.version, date: when(v.effective_at), left }) }));
+    const list = el('ul', { class: 'changes' });
+    for (const c of m.changes || []) {
+      const label = t('term.' + c.term);
+      list.append(el('li', { 'data-term': c.term, class: c.less_favourable ? 'bad' : '',
+        text: (label.startsWith('term.') ? c.term : label) + ': ' + value(c.term, c.old) + ' → ' + value(c.term, c.new) + (c.less_favourable ? t('t.m.worse') : '') }));
+    }
+    box.append(list);
+    return box;
+  }
+
   function renderMerchants() {
     const body = $('merchant-rows');
     body.replaceChildren();
     if (merchants.length === 0) {
-      body.append(el('tr', {}, el('td', { colspan: '4', text: t('t.m.empty') })));
+      body.append(el('tr', {}, el('td', { colspan: '5', text: t('t.m.empty') })));
     }
     for (const m of merchants) {
       body.append(el('tr', { 'data-merchant': m.id },
         el('th', { scope: 'row', text: m.name }),
         el('td', { text: m.industry }),
         el('td', { text: m.status === 'active' ? t('t.m.active') : t('t.m.suspended') }),
-        el('td', { class: 'terms', text: terms(m) })));
+        el('td', { class: 'terms', text: terms(m) }),
+        el('td', { class: 'next' }, scheduled(m))));
     }
     $('merchants-more').hidden = !nextCursor;
   }
