@@ -58,6 +58,8 @@ type Deps struct {
 	Consent *consent.Service
 	// Funding takes payment-channel fundings and notifications (nil: 503).
 	Funding *settlement.Funding
+	// Payouts queues merchants' payouts (nil: 503).
+	Payouts *settlement.Payouts
 	// Inbox takes POS webhooks (nil: /v1/pos/{connection} answers 503).
 	Inbox *inbox.Inbox
 }
@@ -85,6 +87,7 @@ type Server struct {
 	rules     *rules.Service // versioned earning rules (rules.go)
 
 	funding *settlement.Funding // payment channels (funding.go)
+	payouts *settlement.Payouts // payouts.go
 }
 
 // Route is a registered route, checked against the OpenAPI document.
@@ -107,6 +110,7 @@ func New(d Deps) *Server {
 		s.consent.Now = d.Now
 	}
 	s.funding = d.Funding
+	s.payouts = d.Payouts
 	s.inbox = d.Inbox
 	s.tokenKey = memberTokenKey(d.Config, d.Log)
 	s.cache = newLookups(s.merchants, d.DB)
@@ -158,6 +162,7 @@ func New(d Deps) *Server {
 	s.routesConsent()
 	s.routesEvidence()
 	s.routesFunding()
+	s.routesPayouts()
 	s.routesPOS()
 	s.routesRules()
 	s.routesPublic()

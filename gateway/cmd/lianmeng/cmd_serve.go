@@ -175,6 +175,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
 	jobs := append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()),
 		scheduler.NonceJob(db, time.Now), scheduler.IdempotencyJob(db, cfg.Idempotency.Retention.D(), time.Now), scheduler.ConsentJob(db, time.Now))
+	if deps.Payouts != nil { // payouts are sent, queried and retried under the lease
+		jobs = append(jobs, scheduler.Job{Name: "settlement.payouts", Interval: 30 * time.Second, Run: deps.Payouts.ProcessDue})
+	}
 	waits = append(waits, sched.Start(runCtx, jobs...))
 	waits = append(waits, startInbox(runCtx, deps.Inbox))
 

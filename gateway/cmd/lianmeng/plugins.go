@@ -40,6 +40,7 @@ func startPluginsWith(cfg config.Config, opts pluginhost.Options, deps *api.Deps
 	// Payment channels: funding and their notifications (a channel that is
 	// not configured answers unknown_channel).
 	deps.Funding = &settlement.Funding{DB: deps.DB, Writer: deps.Writer, Points: deps.Points, Channels: h, Log: opts.Logger}
+	deps.Payouts = &settlement.Payouts{DB: deps.DB, Writer: deps.Writer, Channels: h, NotSent: notSent}
 	if deps.Inbox != nil {
 		deps.Inbox.Adapters = h
 	}
@@ -180,4 +181,11 @@ func memberSender(cfg config.Config, log *slog.Logger, deps *api.Deps) (messagin
 		return nil, fmt.Errorf("members.sender: %w", err)
 	}
 	return s, nil
+}
+
+// notSent reports a payment call that certainly never reached the plugin
+// (not running, circuit open): a payout may then go to another channel.
+func notSent(err error) bool {
+	var ue *pluginhost.UnavailableError
+	return errors.As(err, &ue) && !ue.Sent
 }
