@@ -37,8 +37,8 @@ type PayoutAccount struct {
 	Channel   string `db:"channel" json:"channel"`
 	PayeeType string `db:"payee_type" json:"payee_type"`
 	Account   string `db:"account" json:"account"`
-	Name      string `db:"name" json:"name"`
-	Bank      string `db:"bank" json:"bank"`
+	Name      string `db:"name" json:"name,omitempty"`
+	Bank      string `db:"bank" json:"bank,omitempty"`
 }
 
 // SetPayoutAccounts replaces a merchant's payout accounts (in order of
