@@ -129,11 +129,15 @@ func (s *Server) write(c *fiber.Ctx, e envelope, cmd points.Command, status int,
 		return mapPointsErr(res.Err)
 	}
 	if res.Replay != nil {
+		if res.Replay.RequestHash == hash {
+			s.attachReceipt(c, []byte(res.Replay.Response))
+		}
 		return replay(c, res.Replay, hash)
 	}
 	for _, f := range applied {
 		f(res.Value)
 	}
+	s.attachReceipt(c, res.Body)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Status(status).Send(res.Body)
 }

@@ -17,7 +17,12 @@ type (
 	DivergenceError  = sdk.DivergenceError
 	Checkpoint       = sdk.Checkpoint
 	SignedCheckpoint = sdk.SignedCheckpoint
+	Receipt          = sdk.Receipt
+	SignedReceipt    = sdk.SignedReceipt
 )
+
+// ReceiptHeader is the HTTP header carrying a receipt (docs/evidence.md §14).
+const ReceiptHeader = sdk.ReceiptHeader
 
 // Re-exported functions; see the sdk package for their documentation.
 var (

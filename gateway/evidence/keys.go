@@ -165,3 +165,18 @@ func (s *Signer) Sign(cp Checkpoint) (SignedCheckpoint, error) {
 	}
 	return SignedCheckpoint{Checkpoint: cp, Signature: sig}, nil
 }
+
+// SignReceipt sets r.KeyID and signs the receipt body (docs/evidence.md
+// §14) as checkpoints are signed.
+func (s *Signer) SignReceipt(r Receipt) (SignedReceipt, error) {
+	r.KeyID = s.keyID
+	body, err := r.Body()
+	if err != nil {
+		return SignedReceipt{}, err
+	}
+	sig, err := s.key.Sign(rand.Reader, body, sm2.DefaultSM2SignerOpts)
+	if err != nil {
+		return SignedReceipt{}, fmt.Errorf("evidence: sign receipt of transaction %d: %w", r.TxID, err)
+	}
+	return SignedReceipt{Receipt: r, Signature: sig}, nil
+}

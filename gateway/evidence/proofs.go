@@ -32,6 +32,9 @@ type Proofs struct {
 
 	mu    sync.Mutex // guards cache
 	cache tileCache
+
+	// Receipts, if set, signs a receipt for every ledger write's answer.
+	Receipts *Receipts
 }
 
 // proofTileCache bounds the full tiles Proofs keeps (8 MiB).
@@ -225,4 +228,17 @@ func (p *Proofs) Tile(ctx context.Context, level uint8, index uint64, width int)
 // size, as stored when they were obtained (docs/evidence.md §13).
 func (p *Proofs) Cosignatures(ctx context.Context, size uint64) ([]Cosignature, error) {
 	return p.st.Cosignatures(ctx, size)
+}
+
+// Receipt returns the Lianmeng-Receipt header value for ledger transaction
+// txID, or "" when this gateway issues no receipts.
+func (p *Proofs) Receipt(ctx context.Context, txID int64) (string, error) {
+	if p.Receipts == nil {
+		return "", nil
+	}
+	sr, err := p.Receipts.Issue(ctx, txID)
+	if err != nil {
+		return "", err
+	}
+	return sr.Header()
 }

@@ -83,6 +83,7 @@ type Client struct {
 	signer     signature.Signer
 	token      string
 	now        func() time.Time
+	evidence   *evidenceKeeper // receipts and checkpoints kept (WithEvidence)
 }
 
 // Option configures a Client.
@@ -163,6 +164,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts 
 	}
 	if resp.StatusCode >= 300 {
 		return decodeError(resp, raw)
+	}
+	if err := c.keepReceipt(resp); err != nil {
+		return err
 	}
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {

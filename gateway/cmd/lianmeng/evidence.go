@@ -76,6 +76,8 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 		close(done)
 	}
 	proofs := evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID())
+	// Every ledger write's answer carries a signed receipt (Lianmeng-Receipt).
+	proofs.Receipts = evidence.NewReceipts(db.Evidence(), signer, cfg.Evidence.Origin)
 	if len(remotes) == 0 {
 		log.Warn("evidence: no witnesses configured (evidence.witnesses): nobody outside this operator holds the checkpoints, so a log cut back together with its database copy is noticed only by whoever saved a checkpoint")
 		return proofs, wait, nil
