@@ -68,7 +68,7 @@ func startGateway(t *testing.T, db *store.DB) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.sealer, err = evidence.NewSealer(db.Evidence(), signer, evidence.SealerOptions{Origin: "web.test/lianmeng", Settle: evidence.NoSettle, CheckpointInterval: time.Nanosecond})
+	g.sealer, err = evidence.NewSealer(db.Evidence(), signer, evidence.SealerOptions{Origin: "web.test/lianmeng", Settle: evidence.NoSettle, CheckpointInterval: time.Nanosecond, Now: g.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

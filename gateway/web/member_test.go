@@ -18,7 +18,8 @@ import (
 // code the (capturing) sender received; see balance, lots with release and
 // expiry dates and history; see the balance change after an earn through
 // the API; show a redemption code as digits and QR, decode the QR from the
-// page's pixels with an independent decoder, and redeem with the code.
+// page's pixels with an independent decoder, and redeem with the code;
+// verify that transaction's inclusion proof in the browser.
 func TestMemberPage(t *testing.T) {
 	jsQR, err := os.ReadFile("testdata/jsQR.js")
 	if err != nil {
@@ -111,6 +112,41 @@ func TestMemberPage(t *testing.T) {
 		}
 		if got := text(t, ctx, `#hist-rows tr[data-kind="redeem"] .change`); got != "-100" {
 			t.Errorf("history redeem change %q, want -100", got)
+		}
+
+		// "Verify this one": not sealed yet, then checked in the browser
+		// against the checkpoint once sealed.
+		row := `#hist-rows tr[data-kind="redeem"]`
+		do(t, ctx, chromedp.Click(chromedp.CSS(row+" button")), chromedp.WaitVisible(chromedp.CSS(row+" .verdict:not(:empty)")))
+		if v := text(t, ctx, row+" .verdict"); !strings.Contains(v, "尚未封存") {
+			t.Errorf("verdict before sealing: %q", v)
+		}
+		g.seal(t)
+		do(t, ctx, chromedp.Click(chromedp.CSS(row+" button")), chromedp.WaitVisible(chromedp.CSS(row+` .verdict[data-ok="true"]`)))
+		if v := text(t, ctx, row+" .verdict"); attr(t, ctx, row+" .verdict", "data-ok") != "true" || !strings.HasPrefix(v, "✓ 已在日志中") {
+			t.Errorf("verdict after sealing: %q", v)
+		}
+		// The checks themselves: the SM3 test vector (GB/T 32905 A.1), and a
+		// proof that was tampered with, or served for another transaction,
+		// does not verify.
+		if h := eval[string](t, ctx, `LMVerify.hex(LMVerify.sm3(new TextEncoder().encode('abc')))`); h != "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0" {
+			t.Errorf("SM3(abc) = %s", h)
+		}
+		verdicts := eval[string](t, ctx, `(async () => {
+			const s = JSON.parse(sessionStorage.getItem('lianmeng.member'));
+			const h = await LM.api('GET', '/v1/member/history', undefined, s.token);
+			const [redeem, earn] = [h.transactions.find(x => x.kind === 'redeem'), h.transactions.find(x => x.kind === 'earn')];
+			const p = await LM.api('GET', '/v1/member/evidence/transactions/' + redeem.id, undefined, s.token);
+			const good = LMVerify.checkMemberTx(redeem, s.member_id, p).ok;
+			const other = LMVerify.checkMemberTx(earn, s.member_id, p).ok;
+			const bad = JSON.parse(JSON.stringify(p));
+			if (bad.proof.length) bad.proof[0] = (bad.proof[0][0] === '0' ? '1' : '0') + bad.proof[0].slice(1); else bad.checkpoint.root = '00' + bad.checkpoint.root.slice(2);
+			const tampered = LMVerify.checkMemberTx(redeem, s.member_id, bad).ok;
+			const wrongAmount = LMVerify.checkMemberTx(Object.assign({}, redeem, {postings: redeem.postings.map(x => Object.assign({}, x, {amount: x.amount - 1}))}), s.member_id, p).ok;
+			return [good, other, tampered, wrongAmount].join(' ');
+		})()`)
+		if verdicts != "true false false false" {
+			t.Errorf("verify good, other tx, tampered path, other amount = %s; want true false false false", verdicts)
 		}
 
 		// Signing out forgets the token.

@@ -90,6 +90,34 @@
     }
   }
 
+  const verdicts = {}; // tx id -> the last check's result
+
+  // verifyCell checks the transaction's inclusion proof in the browser
+  // (verify.js) against the checkpoint the gateway serves with it.
+  function verifyCell(tx) {
+    const out = el('span', { class: 'verdict', role: 'status' });
+    const v = verdicts[tx.id];
+    if (v) {
+      out.textContent = v.pending ? t('m.v.pending') : v.ok ? t('m.v.ok', { index: num(v.index), size: num(v.size), time: when(v.time), root: v.root.slice(0, 16) })
+        : t('m.v.bad', { reason: v.reason });
+      out.className = 'verdict ' + (v.ok ? 'ok' : v.pending ? '' : 'bad');
+      if (!v.pending) out.dataset.ok = String(!!v.ok);
+    }
+    const b = el('button', { type: 'button', class: 'secondary', text: t('m.v.button'), 'aria-label': t('m.v.button') + ' ' + tx.id });
+    b.addEventListener('click', async () => {
+      showError(null);
+      try {
+        const proof = await call('GET', '/v1/member/evidence/transactions/' + encodeURIComponent(tx.id));
+        verdicts[tx.id] = LMVerify.checkMemberTx(tx, session.member_id, proof);
+      } catch (e) {
+        if (e.code === 'evidence_pending') verdicts[tx.id] = { pending: true };
+        else { showError(e); return; }
+      }
+      render();
+    });
+    return el('td', {}, b, ' ', out);
+  }
+
   function render() {
     const signedIn = !!session;
     $('signin').hidden = signedIn;
@@ -117,14 +145,15 @@
 
     const hist = $('hist-rows');
     hist.replaceChildren();
-    if (data.history.length === 0) hist.append(el('tr', {}, el('td', { colspan: '4', text: t('none') })));
+    if (data.history.length === 0) hist.append(el('tr', {}, el('td', { colspan: '5', text: t('none') })));
     for (const tx of data.history) {
       const c = change(tx);
       hist.append(el('tr', { 'data-tx': String(tx.id), 'data-kind': tx.kind },
         el('td', { text: when(tx.created_at) }),
         el('td', { text: t('kind.' + tx.kind) }),
         el('td', { class: 'num change', text: (c > 0 ? '+' : '') + num(c) }),
-        el('td', { text: tx.ref })));
+        el('td', { text: tx.ref }),
+        verifyCell(tx)));
     }
     renderCode();
   }
