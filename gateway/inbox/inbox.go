@@ -71,7 +71,7 @@ const (
 	DefaultMaxAttempts = 12
 	DefaultBaseBackoff = time.Second
 	DefaultMaxBackoff  = 15 * time.Minute
-	DefaultLease       = 2 * time.Minute
+	DefaultLease       = 30 * time.Second
 	DefaultCallTimeout = 10 * time.Second
 )
 
@@ -334,13 +334,15 @@ func (in *Inbox) ProcessDue(ctx context.Context) (int, error) {
 			st.j.outcomes[st.i] = out
 		})
 	}
-	var errs []error
+	ss := make([]store.InboxSettlement, 0, len(work))
 	for _, j := range work {
-		if rerr := in.record(ctx, j); rerr != nil {
-			errs = append(errs, rerr)
-		}
+		ss = append(ss, in.record(j))
 	}
-	return len(evs), errors.Join(append(errs, err)...)
+	// The outcomes are recorded even if ctx ended meanwhile (shutdown).
+	if serr := in.DB.SettleInboxEvents(context.WithoutCancel(ctx), ss); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	return len(evs), err
 }
 
 // parallel runs fn(0..n-1) on at most conc goroutines.
@@ -387,34 +389,33 @@ func permanent(format string, a ...any) *failure {
 	return &failure{permanent: true, reason: fmt.Sprintf(format, a...)}
 }
 
-// record stores the outcome of a job: done, retry with backoff, or dead.
-func (in *Inbox) record(ctx context.Context, j *job) error {
+// record decides the outcome of a job: done, retry with backoff, or dead.
+func (in *Inbox) record(j *job) store.InboxSettlement {
 	e, f := j.ev, j.fail
 	m := in.Metrics.forConn(e.ConnectionID)
-	// The outcome is recorded even if ctx ended meanwhile (shutdown).
-	wctx := context.WithoutCancel(ctx)
 	now := in.now()
+	st := store.InboxSettlement{ID: e.ID, At: now}
 	switch {
 	case f == nil:
 		m.processed(now.Sub(e.ReceivedAt))
-		outcome := j.done
-		if outcome == "" {
-			outcome = strings.Join(j.outcomes, "; ")
+		st.State, st.Outcome = store.InboxDone, j.done
+		if st.Outcome == "" {
+			st.Outcome = strings.Join(j.outcomes, "; ")
 		}
-		return in.DB.FinishInboxEvent(wctx, e.ID, now, outcome)
 	case f.uncounted:
 		// The plugin is down: wait for it without spending an attempt,
 		// since a crashed adapter must delay events, never kill them.
 		m.retried()
-		return in.DB.RetryInboxEvent(wctx, e.ID, now.Add(in.Backoff(max(e.Attempts-1, 1))), f.reason, false)
+		st.State, st.Next, st.Reason, st.Uncounted = store.InboxPending, now.Add(in.Backoff(max(e.Attempts-1, 1))), f.reason, true
 	case f.permanent || e.Attempts >= in.maxAttempts():
 		m.dead()
 		in.log().Warn("inbox: event dead-lettered", "event", e.ID, "connection", e.ConnectionID, "attempts", e.Attempts, "reason", f.reason)
-		return in.DB.DeadInboxEvent(wctx, e.ID, now, f.reason)
+		st.State, st.Reason = store.InboxDead, f.reason
 	default:
 		m.retried()
-		return in.DB.RetryInboxEvent(wctx, e.ID, now.Add(in.Backoff(e.Attempts)), f.reason, true)
+		st.State, st.Next, st.Reason = store.InboxPending, now.Add(in.Backoff(e.Attempts)), f.reason
 	}
+	return st
 }
 
 // parse runs the event's stored request through its adapter again.

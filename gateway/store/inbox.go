@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // answered, so it redelivers); a crash after it leaves a pending row that
 // any instance's worker claims. The worker's effect is a points command
 // submitted with an idempotency key derived from the row's event key, so a
-// claim that ran the command and died before FinishInboxEvent is
+// claim that ran the command and died before SettleInboxEvents is
 // re-processed into a replay of the same record, not a second effect.
 
 // Inbox event states.
@@ -285,31 +286,45 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, '', ?)`,
 
 // ClaimInboxEvents claims up to limit pending events due at now whose
 // previous claim (if any) has lapsed, for lease: each claim counts an
-// attempt. A claim is a conditional update on the claim it read, so two
-// workers (two instances) never both hold one event.
+// attempt. One conditional UPDATE claims them all; its claimed_until,
+// the lease's end plus a random number of microseconds, tells this claim's
+// rows from a concurrent one's (two workers that picked the same value
+// would both process a row, which the idempotency keys make harmless).
 func (db *DB) ClaimInboxEvents(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]InboxEvent, error) {
-	var rows []inboxRow
+	var ids []int64
 	n := Micros(now)
-	if err := db.R.SelectContext(ctx, &rows, `SELECT `+inboxCols+` FROM inbox_events WHERE state = ? AND next_at <= ? AND claimed_until <= ? ORDER BY next_at, id LIMIT ?`,
+	if err := db.R.SelectContext(ctx, &ids, `SELECT id FROM inbox_events WHERE state = ? AND next_at <= ? AND claimed_until <= ? ORDER BY next_at, id LIMIT ?`,
 		InboxPending, n, n, limit); err != nil {
 		return nil, fmt.Errorf("inbox due: %w", err)
 	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	token := Micros(now.Add(lease)) + rand.Int64N(1_000_000)
+	q, args, err := sqlx.In(`UPDATE inbox_events SET claimed_until = ?, attempts = attempts + 1 WHERE id IN (?) AND state = ? AND claimed_until <= ?`,
+		token, ids, InboxPending, n)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
+		return nil, fmt.Errorf("inbox claim: %w", err)
+	}
+	var rows []inboxRow
+	q, args, err = sqlx.In(`SELECT `+inboxCols+` FROM inbox_events WHERE id IN (?) AND claimed_until = ? ORDER BY id`, ids, token)
+	if err != nil {
+		return nil, err
+	}
+	// Read from the writer: on SQLite the read pool may not see the
+	// update yet.
+	if err := db.W.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, fmt.Errorf("inbox claimed: %w", err)
+	}
 	var out []InboxEvent
 	for _, r := range rows {
-		res, err := db.W.ExecContext(ctx, `UPDATE inbox_events SET claimed_until = ?, attempts = attempts + 1 WHERE id = ? AND state = ? AND claimed_until = ?`,
-			Micros(now.Add(lease)), r.ID, InboxPending, r.ClaimedUntil)
-		if err != nil {
-			return out, fmt.Errorf("inbox claim: %w", err)
-		}
-		if k, _ := res.RowsAffected(); k != 1 {
-			continue
-		}
-		r.Attempts++
-		r.ClaimedUntil = Micros(now.Add(lease))
 		e, err := db.inboxEvent(r, true)
 		if err != nil {
 			// Unreadable (the key that sealed it is gone): dead, visible.
-			if derr := db.DeadInboxEvent(ctx, r.ID, now, err.Error()); derr != nil {
+			if derr := db.SettleInboxEvents(ctx, []InboxSettlement{{ID: r.ID, State: InboxDead, At: now, Reason: err.Error()}}); derr != nil {
 				return out, derr
 			}
 			continue
@@ -319,29 +334,48 @@ func (db *DB) ClaimInboxEvents(ctx context.Context, now time.Time, limit int, le
 	return out, nil
 }
 
-// FinishInboxEvent marks a claimed event done with outcome (what it
-// earned or refunded, or why it was ignored).
-func (db *DB) FinishInboxEvent(ctx context.Context, id int64, now time.Time, outcome string) error {
-	return db.settleInbox(ctx, `UPDATE inbox_events SET state = ?, outcome = ?, last_error = '', done_at = ?, claimed_until = 0 WHERE id = ? AND state = ?`,
-		InboxDone, clip(outcome, 1000), Micros(now), id, InboxPending)
+// InboxSettlement is the outcome of one claimed event's attempt: done (with
+// Outcome), dead (with Reason), or pending again at Next (with Reason;
+// Uncounted gives the attempt back, as when the adapter was down).
+type InboxSettlement struct {
+	ID        int64
+	State     string
+	At, Next  time.Time
+	Outcome   string
+	Reason    string
+	Uncounted bool
 }
 
-// RetryInboxEvent leaves a claimed event pending, due again at next. An
-// attempt not counted (the adapter was down) is given back.
-func (db *DB) RetryInboxEvent(ctx context.Context, id int64, next time.Time, reason string, counted bool) error {
-	back := 1
-	if counted {
-		back = 0
+// SettleInboxEvents records the outcomes of a batch of attempts in one
+// transaction (one commit, not one per event).
+func (db *DB) SettleInboxEvents(ctx context.Context, ss []InboxSettlement) error {
+	if len(ss) == 0 {
+		return nil
 	}
-	return db.settleInbox(ctx, `UPDATE inbox_events SET next_at = ?, last_error = ?, claimed_until = 0, attempts = attempts - ? WHERE id = ? AND state = ?`,
-		Micros(next), clip(reason, 1000), back, id, InboxPending)
-}
-
-// DeadInboxEvent dead-letters an event with the reason, kept for the
-// operator and the merchant to see and to replay.
-func (db *DB) DeadInboxEvent(ctx context.Context, id int64, now time.Time, reason string) error {
-	return db.settleInbox(ctx, `UPDATE inbox_events SET state = ?, last_error = ?, done_at = ?, claimed_until = 0 WHERE id = ? AND state = ?`,
-		InboxDead, clip(reason, 1000), Micros(now), id, InboxPending)
+	return db.runTx(ctx, db.W.BeginTxx, func(tx *sqlx.Tx) error {
+		for _, st := range ss {
+			var err error
+			switch st.State {
+			case InboxDone:
+				_, err = tx.ExecContext(ctx, `UPDATE inbox_events SET state = ?, outcome = ?, last_error = '', done_at = ?, claimed_until = 0 WHERE id = ? AND state = ?`,
+					InboxDone, clip(st.Outcome, 1000), Micros(st.At), st.ID, InboxPending)
+			case InboxDead:
+				_, err = tx.ExecContext(ctx, `UPDATE inbox_events SET state = ?, last_error = ?, done_at = ?, claimed_until = 0 WHERE id = ? AND state = ?`,
+					InboxDead, clip(st.Reason, 1000), Micros(st.At), st.ID, InboxPending)
+			default:
+				back := 0
+				if st.Uncounted {
+					back = 1
+				}
+				_, err = tx.ExecContext(ctx, `UPDATE inbox_events SET next_at = ?, last_error = ?, claimed_until = 0, attempts = attempts - ? WHERE id = ? AND state = ?`,
+					Micros(st.Next), clip(st.Reason, 1000), back, st.ID, InboxPending)
+			}
+			if err != nil {
+				return fmt.Errorf("inbox settle %d: %w", st.ID, err)
+			}
+		}
+		return nil
+	})
 }
 
 // ReplayInboxEvent puts a dead event back to pending, due at now, with its
@@ -364,13 +398,6 @@ func (db *DB) ReplayInboxEvent(ctx context.Context, id int64, merchantID string,
 		}
 		return insertAudit(ctx, tx, "inbox_event.replayed", actor, fmt.Sprint(id), map[string]any{"id": id}, now)
 	})
-}
-
-func (db *DB) settleInbox(ctx context.Context, q string, args ...any) error {
-	if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("inbox update: %w", err)
-	}
-	return nil
 }
 
 // InboxFilter selects events for InboxEvents.
