@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
@@ -80,6 +82,37 @@ func TestTransparencyPage(t *testing.T) {
 		}
 		if htmlLang != "zh-CN" {
 			t.Errorf("html lang %q, want zh-CN by default", htmlLang)
+		}
+
+		// The signature checked in the browser, and refused when the body,
+		// the signature or the key is another.
+		if res := text(t, ctx, "#sig-result"); attr(t, ctx, "#sig-result", "data-ok") != "true" || !strings.HasPrefix(res, "✓ 签名有效") {
+			t.Errorf("in-browser signature check: %q", res)
+		}
+		otherKey, err := evidence.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherSigner, err := evidence.NewSigner(otherKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherPEM, err := otherSigner.PublicKeyPEM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := eval[string](t, ctx, `(async () => {
+			const cp = await LM.api('GET', '/v1/evidence/checkpoint');
+			const key = (await LM.api('GET', '/v1/evidence/public-key')).public_key_pem;
+			const s = cp.signed;
+			const body = s.replace('\n' + cp.size + '\n', '\n' + (cp.size + 1) + '\n');
+			const sigAt = s.lastIndexOf(' ') + 5;
+			const sig = s.slice(0, sigAt) + (s[sigAt] === 'A' ? 'B' : 'A') + s.slice(sigAt + 1);
+			return [LMVerify.verifyCheckpoint(s, key).ok, LMVerify.verifyCheckpoint(body, key).ok,
+				LMVerify.verifyCheckpoint(sig, key).ok, LMVerify.verifyCheckpoint(s, `+strconv.Quote(string(otherPEM))+`).ok].join(' ');
+		})()`)
+		if got != "true false false false" {
+			t.Errorf("verifyCheckpoint good, other body, other signature, other key = %s; want true false false false", got)
 		}
 
 		// What the three download links hold, read through the links

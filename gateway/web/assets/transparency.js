@@ -124,6 +124,11 @@
     blobLink('dl-body', [body], 'text/plain');
     blobLink('dl-sig', [b64bytes(cp.signature)], 'application/octet-stream');
     blobLink('dl-pem', [key.public_key_pem], 'application/x-pem-file');
+    const v = LMVerify.verifyCheckpoint(cp.signed, key.public_key_pem);
+    const res = $('sig-result');
+    res.textContent = v.ok ? t('t.v.sigok', { id: v.keyID }) : t('t.v.sigbad', { reason: v.reason });
+    res.className = v.ok ? 'ok' : 'bad';
+    res.dataset.ok = String(v.ok);
     const o = location.origin;
     $('cmd-fetch').textContent =
       `curl -fsS ${o}/v1/evidence/checkpoint > checkpoint.json\n` +

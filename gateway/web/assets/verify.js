@@ -1,7 +1,8 @@
 // In-browser checks of the evidence log (docs/evidence.md): SM3, the
-// canonical transaction entry (§2.1) and RFC 6962/9162 inclusion proofs
-// with the SM3 hasher (§4). The member page uses them to check that a
-// transaction of theirs is in the tree a signed checkpoint commits to.
+// canonical transaction entry (§2.1), RFC 6962/9162 inclusion proofs with
+// the SM3 hasher (§4) and the checkpoint's SM2 signature (§5). The member
+// page checks that a transaction of theirs is in the tree a checkpoint
+// commits to; the transparency page checks the checkpoint's signature.
 'use strict';
 
 const LMVerify = (() => {
@@ -142,5 +143,91 @@ const LMVerify = (() => {
     }
   }
 
-  return { sm3, hex, leafHash, rootFromInclusion, decodeTx, checkMemberTx };
+  // SM2 (GB/T 32918) on the curve sm2p256v1, affine coordinates with
+  // BigInt: enough to verify one signature, not to sign.
+  const P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFFn;
+  const A = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFCn;
+  const B = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93n;
+  const N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123n;
+  const G = [0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7n, 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0n];
+  const mod = (x, m) => { const r = x % m; return r < 0n ? r + m : r; };
+  function inv(x, m) {
+    let [a, b, u, v] = [mod(x, m), m, 1n, 0n];
+    while (b !== 0n) { const q = a / b; [a, b] = [b, a - q * b]; [u, v] = [v, u - q * v]; }
+    return mod(u, m);
+  }
+  function add(p1, p2) {
+    if (!p1) return p2;
+    if (!p2) return p1;
+    if (p1[0] === p2[0] && mod(p1[1] + p2[1], P) === 0n) return null;
+    const l = p1[0] === p2[0] && p1[1] === p2[1]
+      ? mod((3n * p1[0] * p1[0] + A) * inv(2n * p1[1], P), P)
+      : mod((p2[1] - p1[1]) * inv(p2[0] - p1[0], P), P);
+    const x = mod(l * l - p1[0] - p2[0], P);
+    return [x, mod(l * (p1[0] - x) - p1[1], P)];
+  }
+  function mul(k, pt) {
+    let r = null;
+    for (let q = pt; k > 0n; k >>= 1n, q = add(q, q)) if (k & 1n) r = add(r, q);
+    return r;
+  }
+  const big = (b) => BigInt('0x' + (hex(b) || '0'));
+  const be32 = (x) => unhex(x.toString(16).padStart(64, '0'));
+  const onCurve = (pt) => mod(pt[1] * pt[1] - (pt[0] * pt[0] * pt[0] + A * pt[0] + B), P) === 0n;
+
+  // SPKI of an SM2 key: id-ecPublicKey, the sm2p256v1 OID, an uncompressed point.
+  const SM2_OID = unhex('06082a811ccf5501822d');
+  function pemKey(pem) {
+    const der = unb64(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''));
+    if (!hex(der).includes(hex(SM2_OID)) || der.length < 65 || der[der.length - 65] !== 4) throw new Error('not an SM2 public key');
+    const pt = [big(der.subarray(der.length - 64, der.length - 32)), big(der.subarray(der.length - 32))];
+    if (!onCurve(pt)) throw new Error('the key is not on the SM2 curve');
+    return { der, pt };
+  }
+  function derSig(b) {
+    let o = 0;
+    const len = () => { let n = b[o++]; if (n & 0x80) { let k = n & 0x7f; n = 0; while (k--) n = n * 256 + b[o++]; } return n; };
+    if (b[o++] !== 0x30) throw new Error('signature is not a DER SEQUENCE');
+    if (len() + o !== b.length) throw new Error('signature length');
+    const int = () => { if (b[o++] !== 0x02) throw new Error('signature INTEGER'); const n = len(); const v = big(b.subarray(o, o + n)); o += n; return v; };
+    const r = int(); const s2 = int();
+    if (o !== b.length) throw new Error('trailing signature bytes');
+    return [r, s2];
+  }
+  const ID = new TextEncoder().encode('1234567812345678');
+
+  // verifySM2 checks a DER signature over msg with SM3 and the default
+  // user id (Z_A as GM/T 0009 and RFC 8998 define it).
+  function verifySM2(pt, msg, sig) {
+    const [r, s2] = derSig(sig);
+    if (r < 1n || r >= N || s2 < 1n || s2 >= N) return false;
+    const za = sm3(cat(Uint8Array.of(0, ID.length * 8), ID, be32(A), be32(B), be32(G[0]), be32(G[1]), be32(pt[0]), be32(pt[1])));
+    const e = big(sm3(cat(za, msg)));
+    const t = mod(r + s2, N);
+    if (t === 0n) return false;
+    const q = add(mul(s2, G), mul(t, pt));
+    return !!q && mod(e + q[0], N) === r;
+  }
+
+  // verifyCheckpoint checks a checkpoint's transport form (docs/evidence.md
+  // §5) against a PEM key: the key id line matches the key, and the SM2
+  // signature over the body verifies. It returns {ok, reason, keyID}.
+  function verifyCheckpoint(signed, pem) {
+    try {
+      const key = pemKey(pem);
+      const keyID = hex(sm3(key.der).subarray(0, 8));
+      const cut = signed.indexOf('\n\n');
+      if (cut < 0) return { ok: false, reason: 'no signature line' };
+      const body = signed.slice(0, cut + 1);
+      const m = /^\u2014 ([0-9a-f]{16}) ([A-Za-z0-9+/]+=*)\n$/.exec(signed.slice(cut + 2));
+      if (!m) return { ok: false, reason: 'malformed signature line' };
+      if (!body.endsWith('\nkey ' + keyID + '\n') || m[1] !== keyID) return { ok: false, reason: 'signed with another key', keyID };
+      const ok = verifySM2(key.pt, new TextEncoder().encode(body), unb64(m[2]));
+      return ok ? { ok: true, keyID } : { ok: false, reason: 'the SM2 signature does not verify', keyID };
+    } catch (err) {
+      return { ok: false, reason: err.message };
+    }
+  }
+
+  return { sm3, hex, leafHash, rootFromInclusion, decodeTx, checkMemberTx, verifyCheckpoint };
 })();
