@@ -40,6 +40,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeValidation       = "validation_failed"
 	CodeInternal         = "internal"
+	CodeStorageFull      = "storage_full"
 	CodeUnavailable      = "unavailable"
 )
 
@@ -65,6 +66,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &ae):
 	case errors.As(err, &fe):
 		ae = fromFiber(fe)
+	case store.IsStorageFull(err):
+		s.log.Error("database storage full", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+		ae = &Error{Status: http.StatusServiceUnavailable, Code: CodeStorageFull, Message: "the ledger's storage is full; nothing was written: retry with the same Idempotency-Key", RetryAfter: 5}
 	case store.IsUnavailable(err):
 		// The database is down, restarting or out of connections: nothing
 		// was committed, and a retry with the same key will do it once.

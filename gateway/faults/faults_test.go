@@ -5,10 +5,16 @@ package faults
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +22,8 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+	"github.com/lianmeng/lianmeng/sdk/host"
+	"github.com/lianmeng/lianmeng/sdk/plugintest"
 )
 
 // scale is the size of a scenario: short for CI, long locally.
@@ -308,4 +316,147 @@ func openMySQL(t *testing.T, dsn string) *sql.DB {
 	db.SetMaxIdleConns(100)
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// TestPluginFaults runs half the merchants through an out-of-process
+// earning-rule plugin, kills the plugin process (SIGKILL) several times
+// under load and mixes in earns the plugin overruns its deadline on (it
+// sleeps past it): those answer 503 rule_unavailable with Retry-After and
+// write nothing; the earns the clients retry once the host has restarted
+// the plugin have one effect each, with the plugin's amount.
+func TestPluginFaults(t *testing.T) {
+	sz := sizes()
+	bin := filepath.Join(t.TempDir(), "testrule")
+	if err := plugintest.BuildTo("../pluginhost/testdata/testrule", bin); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := host.FileSHA256(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugins := fmt.Sprintf(`[{"name":"rule","kind":"earning_rule","path":%q,"sha256":%q,"timeout":"500ms","required":true}]`, bin, hex.EncodeToString(sum))
+	driver, dsn := storetest.NewDatabase(t, store.SQLite)
+	g := newGateway(t, "gateway", t.TempDir(), gatewayEnv(driver, dsn, "LIANMENG_PLUGINS="+plugins))
+	g.start()
+	l := newLoad(t, runID("p"), []string{g.base()}, sz.merchants, sz.members, g.signinCode, "rule")
+	l.hang = true
+	l.start(sz.clients)
+	var recover []time.Duration
+	for i := 0; i < sz.kills; i++ {
+		time.Sleep(jitter(sz.between))
+		kids := childPids(g.pid())
+		if len(kids) == 0 {
+			t.Fatalf("kill %d: the gateway has no plugin process", i+1)
+		}
+		for _, pid := range kids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		at := time.Now()
+		// Recovered when a plugin merchant's earn is acknowledged again.
+		d, ok := l.waitAckWhere(at, 60*time.Second, func(r *request) bool { return r.kind == kindEarn && l.ruleMerchants[r.merchant] })
+		if !ok {
+			t.Fatalf("no earn through the plugin acknowledged within 60 s of kill %d\n%s", i+1, g.logs())
+		}
+		recover = append(recover, d)
+	}
+	time.Sleep(sz.tail)
+	l.halt()
+	if l.transientCount("503 rule_unavailable") == 0 {
+		t.Errorf("no earn was answered 503 rule_unavailable while the plugin was down")
+	}
+	l.check(t, driver, dsn, g)
+	l.report("plugin-kill+hang", dialectName(driver), sz.kills, recover).emit(t)
+	g.stop()
+}
+
+// childPids lists the direct children of pid (the gateway's plugins).
+func childPids(pid int) []int {
+	var out []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func dialectName(driver string) string {
+	if driver == store.MySQL {
+		return "mariadb"
+	}
+	return driver
+}
+
+// TestSQLiteDiskFull puts the SQLite database on a small tmpfs, fills the
+// filesystem under load, then frees the space: while it is full writes are
+// refused with a clear error and nothing acknowledged is lost; afterwards
+// the gateway takes writes again by itself. Skipped (with a message) where
+// the test cannot mount a tmpfs (not root, or no mount permission).
+func TestSQLiteDiskFull(t *testing.T) {
+	sz := sizes()
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "small")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs for the disk-full scenario (needs root and mount permission): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	dsn := filepath.Join(mnt, "lianmeng.db")
+	g := newGateway(t, "gateway", mnt, gatewayEnv(store.SQLite, dsn))
+	g.start()
+	l := newLoad(t, runID("d"), []string{g.base()}, sz.merchants, sz.members, g.signinCode)
+	l.start(sz.clients)
+	time.Sleep(jitter(sz.between))
+
+	// Fill the filesystem to the last byte.
+	filler := filepath.Join(mnt, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	for _, n := range []int{64 << 10, 4 << 10, 512} {
+		for {
+			if _, err := f.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+	}
+	f.Close()
+	full := time.Now()
+	before := l.transientCount("")
+	time.Sleep(3 * time.Second)
+	refused := l.transientCount("") - before
+	t.Logf("while full: %d answers retried; transient: %v", refused, l.transientSnapshot())
+	status, _ := readyz(g.base())
+	t.Logf("/readyz while full: %d", status)
+
+	os.Remove(filler)
+	freed := time.Now()
+	d, ok := l.waitAck(freed, 60*time.Second)
+	if !ok {
+		t.Fatalf("no write acknowledged within 60 s of freeing the space (full for %s)\n%s", freed.Sub(full), g.logs())
+	}
+	time.Sleep(sz.tail)
+	l.halt()
+	if refused == 0 {
+		t.Errorf("no write was refused while the filesystem was full")
+	}
+	l.check(t, store.SQLite, dsn, g)
+	l.report("sqlite-disk-full", "sqlite-tmpfs", 1, []time.Duration{d}).emit(t)
+	g.stop()
 }

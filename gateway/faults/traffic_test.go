@@ -62,6 +62,7 @@ type request struct {
 	acked    bool
 	code     string // the definite refusal, if any
 	resp     map[string]any
+	sentAt   time.Time // the last attempt
 	ackedAt  time.Time
 }
 
@@ -79,14 +80,18 @@ type member struct {
 // load drives signed traffic at one or more gateways and records every
 // answer.
 type load struct {
-	t        testing.TB
-	run      string // prefix of every order id and key: unique per scenario
-	ms       []loadgen.Merchant
-	hc       *http.Client
-	bases    []string // gateways; client w uses bases[w % len]
-	members  []*member
-	hostile  bool
-	deadline time.Duration // how long one request is retried before it counts as unanswered
+	t       testing.TB
+	run     string // prefix of every order id and key: unique per scenario
+	ms      []loadgen.Merchant
+	hc      *http.Client
+	bases   []string // gateways; client w uses bases[w % len]
+	members []*member
+	hostile bool
+	// hang mixes in earns the rule plugin sleeps past its deadline on, at
+	// the merchants in ruleMerchants (which earn through the plugin).
+	hang          bool
+	ruleMerchants map[int]bool
+	deadline      time.Duration // how long one request is retried before it counts as unanswered
 
 	mu        sync.Mutex
 	reqs      []*request
@@ -103,7 +108,8 @@ type load struct {
 
 // newLoad sets up merchants through the first gateway (operator API) and
 // signs the member pool in after one earn each.
-func newLoad(t testing.TB, run string, bases []string, merchants, members int, lookup func(phone string) string) *load {
+// With rulePlugin, as many merchants again earn through that plugin.
+func newLoad(t testing.TB, run string, bases []string, merchants, members int, lookup func(phone string) string, rulePlugin ...string) *load {
 	t.Helper()
 	l := &load{t: t, run: run, bases: bases, hc: loadgen.NewHTTPClient(64, 10*time.Second),
 		rejected: map[string]int{}, transient: map[string]int{}, deadline: 180 * time.Second}
@@ -116,6 +122,19 @@ func newLoad(t testing.TB, run string, bases []string, merchants, members int, l
 		t.Fatalf("setup: %v", err)
 	}
 	l.ms = ms
+	if len(rulePlugin) > 0 {
+		// As many merchants again, earning through the rule plugin.
+		ps, err := loadgen.Setup(ctx, loadgen.Config{BaseURL: bases[0], OperatorToken: operatorToken}, merchants, l.hc,
+			loadgen.SetupOptions{RulePlugin: rulePlugin[0]})
+		if err != nil {
+			t.Fatalf("setup with the rule plugin: %v", err)
+		}
+		l.ruleMerchants = map[int]bool{}
+		for i := range ps {
+			l.ruleMerchants[len(l.ms)+i] = true
+		}
+		l.ms = append(l.ms, ps...)
+	}
 	// Every member earns once, then signs in with the code the dev sender
 	// logged (sequentially: the sender is throttled per phone, not here).
 	for i := 0; i < members; i++ {
@@ -180,6 +199,7 @@ func (l *load) do(ctx context.Context, w int, r *request) {
 	end := time.Now().Add(l.deadline)
 	for time.Now().Before(end) {
 		r.attempts++
+		r.sentAt = time.Now()
 		m := l.merchantAt(w, r.merchant)
 		var out map[string]any
 		err := m.Client.Do(ctx, "POST", paths[r.kind], r.body, &out, client.IdempotencyKey(r.key))
@@ -226,6 +246,17 @@ func (l *load) transientCount(prefix string) int {
 	return n
 }
 
+// transientSnapshot copies the retried answers by code.
+func (l *load) transientSnapshot() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range l.transient {
+		out[k] = v
+	}
+	return out
+}
+
 func (l *load) count(m map[string]int, code string) {
 	l.mu.Lock()
 	m[code]++
@@ -264,6 +295,8 @@ func (l *load) client(w int) {
 		switch {
 		case l.hostile && p < 0.12:
 			l.sendHostile(ctx, w)
+		case l.hang && p < 0.03:
+			l.sendHang(ctx, w)
 		case p < 0.6 || len(earns) == 0:
 			r := l.earn(w, mrand.IntN(len(l.ms)), l.members[mrand.IntN(len(l.members))])
 			l.do(ctx, w, r)
@@ -431,6 +464,7 @@ func (l *load) sendHostile(ctx context.Context, w int) {
 			return
 		}
 		r.acked, r.resp, r.ackedAt = true, out, time.Now()
+		r.sentAt = r.ackedAt
 		l.acked.Add(1)
 		h.key, h.order = "", "" // the order is legitimately present
 		status, code, err = send()
@@ -451,15 +485,51 @@ func (l *load) sendHostile(ctx context.Context, w int) {
 	}
 }
 
-// waitAck returns how long after from the first write was acknowledged
-// (the time to recover), or false if none was within d.
+// sendHang sends an earn the rule plugin overruns its deadline on: 503
+// rule_unavailable with Retry-After, and no effect. It is not retried (it
+// would hang again).
+func (l *load) sendHang(ctx context.Context, w int) {
+	var mi int
+	for mi = range l.ruleMerchants {
+		break
+	}
+	order := fmt.Sprintf("%s-h-%d", l.run, seq.Add(1))
+	r := l.newRequest("hang", mi, order, map[string]any{"order_id": order, "amount_fen": 5000,
+		"member": loadgen.Member{Kind: "phone", Value: l.members[0].phone}, "attributes": map[string]string{"sleep": "1500ms"}})
+	err := l.merchantAt(w, mi).Client.Do(ctx, "POST", paths[kindEarn], r.body, nil, client.IdempotencyKey(r.key))
+	l.mu.Lock()
+	l.hostiles = append(l.hostiles, r)
+	l.mu.Unlock()
+	var ae *client.APIError
+	switch {
+	case errors.As(err, &ae) && ae.Status == 503 && ae.Code == "rule_unavailable" && ae.RetryAfter > 0:
+		r.code = ae.Code
+		l.count(l.rejected, "hang: "+ae.Code)
+	case errors.As(err, &ae) && ae.Status == 503:
+		r.code = ae.Code
+		l.count(l.rejected, "hang: "+ae.Code)
+		if ae.RetryAfter == 0 {
+			l.t.Errorf("earn on a hanging plugin: 503 %s without Retry-After", ae.Code)
+		}
+	default:
+		l.t.Errorf("earn on a hanging plugin answered %v, want 503 rule_unavailable", err)
+	}
+}
+
+// waitAck returns how long after from the first write sent after from was
+// acknowledged (the time to recover), or false if none was within d.
 func (l *load) waitAck(from time.Time, d time.Duration) (time.Duration, bool) {
+	return l.waitAckWhere(from, d, func(*request) bool { return true })
+}
+
+// waitAckWhere is waitAck for the requests match accepts.
+func (l *load) waitAckWhere(from time.Time, d time.Duration, match func(*request) bool) (time.Duration, bool) {
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
 		l.mu.Lock()
 		var first time.Time
 		for i := len(l.reqs) - 1; i >= 0 && i > len(l.reqs)-5000; i-- {
-			if r := l.reqs[i]; r.acked && r.ackedAt.After(from) && (first.IsZero() || r.ackedAt.Before(first)) {
+			if r := l.reqs[i]; r.acked && r.sentAt.After(from) && match(r) && (first.IsZero() || r.ackedAt.Before(first)) {
 				first = r.ackedAt
 			}
 		}

@@ -179,6 +179,10 @@ type SetupOptions struct {
 	FundFen int64
 	// RateBP is the earning rate in basis points (default 100: 1 point per yuan).
 	RateBP int
+	// RulePlugin, if set, makes the merchants earn through that
+	// earning-rule plugin instead of the flat rate (set with their first
+	// terms: changing terms later needs the notice period).
+	RulePlugin string
 }
 
 // Setup creates n merchants through the operator API: merchant, credential,
@@ -294,7 +298,7 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 		}
 		signer = s
 	}
-	earning := map[string]any{"rate_bp": opt.RateBP, "max_points": 0, "rule_plugin": ""}
+	earning := map[string]any{"rate_bp": opt.RateBP, "max_points": 0, "rule_plugin": opt.RulePlugin}
 	if err := op.Do(ctx, "PUT", "/v1/operator/merchants/"+m.ID+"/earning", earning, nil); err != nil {
 		return Merchant{}, fmt.Errorf("set earning rate: %w", err)
 	}

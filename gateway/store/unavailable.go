@@ -52,3 +52,23 @@ func IsUnavailable(err error) bool {
 	return strings.Contains(s, "connection refused") || strings.Contains(s, "bad connection") ||
 		strings.Contains(s, "invalid connection")
 }
+
+// IsStorageFull reports whether err means the database's disk is full
+// (SQLite's SQLITE_FULL, ENOSPC, MySQL's table or disk full). The
+// transaction did not commit; callers answer 503 with Retry-After, as for
+// an unavailable database, under a code of its own so operators see why.
+func IsStorageFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1114 || me.Number == 1021
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "database or disk is full") || strings.Contains(s, "SQLITE_FULL") ||
+		strings.Contains(s, "no space left on device")
+}

@@ -33,3 +33,21 @@ func TestIsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+func TestIsStorageFull(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("commit: database or disk is full (13)"), true},
+		{fmt.Errorf("write wal: %w", syscall.ENOSPC), true},
+		{&mysql.MySQLError{Number: 1114, Message: "The table 'postings' is full"}, true},
+		{&mysql.MySQLError{Number: 1213}, false},
+		{errors.New("UNIQUE constraint failed"), false},
+		{nil, false},
+	} {
+		if got := IsStorageFull(tc.err); got != tc.want {
+			t.Errorf("IsStorageFull(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
