@@ -107,6 +107,8 @@ var oaContracts = []oaContract{
 	{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish", typeOf[publishRequest](), "200", typeOf[rules.Publication]()},
 	{"POST", "/v1/operator/merchants/:merchant/rules/versions/:version/withdraw", nil, "200", typeOf[rules.Version]()},
 	{"GET", "/v1/public/rules/:merchant", nil, "200", typeOf[rules.Log]()},
+	{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/simulate", typeOf[rules.SimulationRequest](), "200", typeOf[rules.Simulation]()},
+	{"GET", "/v1/public/rules/:merchant/feed.atom", nil, "200", nil}, // Atom XML
 }
 
 func oaContractFor(method, path string) (oaContract, bool) {

@@ -73,6 +73,7 @@ var operatorScopes = map[Route]string{
 	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts"}:                     OperatorMerchantsWrite,
 	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish"}:      OperatorMerchantsWrite,
 	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/versions/:version/withdraw"}: OperatorMerchantsWrite,
+	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/simulate"}:     OperatorRead,
 }
 
 // bootstrapRoute is the one route the static operator.token may call.

@@ -20,7 +20,9 @@ func (s *Server) routesRules() {
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts", op, s.createRuleDraft)
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish", op, s.publishRuleDraft)
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/versions/:version/withdraw", op, s.withdrawRuleVersion)
+	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/simulate", op, s.simulateRuleDraft)
 	s.handle(fiber.MethodGet, "/v1/public/rules/:merchant", s.limitByAddress("public"), s.publicRuleLog)
+	s.handle(fiber.MethodGet, "/v1/public/rules/:merchant/feed.atom", s.limitByAddress("public"), s.publicRuleFeed)
 }
 
 // mapRulesErr turns a rules refusal into the error model.
@@ -137,6 +139,45 @@ func (s *Server) setEarning(c *fiber.Ctx) error {
 	}
 	s.cache.forget(m.ID, "")
 	return c.JSON(req)
+}
+
+func (s *Server) simulateRuleDraft(c *fiber.Ctx) error {
+	var req rules.SimulationRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(c.Params("draft"), 10, 64)
+	if err != nil || id <= 0 {
+		return Errorf(404, rules.CodeVersionNotFound, "no such draft")
+	}
+	sim, err := s.rules.Simulate(c.UserContext(), m.ID, id, req)
+	if err != nil {
+		return mapRulesErr(err)
+	}
+	return c.JSON(sim)
+}
+
+// publicRuleFeed is the rule log as an Atom feed (one entry per
+// publication and withdrawal), for anyone to subscribe to.
+func (s *Server) publicRuleFeed(c *fiber.Ctx) error {
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return err
+	}
+	l, err := s.rules.PublicLog(c.UserContext(), m.ID, m.Industry)
+	if err != nil {
+		return err
+	}
+	b, err := l.Atom(c.BaseURL()+"/v1/public/rules/"+m.ID+"/feed.atom", s.now())
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/atom+xml; charset=utf-8")
+	return c.Send(b)
 }
 
 func (s *Server) publicRuleLog(c *fiber.Ctx) error {

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +125,53 @@ func TestRulesOverHTTP(t *testing.T) {
 		if err := g.op.Do(ctx, "GET", base, nil, &list); err != nil || len(list.Versions) != 4 {
 			t.Fatalf("versions: %d %v", len(list.Versions), err)
 		}
+
+		// Simulation of a draft: on given purchases, and on the last ones.
+		if err := g.op.Do(ctx, "POST", base+"/drafts", map[string]any{"rate_bp": 150, "excluded_categories": []string{"alcohol"}}, &d); err != nil {
+			t.Fatal(err)
+		}
+		var sim rules.Simulation
+		sample := map[string]any{"purchases": []map[string]any{{"label": "dinner", "amount_fen": 20000,
+			"items": []map[string]any{{"category": "food", "quantity": 1, "amount_fen": 15000}, {"category": "alcohol", "quantity": 1, "amount_fen": 5000}}}}}
+		if err := g.op.Do(ctx, "POST", fmt.Sprintf("%s/drafts/%d/simulate", base, d.ID), sample, &sim); err != nil {
+			t.Fatal(err)
+		}
+		// v3 (3%) gives 600; the draft 1.5% of the 15000 not excluded: 225.
+		if len(sim.Purchases) != 1 || sim.OldTotal != 600 || sim.NewTotal != 225 || !hasLessFavourable(sim.Changes, "rate_bp") {
+			t.Fatalf("simulation: %+v", sim)
+		}
+		if err := g.op.Do(ctx, "POST", fmt.Sprintf("%s/drafts/%d/simulate", base, d.ID), map[string]any{"recent": 10}, &sim); err != nil {
+			t.Fatal(err)
+		}
+		// The three earns above, 10000 fen each: 300 -> 150 points each.
+		if len(sim.Purchases) != 3 || sim.OldTotal != 900 || sim.NewTotal != 450 {
+			t.Fatalf("simulation on recent purchases: %+v", sim)
+		}
+		before = fndCount(t, db, "rule_versions")
+		if e := fndOp(t, "POST", fmt.Sprintf("%s%s/drafts/%d/simulate", g.base, base, d.ID), `{"recent":5000}`); e.Status != 400 || fndCount(t, db, "rule_versions") != before {
+			t.Fatalf("recent 5000: %s", e)
+		}
+
+		// The Atom feed: an entry per publication and withdrawal.
+		resp := fndReq(t, "GET", g.base+"/v1/public/rules/"+m.ID+"/feed.atom", nil)
+		if resp.Status != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/atom+xml") {
+			t.Fatalf("feed: %s", resp)
+		}
+		var feed struct {
+			XMLName xml.Name `xml:"http://www.w3.org/2005/Atom feed"`
+			Entries []struct {
+				ID      string `xml:"id"`
+				Title   string `xml:"title"`
+				Content string `xml:"content"`
+			} `xml:"entry"`
+		}
+		if err := xml.Unmarshal(resp.Body, &feed); err != nil {
+			t.Fatal(err)
+		}
+		if len(feed.Entries) != 5 || feed.Entries[0].Title != "Version 4 withdrawn" || feed.Entries[1].Title != "Version 4 published" ||
+			!strings.Contains(feed.Entries[len(feed.Entries)-1].Content, "2.00% of the purchase back") {
+			t.Fatalf("feed entries: %+v", feed.Entries)
+		}
 	})
 }
 
@@ -136,6 +185,7 @@ func hasLessFavourable(cs []rules.Change, term string) bool {
 }
 
 func init() {
+	fzBodyRoutes["FuzzOperatorSimulateRuleDraft"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/simulate", fzOperator}
 	fzBodyRoutes["FuzzOperatorCreateRuleDraft"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/rules/drafts", fzOperator}
 	fzBodyRoutes["FuzzOperatorPublishRuleDraft"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish", fzOperator}
 }
@@ -145,6 +195,15 @@ func FuzzOperatorCreateRuleDraft(f *testing.F) {
 		`{"rate_bp":100,"max_points":500,"release_delay_seconds":86400,"validity_seconds":31536000,"excluded_categories":["tobacco"],"summary_zh":"每元1分","summary_en":"1 point per yuan"}`,
 		`{"rate_bp":-1}`, `{"rate_bp":10001}`, `{"validity_seconds":0}`, `{"release_delay_seconds":-5}`,
 		`{"excluded_categories":[""]}`, `{"rule_plugin":"restaurant"}`, `{"rate_bp":1.5}`,
+		`{"expression":"eligible_fen / 100 + (weekday == 3 ? 5 : 0)"}`, `{"expression":"eligible_fen /\n nope"}`, `{"expression":"1.5"}`,
+		`{"expression":"items.map(a, items.map(b, items.map(c, 1))).size()"}`, `{"expression":"1","rule_plugin":"restaurant"}`,
+	)
+}
+
+func FuzzOperatorSimulateRuleDraft(f *testing.F) {
+	fuzzRoute(f, "FuzzOperatorSimulateRuleDraft",
+		`{"purchases":[{"label":"lunch","amount_fen":3800,"items":[{"category":"food","quantity":1,"amount_fen":3800}]}]}`,
+		`{"recent":50}`, `{"recent":-1}`, `{"purchases":[{"amount_fen":0}]}`, `{}`,
 	)
 }
 

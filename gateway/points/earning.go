@@ -27,8 +27,40 @@ type Earning struct {
 	// under it (without a version, or negative: the alliance policy's).
 	ReleaseDelay time.Duration `json:"-"`
 	Validity     time.Duration `json:"-"`
-	// Excluded lists item categories that earn nothing at the flat rate.
+	// Excluded lists item categories that earn nothing (at the flat rate,
+	// and hidden from an expression).
 	Excluded []string `json:"-"`
+	// Expr, when set, computes the base points instead of the flat rate
+	// (a rule version's compiled expression).
+	Expr Expression `json:"-"`
+}
+
+// Expression computes a rule version's base points for a purchase, given
+// the eligible amount and the items that are not excluded. It is pure and
+// bounded in cost and time, so the batch may call it.
+type Expression interface {
+	Points(in RuleInput, eligibleFen int64, items []Item) (int64, error)
+}
+
+// EligibleItems are the items not in an excluded category.
+func (e Earning) EligibleItems(items []Item) []Item {
+	if len(e.Excluded) == 0 {
+		return items
+	}
+	out := make([]Item, 0, len(items))
+	for _, it := range items {
+		excluded := false
+		for _, c := range e.Excluded {
+			if it.Category == c {
+				excluded = true
+				break
+			}
+		}
+		if !excluded {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // Terms returns the release delay and validity a lot earned under e gets:
@@ -125,6 +157,11 @@ type Award struct {
 type RuleEvaluator interface {
 	EvaluateEarning(ctx context.Context, plugin string, in RuleInput) (Award, error)
 }
+
+// CodeRuleFailed refuses an earn whose rule expression failed for the
+// purchase (a runtime error, its cost limit, a negative result): 422, the
+// same request would fail again.
+const CodeRuleFailed = "rule_failed"
 
 // ErrRuleUnavailable marks a rule plugin that is down, slow or crashing.
 var ErrRuleUnavailable = errors.New("earning rule unavailable")

@@ -193,6 +193,9 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	if r.Points == nil && ((r.award == nil) != (m.RulePlugin == "") || r.award != nil && (r.awardedBy != m.RulePlugin || r.awardVersion != m.Version)) {
 		return EarnResult{}, errf(Unavailable, CodeRuleUnavailable, "the merchant's earning rule changed while this request was in flight; retry with the same Idempotency-Key")
 	}
+	if r.OccurredAt.IsZero() {
+		r.OccurredAt = tx.Now() // what an expression sees as the purchase's time
+	}
 	pts, version, err := s.earnPoints(m, r)
 	if err != nil {
 		return EarnResult{}, err
@@ -299,6 +302,14 @@ func (s *Service) earnPoints(m Merchant, r EarnRequest) (int64, string, error) {
 				version = version[:64]
 			}
 		}
+	case m.Expr != nil:
+		in := RuleInput{MerchantID: m.ID, StoreID: r.StoreID, OrderID: r.OrderID, AmountFen: r.AmountFen, Items: r.Items, OccurredAt: r.OccurredAt, Attributes: r.Attributes}
+		n, err := m.Expr.Points(in, m.EligibleFen(r.AmountFen, r.Items), m.EligibleItems(r.Items))
+		if err != nil {
+			return 0, "", &Error{Class: Unprocessable, Code: CodeRuleFailed, Message: "the merchant's rule expression failed for this purchase: " + err.Error(), cause: err}
+		}
+		// The version's cap and the purchase's value bound an expression.
+		pts = min(n, limit, r.AmountFen/s.Policy.FaceValueFen)
 	default:
 		// floor(eligible amount × rate / 10000 / face value), exactly.
 		v := new(big.Int).Mul(big.NewInt(m.EligibleFen(r.AmountFen, r.Items)), big.NewInt(m.RateBP))

@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/points"
 )
+
+// corpusTime is when corpus purchases happen (a Wednesday noon in the
+// alliance's zone): the comparison is of amounts and items, not of hours.
+var corpusTime = time.Date(2026, 1, 7, 4, 0, 0, 0, time.UTC)
 
 // Purchase is one purchase of a comparison corpus: what a rule sees of it.
 type Purchase struct {

@@ -45,8 +45,11 @@ type Terms struct {
 	ReleaseDelaySeconds int64    `json:"release_delay_seconds"`
 	ValiditySeconds     int64    `json:"validity_seconds"`
 	ExcludedCategories  []string `json:"excluded_categories"`
-	SummaryZH           string   `json:"summary_zh"`
-	SummaryEN           string   `json:"summary_en"`
+	// Expression is a CEL expression computing the base points instead of
+	// the flat rate (cel.go); empty for the flat rate.
+	Expression string `json:"expression"`
+	SummaryZH  string `json:"summary_zh"`
+	SummaryEN  string `json:"summary_en"`
 }
 
 // Version is one version of a merchant's rule set.
@@ -77,8 +80,25 @@ func (v Version) effective() time.Time {
 
 // Earning is the runtime form of a version's terms for the points module.
 func (t Terms) Earning(number int64) points.Earning {
-	return points.Earning{RateBP: t.RateBP, MaxPoints: t.MaxPoints, RulePlugin: t.RulePlugin, Version: number,
+	e := points.Earning{RateBP: t.RateBP, MaxPoints: t.MaxPoints, RulePlugin: t.RulePlugin, Version: number,
 		ReleaseDelay: seconds(t.ReleaseDelaySeconds), Validity: seconds(t.ValiditySeconds), Excluded: t.ExcludedCategories}
+	if t.Expression != "" {
+		if x, err := Compiled(t.Expression); err == nil {
+			e.Expr = x
+		} else {
+			// Published expressions compiled when drafted; one that no
+			// longer does (a CEL upgrade) must fail the earn, never fall
+			// back to the flat rate.
+			e.Expr = brokenExpression{err}
+		}
+	}
+	return e
+}
+
+type brokenExpression struct{ err error }
+
+func (b brokenExpression) Points(points.RuleInput, int64, []points.Item) (int64, error) {
+	return 0, b.err
 }
 
 func seconds(n int64) time.Duration {
@@ -118,6 +138,12 @@ func (t Terms) Validate(p points.Policy) error {
 	if len(t.SummaryZH) > MaxSummary || len(t.SummaryEN) > MaxSummary {
 		return invalid("summary_zh and summary_en are at most %d bytes", MaxSummary)
 	}
+	if t.Expression != "" {
+		if t.RulePlugin != "" {
+			return invalid("a version has an expression or a rule_plugin, not both")
+		}
+		return checkExpression(t.Expression)
+	}
 	return nil
 }
 
@@ -138,6 +164,8 @@ type Error struct {
 	Code     string
 	Message  string
 	Earliest time.Time
+	// Problems are an expression's compile errors with their positions.
+	Problems []Problem
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -203,7 +231,11 @@ func Diff(old *Terms, nw Terms, p points.Policy, corpus []Purchase) []Change {
 	if capOf(o, p) != capOf(n, p) {
 		out = append(out, Change{"max_points", o.MaxPoints, n.MaxPoints, capOf(n, p) < capOf(o, p)})
 	}
-	if o.RateBP != n.RateBP {
+	if o.Expression != n.Expression {
+		// Judged by the points it awards on the corpus (below).
+		out = append(out, Change{"expression", o.Expression, n.Expression, false})
+	}
+	if o.RateBP != n.RateBP && (o.Expression == "" || n.Expression == "") {
 		out = append(out, Change{"rate_bp", o.RateBP, n.RateBP, n.RateBP < o.RateBP})
 	}
 	if o.RulePlugin != n.RulePlugin {
@@ -259,6 +291,14 @@ func capOf(t Terms, p points.Policy) int64 {
 // more than the purchase).
 func (t Terms) Points(pu Purchase, p points.Policy) int64 {
 	e := t.Earning(1)
+	if e.Expr != nil {
+		in := points.RuleInput{AmountFen: pu.AmountFen, Items: pu.Items, OccurredAt: corpusTime}
+		n, err := e.Expr.Points(in, e.EligibleFen(pu.AmountFen, pu.Items), e.EligibleItems(pu.Items))
+		if err != nil {
+			return 0 // an expression that fails awards nothing: as bad as it gets
+		}
+		return min(n, capOf(t, p), pu.AmountFen/p.FaceValueFen)
+	}
 	v := new(big.Int).Mul(big.NewInt(e.EligibleFen(pu.AmountFen, pu.Items)), big.NewInt(t.RateBP))
 	v.Quo(v, big.NewInt(10000*p.FaceValueFen))
 	if !v.IsInt64() {

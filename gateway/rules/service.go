@@ -54,6 +54,7 @@ type Draft struct {
 	ReleaseDelaySeconds *int64   `json:"release_delay_seconds"`
 	ValiditySeconds     *int64   `json:"validity_seconds"`
 	ExcludedCategories  []string `json:"excluded_categories"`
+	Expression          string   `json:"expression"`
 	SummaryZH           string   `json:"summary_zh"`
 	SummaryEN           string   `json:"summary_en"`
 }
@@ -109,7 +110,7 @@ func (s *Service) draftTerms(ctx context.Context, merchantID string, d Draft) (T
 	if err != nil {
 		return Terms{}, err
 	}
-	t := Terms{RateBP: d.RateBP, MaxPoints: d.MaxPoints, RulePlugin: d.RulePlugin, ExcludedCategories: d.ExcludedCategories,
+	t := Terms{RateBP: d.RateBP, MaxPoints: d.MaxPoints, RulePlugin: d.RulePlugin, ExcludedCategories: d.ExcludedCategories, Expression: d.Expression,
 		SummaryZH: d.SummaryZH, SummaryEN: d.SummaryEN}
 	base := Terms{ReleaseDelaySeconds: -1, ValiditySeconds: -1}
 	if a := Active(vs); a != nil {
@@ -310,4 +311,101 @@ func (s *Service) PublicLog(ctx context.Context, merchantID, industry string) (L
 		}
 	}
 	return l, nil
+}
+
+// Simulation limits.
+const (
+	MaxSimulated     = 1000
+	CodeNotSimulable = "rule_simulation_unsupported"
+)
+
+// SimulationRequest runs a draft on sample purchases, or on the merchant's
+// last Recent purchases (default RecentPurchases) when none are given.
+type SimulationRequest struct {
+	Purchases []Purchase `json:"purchases"`
+	Recent    int        `json:"recent"`
+}
+
+// Simulated is one purchase's points under the version in effect and
+// under the draft.
+type Simulated struct {
+	Label     string `json:"label"`
+	AmountFen int64  `json:"amount_fen"`
+	OldPoints int64  `json:"old_points"`
+	NewPoints int64  `json:"new_points"`
+}
+
+// Simulation is a draft's outcome on a set of purchases, with the term
+// changes a publication would have to respect.
+type Simulation struct {
+	Purchases []Simulated `json:"purchases"`
+	OldTotal  int64       `json:"old_total"`
+	NewTotal  int64       `json:"new_total"`
+	Changes   []Change    `json:"changes"`
+}
+
+// Simulate runs draft id (a draft or any version of the merchant) against
+// purchases and compares it with the version in effect (none: 0 points).
+// A rule plugin's points are not simulated here (the plugin decides them).
+func (s *Service) Simulate(ctx context.Context, merchantID string, id int64, req SimulationRequest) (Simulation, error) {
+	vs, err := s.Versions(ctx, merchantID)
+	if err != nil {
+		return Simulation{}, err
+	}
+	var draft *Version
+	for i := range vs {
+		if vs[i].ID == id {
+			draft = &vs[i]
+		}
+	}
+	if draft == nil {
+		return Simulation{}, &Error{Status: 404, Code: CodeVersionNotFound, Message: fmt.Sprintf("no draft %d for this merchant", id)}
+	}
+	var old *Terms
+	if a := Active(vs); a != nil {
+		old = &a.Terms
+	}
+	if draft.Terms.RulePlugin != "" || old != nil && old.RulePlugin != "" {
+		return Simulation{}, &Error{Status: 409, Code: CodeNotSimulable, Message: "a rule plugin's points cannot be simulated here: simulate flat rates and expressions"}
+	}
+	ps := req.Purchases
+	if len(ps) > MaxSimulated {
+		return Simulation{}, invalid("at most %d purchases", MaxSimulated)
+	}
+	for _, p := range ps {
+		if p.AmountFen <= 0 || p.AmountFen > s.Policy.MaxAmountFen || len(p.Items) > points.MaxItems || len(p.Label) > 200 {
+			return Simulation{}, invalid("each purchase has amount_fen between 1 and %d, at most %d items and a label of at most 200 bytes", s.Policy.MaxAmountFen, points.MaxItems)
+		}
+		for _, it := range p.Items {
+			if it.AmountFen < 0 || it.Quantity < 0 || it.AmountFen > s.Policy.MaxAmountFen {
+				return Simulation{}, invalid("item amounts and quantities are between 0 and %d", s.Policy.MaxAmountFen)
+			}
+		}
+	}
+	if len(ps) == 0 {
+		n := req.Recent
+		if n < 0 || n > MaxSimulated {
+			return Simulation{}, invalid("recent is between 1 and %d", MaxSimulated)
+		}
+		if n == 0 {
+			n = RecentPurchases
+		}
+		if ps, err = s.Store.RecentEarnPurchases(ctx, merchantID, n); err != nil {
+			return Simulation{}, fmt.Errorf("recent purchases of %s: %w", merchantID, err)
+		}
+	}
+	out := Simulation{Purchases: make([]Simulated, 0, len(ps)), Changes: []Change{}}
+	for _, p := range ps {
+		sp := Simulated{Label: p.Label, AmountFen: p.AmountFen, NewPoints: draft.Terms.Points(p, s.Policy)}
+		if old != nil {
+			sp.OldPoints = old.Points(p, s.Policy)
+		}
+		out.OldTotal += sp.OldPoints
+		out.NewTotal += sp.NewPoints
+		out.Purchases = append(out.Purchases, sp)
+	}
+	if c := Diff(old, draft.Terms, s.Policy, ps); c != nil {
+		out.Changes = c
+	}
+	return out, nil
 }

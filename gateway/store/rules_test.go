@@ -388,3 +388,47 @@ func memberLots(t *testing.T, db *store.DB, memberID string) map[int64]ledger.Lo
 	}
 	return out
 }
+
+// A version with a CEL expression is stored, read back and applied by the
+// batch to each earn, on both databases.
+func TestRuleExpressionEarn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newRulesFixture(t, db)
+		w := db.NewWriter(store.WriterOptions{BatchSize: 8, BatchWait: 100 * time.Microsecond, Now: f.clock.Now})
+		defer w.Close()
+		svc := &points.Service{Policy: testPolicy()}
+		if _, err := run(w, func(tx points.Tx) (points.FundResult, error) {
+			return svc.Fund(tx, points.FundRequest{MerchantID: f.m, AmountFen: 1_000_000, ExternalRef: "f1"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		d := base()
+		d.Expression = `eligible_fen / 100 + sum(items.filter(i, i.category == "drinks").map(i, i.amount_fen)) / 50`
+		p := f.mustPublish(t, d, time.Time{})
+		if p.Version.Terms.Expression != d.Expression {
+			t.Fatalf("expression not kept: %+v", p.Version.Terms)
+		}
+		e, err := db.MerchantEarningAt(ctx, f.m, f.clock.Now())
+		if err != nil || e.Expr == nil {
+			t.Fatalf("earning in effect has no expression: %+v %v", e, err)
+		}
+		r, err := run(w, func(tx points.Tx) (points.EarnResult, error) {
+			return svc.Earn(tx, points.EarnRequest{MerchantID: f.m, OrderID: "o1", Member: points.Identity{Kind: points.IdentityPhone, Value: "13800000001"},
+				AmountFen: 10000, Items: []points.Item{{Category: "food", Quantity: 1, AmountFen: 5000}, {Category: "drinks", Quantity: 1, AmountFen: 1000},
+					{Category: "alcohol", Quantity: 1, AmountFen: 4000}}})
+		})
+		// eligible 6000 (alcohol excluded) -> 60, drinks 1000 / 50 -> 20.
+		if err != nil || r.Points != 80 || r.RuleVersion != "v1" {
+			t.Fatalf("earn: %+v %v", r, err)
+		}
+		// A draft that does not compile is refused with its position.
+		bad := base()
+		bad.Expression = "eligible_fen /\n 100 + nope"
+		_, err = f.svc.CreateDraft(ctx, f.m, bad, "x")
+		if re := asRulesErr(t, err, rules.CodeExpressionInvalid); !strings.Contains(re.Message, "line 2, column 8") {
+			t.Fatalf("compile error: %s", re.Message)
+		}
+		assertClean(t, db)
+	})
+}
