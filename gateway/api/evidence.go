@@ -98,7 +98,7 @@ type CheckpointJSON struct {
 }
 
 // CosignatureJSON is one witness's cosignature of a checkpoint: Line is
-// the signature line to verify with the witness's key (docs/evidence.md §13).
+// the signature line to verify with the witness's key (docs/evidence.md §14).
 type CosignatureJSON struct {
 	Witness string    `json:"witness"`
 	Line    string    `json:"line"`

@@ -15,7 +15,7 @@ type receiptIssuer interface {
 	Receipt(ctx context.Context, txID int64) (string, error)
 }
 
-// attachReceipt adds the Lianmeng-Receipt header (docs/evidence.md §14) to
+// attachReceipt adds the Lianmeng-Receipt header (docs/evidence.md §15) to
 // the answer of a ledger write whose body names its transaction (tx_id):
 // the log key's signed promise to include it in a checkpoint within a
 // minute. A replayed answer gets a fresh receipt of the same transaction.

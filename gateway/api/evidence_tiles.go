@@ -10,7 +10,7 @@ import (
 )
 
 // evidenceTile serves a hash tile of the Merkle tree in the C2SP
-// tlog-tiles layout (docs/evidence.md §11): GET /v1/evidence/tile/<L>/<N>
+// tlog-tiles layout (docs/evidence.md §12): GET /v1/evidence/tile/<L>/<N>
 // for a full tile, …/<N>.p/<W> for the first W hashes of a partial one, as
 // raw bytes (W·32). With the checkpoint, the tiles let anyone compute every
 // inclusion and consistency proof (TileHashes in sdk/evidence) and mirror the

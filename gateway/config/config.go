@@ -170,11 +170,11 @@ type Evidence struct {
 	AllowKeyChange bool `yaml:"allow_key_change"`
 	// PublishedFile is where the sealer remembers, outside the database,
 	// the largest checkpoint it published; it refuses to seal a log that
-	// does not contain it (docs/evidence.md §12). Empty: published-checkpoint
+	// does not contain it (docs/evidence.md §13). Empty: published-checkpoint
 	// in the key directory. Best on another volume than the database.
 	PublishedFile string `yaml:"published_file"`
 	// Witnesses receive every checkpoint (C2SP tlog-witness) and cosign it;
-	// their cosignatures are published with it (docs/evidence.md §13).
+	// their cosignatures are published with it (docs/evidence.md §14).
 	Witnesses []EvidenceWitness `yaml:"witnesses"`
 	// WitnessQuorum is how many witnesses must cosign the latest checkpoint
 	// before /readyz stops reporting evidence_witnesses as degraded

@@ -21,7 +21,7 @@ type (
 	SignedReceipt    = sdk.SignedReceipt
 )
 
-// ReceiptHeader is the HTTP header carrying a receipt (docs/evidence.md §14).
+// ReceiptHeader is the HTTP header carrying a receipt (docs/evidence.md §15).
 const ReceiptHeader = sdk.ReceiptHeader
 
 // Re-exported functions; see the sdk package for their documentation.
@@ -40,6 +40,7 @@ var (
 	VerifyCheckpoint      = sdk.VerifyCheckpoint
 	KeyID                 = sdk.KeyID
 	ParsePublicKeyPEM     = sdk.ParsePublicKeyPEM
+	VerifyReceipt         = sdk.VerifyReceipt
 	TilePath              = sdk.TilePath
 	ParseTilePath         = sdk.ParseTilePath
 )

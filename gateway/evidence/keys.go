@@ -124,10 +124,12 @@ func loadKey(path string) (*sm2.PrivateKey, error) {
 	return key, nil
 }
 
-// Signer signs checkpoints with one SM2 key. Safe for concurrent use.
+// Signer signs checkpoints and receipts with one SM2 key. Safe for
+// concurrent use. The key itself may live elsewhere (NewSignerFunc).
 type Signer struct {
-	key   *sm2.PrivateKey
+	pub   *ecdsa.PublicKey
 	keyID string
+	sign  func(body []byte) ([]byte, error)
 }
 
 // NewSigner returns a Signer for key.
@@ -135,21 +137,44 @@ func NewSigner(key *sm2.PrivateKey) (*Signer, error) {
 	if key == nil {
 		return nil, errors.New("evidence: nil signing key")
 	}
-	id, err := sdk.KeyID(&key.PublicKey)
+	return NewSignerFunc(&key.PublicKey, func(body []byte) ([]byte, error) {
+		return key.Sign(rand.Reader, body, sm2.DefaultSM2SignerOpts)
+	})
+}
+
+// NewSignerFunc returns a Signer whose private key stays outside the
+// process (a KMS, an HSM, a signing service: docs/evidence.md §16): sign
+// must return the SM2 signature (SM3 digest with the default user id
+// 1234567812345678, ASN.1 DER) of body by the key of pub. The first
+// signature is checked against pub, so a misconfigured signer fails at
+// start, not at the first checkpoint.
+func NewSignerFunc(pub *ecdsa.PublicKey, sign func(body []byte) ([]byte, error)) (*Signer, error) {
+	if pub == nil || sign == nil {
+		return nil, errors.New("evidence: a signer needs a public key and a signing function")
+	}
+	id, err := sdk.KeyID(pub)
 	if err != nil {
 		return nil, err
 	}
-	return &Signer{key: key, keyID: id}, nil
+	probe := []byte("lianmeng.evidence.signer-check\n")
+	sig, err := sign(probe)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: signer check: %w", err)
+	}
+	if !sm2.VerifyASN1WithSM2(pub, nil, probe, sig) {
+		return nil, errors.New("evidence: signer check: the signing function's signature does not verify with the public key")
+	}
+	return &Signer{pub: pub, keyID: id, sign: sign}, nil
 }
 
 // KeyID returns the key id written into every checkpoint this signer signs.
 func (s *Signer) KeyID() string { return s.keyID }
 
 // PublicKey returns the verification key.
-func (s *Signer) PublicKey() *ecdsa.PublicKey { return &s.key.PublicKey }
+func (s *Signer) PublicKey() *ecdsa.PublicKey { return s.pub }
 
 // PublicKeyPEM returns the verification key as PKIX PEM, for publication.
-func (s *Signer) PublicKeyPEM() ([]byte, error) { return MarshalPublicKeyPEM(&s.key.PublicKey) }
+func (s *Signer) PublicKeyPEM() ([]byte, error) { return MarshalPublicKeyPEM(s.pub) }
 
 // Sign sets cp.KeyID to the signer's key id and signs the checkpoint body
 // with SM2 (SM3 digest with the default user id, ASN.1 DER signature).
@@ -159,7 +184,7 @@ func (s *Signer) Sign(cp Checkpoint) (SignedCheckpoint, error) {
 	if err != nil {
 		return SignedCheckpoint{}, err
 	}
-	sig, err := s.key.Sign(rand.Reader, body, sm2.DefaultSM2SignerOpts)
+	sig, err := s.sign(body)
 	if err != nil {
 		return SignedCheckpoint{}, fmt.Errorf("evidence: sign checkpoint of size %d: %w", cp.Size, err)
 	}
@@ -167,14 +192,14 @@ func (s *Signer) Sign(cp Checkpoint) (SignedCheckpoint, error) {
 }
 
 // SignReceipt sets r.KeyID and signs the receipt body (docs/evidence.md
-// §14) as checkpoints are signed.
+// §15) as checkpoints are signed.
 func (s *Signer) SignReceipt(r Receipt) (SignedReceipt, error) {
 	r.KeyID = s.keyID
 	body, err := r.Body()
 	if err != nil {
 		return SignedReceipt{}, err
 	}
-	sig, err := s.key.Sign(rand.Reader, body, sm2.DefaultSM2SignerOpts)
+	sig, err := s.sign(body)
 	if err != nil {
 		return SignedReceipt{}, fmt.Errorf("evidence: sign receipt of transaction %d: %w", r.TxID, err)
 	}

@@ -225,7 +225,7 @@ func (p *Proofs) Tile(ctx context.Context, level uint8, index uint64, width int)
 }
 
 // Cosignatures returns the witnesses' cosignatures of the checkpoint of
-// size, as stored when they were obtained (docs/evidence.md §13).
+// size, as stored when they were obtained (docs/evidence.md §14).
 func (p *Proofs) Cosignatures(ctx context.Context, size uint64) ([]Cosignature, error) {
 	return p.st.Cosignatures(ctx, size)
 }

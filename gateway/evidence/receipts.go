@@ -13,7 +13,7 @@ import (
 const ReceiptWindow = time.Minute
 
 // Receipts issues signed receipts for ledger transactions (docs/evidence.md
-// §14): the transaction's leaf hash, recomputed from the committed rows,
+// §15): the transaction's leaf hash, recomputed from the committed rows,
 // signed with the log key with a promise of inclusion within
 // ReceiptWindow.
 type Receipts struct {

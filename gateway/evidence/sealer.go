@@ -65,7 +65,7 @@ type SealerOptions struct {
 	AllowKeyChange bool
 	// Memory, if set, remembers outside the database the largest checkpoint
 	// this sealer published; the sealer refuses to continue a database log
-	// that does not contain it (docs/evidence.md §12).
+	// that does not contain it (docs/evidence.md §13).
 	Memory Memory
 }
 

@@ -162,7 +162,7 @@ type Store interface {
 }
 
 // Tile is one tile of the Merkle tree (C2SP tlog-tiles, docs/evidence.md
-// §11): the hashes of the nodes at height 8·Level with indices 256·Index
+// §12): the hashes of the nodes at height 8·Level with indices 256·Index
 // onward, concatenated (1 to 256 hashes of 32 bytes).
 type Tile struct {
 	Level  uint8

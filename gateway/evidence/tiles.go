@@ -11,7 +11,7 @@ import (
 )
 
 // tileWriter turns the nodes a Log reports while appending into tiles
-// (docs/evidence.md §11). It keeps only the rightmost tile of each level,
+// (docs/evidence.md §12). It keeps only the rightmost tile of each level,
 // at most 256 hashes per level, so memory is constant in the log size; the
 // tiles to the left are complete and already stored.
 type tileWriter struct {

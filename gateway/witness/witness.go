@@ -1,5 +1,5 @@
 // Package witness is a transparency-log witness (C2SP tlog-witness,
-// docs/evidence.md §13) for Lianmeng evidence logs: for each log it is
+// docs/evidence.md §14) for Lianmeng evidence logs: for each log it is
 // configured with, it keeps the latest checkpoint it cosigned, durably, and
 // cosigns a new checkpoint only if the log's key signed it and a
 // consistency proof shows it extends that one. It never cosigns a smaller

@@ -15,7 +15,7 @@ import (
 )
 
 // EvidenceStore keeps what a client needs to audit the gateway's evidence
-// log later (docs/evidence.md §14): the receipts of its writes and the
+// log later (docs/evidence.md §15): the receipts of its writes and the
 // latest checkpoint it verified. Keep it where the integrator keeps its own
 // records (a file, a table): its value is that the gateway's operator
 // cannot change it. MemoryEvidence is one for tests.

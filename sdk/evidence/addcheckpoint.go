@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// The tlog-witness add-checkpoint request (docs/evidence.md §13):
+// The tlog-witness add-checkpoint request (docs/evidence.md §14):
 //
 //	old <size the witness last cosigned>
 //	<consistency proof hash, base64>   (zero or more lines, bottom-up)

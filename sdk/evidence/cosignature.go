@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Witness cosignatures (C2SP tlog-cosignature, docs/evidence.md §13): a
+// Witness cosignatures (C2SP tlog-cosignature, docs/evidence.md §14): a
 // witness that has verified a checkpoint extends the last one it saw signs,
 // with Ed25519, the message
 //

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The vector of docs/evidence.md §13: the witness key from seed 32×0x01,
+// The vector of docs/evidence.md §14: the witness key from seed 32×0x01,
 // named "witness.example/w1", cosigning the §8 checkpoint body at
 // 2026-03-01T08:30:15Z (also computed with Python's cryptography package
 // from the documented layout alone).

@@ -13,7 +13,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 )
 
-// A receipt (docs/evidence.md §14) is the log key's signed promise, given
+// A receipt (docs/evidence.md §15) is the log key's signed promise, given
 // with the answer to a ledger write, that the transaction with this entry
 // (its leaf hash) will be in a checkpoint by Promise, like a Certificate
 // Transparency SCT. A merchant who keeps receipts can later show any

@@ -10,7 +10,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 )
 
-// The receipt body of docs/evidence.md §14: the §8 transaction, issued at
+// The receipt body of docs/evidence.md §15: the §8 transaction, issued at
 // its creation time, promised within a minute.
 const vecReceiptBody = "lianmeng.evidence.receipt/v1\nexample.org/lianmeng\ntx 42\nleaf NwHmIvzNczVzkn4QvOTMqDsDUf1ChaAwIzBaOxpUlKM=\ntime 2026-03-01T08:30:15.123456Z\npromise 2026-03-01T08:31:15.123456Z\nkey 0123456789abcdef\n"
 

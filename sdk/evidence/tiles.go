@@ -11,7 +11,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 )
 
-// Tiles (C2SP tlog-tiles, docs/evidence.md §11): the Merkle tree is cut into
+// Tiles (C2SP tlog-tiles, docs/evidence.md §12): the Merkle tree is cut into
 // tiles of height 8. The tile at level L, index N holds the hashes of the
 // tree nodes at height 8·L with indices 256·N … 256·N+W-1, W ≤ 256 (at level
 // 0, the leaf hashes). A tile of width 256 is full and never changes; a

@@ -3,6 +3,7 @@ package evidence
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -152,5 +153,29 @@ func TestProofsFromTiles(t *testing.T) {
 	// A node beyond the size is refused, not read.
 	if _, err := NewTileHashes(tiles.read, 5).InclusionProof(ctx, 5); err == nil {
 		t.Fatal("inclusion beyond the size accepted")
+	}
+}
+
+// The tile vector of docs/evidence.md §12: the §8 log of two entries has
+// one tile, tile/0/000.p/2, its two leaf hashes.
+func TestTileVectors(t *testing.T) {
+	leaves := []string{
+		"3701e622fccd733573927e10bce4cca83b0351fd4285a03023305a3b1a5494a3",
+		"19ee4a613a655439a994202c16a469d40bf9e147bfe7862be8cbec112e515458",
+	}
+	tiles := memTiles{}
+	l := NewLog()
+	for _, h := range leaves {
+		l.AppendLeafHashNodes(unhex(t, h), tiles.visit)
+	}
+	if len(tiles) != 1 || hex.EncodeToString(tiles[[2]uint64{0, 0}]) != leaves[0]+leaves[1] {
+		t.Fatalf("tiles %x", tiles)
+	}
+	if p := TilePath(0, 0, TileWidthAt(0, 0, l.Size())); p != "tile/0/000.p/2" {
+		t.Fatalf("path %s", p)
+	}
+	root, err := NewTileHashes(tiles.read, 2).Root(context.Background())
+	if err != nil || hex.EncodeToString(root) != "b7473b404f2a81e7e1b118f58d2cc5b3b5e71b1fdeccb88b7c05a67aa502d4d7" {
+		t.Fatalf("root %x %v", root, err)
 	}
 }

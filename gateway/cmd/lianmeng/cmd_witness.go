@@ -41,7 +41,7 @@ func newWitnessCommand() *cobra.Command {
 		Use:   "witness --name NAME --log ORIGIN=PUBLIC_KEY.pem [flags]",
 		Short: "run a transparency-log witness that cosigns the gateway's checkpoints",
 		Long: `witness serves the C2SP tlog-witness protocol (POST /add-checkpoint) for
-Lianmeng evidence logs (docs/evidence.md §13). For each log (--log origin=the
+Lianmeng evidence logs (docs/evidence.md §14). For each log (--log origin=the
 log's checkpoint-sm2.pub) it keeps the latest checkpoint it cosigned in
 --dir, and cosigns a new one only if the log's key signed it and a
 consistency proof shows it extends that one: it never cosigns a smaller or

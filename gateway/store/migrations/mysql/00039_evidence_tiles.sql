@@ -1,4 +1,4 @@
--- The evidence tree as tiles (docs/evidence.md §11, C2SP tlog-tiles): one
+-- The evidence tree as tiles (docs/evidence.md §12, C2SP tlog-tiles): one
 -- row per tile, hashes the concatenated 32-byte node hashes at height
 -- 8·level, indices 256·idx onward (1 to 256 of them). The sealer appends to
 -- the rightmost tile of each level in the transaction that stores the

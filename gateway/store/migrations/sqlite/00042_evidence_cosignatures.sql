@@ -1,4 +1,4 @@
--- Witnesses' cosignatures of checkpoints (docs/evidence.md §13, C2SP
+-- Witnesses' cosignatures of checkpoints (docs/evidence.md §14, C2SP
 -- tlog-cosignature): one per checkpoint size and witness, the signed-note
 -- signature line as the witness answered it.
 -- +goose Up
