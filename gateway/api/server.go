@@ -165,6 +165,7 @@ func New(d Deps) *Server {
 	s.routesPayouts()
 	s.routesPOS()
 	s.routesRules()
+	s.routesWebhooks()
 	s.routesPublic()
 	s.routesOpenAPI()
 	return s

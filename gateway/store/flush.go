@@ -114,6 +114,9 @@ func (u *uow) flush() error {
 	if err := u.flushAudit(); err != nil {
 		return err
 	}
+	if err := u.flushOutbox(); err != nil { // after lots and purchases: payloads read them
+		return err
+	}
 	if len(u.newNonces) > 0 {
 		var rows [][]any
 		for _, n := range u.newNonces {

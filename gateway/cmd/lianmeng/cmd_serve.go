@@ -180,6 +180,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	}
 	waits = append(waits, sched.Start(runCtx, jobs...))
 	waits = append(waits, startInbox(runCtx, deps.Inbox))
+	waits = append(waits, startWebhooks(runCtx, cfg, db, log)) // merchants' webhooks (webhooks.go)
 
 	waitMetrics, err := startMetrics(runCtx, cfg.Metrics, reg, log)
 	if err != nil {
