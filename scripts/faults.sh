@@ -39,6 +39,10 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(f"{'scenario':<22} {'database':<16} {'s':>4} {'faults':>6} {'requests':>8} {'acked':>7} {'retried':>7} {'unans.':>6}  recover ms / rejected by code / retried answers")
 for r in rows:
+    if "throughput" in r:
+        tp = r["throughput"]
+        print(f"{'throughput':<22} {'mariadb-private':<16} acknowledged writes/s, {tp['clients']} clients on {tp['merchants']} hot merchants: 1 instance {tp['one']:.0f}, 2 instances {tp['two']:.0f}")
+        continue
     rej = " ".join(f"{k}={v}" for k, v in sorted(r["rejected_by_code"].items())) or "-"
     tr = " ".join(f"{k}={v}" for k, v in sorted(r["retried_answers"].items())) or "-"
     rec = ",".join(str(x) for x in r.get("recover_ms") or []) or "-"

@@ -460,3 +460,85 @@ func TestSQLiteDiskFull(t *testing.T) {
 	l.report("sqlite-disk-full", "sqlite-tmpfs", 1, []time.Duration{d}).emit(t)
 	g.stop()
 }
+
+// TestInstances runs three gateways on one MariaDB (a private server)
+// with the same hot merchants on all of them: clients are spread over the
+// instances and a retry goes to the next one, as behind a load balancer.
+// One instance is killed mid-load and comes back later. Nothing is lost or
+// doubled; the release job and the sealer ran once per lot and leaf across
+// instances (no ledger transaction twice, verify clean). It also measures
+// acknowledged writes per second with one instance and with two.
+func TestInstances(t *testing.T) {
+	sz := sizes()
+	m := startMariaDB(t)
+	dsn := privateDatabase(t, m, "faults")
+	dir := t.TempDir() // shared: the instances use the same keys
+	env := gatewayEnv(store.MySQL, dsn)
+	var gs []*gateway
+	for i := 0; i < 3; i++ {
+		g := newGateway(t, fmt.Sprintf("gateway-%d", i+1), dir, env)
+		g.start()
+		gs = append(gs, g)
+	}
+	measure := func(n int) float64 {
+		var bases []string
+		for _, g := range gs[:n] {
+			bases = append(bases, g.base())
+		}
+		l := newLoad(t, runID(fmt.Sprintf("t%d", n)), bases, sz.merchants, sz.members, gs[0].signinCode)
+		l.start(sz.clients)
+		time.Sleep(time.Second) // warm-up
+		a0, t0 := l.acked.Load(), time.Now()
+		time.Sleep(3 * sz.between)
+		rate := float64(l.acked.Load()-a0) / time.Since(t0).Seconds()
+		l.halt()
+		l.check(t, store.MySQL, dsn, nil)
+		return rate
+	}
+	one, two := measure(1), measure(2)
+	t.Logf("THROUGHPUT acknowledged writes/s (mixed earn/redeem/refund, %d clients, %d hot merchants, one 2-core machine running everything): 1 instance %.0f, 2 instances %.0f (x%.2f)",
+		sz.clients, sz.merchants, one, two, two/one)
+
+	bases := []string{gs[0].base(), gs[1].base(), gs[2].base()}
+	l := newLoad(t, runID("i"), bases, sz.merchants, sz.members, gs[0].signinCode)
+	l.start(sz.clients)
+	var recover []time.Duration
+	for i := 0; i < max(1, sz.kills/2); i++ {
+		time.Sleep(jitter(sz.between))
+		victim := gs[1+i%2]
+		victim.kill()
+		at := time.Now()
+		d, ok := l.waitAck(at, 60*time.Second)
+		if !ok {
+			t.Fatalf("no write acknowledged within 60 s of killing %s", victim.name)
+		}
+		recover = append(recover, d)
+		time.Sleep(jitter(sz.between))
+		victim.start()
+	}
+	time.Sleep(sz.tail)
+	l.halt()
+	l.check(t, store.MySQL, dsn, gs[0])
+	var leases []struct {
+		Name   string `db:"name"`
+		Holder string `db:"holder"`
+	}
+	db, err := store.Open(context.Background(), store.MySQL, dsn, store.Options{MaxOpenConns: 1})
+	if err == nil {
+		db.R.Select(&leases, "SELECT name, holder FROM job_leases ORDER BY name")
+		db.Close()
+	}
+	t.Logf("leases after the run: %v", leases)
+	rep := l.report("3-instances", "mariadb-private", len(recover), recover)
+	rep.emit(t)
+	if p := os.Getenv("FAULTS_REPORT"); p != "" {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err == nil {
+			fmt.Fprintf(f, "{\"throughput\":{\"one\":%.0f,\"two\":%.0f,\"clients\":%d,\"merchants\":%d}}\n", one, two, sz.clients, sz.merchants)
+			f.Close()
+		}
+	}
+	for _, g := range gs {
+		g.stop()
+	}
+}

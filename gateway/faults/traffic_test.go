@@ -200,7 +200,8 @@ func (l *load) do(ctx context.Context, w int, r *request) {
 	for time.Now().Before(end) {
 		r.attempts++
 		r.sentAt = time.Now()
-		m := l.merchantAt(w, r.merchant)
+		// A retry goes to the next gateway, as behind a load balancer.
+		m := l.merchantAt(w+r.attempts-1, r.merchant)
 		var out map[string]any
 		err := m.Client.Do(ctx, "POST", paths[r.kind], r.body, &out, client.IdempotencyKey(r.key))
 		if err == nil {

@@ -333,12 +333,15 @@ func IsDuplicate(err error) bool {
 
 // IsRetryable reports whether err is a transient conflict after which the
 // whole transaction should be retried: MySQL deadlock (1213), lock wait
-// timeout (1205), snapshot conflict (1020), or SQLite busy.
+// timeout (1205), snapshot conflict (1020), TiDB's write conflict (9007,
+// 8005), retryable transaction errors (8002, 8022), a schema change during
+// the transaction (8028) and a busy or unreachable TiKV (9002, 9003, 9005),
+// or SQLite busy.
 func IsRetryable(err error) bool {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {
-		case 1213, 1205, 1020:
+		case 1213, 1205, 1020, 9007, 8005, 8002, 8022, 8028, 9002, 9003, 9005:
 			return true
 		}
 		return false

@@ -51,3 +51,18 @@ func TestIsStorageFull(t *testing.T) {
 		}
 	}
 }
+
+// TestIsRetryableTiDB: TiDB's write conflict and retryable transaction
+// errors are retried like MySQL's deadlocks; its other errors are not.
+func TestIsRetryableTiDB(t *testing.T) {
+	for _, n := range []uint16{1213, 1205, 9007, 8005, 8002, 8022, 8028, 9002, 9003, 9005} {
+		if !IsRetryable(fmt.Errorf("commit: %w", &mysql.MySQLError{Number: n})) {
+			t.Errorf("error %d is not retried", n)
+		}
+	}
+	for _, n := range []uint16{1062, 1146, 9006, 8004} {
+		if IsRetryable(&mysql.MySQLError{Number: n}) {
+			t.Errorf("error %d is retried", n)
+		}
+	}
+}
