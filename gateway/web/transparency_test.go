@@ -115,6 +115,37 @@ func TestTransparencyPage(t *testing.T) {
 			t.Errorf("verifyCheckpoint good, other body, other signature, other key = %s; want true false false false", got)
 		}
 
+		// The browser remembers the checkpoint; a grown log must come with a
+		// consistency proof that holds; a rewritten or shrunk one is an alarm.
+		if got := text(t, ctx, "#consistency-result"); !strings.HasPrefix(got, "第一次访问") {
+			t.Errorf("first visit: %q", got)
+		}
+		g.earn(t, noodles, "13800138000", 20_000)
+		g.seal(t)
+		do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#consistency-result[data-ok]`)))
+		if got := text(t, ctx, "#consistency-result"); attr(t, ctx, "#consistency-result", "data-ok") != "true" || !strings.Contains(got, "一致性证明成立") {
+			t.Errorf("after the log grew: %q", got)
+		}
+		for what, js := range map[string]string{
+			"a rewritten history": `s.size = s.size - 1; s.root = '11'.repeat(32)`,
+			"a shrunk log":        `s.size = s.size + 5`,
+			"a fork at one size":  `s.root = '22'.repeat(32)`,
+		} {
+			eval[bool](t, ctx, `(() => { const s = JSON.parse(localStorage.getItem('lianmeng.checkpoint')); `+js+`; localStorage.setItem('lianmeng.checkpoint', JSON.stringify(s)); return true; })()`)
+			do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#consistency-result[data-ok]`)))
+			if got := text(t, ctx, "#consistency-result"); attr(t, ctx, "#consistency-result", "data-ok") != "false" || !strings.HasPrefix(got, "✗") {
+				t.Errorf("%s: %q", what, got)
+			}
+			eval[bool](t, ctx, `(() => { localStorage.removeItem('lianmeng.checkpoint'); return true; })()`)
+			do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#consistency-result[data-ok="true"]`)))
+		}
+		// verify.js's inclusion and consistency checks against a plain
+		// RFC 6962 reference (MTH, PATH and SUBPROOF) for every tree up to
+		// 20 leaves, and a shortened proof refused.
+		if bad := eval[string](t, ctx, rfc6962Reference); bad != "" {
+			t.Errorf("verify.js against RFC 6962:\n%s", bad)
+		}
+
 		// What the three download links hold, read through the links
 		// themselves.
 		dir := t.TempDir()
@@ -171,3 +202,31 @@ func TestTransparencyPage(t *testing.T) {
 		}
 	})
 }
+
+// rfc6962Reference computes trees, audit paths and consistency proofs the
+// slow way RFC 6962 §2.1 defines them and checks verify.js accepts every
+// one and refuses a shortened consistency proof; it returns the failures.
+const rfc6962Reference = `(() => {
+	const V = LMVerify, out = [];
+	const cat = (a, b) => { const o = new Uint8Array(a.length + b.length); o.set(a); o.set(b, a.length); return o; };
+	const leaf = (i) => V.leafHash(Uint8Array.of(i));
+	const node = (l, r) => V.sm3(cat(Uint8Array.of(1), cat(l, r)));
+	const split = (n) => { let k = 1; while (k * 2 < n) k *= 2; return k; };
+	const mth = (lo, hi) => hi - lo === 1 ? leaf(lo) : node(mth(lo, lo + split(hi - lo)), mth(lo + split(hi - lo), hi));
+	const path = (i, lo, hi) => { if (hi - lo === 1) return []; const k = split(hi - lo);
+		return i < lo + k ? [...path(i, lo, lo + k), mth(lo + k, hi)] : [...path(i, lo + k, hi), mth(lo, lo + k)]; };
+	const sub = (m, lo, hi, b) => { const n = hi - lo; if (m === n) return b ? [] : [mth(lo, hi)]; const k = split(n);
+		return m <= k ? [...sub(m, lo, lo + k, b), mth(lo + k, hi)] : [...sub(m - k, lo + k, hi, false), mth(lo, lo + k)]; };
+	for (let n2 = 1; n2 <= 20; n2++) {
+		for (let i = 0; i < n2; i++) {
+			const r = V.rootFromInclusion(leaf(i), i, n2, path(i, 0, n2));
+			if (!r || V.hex(r) !== V.hex(mth(0, n2))) out.push('inclusion ' + i + ' in ' + n2);
+		}
+		for (let n1 = 1; n1 <= n2; n1++) {
+			const p = n1 === n2 ? [] : sub(n1, 0, n2, true);
+			if (!V.consistent(n1, n2, mth(0, n1), mth(0, n2), p)) out.push('consistency ' + n1 + ' to ' + n2);
+			if (p.length && V.consistent(n1, n2, mth(0, n1), mth(0, n2), p.slice(1))) out.push('short proof accepted ' + n1 + ' to ' + n2);
+		}
+	}
+	return out.join(', ');
+})()`

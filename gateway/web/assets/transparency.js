@@ -129,6 +129,12 @@
     res.textContent = v.ok ? t('t.v.sigok', { id: v.keyID }) : t('t.v.sigbad', { reason: v.reason });
     res.className = v.ok ? 'ok' : 'bad';
     res.dataset.ok = String(v.ok);
+    const since = $('consistency-result');
+    if (checkpoint.since) {
+      since.textContent = t(checkpoint.since.key, checkpoint.since.vars);
+      since.className = checkpoint.since.ok ? 'ok' : 'bad';
+      since.dataset.ok = String(checkpoint.since.ok);
+    }
     const o = location.origin;
     $('cmd-fetch').textContent =
       `curl -fsS ${o}/v1/evidence/checkpoint > checkpoint.json\n` +
@@ -136,6 +142,35 @@
       `jq -r .signature checkpoint.json | base64 -d > checkpoint.sig\n` +
       `curl -fsS ${o}/v1/evidence/public-key | jq -r .public_key_pem > lianmeng-evidence.pem`;
     $('cp-body').hidden = false;
+  }
+
+  // checkSince compares the checkpoint with the last one this browser saw
+  // (localStorage): a smaller log, or a different root at the same size, is
+  // an alarm; a larger one must come with a consistency proof that holds.
+  // Only a checkpoint whose signature verified is remembered.
+  const SEEN = 'lianmeng.checkpoint';
+  async function checkSince(cp, sigOK) {
+    let seen = null;
+    try { seen = JSON.parse(localStorage.getItem(SEEN) || 'null'); } catch (e) { seen = null; }
+    let r;
+    if (!seen || seen.origin !== cp.origin) {
+      r = { ok: true, key: 't.v.first', vars: { size: num(cp.size) } };
+    } else if (seen.size > cp.size) {
+      r = { ok: false, key: 't.v.back', vars: { from: num(seen.size), to: num(cp.size) } };
+    } else if (seen.size === cp.size) {
+      r = seen.root === cp.root ? { ok: true, key: 't.v.same', vars: { size: num(cp.size) } } : { ok: false, key: 't.v.fork', vars: {} };
+    } else {
+      try {
+        const p = await api('GET', '/v1/evidence/consistency?from=' + seen.size + '&to=' + cp.size);
+        const ok = p.to_checkpoint.root === cp.root &&
+          LMVerify.consistent(seen.size, cp.size, LMVerify.unhex(seen.root), LMVerify.unhex(cp.root), p.proof.map(LMVerify.unhex));
+        r = ok ? { ok: true, key: 't.v.grew', vars: { from: num(seen.size), to: num(cp.size) } } : { ok: false, key: 't.v.fork', vars: {} };
+      } catch (e) {
+        r = { ok: false, key: 't.v.unchecked', vars: { reason: e.message } };
+      }
+    }
+    if (r.ok && sigOK) localStorage.setItem(SEEN, JSON.stringify({ origin: cp.origin, size: cp.size, root: cp.root }));
+    return r;
   }
 
   async function loadMerchants() {
@@ -157,6 +192,7 @@
     try {
       const [cp, key] = await Promise.all([api('GET', '/v1/evidence/checkpoint'), api('GET', '/v1/evidence/public-key')]);
       checkpoint = { cp, key };
+      checkpoint.since = await checkSince(cp, LMVerify.verifyCheckpoint(cp.signed, key.public_key_pem).ok);
     } catch (e) {
       checkpoint = { error: e };
     }

@@ -91,6 +91,35 @@ const LMVerify = (() => {
     return sn === 0 ? r : null;
   }
 
+  // consistent is RFC 9162 §2.1.4.2: whether the tree of size second with
+  // root secondRoot extends the tree of size first with root firstRoot,
+  // given the consistency proof (byte arrays, as the API lists them).
+  function consistent(first, second, firstRoot, secondRoot, proof) {
+    const eq = (a, b) => hex(a) === hex(b);
+    if (first > second) return false;
+    if (first === second) return proof.length === 0 && eq(firstRoot, secondRoot);
+    if (first === 0) return proof.length === 0;
+    if (proof.length === 0) return false;
+    let path = proof;
+    if ((first & (first - 1)) === 0) path = [firstRoot, ...proof];
+    let fn = first - 1; let sn = second - 1;
+    while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    let fr = path[0]; let sr = path[0];
+    for (const c of path.slice(1)) {
+      if (sn === 0) return false;
+      if (fn % 2 === 1 || fn === sn) {
+        fr = nodeHash(c, fr); sr = nodeHash(c, sr);
+        if (fn % 2 === 0) {
+          while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+        }
+      } else {
+        sr = nodeHash(sr, c);
+      }
+      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    }
+    return sn === 0 && eq(fr, firstRoot) && eq(sr, secondRoot);
+  }
+
   // decodeTx reads canonical transaction entry bytes (§2.1), or throws.
   function decodeTx(b) {
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -229,5 +258,5 @@ const LMVerify = (() => {
     }
   }
 
-  return { sm3, hex, leafHash, rootFromInclusion, decodeTx, checkMemberTx, verifyCheckpoint };
+  return { sm3, hex, unhex, leafHash, rootFromInclusion, consistent, decodeTx, checkMemberTx, verifyCheckpoint };
 })();
