@@ -10,6 +10,12 @@
 #
 #   FAULTS_LONG=1            the long form (10 kills per scenario, more
 #                            clients and load); default: the short form for CI
+#   FAULTS_SOAK=30m          soak mode instead (not in CI): that long of mixed
+#                            load on a private MariaDB, memory, goroutines,
+#                            open files and database connections sampled every
+#                            FAULTS_SOAK_EVERY (10s) and drawn in soak.svg
+#                            (with soak.csv) in FAULTS_SOAK_OUT (default
+#                            ./soak-DATE); fails on growth
 #   FAULTS_RUN=REGEXP        only these scenarios (go test -run)
 #   FAULTS_REPORT=FILE       keep the JSON report lines (default: a temp file)
 #   LIANMENG_TEST_MYSQL_DSN  shared server for the gateway scenarios' MariaDB
@@ -23,6 +29,12 @@ report="${FAULTS_REPORT:-$(mktemp)}"
 export FAULTS_REPORT="$report"
 timeout=15m
 [ "${FAULTS_LONG:-}" = 1 ] && timeout=90m
+if [ -n "${FAULTS_SOAK:-}" ]; then
+  export FAULTS_SOAK_OUT="${FAULTS_SOAK_OUT:-$(pwd)/soak-$(date +%Y%m%d-%H%M)}"
+  export FAULTS_RUN=TestSoak
+  timeout=$(python3 -c "import re,sys; m=re.fullmatch(r'(\d+)([smh])', sys.argv[1]); print(int(m[1])*{'s':1,'m':60,'h':3600}[m[2]]+900)" "$FAULTS_SOAK")s
+  echo "soak: $FAULTS_SOAK, results in $FAULTS_SOAK_OUT"
+fi
 
 echo "== fault suite ($([ "${FAULTS_LONG:-}" = 1 ] && echo long || echo short) form, $(nproc) cores)"
 start=$(date +%s)
