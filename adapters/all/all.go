@@ -8,6 +8,7 @@ package all
 import (
 	"github.com/lianmeng/lianmeng/adapters/shopify"
 	"github.com/lianmeng/lianmeng/adapters/square"
+	"github.com/lianmeng/lianmeng/adapters/wechatpay"
 	"github.com/lianmeng/lianmeng/adapters/woocommerce"
 	"github.com/lianmeng/lianmeng/adapters/youzan"
 	"github.com/lianmeng/lianmeng/plugins"
@@ -16,6 +17,7 @@ import (
 func init() {
 	plugins.Register(shopify.Name, shopify.Plugins)
 	plugins.Register(square.Name, square.Plugins)
+	plugins.Register(wechatpay.Name, wechatpay.Plugins)
 	plugins.Register(woocommerce.Name, woocommerce.Plugins)
 	plugins.Register(youzan.Name, youzan.Plugins)
 }

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -189,6 +190,16 @@ func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request
 	}
 	m := in.Metrics.forConn(connID)
 	m.received()
+	now := in.now()
+	// The receive time travels with the stored request, so an adapter
+	// whose provider signs a timestamp checks the window against the
+	// receipt, also when it parses the event again later. The gateway
+	// sets it; a sender's own value is dropped.
+	req.Header = req.Header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set(pos.HeaderReceivedAt, strconv.FormatInt(now.Unix(), 10))
 	ad, err := in.Adapters.POSAdapter(conn.Adapter)
 	if err != nil {
 		return webhook.Response{}, fmt.Errorf("%w: adapter %s: %v", ErrUnavailable, conn.Adapter, err)
@@ -202,7 +213,6 @@ func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request
 	if eerr != nil {
 		return webhook.Response{}, fmt.Errorf("%w: %v", ErrUnavailable, eerr)
 	}
-	now := in.now()
 	ev := store.InboxEvent{ConnectionID: connID, MerchantID: conn.MerchantID, ReceivedAt: now, BodySHA256: bodyHash, Request: raw}
 	switch {
 	case errors.Is(err, sdk.ErrInvalidInput):
