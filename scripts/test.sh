@@ -5,7 +5,7 @@
 # two Go modules, the gateway (.) and the plugin SDK (sdk/, required by the
 # gateway through a replace directive); each is vetted and tested, and
 # scripts/sdk-stranger.sh builds the SDK README's plugin in a module outside
-# the repository.
+# the repository. Last, the short fault suite (scripts/faults.sh).
 #
 #   LIANMENG_TEST_MYSQL_DSN   server for the MySQL suite
 #                             (default root@tcp(127.0.0.1:3306)/test)
@@ -107,3 +107,9 @@ scripts/sdk-stranger.sh
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m "$@" ./...
+
+echo "== fault suite (short form; scripts/faults.sh, about 3 minutes)"
+# Real gateway processes killed, a private MariaDB stopped and starved,
+# hostile requests, plugin kills, a full disk, three instances: any lost or
+# doubled acknowledged write fails here, and the report is printed.
+scripts/faults.sh
