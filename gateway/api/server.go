@@ -60,6 +60,8 @@ type Deps struct {
 	Funding *settlement.Funding
 	// Payouts queues merchants' payouts (nil: 503).
 	Payouts *settlement.Payouts
+	// Reconciler matches channel bills (nil: 503).
+	Reconciler *settlement.Reconciler
 	// Inbox takes POS webhooks (nil: /v1/pos/{connection} answers 503).
 	Inbox *inbox.Inbox
 }
@@ -86,8 +88,9 @@ type Server struct {
 	inbox     *inbox.Inbox   // POS webhooks (pos.go)
 	rules     *rules.Service // versioned earning rules (rules.go)
 
-	funding *settlement.Funding // payment channels (funding.go)
-	payouts *settlement.Payouts // payouts.go
+	funding    *settlement.Funding    // payment channels (funding.go)
+	payouts    *settlement.Payouts    // payouts.go
+	reconciler *settlement.Reconciler // statements.go
 }
 
 // Route is a registered route, checked against the OpenAPI document.
@@ -111,6 +114,7 @@ func New(d Deps) *Server {
 	}
 	s.funding = d.Funding
 	s.payouts = d.Payouts
+	s.reconciler = d.Reconciler
 	s.inbox = d.Inbox
 	s.tokenKey = memberTokenKey(d.Config, d.Log)
 	s.cache = newLookups(s.merchants, d.DB)
@@ -163,6 +167,7 @@ func New(d Deps) *Server {
 	s.routesEvidence()
 	s.routesFunding()
 	s.routesPayouts()
+	s.routesStatements()
 	s.routesPOS()
 	s.routesRules()
 	s.routesWebhooks()
