@@ -58,3 +58,35 @@ func (m FileMemory) Save(sc SignedCheckpoint) error {
 	}
 	return nil
 }
+
+// Memories combines memories: Load returns the largest checkpoint any of
+// them holds, Save saves to each. A file and the witnesses
+// (witness.RemoteMemory) together make a database cut back noticed even
+// when one of them was lost with it.
+type Memories []Memory
+
+// Load implements Memory.
+func (ms Memories) Load() (*SignedCheckpoint, error) {
+	var best *SignedCheckpoint
+	for _, m := range ms {
+		sc, err := m.Load()
+		if err != nil {
+			return nil, err
+		}
+		if sc != nil && (best == nil || sc.Size > best.Size) {
+			best = sc
+		}
+	}
+	return best, nil
+}
+
+// Save implements Memory.
+func (ms Memories) Save(sc SignedCheckpoint) error {
+	var errs []error
+	for _, m := range ms {
+		if err := m.Save(sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -55,4 +55,3 @@ func TestSignerFunc(t *testing.T) {
 		t.Fatal("a failing signer accepted")
 	}
 }
-

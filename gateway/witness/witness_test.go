@@ -156,6 +156,19 @@ func TestWitnessDetectsTruncation(t *testing.T) {
 		if err := fresh.SubmitOnce(ctx); err == nil || !strings.Contains(err.Error(), "holds size 23") {
 			t.Fatalf("submitting the truncated log: %v", err)
 		}
+		// A sealer that reads its memory from the witness (the local file
+		// lost with the database) refuses to seal on.
+		clk.Add(16 * time.Second)
+		rs, err := evidence.NewSealer(db.Evidence(), logSigner(), evidence.SealerOptions{Origin: origin, Holder: "y", Now: clk.Now,
+			CheckpointInterval: time.Second, LeaseTTL: 15 * time.Second,
+			Memory: evidence.Memories{witness.RemoteMemory{URL: srv.URL, Origin: origin, Key: logSigner().PublicKey()}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rs.SealOnce(ctx); err == nil || !strings.Contains(err.Error(), "published a checkpoint of size 23") {
+			t.Fatalf("sealer remembering through the witness: %v", err)
+		}
+		clk.Add(16 * time.Second) // its lease lapses
 		// The witness's checkpoint, saved by anyone, fails verify.
 		resp, err := http.Get(srv.URL + "/checkpoint?origin=" + origin)
 		if err != nil {

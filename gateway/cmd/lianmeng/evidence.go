@@ -59,7 +59,7 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 			CheckpointInterval: cfg.Evidence.SealInterval.D(),
 			CheckpointEvery:    cfg.Evidence.CheckpointEvery,
 			AllowKeyChange:     cfg.Evidence.AllowKeyChange,
-			Memory:             evidence.FileMemory{Path: publishedFile(cfg)},
+			Memory:             sealerMemory(cfg, remotes, signer, log),
 			Log:                log,
 			Registry:           reg,
 		})
@@ -144,6 +144,16 @@ func publishedFile(cfg config.Config) string {
 		return cfg.Evidence.PublishedFile
 	}
 	return filepath.Join(evidenceKeyDir(cfg), "published-checkpoint")
+}
+
+// sealerMemory is where the sealer remembers the largest checkpoint it
+// published: the published file, and what each witness cosigned.
+func sealerMemory(cfg config.Config, remotes []witness.Remote, signer *evidence.Signer, log *slog.Logger) evidence.Memory {
+	ms := evidence.Memories{evidence.FileMemory{Path: publishedFile(cfg)}}
+	for _, r := range remotes {
+		ms = append(ms, witness.RemoteMemory{URL: r.URL, Origin: cfg.Evidence.Origin, Key: signer.PublicKey(), Log: log})
+	}
+	return ms
 }
 
 // readSavedCheckpoints reads checkpoints for verify --checkpoint: each file
