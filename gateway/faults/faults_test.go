@@ -518,7 +518,7 @@ func TestInstances(t *testing.T) {
 	}
 	time.Sleep(sz.tail)
 	l.halt()
-	l.check(t, store.MySQL, dsn, gs[0])
+	l.check(t, store.MySQL, dsn, gs[0], gs[1], gs[2])
 	var leases []struct {
 		Name   string `db:"name"`
 		Holder string `db:"holder"`
