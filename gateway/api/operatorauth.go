@@ -68,6 +68,10 @@ var operatorScopes = map[Route]string{
 	{fiber.MethodGet, "/v1/operator/tokens"}:                                       OperatorTokensWrite,
 	{fiber.MethodPost, "/v1/operator/tokens/:token/revoke"}:                        OperatorTokensWrite,
 
+	// Merchant staff for the console (staff.go).
+	{fiber.MethodPost, "/v1/operator/merchants/:merchant/staff"}: OperatorMerchantsWrite,
+	{fiber.MethodGet, "/v1/operator/merchants/:merchant/staff"}:  OperatorRead,
+
 	// Versioned earning rules (rules.go).
 	{fiber.MethodGet, "/v1/operator/merchants/:merchant/rules"}:                             OperatorRead,
 	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts"}:                     OperatorMerchantsWrite,

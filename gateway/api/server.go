@@ -172,6 +172,7 @@ func New(d Deps) *Server {
 	s.routesRules()
 	s.routesWebhooks()
 	s.routesPublic()
+	s.routesStaff()
 	s.routesOpenAPI()
 	return s
 }
