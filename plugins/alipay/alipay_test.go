@@ -272,3 +272,42 @@ func TestFetchStatement(t *testing.T) {
 		t.Fatal("garbage parsed as a bill")
 	}
 }
+
+// Certificate mode: the SDK sends the app and root certificate serials,
+// the fake checks them, replies and notifications name the Alipay
+// certificate, and both verify with its key.
+func TestCertificateMode(t *testing.T) {
+	f, ctx := fake(t), context.Background()
+	appCert, aliCert, rootCert, err := f.Certificates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := alipay.New(ctx, config(f, map[string]any{"alipay_public_key": nil, "app_cert": appCert, "alipay_cert": aliCert, "alipay_root_cert": rootCert}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ch.CreatePayment(ctx, payment.CreatePaymentRequest{TransactionID: "fund_c00001", AmountFen: 8_800})
+	if err != nil || res.Result.Status != payment.StatusPending {
+		t.Fatalf("precreate in certificate mode: %+v %v", res, err)
+	}
+	_, _ = f.Pay("fund_c00001")
+	n, _ := f.PaymentNotification("fund_c00001")
+	if n.Get("alipay_cert_sn") == "" {
+		t.Fatal("the fake's notification names no certificate")
+	}
+	got, err := ch.HandleNotification(ctx, form(n))
+	if err != nil || !got.Verified || got.Result.AmountFen != 8_800 {
+		t.Fatalf("notification in certificate mode: %+v %v", got, err)
+	}
+	// The same app with another app certificate (another serial): refused.
+	other, _ := alipaytest.New()
+	defer other.Close()
+	otherApp, _, _, _ := other.Certificates()
+	wrong, err := alipay.New(ctx, config(f, map[string]any{"alipay_public_key": nil, "app_cert": otherApp, "alipay_cert": aliCert, "alipay_root_cert": rootCert}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := wrong.CreatePayment(ctx, payment.CreatePaymentRequest{TransactionID: "fund_c00002", AmountFen: 1}); r.Result.Status != payment.StatusFailed {
+		t.Fatalf("another app certificate: %+v", r)
+	}
+}

@@ -14,15 +14,19 @@ import (
 	"archive/zip"
 	"bytes"
 	"crypto"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -67,6 +71,10 @@ type Server struct {
 	// TransferStatus is the status a new transfer gets (default SUCCESS).
 	TransferStatus string
 
+	// Certificate mode (Certificates): the serial numbers requests must
+	// carry and replies and notifications name.
+	appCertSN, alipayCertSN, rootCertSN string
+
 	mu        sync.Mutex
 	down      bool
 	trades    map[string]*Trade
@@ -106,6 +114,59 @@ func (s *Server) AppKeyPEM() string {
 func (s *Server) AlipayPublicKeyPEM() string {
 	der, _ := x509.MarshalPKIXPublicKey(&s.AlipayKey.PublicKey)
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// Certificates switches the fake to certificate mode and returns the
+// app's public certificate, Alipay's public certificate and the root
+// certificate (PEM), all RSA, issued by a root made here. Requests must then
+// carry app_cert_sn and alipay_root_cert_sn, and replies and notifications
+// carry alipay_cert_sn, as Alipay's do.
+func (s *Server) Certificates() (appCert, alipayCert, rootCert string, err error) {
+	rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", "", "", err
+	}
+	now := time.Now()
+	rootT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Fake Alipay Root", Organization: []string{"Fake"}},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, SignatureAlgorithm: x509.SHA256WithRSA}
+	rootDER, err := x509.CreateCertificate(rand.Reader, rootT, rootT, &rootKey.PublicKey, rootKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	root, _ := x509.ParseCertificate(rootDER)
+	issue := func(serial int64, cn string, pub *rsa.PublicKey) (*x509.Certificate, string, error) {
+		sn, err := rand.Int(rand.Reader, big.NewInt(1<<62)) // Alipay's serials tell certificates apart
+		if err != nil {
+			return nil, "", err
+		}
+		t := &x509.Certificate{SerialNumber: sn.Add(sn, big.NewInt(serial)), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), SignatureAlgorithm: x509.SHA256WithRSA}
+		der, err := x509.CreateCertificate(rand.Reader, t, root, pub, rootKey)
+		if err != nil {
+			return nil, "", err
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
+	}
+	app, appPEM, err := issue(4001, s.AppID, &s.AppKey.PublicKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	ali, aliPEM, err := issue(4002, "Alipay", &s.AlipayKey.PublicKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	s.mu.Lock()
+	s.appCertSN, s.alipayCertSN, s.rootCertSN = certSN(app), certSN(ali), certSN(root)
+	s.mu.Unlock()
+	return appPEM, aliPEM, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rootDER})), nil
+}
+
+// certSN is Alipay's certificate serial: md5(issuer DN + decimal serial).
+func certSN(c *x509.Certificate) string {
+	sum := md5.Sum([]byte(c.Issuer.String() + c.SerialNumber.String()))
+	return hex.EncodeToString(sum[:])
 }
 
 // Trade returns a copy of a trade.
@@ -190,7 +251,10 @@ func (s *Server) SignNotification(v url.Values) url.Values {
 	if s.ForgeKey != nil {
 		key = s.ForgeKey
 	}
-	out.Set("sign", base64.StdEncoding.EncodeToString(signBytes(key, []byte(canonical(out, "sign")))))
+	if s.alipayCertSN != "" {
+		out.Set("alipay_cert_sn", s.alipayCertSN)
+	}
+	out.Set("sign", base64.StdEncoding.EncodeToString(signBytes(key, []byte(canonical(out, "sign", "alipay_cert_sn")))))
 	out.Set("sign_type", "RSA2")
 	return out
 }
@@ -223,7 +287,11 @@ func (s *Server) reply(w http.ResponseWriter, method string, rsp map[string]any)
 	obj, _ := json.Marshal(rsp)
 	field := strings.ReplaceAll(method, ".", "_") + "_response"
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"%s":%s,"sign":"%s"}`, field, obj, base64.StdEncoding.EncodeToString(signBytes(s.AlipayKey, obj)))
+	cert := ""
+	if s.alipayCertSN != "" {
+		cert = `"alipay_cert_sn":"` + s.alipayCertSN + `",`
+	}
+	fmt.Fprintf(&b, `{"%s":%s,%s"sign":"%s"}`, field, obj, cert, base64.StdEncoding.EncodeToString(signBytes(s.AlipayKey, obj)))
 	w.Header().Set("Content-Type", "text/html;charset=utf-8") // as Alipay does
 	_, _ = w.Write(b.Bytes())
 }
@@ -265,6 +333,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.alipayCertSN != "" && (v.Get("app_cert_sn") != s.appCertSN || v.Get("alipay_root_cert_sn") != s.rootCertSN) {
+		_, _ = io.WriteString(w, `{"error_response":{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.invalid-app-cert-sn","sub_msg":"应用公钥证书序列号不匹配"}}`)
+		return
+	}
 	if s.down {
 		http.Error(w, "service unavailable", http.StatusInternalServerError)
 		return
