@@ -6,6 +6,7 @@
 package all
 
 import (
+	"github.com/lianmeng/lianmeng/adapters/generic"
 	"github.com/lianmeng/lianmeng/adapters/shopify"
 	"github.com/lianmeng/lianmeng/adapters/square"
 	"github.com/lianmeng/lianmeng/adapters/wechatpay"
@@ -15,6 +16,7 @@ import (
 )
 
 func init() {
+	plugins.Register(generic.Name, generic.Plugins)
 	plugins.Register(shopify.Name, shopify.Plugins)
 	plugins.Register(square.Name, square.Plugins)
 	plugins.Register(wechatpay.Name, wechatpay.Plugins)
