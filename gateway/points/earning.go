@@ -35,6 +35,29 @@ type Earning struct {
 	Expr Expression `json:"-"`
 }
 
+// Breakdown explains an award: what was eligible, the base points the
+// rule gave, each cap that removed points, and the total. A rule
+// expression's earn answers it and stores it with the purchase.
+type Breakdown struct {
+	// Rule is what decided the base points: expression.
+	Rule        string `json:"rule"`
+	EligibleFen int64  `json:"eligible_fen"`
+	// ExcludedFen is the amount of items in excluded categories.
+	ExcludedFen int64          `json:"excluded_fen"`
+	BasePoints  int64          `json:"base_points"`
+	Caps        []BreakdownCap `json:"caps"`
+	TotalPoints int64          `json:"total_points"`
+}
+
+// BreakdownCap is a limit that removed points: max_points (the version's
+// or the policy's cap per purchase) or purchase_value (a purchase never
+// earns more than its own value in points).
+type BreakdownCap struct {
+	Code          string `json:"code"`
+	LimitPoints   int64  `json:"limit_points"`
+	RemovedPoints int64  `json:"removed_points"`
+}
+
 // Expression computes a rule version's base points for a purchase, given
 // the eligible amount and the items that are not excluded. It is pure and
 // bounded in cost and time, so the batch may call it.

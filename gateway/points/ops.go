@@ -126,6 +126,8 @@ type EarnResult struct {
 	RuleVersion   string    `json:"rule_version"`
 	ReleaseAt     time.Time `json:"release_at"`
 	ExpiresAt     time.Time `json:"expires_at"`
+	// Breakdown explains a flat-rate or rule-expression award.
+	Breakdown *Breakdown `json:"breakdown,omitempty"`
 }
 
 // ValidateEarn checks an earn request's shape; it needs no state.
@@ -196,7 +198,7 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	if r.OccurredAt.IsZero() {
 		r.OccurredAt = tx.Now() // what an expression sees as the purchase's time
 	}
-	pts, version, err := s.earnPoints(m, r)
+	pts, version, bd, err := s.decide(m, r)
 	if err != nil {
 		return EarnResult{}, err
 	}
@@ -221,7 +223,8 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	// version in effect: no later version changes them (grandfathering).
 	release, validity := m.Terms(s.Policy)
 	res := EarnResult{PurchaseID: id, MemberID: memberID, Points: pts, RuleVersion: version,
-		ReleaseAt: now.Add(release), ExpiresAt: now.Add(release + validity)}
+		ReleaseAt: now.Add(release), ExpiresAt: now.Add(release + validity), Breakdown: bd}
+	p.Breakdown = bd // an expression's reasons are kept with the purchase
 	rest := pts
 	// Earnings first repay debts from earlier refunds: the points go to the
 	// budget of the merchant that was owed, so issuance stays funded.
@@ -282,13 +285,50 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	return res, nil
 }
 
-// earnPoints decides the award: explicit, rule plugin, or flat rate.
-func (s *Service) earnPoints(m Merchant, r EarnRequest) (int64, string, error) {
+// BreakdownExpression is the rule of an expression's breakdown.
+const BreakdownExpression = "expression"
+
+// decide is earnPoints with the breakdown of a rule expression's award
+// (nil for the others: an explicit award, a plugin's, or the flat rate,
+// which the rule version and the amount explain).
+func (s *Service) decide(m Merchant, r EarnRequest) (int64, string, *Breakdown, error) {
+	pts, version, base, err := s.award(m, r)
+	if err != nil || r.Points != nil || r.award != nil || m.Expr == nil {
+		return pts, version, nil, err
+	}
+	eligible := m.EligibleFen(r.AmountFen, r.Items)
+	bd := &Breakdown{Rule: BreakdownExpression, EligibleFen: eligible, ExcludedFen: r.AmountFen - eligible, BasePoints: base,
+		Caps: []BreakdownCap{}, TotalPoints: pts}
+	// The caps in the order earnPoints applies them.
 	limit := s.Policy.MaxPointsPerEarn
 	if m.MaxPoints > 0 && m.MaxPoints < limit {
 		limit = m.MaxPoints
 	}
-	var pts int64
+	left := bd.BasePoints
+	if left > limit {
+		bd.Caps = append(bd.Caps, BreakdownCap{Code: "max_points", LimitPoints: limit, RemovedPoints: left - limit})
+		left = limit
+	}
+	if byValue := r.AmountFen / s.Policy.FaceValueFen; left > byValue {
+		bd.Caps = append(bd.Caps, BreakdownCap{Code: "purchase_value", LimitPoints: byValue, RemovedPoints: left - byValue})
+	}
+	return pts, version, bd, nil
+}
+
+// earnPoints decides the award: explicit, rule plugin, or flat rate.
+func (s *Service) earnPoints(m Merchant, r EarnRequest) (int64, string, error) {
+	pts, version, _, err := s.award(m, r)
+	return pts, version, err
+}
+
+// award is earnPoints with, for a rule expression, the points the
+// expression gave before the caps.
+func (s *Service) award(m Merchant, r EarnRequest) (int64, string, int64, error) {
+	limit := s.Policy.MaxPointsPerEarn
+	if m.MaxPoints > 0 && m.MaxPoints < limit {
+		limit = m.MaxPoints
+	}
+	var pts, base int64
 	version := m.VersionLabel()
 	switch {
 	case r.Points != nil:
@@ -306,27 +346,28 @@ func (s *Service) earnPoints(m Merchant, r EarnRequest) (int64, string, error) {
 		in := RuleInput{MerchantID: m.ID, StoreID: r.StoreID, OrderID: r.OrderID, AmountFen: r.AmountFen, Items: r.Items, OccurredAt: r.OccurredAt, Attributes: r.Attributes}
 		n, err := m.Expr.Points(in, m.EligibleFen(r.AmountFen, r.Items), m.EligibleItems(r.Items))
 		if err != nil {
-			return 0, "", &Error{Class: Unprocessable, Code: CodeRuleFailed, Message: "the merchant's rule expression failed for this purchase: " + err.Error(), cause: err}
+			return 0, "", 0, &Error{Class: Unprocessable, Code: CodeRuleFailed, Message: "the merchant's rule expression failed for this purchase: " + err.Error(), cause: err}
 		}
 		// The version's cap and the purchase's value bound an expression.
 		pts = min(n, limit, r.AmountFen/s.Policy.FaceValueFen)
+		base = n
 	default:
 		// floor(eligible amount × rate / 10000 / face value), exactly.
 		v := new(big.Int).Mul(big.NewInt(m.EligibleFen(r.AmountFen, r.Items)), big.NewInt(m.RateBP))
 		v.Quo(v, big.NewInt(10000*s.Policy.FaceValueFen))
 		if !v.IsInt64() {
-			return 0, "", errf(Invalid, CodeInvalidPoints, "points overflow")
+			return 0, "", 0, errf(Invalid, CodeInvalidPoints, "points overflow")
 		}
 		pts = min(v.Int64(), limit)
 	}
 	if pts > limit {
-		return 0, "", errf(Invalid, CodeInvalidPoints, "points %d exceed the maximum of %d per purchase at this merchant", pts, limit)
+		return 0, "", 0, errf(Invalid, CodeInvalidPoints, "points %d exceed the maximum of %d per purchase at this merchant", pts, limit)
 	}
 	// A purchase can never earn more than its own value in points.
 	if maxByValue := r.AmountFen / s.Policy.FaceValueFen; pts > maxByValue {
-		return 0, "", errf(Invalid, CodeInvalidPoints, "points %d are worth more than the purchase (%d fen)", pts, r.AmountFen)
+		return 0, "", 0, errf(Invalid, CodeInvalidPoints, "points %d are worth more than the purchase (%d fen)", pts, r.AmountFen)
 	}
-	return pts, version, nil
+	return pts, version, base, nil
 }
 
 // RedeemRequest spends a member's points at a merchant, with the

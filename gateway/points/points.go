@@ -74,6 +74,9 @@ type Purchase struct {
 	RuleVersion    string
 	CreatedAt      time.Time
 	New            bool // set by the domain for a purchase not yet stored
+	// Breakdown explains a rule expression's award (stored with a new
+	// purchase; nil otherwise).
+	Breakdown *Breakdown
 }
 
 // Debt is points a member owes a merchant after a refund clawback found

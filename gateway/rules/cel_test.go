@@ -93,6 +93,7 @@ func TestExpressionEarns(t *testing.T) {
 		{Category: "alcohol", Quantity: 1, AmountFen: 4000}}
 	// 15:30 in Beijing is 07:30 UTC.
 	at := time.Date(2026, 1, 7, 7, 30, 0, 0, time.UTC)
+	var last points.EarnResult
 	earn := func(store string, attrs map[string]string, amount int64, it []points.Item) (int64, error) {
 		tx := pointstest.NewTx(at, points.Merchant{ID: "m", Active: true, Earning: tr.Earning(1)})
 		if _, err := svc.Fund(tx, points.FundRequest{MerchantID: "m", AmountFen: 10_000_000, ExternalRef: "f"}); err != nil {
@@ -100,6 +101,7 @@ func TestExpressionEarns(t *testing.T) {
 		}
 		r, err := svc.Earn(tx, points.EarnRequest{MerchantID: "m", StoreID: store, OrderID: "o", Member: points.Identity{Kind: points.IdentityPhone, Value: "13800000001"},
 			AmountFen: amount, Items: it, Attributes: attrs})
+		last = r
 		return r.Points, err
 	}
 	// eligible 6000 -> 60, drinks 1000 -> 10, afternoon 5, gold 10, wechat 1.
@@ -115,6 +117,10 @@ func TestExpressionEarns(t *testing.T) {
 	// 1 + 5 + 100 = 106 points for a 100-fen purchase: worth at most 100.
 	if n, _ := earn("st_1", nil, 100, nil); n != 100 {
 		t.Fatalf("bounded by value: %d, want 100", n)
+	}
+	if b := last.Breakdown; b == nil || b.BasePoints != 106 || b.TotalPoints != 100 || len(b.Caps) != 1 ||
+		b.Caps[0] != (points.BreakdownCap{Code: "purchase_value", LimitPoints: 100, RemovedPoints: 6}) {
+		t.Fatalf("breakdown: %+v", last.Breakdown)
 	}
 	// A negative result fails the earn: 422 rule_failed, nothing written.
 	tr.Expression = "eligible_fen / 100 - 1000"

@@ -203,7 +203,10 @@ func (u *uow) flushPurchases() error {
 			return fmt.Errorf("update purchase: %w", err)
 		}
 	}
-	return u.bulkInsert("purchases", purchaseColumns, ins, "")
+	if err := u.bulkInsert("purchases", purchaseColumns, ins, ""); err != nil {
+		return err
+	}
+	return u.flushBreakdowns() // rules.go
 }
 
 func (u *uow) flushDebts() error {

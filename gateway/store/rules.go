@@ -281,3 +281,40 @@ func (db *DB) MerchantEarningAt(ctx context.Context, merchantID string, at time.
 	}
 	return row.earning(), nil
 }
+
+// flushBreakdowns writes the breakdowns of the batch's new purchases that
+// have one (rule-expression earns), after the purchases themselves.
+func (u *uow) flushBreakdowns() error {
+	var ins [][]any
+	for _, id := range sortedIDs(u.dirtyPurch) {
+		p := u.dirtyPurch[id]
+		if !p.New || p.Breakdown == nil {
+			continue
+		}
+		b, err := json.Marshal(p.Breakdown)
+		if err != nil {
+			return fmt.Errorf("purchase breakdown: %w", err)
+		}
+		ins = append(ins, []any{p.ID, string(b)})
+	}
+	return u.bulkInsert("purchase_breakdowns", []string{"purchase_id", "breakdown"}, ins, "")
+}
+
+// PurchaseBreakdown returns the breakdown kept with a merchant's earning
+// purchase, or nil when it has none (a flat-rate or plugin earn).
+func (db *DB) PurchaseBreakdown(ctx context.Context, merchantID, orderID string) (*points.Breakdown, error) {
+	var raw string
+	err := db.R.GetContext(ctx, &raw, `SELECT b.breakdown FROM purchases p JOIN purchase_breakdowns b ON b.purchase_id = p.id
+		WHERE p.merchant_id = ? AND p.kind = ? AND p.order_id = ?`, merchantID, points.PurchaseEarn, orderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("purchase breakdown: %w", err)
+	}
+	var b points.Breakdown
+	if err := json.Unmarshal([]byte(raw), &b); err != nil {
+		return nil, fmt.Errorf("purchase breakdown: %w", err)
+	}
+	return &b, nil
+}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -421,6 +422,27 @@ func TestRuleExpressionEarn(t *testing.T) {
 		// eligible 6000 (alcohol excluded) -> 60, drinks 1000 / 50 -> 20.
 		if err != nil || r.Points != 80 || r.RuleVersion != "v1" {
 			t.Fatalf("earn: %+v %v", r, err)
+		}
+		// The breakdown is answered and kept with the purchase.
+		want := points.Breakdown{Rule: points.BreakdownExpression, EligibleFen: 6000, ExcludedFen: 4000, BasePoints: 80, Caps: []points.BreakdownCap{}, TotalPoints: 80}
+		if r.Breakdown == nil || fmt.Sprint(*r.Breakdown) != fmt.Sprint(want) {
+			t.Fatalf("breakdown answered: %+v", r.Breakdown)
+		}
+		if got, err := db.PurchaseBreakdown(ctx, f.m, "o1"); err != nil || got == nil || fmt.Sprint(*got) != fmt.Sprint(want) {
+			t.Fatalf("breakdown kept: %+v %v", got, err)
+		}
+		// Capped by the version's max_points.
+		r, err = run(w, func(tx points.Tx) (points.EarnResult, error) {
+			return svc.Earn(tx, points.EarnRequest{MerchantID: f.m, OrderID: "o2", Member: points.Identity{Kind: points.IdentityPhone, Value: "13800000001"},
+				AmountFen: 100_000, Items: []points.Item{{Category: "drinks", Quantity: 1, AmountFen: 100_000}}})
+		})
+		// 1000 + 2000 = 3000, capped at the version's 1000.
+		if err != nil || r.Points != 1000 || r.Breakdown == nil || r.Breakdown.BasePoints != 3000 || len(r.Breakdown.Caps) != 1 ||
+			r.Breakdown.Caps[0] != (points.BreakdownCap{Code: "max_points", LimitPoints: 1000, RemovedPoints: 2000}) {
+			t.Fatalf("value cap: %+v %+v %v", r, r.Breakdown, err)
+		}
+		if got, _ := db.PurchaseBreakdown(ctx, f.m, "no-such-order"); got != nil {
+			t.Fatalf("breakdown of no purchase: %+v", got)
 		}
 		// A draft that does not compile is refused with its position.
 		bad := base()
