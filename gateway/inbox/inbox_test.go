@@ -80,14 +80,25 @@ func sign(secret string, body []byte) string {
 }
 
 // adapters serves testPOS as "testpos", or fails like a crashed plugin
-// while down is set.
-type adapters struct{ down atomic.Bool }
+// while down is set, or hangs until its context ends while slow is set.
+type adapters struct{ down, slow atomic.Bool }
 
 func (a *adapters) POSAdapter(name string) (pos.Adapter, error) {
 	if a.down.Load() || name != "testpos" {
 		return nil, errors.New("plugin testpos unavailable")
 	}
+	if a.slow.Load() {
+		return slowPOS{}, nil
+	}
 	return testPOS{}, nil
+}
+
+// slowPOS answers only when its deadline passes, as a hung plugin would.
+type slowPOS struct{}
+
+func (slowPOS) HandleWebhook(ctx context.Context, _ pos.Request) (pos.Result, error) {
+	<-ctx.Done()
+	return pos.Result{}, ctx.Err()
 }
 
 const secret = "whsec_test"
@@ -402,6 +413,56 @@ func TestRefundBeforePurchaseAndAdapterDown(t *testing.T) {
 		}
 		if err := f.in.Health(context.Background(), time.Hour); !errors.Is(err, inbox.ErrBacklog) {
 			t.Fatalf("health with a dead letter: %v", err)
+		}
+	})
+}
+
+// A hung adapter costs a webhook its call deadline, never the ledger: the
+// webhook is refused unstored (the POS redelivers), a stored event waits
+// without spending attempts, and earning through the writer goes on
+// meanwhile.
+func TestSlowAdapterBlocksNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		f.in.CallTimeout = 300 * time.Millisecond
+		f.receive(t, request(testEvent{ID: "evt-s1", Type: "paid", Order: "o-s1", AmountFen: 100, Phone: "13800138009"}, ""))
+		f.ads.slow.Store(true)
+		ctx := context.Background()
+		done := make(chan error, 1)
+		go func() {
+			_, err := f.in.Receive(ctx, f.conn, request(testEvent{ID: "evt-s2", Type: "paid", Order: "o-s2", AmountFen: 100}, ""))
+			done <- err
+		}()
+		// While the adapter hangs, a direct earn commits.
+		pts := int64(1)
+		cmd, err := f.in.Points.PrepareEarn(ctx, points.EarnRequest{MerchantID: f.merchant, OrderID: "direct-1", AmountFen: 100, Points: &pts,
+			Member: points.Identity{Kind: points.IdentityPhone, Value: "13800138010"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := f.in.Writer.Submit(ctx, &store.Op{Command: cmd}); r.Err != nil {
+			t.Fatalf("direct earn while the adapter hangs: %v", r.Err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the webhook's adapter call ended (%v) before the earn was shown not to wait for it", err)
+		default:
+		}
+		if err := <-done; !errors.Is(err, inbox.ErrUnavailable) {
+			t.Fatalf("receive through a hung adapter: %v", err)
+		}
+		if _, err := f.in.ProcessDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pend := f.events(t, store.InboxPending)
+		if len(pend) != 1 || pend[0].EventKey != "evt-s1" || pend[0].Attempts != 0 {
+			t.Fatalf("pending while the adapter hangs: %+v", pend)
+		}
+		f.ads.slow.Store(false)
+		f.clock.add(time.Minute)
+		f.process(t)
+		if n, _ := f.earned(t, "o-s1"); n != 1 {
+			t.Fatalf("earned %d after the adapter recovered", n)
 		}
 	})
 }
