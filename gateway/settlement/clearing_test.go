@@ -89,3 +89,12 @@ func TestClearingStatements(t *testing.T) {
 		}
 	})
 }
+
+func evidenceKey(t *testing.T) (settlement.SM2Signer, error) {
+	t.Helper()
+	key, err := evidence.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return settlement.SM2Signer{Key: key, ID: "ev-key"}, nil
+}
