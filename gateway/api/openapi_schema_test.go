@@ -111,6 +111,13 @@ var oaContracts = []oaContract{
 	{"GET", "/v1/public/rules/:merchant", nil, "200", typeOf[rules.Log]()},
 	{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/simulate", typeOf[rules.SimulationRequest](), "200", typeOf[rules.Simulation]()},
 	{"GET", "/v1/public/rules/:merchant/feed.atom", nil, "200", nil}, // Atom XML
+	{"GET", "/v1/merchant/rules", nil, "200", typeOf[struct {
+		Versions []rules.Version `json:"versions"`
+	}]()},
+	{"POST", "/v1/merchant/rules/drafts", typeOf[rules.Draft](), "201", typeOf[rules.Version]()},
+	{"POST", "/v1/merchant/rules/drafts/:draft/simulate", typeOf[rules.SimulationRequest](), "200", typeOf[rules.Simulation]()},
+	{"POST", "/v1/merchant/rules/drafts/:draft/publish", typeOf[publishRequest](), "200", typeOf[rules.Publication]()},
+	{"POST", "/v1/merchant/rules/versions/:version/withdraw", nil, "200", typeOf[rules.Version]()},
 }
 
 func oaContractFor(method, path string) (oaContract, bool) {

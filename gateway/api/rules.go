@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/rules"
 )
@@ -21,8 +22,41 @@ func (s *Server) routesRules() {
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish", op, s.publishRuleDraft)
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/versions/:version/withdraw", op, s.withdrawRuleVersion)
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/simulate", op, s.simulateRuleDraft)
+	// The merchant manages its own rule set with signed requests: the same
+	// checks, on the authenticated merchant only (another merchant's draft
+	// or version is not found).
+	auth := []fiber.Handler{s.merchantAuth, s.limitCredential, s.requireScope}
+	s.handle(fiber.MethodGet, "/v1/merchant/rules", append(auth, s.own(s.listRuleVersions))...)
+	s.handle(fiber.MethodPost, "/v1/merchant/rules/drafts", append(auth, s.own(s.createRuleDraft))...)
+	s.handle(fiber.MethodPost, "/v1/merchant/rules/drafts/:draft/simulate", append(auth, s.own(s.simulateRuleDraft))...)
+	s.handle(fiber.MethodPost, "/v1/merchant/rules/drafts/:draft/publish", append(auth, s.own(s.publishRuleDraft))...)
+	s.handle(fiber.MethodPost, "/v1/merchant/rules/versions/:version/withdraw", append(auth, s.own(s.withdrawRuleVersion))...)
 	s.handle(fiber.MethodGet, "/v1/public/rules/:merchant", s.limitByAddress("public"), s.publicRuleLog)
 	s.handle(fiber.MethodGet, "/v1/public/rules/:merchant/feed.atom", s.limitByAddress("public"), s.publicRuleFeed)
+}
+
+// localRulesMerchant is the merchant a signed rules route acts for.
+const localRulesMerchant = "rules_merchant"
+
+// own runs an operator rules handler for the signed merchant itself.
+func (s *Server) own(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Locals(localRulesMerchant, merchantID(c))
+		return h(c)
+	}
+}
+
+// rulesMerchant is the merchant a rules route acts on: the signed
+// merchant, or the one in the operator's path.
+func (s *Server) rulesMerchant(c *fiber.Ctx) (merchant.Merchant, error) {
+	if id, ok := c.Locals(localRulesMerchant).(string); ok && id != "" {
+		m, err := s.merchants.GetMerchant(c.UserContext(), id)
+		if err != nil {
+			return merchant.Merchant{}, mapMerchantErr(err)
+		}
+		return m, nil
+	}
+	return s.pathMerchant(c)
 }
 
 // mapRulesErr turns a rules refusal into the error model.
@@ -39,7 +73,7 @@ func mapRulesErr(err error) error {
 }
 
 func (s *Server) listRuleVersions(c *fiber.Ctx) error {
-	m, err := s.pathMerchant(c)
+	m, err := s.rulesMerchant(c)
 	if err != nil {
 		return err
 	}
@@ -55,7 +89,7 @@ func (s *Server) createRuleDraft(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.pathMerchant(c)
+	m, err := s.rulesMerchant(c)
 	if err != nil {
 		return err
 	}
@@ -77,7 +111,7 @@ func (s *Server) publishRuleDraft(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.pathMerchant(c)
+	m, err := s.rulesMerchant(c)
 	if err != nil {
 		return err
 	}
@@ -104,7 +138,7 @@ func (s *Server) withdrawRuleVersion(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	m, err := s.pathMerchant(c)
+	m, err := s.rulesMerchant(c)
 	if err != nil {
 		return err
 	}
@@ -146,7 +180,7 @@ func (s *Server) simulateRuleDraft(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.pathMerchant(c)
+	m, err := s.rulesMerchant(c)
 	if err != nil {
 		return err
 	}

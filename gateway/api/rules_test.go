@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
@@ -175,6 +176,55 @@ func TestRulesOverHTTP(t *testing.T) {
 	})
 }
 
+// The merchant manages its own rule set with signed requests, and cannot
+// reach another merchant's drafts.
+func TestMerchantRulesOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		ctx := context.Background()
+		a := g.merchant(t, 100, 1_000_000)
+		b := g.merchant(t, 100, 0)
+		var list struct {
+			Versions []rules.Version `json:"versions"`
+		}
+		if err := a.C.Do(ctx, "GET", "/v1/merchant/rules", nil, &list); err != nil || len(list.Versions) != 1 || list.Versions[0].State != rules.StateActive {
+			t.Fatalf("versions: %+v %v", list, err)
+		}
+		var d rules.Version
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/rules/drafts", map[string]any{"expression": "eligible_fen / 50"}, &d); err != nil {
+			t.Fatal(err)
+		}
+		var sim rules.Simulation
+		if err := a.C.Do(ctx, "POST", fmt.Sprintf("/v1/merchant/rules/drafts/%d/simulate", d.ID),
+			map[string]any{"purchases": []map[string]any{{"label": "x", "amount_fen": 10000}}}, &sim); err != nil || sim.OldTotal != 100 || sim.NewTotal != 200 {
+			t.Fatalf("simulation: %+v %v", sim, err)
+		}
+		// Merchant b cannot simulate, publish or see a's draft.
+		if err := b.C.Do(ctx, "POST", fmt.Sprintf("/v1/merchant/rules/drafts/%d/publish", d.ID), map[string]any{}, nil); apiCode(t, err) != rules.CodeVersionNotFound {
+			t.Fatalf("another merchant's draft: %v", err)
+		}
+		if err := b.C.Do(ctx, "POST", fmt.Sprintf("/v1/merchant/rules/drafts/%d/simulate", d.ID), map[string]any{}, nil); apiCode(t, err) != rules.CodeVersionNotFound {
+			t.Fatalf("another merchant's draft simulated: %v", err)
+		}
+		var pub rules.Publication
+		if err := a.C.Do(ctx, "POST", fmt.Sprintf("/v1/merchant/rules/drafts/%d/publish", d.ID), map[string]any{}, &pub); err != nil || pub.Version.State != rules.StateActive {
+			t.Fatalf("publish (favourable, at once): %+v %v", pub, err)
+		}
+		var res struct {
+			Points    int64             `json:"points"`
+			Breakdown *points.Breakdown `json:"breakdown"`
+		}
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": "cel-1", "member": phone("13900000002"), "amount_fen": 10000},
+			&res, client.IdempotencyKey(newKey())); err != nil || res.Points != 200 || res.Breakdown == nil || res.Breakdown.BasePoints != 200 {
+			t.Fatalf("earn under the expression: %+v %v", res, err)
+		}
+		evs, _ := db.AuditEvents(ctx, 0, 1000)
+		if last := evs[len(evs)-1]; last.Kind != rules.AuditPublished || last.Actor != "merchant:"+a.ID {
+			t.Fatalf("audit: %+v", last)
+		}
+	})
+}
+
 func hasLessFavourable(cs []rules.Change, term string) bool {
 	for _, c := range cs {
 		if c.Term == term && c.LessFavourable {
@@ -185,6 +235,9 @@ func hasLessFavourable(cs []rules.Change, term string) bool {
 }
 
 func init() {
+	fzBodyRoutes["FuzzMerchantCreateRuleDraft"] = fzRoute{"POST", "/v1/merchant/rules/drafts", fzMerchant}
+	fzBodyRoutes["FuzzMerchantSimulateRuleDraft"] = fzRoute{"POST", "/v1/merchant/rules/drafts/:draft/simulate", fzMerchant}
+	fzBodyRoutes["FuzzMerchantPublishRuleDraft"] = fzRoute{"POST", "/v1/merchant/rules/drafts/:draft/publish", fzMerchant}
 	fzBodyRoutes["FuzzOperatorSimulateRuleDraft"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/simulate", fzOperator}
 	fzBodyRoutes["FuzzOperatorCreateRuleDraft"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/rules/drafts", fzOperator}
 	fzBodyRoutes["FuzzOperatorPublishRuleDraft"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish", fzOperator}
@@ -211,4 +264,16 @@ func FuzzOperatorPublishRuleDraft(f *testing.F) {
 	fuzzRoute(f, "FuzzOperatorPublishRuleDraft",
 		`{"effective_at":"2099-01-01T00:00:00Z"}`, `{"effective_at":"2000-01-01T00:00:00Z"}`, `{"effective_at":null}`, `{"effective_at":"soon"}`,
 	)
+}
+
+func FuzzMerchantCreateRuleDraft(f *testing.F) {
+	fuzzRoute(f, "FuzzMerchantCreateRuleDraft", `{"rate_bp":100}`, `{"expression":"eligible_fen / 100"}`, `{"expression":"x"}`, `{"validity_seconds":0}`)
+}
+
+func FuzzMerchantSimulateRuleDraft(f *testing.F) {
+	fuzzRoute(f, "FuzzMerchantSimulateRuleDraft", `{"recent":5}`, `{"purchases":[{"label":"a","amount_fen":100}]}`, `{"recent":-1}`)
+}
+
+func FuzzMerchantPublishRuleDraft(f *testing.F) {
+	fuzzRoute(f, "FuzzMerchantPublishRuleDraft", `{}`, `{"effective_at":"2099-01-01T00:00:00Z"}`, `{"effective_at":"2000-01-01T00:00:00Z"}`)
 }

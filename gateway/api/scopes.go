@@ -24,6 +24,15 @@ var merchantScopes = map[Route]string{
 	{fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx"}: merchant.ScopeRead,
 	{fiber.MethodGet, "/v1/merchant/me"}:                        merchant.ScopeRead,
 	{fiber.MethodGet, "/v1/merchant/account"}:                   merchant.ScopeFinance,
+
+	// The merchant's own earning rules (rules.go): reading and simulating
+	// need read; drafting, publishing and withdrawing, which decide what the
+	// budget pays out, need finance.
+	{fiber.MethodGet, "/v1/merchant/rules"}:                             merchant.ScopeRead,
+	{fiber.MethodPost, "/v1/merchant/rules/drafts/:draft/simulate"}:     merchant.ScopeRead,
+	{fiber.MethodPost, "/v1/merchant/rules/drafts"}:                     merchant.ScopeFinance,
+	{fiber.MethodPost, "/v1/merchant/rules/drafts/:draft/publish"}:      merchant.ScopeFinance,
+	{fiber.MethodPost, "/v1/merchant/rules/versions/:version/withdraw"}: merchant.ScopeFinance,
 }
 
 // requireScope admits a signed merchant request only if its credential

@@ -235,8 +235,11 @@ func Diff(old *Terms, nw Terms, p points.Policy, corpus []Purchase) []Change {
 		// Judged by the points it awards on the corpus (below).
 		out = append(out, Change{"expression", o.Expression, n.Expression, false})
 	}
-	if o.RateBP != n.RateBP && (o.Expression == "" || n.Expression == "") {
-		out = append(out, Change{"rate_bp", o.RateBP, n.RateBP, n.RateBP < o.RateBP})
+	if o.RateBP != n.RateBP {
+		// With an expression on either side the rate is not what awards the
+		// points: the corpus comparison below judges the change.
+		flat := o.Expression == "" && n.Expression == ""
+		out = append(out, Change{"rate_bp", o.RateBP, n.RateBP, flat && n.RateBP < o.RateBP})
 	}
 	if o.RulePlugin != n.RulePlugin {
 		// A different plugin cannot be compared purchase by purchase here:
