@@ -7,6 +7,7 @@ import (
 	_ "github.com/lianmeng/lianmeng/plugins/fuel"
 	_ "github.com/lianmeng/lianmeng/plugins/hotel"
 	_ "github.com/lianmeng/lianmeng/plugins/restaurant"
+	_ "github.com/lianmeng/lianmeng/plugins/sandbox"
 	_ "github.com/lianmeng/lianmeng/plugins/supermarket"
 	_ "github.com/lianmeng/lianmeng/plugins/wechatpay"
 )
