@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/lianmeng/lianmeng/gateway/inbox"
+	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/sdk/webhook"
 )
@@ -38,6 +39,7 @@ func init() {
 	} {
 		operatorScopes[r] = sc
 	}
+	merchantScopes[Route{fiber.MethodGet, "/v1/merchant/pos/inbox"}] = merchant.ScopeRead
 }
 
 func (s *Server) routesPOS() {
@@ -47,6 +49,8 @@ func (s *Server) routesPOS() {
 	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/pos/connections", op, s.listPOSConnections)
 	s.handle(fiber.MethodGet, "/v1/operator/pos/inbox", op, s.listInbox)
 	s.handle(fiber.MethodPost, "/v1/operator/pos/inbox/:event/replay", op, s.replayInbox)
+	// A merchant sees its own events, dead letters and their reasons.
+	s.handle(fiber.MethodGet, "/v1/merchant/pos/inbox", s.merchantAuth, s.limitCredential, s.requireScope, s.listMerchantInbox)
 }
 
 // posWebhook hands the raw request to the inbox and answers the POS with
@@ -224,8 +228,14 @@ type inboxEventView struct {
 
 // listInbox lists inbox events, filtered by state (pending, done, dead),
 // merchant and connection, in id order from the cursor "after".
-func (s *Server) listInbox(c *fiber.Ctx) error {
-	f := store.InboxFilter{MerchantID: c.Query("merchant"), ConnectionID: c.Query("connection"), State: c.Query("state"), Limit: 100}
+func (s *Server) listInbox(c *fiber.Ctx) error { return s.inboxPage(c, c.Query("merchant")) }
+
+// listMerchantInbox is listInbox for the signed merchant, limited to its
+// own events.
+func (s *Server) listMerchantInbox(c *fiber.Ctx) error { return s.inboxPage(c, merchantID(c)) }
+
+func (s *Server) inboxPage(c *fiber.Ctx, merchantID string) error {
+	f := store.InboxFilter{MerchantID: merchantID, ConnectionID: c.Query("connection"), State: c.Query("state"), Limit: 100}
 	switch f.State {
 	case "", store.InboxPending, store.InboxDone, store.InboxDead:
 	default:

@@ -18,6 +18,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 	"github.com/lianmeng/lianmeng/sdk/pos"
+	"github.com/lianmeng/lianmeng/sdk/signature"
 )
 
 // The POS routes' contracts, next to their test rather than in the shared
@@ -29,6 +30,7 @@ func init() {
 		oaContract{"GET", "/v1/operator/merchants/:merchant/pos/connections", nil, "200", typeOf[posConnectionList]()},
 		oaContract{"GET", "/v1/operator/pos/inbox", nil, "200", typeOf[inboxList]()},
 		oaContract{"POST", "/v1/operator/pos/inbox/:event/replay", nil, "200", typeOf[inboxReplayed]()},
+		oaContract{"GET", "/v1/merchant/pos/inbox", nil, "200", typeOf[inboxList]()},
 	)
 	fzBodyRoutes["FuzzOperatorCreatePOSConnection"] = fzRoute{"POST", "/v1/operator/merchants/:merchant/pos/connections", fzOperator}
 }
@@ -158,5 +160,18 @@ func TestPOSWebhookFlow(t *testing.T) {
 			t.Fatalf("replay: %s", r)
 		}
 		fndOp(t, "POST", replay, "").expectErr(t, 409, CodeInboxEventNotReplayble)
+
+		// The merchant sees its own events through the signed API, and
+		// another merchant sees none of them.
+		g := &fndGateway{db: db, base: base, clock: newFndClock()}
+		var own, others inboxList
+		if err := g.merchantClient(m.ID, g.createKey(t, m.ID, signature.Ed25519)).Do(ctx, "GET", "/v1/merchant/pos/inbox?state=done", nil, &own); err != nil ||
+			len(own.Events) != 1 || own.Events[0].EventKey != "orders/paid:evt-1" || own.Events[0].MerchantID != m.ID {
+			t.Fatalf("merchant's own inbox: %+v %v", own, err)
+		}
+		other := g.createMerchant(t, "Other")
+		if err := g.merchantClient(other, g.createKey(t, other, signature.Ed25519)).Do(ctx, "GET", "/v1/merchant/pos/inbox", nil, &others); err != nil || len(others.Events) != 0 {
+			t.Fatalf("another merchant's inbox: %+v %v", others, err)
+		}
 	})
 }
