@@ -21,6 +21,8 @@
 //	signed, _ := signer.Sign(cp)                   // store signed.Marshal()
 //	saveState(log.State())
 //
-// Proofs are served from a Tree holding every node hash in memory (see Tree).
-// Nothing here does SQL or HTTP.
+// The tree is stored as tiles (C2SP tlog-tiles): the sealer keeps only a
+// compact range and the rightmost tile of each level, and Proofs computes
+// every proof from stored tiles. Witnesses and receipts are in
+// gateway/witness and Receipts. Nothing here does SQL or HTTP.
 package evidence

@@ -16,7 +16,10 @@ const hashSize = sdk.HashSize
 
 // Tree keeps every complete node of the Merkle tree in memory, so that
 // inclusion and consistency proofs for any size up to Size() cost O(log n)
-// lookups and at most O(log n) hashes.
+// lookups and at most O(log n) hashes. The gateway no longer serves from it
+// (Proofs reads tiles, whose memory does not grow with the log); it stays
+// as the plain reference the tests compare tiles and proofs with, and for
+// tools working on a bounded log.
 //
 // Memory is about 2·n·32 bytes (64 MB for 10^6 entries); building it from n
 // leaf hashes costs n-1 node hashes (about 0.7 s for 2^20 leaves on one core
