@@ -169,7 +169,10 @@ func (w *Witness) Add(body []byte) (string, error) {
 // misbehaviour (a signed checkpoint that does not extend what the log
 // signed before proves a fork), then returns err.
 func (w *Witness) refuse(sc sdk.SignedCheckpoint, body []byte, err error) error {
-	name := fmt.Sprintf("%x-%d-%d.txt", sha256.Sum256([]byte(sc.Origin)), sc.Size, w.now().UnixNano())
-	_ = os.WriteFile(filepath.Join(w.dir, "refused", name[:16]+name[64:]), body, 0o600)
+	h := sha256.Sum256([]byte(sc.Origin))
+	name := fmt.Sprintf("%x-%d-%d.txt", h[:8], sc.Size, w.now().UnixNano())
+	if werr := os.WriteFile(filepath.Join(w.dir, "refused", name), body, 0o600); werr != nil {
+		return fmt.Errorf("%w (and keeping the request failed: %v)", err, werr)
+	}
 	return err
 }
