@@ -137,7 +137,7 @@ func policy() points.Policy {
 }
 
 // newInbox builds an inbox over db (a writer closed with the test).
-func newInbox(t *testing.T, db *store.DB, ads *adapters, c *clock) *inbox.Inbox {
+func newInbox(t testing.TB, db *store.DB, ads *adapters, c *clock) *inbox.Inbox {
 	t.Helper()
 	db.SetPII(keyring)
 	w := db.NewWriter(store.WriterOptions{})
@@ -146,7 +146,7 @@ func newInbox(t *testing.T, db *store.DB, ads *adapters, c *clock) *inbox.Inbox 
 	return &inbox.Inbox{DB: db, Writer: w, Points: svc, Adapters: ads, Now: c.now, MaxAttempts: 3, BaseBackoff: time.Second, MaxBackoff: time.Minute}
 }
 
-func setup(t *testing.T, db *store.DB) *fixture {
+func setup(t testing.TB, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	c := &clock{t: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
