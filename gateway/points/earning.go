@@ -39,19 +39,37 @@ type Earning struct {
 // rule gave, each cap that removed points, and the total. A rule
 // expression's earn answers it and stores it with the purchase.
 type Breakdown struct {
-	// Rule is what decided the base points: expression.
+	// Rule is what decided the base points: expression or plugin.
 	Rule        string `json:"rule"`
 	EligibleFen int64  `json:"eligible_fen"`
 	// ExcludedFen is the amount of items in excluded categories.
-	ExcludedFen int64          `json:"excluded_fen"`
-	BasePoints  int64          `json:"base_points"`
-	Caps        []BreakdownCap `json:"caps"`
-	TotalPoints int64          `json:"total_points"`
+	ExcludedFen int64 `json:"excluded_fen"`
+	BasePoints  int64 `json:"base_points"`
+	// Multipliers are a plugin's bonuses on top of the base.
+	Multipliers []BreakdownMultiplier `json:"multipliers,omitempty"`
+	Caps        []BreakdownCap        `json:"caps"`
+	TotalPoints int64                 `json:"total_points"`
+	// Explanation is a plugin's own words (at most MaxExplanation bytes).
+	Explanation string `json:"explanation,omitempty"`
 }
 
+// BreakdownMultiplier is a bonus a rule added: its code, its factor in
+// permille (1500 = x1.5) and the points it added.
+type BreakdownMultiplier struct {
+	Code           string `json:"code"`
+	FactorPermille int64  `json:"factor_permille"`
+	Points         int64  `json:"points"`
+}
+
+// Limits on a plugin's breakdown kept with a purchase.
+const (
+	MaxExplanation    = 500
+	MaxBreakdownLines = 20
+)
+
 // BreakdownCap is a limit that removed points: max_points (the version's
-// or the policy's cap per purchase) or purchase_value (a purchase never
-// earns more than its own value in points).
+// or the policy's cap per purchase), purchase_value (a purchase never
+// earns more than its own value in points), or a plugin's own cap.
 type BreakdownCap struct {
 	Code          string `json:"code"`
 	LimitPoints   int64  `json:"limit_points"`
@@ -171,6 +189,8 @@ type RuleInput struct {
 type Award struct {
 	Points      int64
 	RuleVersion string
+	// Breakdown is the rule plugin's explanation (nil if it gave none).
+	Breakdown *Breakdown
 }
 
 // RuleEvaluator computes points with an earning-rule plugin. It returns an

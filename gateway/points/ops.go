@@ -151,6 +151,10 @@ func (s *Service) ValidateEarn(r *EarnRequest) error {
 		if a.Points < 0 || a.Points > s.Policy.MaxPointsPerEarn {
 			return errf(Invalid, CodeInvalidPoints, "the earning rule awarded %d points; an award is between 0 and %d", a.Points, s.Policy.MaxPointsPerEarn)
 		}
+		// A plugin's breakdown is kept with the purchase: bounded.
+		if b := a.Breakdown; b != nil && (len(b.Multipliers) > MaxBreakdownLines || len(b.Caps) > MaxBreakdownLines || len(b.Explanation) > MaxExplanation) {
+			return errf(Unavailable, CodeRuleUnavailable, "the earning rule answered a breakdown beyond %d lines or %d bytes of explanation", MaxBreakdownLines, MaxExplanation)
+		}
 	}
 	if len(r.Items) > MaxItems {
 		return errf(Invalid, CodeValidation, "at most %d items per purchase", MaxItems)
@@ -224,7 +228,7 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	release, validity := m.Terms(s.Policy)
 	res := EarnResult{PurchaseID: id, MemberID: memberID, Points: pts, RuleVersion: version,
 		ReleaseAt: now.Add(release), ExpiresAt: now.Add(release + validity), Breakdown: bd}
-	p.Breakdown = bd // an expression's reasons are kept with the purchase
+	p.Breakdown = bd // a rule's reasons are kept with the purchase
 	rest := pts
 	// Earnings first repay debts from earlier refunds: the points go to the
 	// budget of the merchant that was owed, so issuance stays funded.
@@ -285,14 +289,22 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	return res, nil
 }
 
-// BreakdownExpression is the rule of an expression's breakdown.
-const BreakdownExpression = "expression"
+// Rules of a breakdown.
+const (
+	BreakdownExpression = "expression"
+	BreakdownPlugin     = "plugin"
+)
 
-// decide is earnPoints with the breakdown of a rule expression's award
-// (nil for the others: an explicit award, a plugin's, or the flat rate,
-// which the rule version and the amount explain).
+// decide is earnPoints with the breakdown of a rule expression's or a
+// rule plugin's award (nil for an explicit award and the flat rate, which
+// the rule version and the amount explain).
 func (s *Service) decide(m Merchant, r EarnRequest) (int64, string, *Breakdown, error) {
 	pts, version, base, err := s.award(m, r)
+	if err == nil && r.award != nil && r.award.Breakdown != nil {
+		bd := *r.award.Breakdown
+		bd.Rule, bd.TotalPoints = BreakdownPlugin, pts
+		return pts, version, &bd, nil
+	}
 	if err != nil || r.Points != nil || r.award != nil || m.Expr == nil {
 		return pts, version, nil, err
 	}

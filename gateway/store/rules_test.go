@@ -454,3 +454,43 @@ func TestRuleExpressionEarn(t *testing.T) {
 		assertClean(t, db)
 	})
 }
+
+// A rule plugin's breakdown is answered with the earn and kept with the
+// purchase, under the rule version in effect.
+func TestRulePluginBreakdownKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newRulesFixture(t, db)
+		w := db.NewWriter(store.WriterOptions{BatchSize: 8, BatchWait: 100 * time.Microsecond, Now: f.clock.Now})
+		defer w.Close()
+		svc := &points.Service{Policy: testPolicy(), Now: f.clock.Now}
+		if _, err := run(w, func(tx points.Tx) (points.FundResult, error) {
+			return svc.Fund(tx, points.FundRequest{MerchantID: f.m, AmountFen: 1_000_000, ExternalRef: "f1"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		d := base()
+		d.RulePlugin = "restaurant"
+		f.mustPublish(t, d, time.Time{}) // the first with a plugin: nothing to compare with
+		bd := &points.Breakdown{EligibleFen: 21800, ExcludedFen: 4000, BasePoints: 436,
+			Multipliers: []points.BreakdownMultiplier{{Code: "off_peak", FactorPermille: 1500, Points: 218}},
+			Caps: []points.BreakdownCap{{Code: "off_peak_cap", LimitPoints: 100, RemovedPoints: 118}}, TotalPoints: 536, Explanation: "¥218.00 eligible"}
+		svc.Earnings = points.EarningFunc(func(ctx context.Context, m string) (points.Earning, error) { return db.MerchantEarningAt(ctx, m, f.clock.Now()) })
+		svc.Rules = fixedRule{points.Award{Points: 536, RuleVersion: "plugin:restaurant@1.0.0", Breakdown: bd}}
+		cmd, err := svc.PrepareEarn(ctx, points.EarnRequest{MerchantID: f.m, OrderID: "dinner", Member: points.Identity{Kind: "customer", Value: "c"}, AmountFen: 25800})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := w.Submit(ctx, &store.Op{Command: cmd})
+		r, ok := res.Value.(points.EarnResult)
+		if res.Err != nil || !ok || r.Points != 536 || r.RuleVersion != "v1:plugin:restaurant@1.0.0" || r.Breakdown == nil || r.Breakdown.Rule != points.BreakdownPlugin {
+			t.Fatalf("earn: %+v %v", res.Value, res.Err)
+		}
+		got, err := db.PurchaseBreakdown(ctx, f.m, "dinner")
+		want := *bd
+		want.Rule = points.BreakdownPlugin
+		if err != nil || got == nil || fmt.Sprint(*got) != fmt.Sprint(want) {
+			t.Fatalf("kept: %+v %v, want %+v", got, err, want)
+		}
+	})
+}

@@ -93,7 +93,7 @@ func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req p
 	if len(version) > 64 { // the column holds 64; keep name, cut the version
 		version = version[:64]
 	}
-	return points.Award{Points: b.TotalPoints, RuleVersion: version}, nil
+	return points.Award{Points: b.TotalPoints, RuleVersion: version, Breakdown: breakdownOf(b)}, nil
 }
 
 // pluginHost returns the plugin host startPlugins wired into deps (the
