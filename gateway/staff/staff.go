@@ -208,7 +208,7 @@ func NewSession(s Staff, now time.Time, ttl time.Duration) (token string, sess S
 	if _, err := rand.Read(c[:]); err != nil {
 		return "", Session{}, fmt.Errorf("csrf token: %w", err)
 	}
-	token = "sst_" + b64.EncodeToString(b[:])
+	token = "sst_" + base64.RawURLEncoding.EncodeToString(b[:])
 	return token, Session{TokenHash: TokenHash(token), StaffID: s.ID, MerchantID: s.MerchantID, Login: s.Login, Role: s.Role,
 		CSRF: hex.EncodeToString(c[:]), CreatedAt: now, ExpiresAt: now.Add(ttl)}, nil
 }

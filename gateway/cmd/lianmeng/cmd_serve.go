@@ -170,6 +170,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		Resend: m.Resend.D(), MaxAttempts: m.MaxAttempts}
 	srv := api.New(deps)
 	web.Register(srv.App()) // the pages: /, /member, /operator
+	// The merchant console (/merchant): staff sign-in, pages by role.
+	web.RegisterConsole(srv.App(), &web.Console{DB: db, Merchants: db.Merchants(), Points: svc, Log: log})
 
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}

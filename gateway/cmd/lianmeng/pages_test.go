@@ -6,8 +6,8 @@ import (
 )
 
 // A newcomer's first minute: serve answers / with the transparency page
-// (not a JSON 404), serves the member page and the operator console, and
-// logs where they are.
+// (not a JSON 404), serves the member page, the operator console and the
+// merchant console's sign-in, and logs where they are.
 func TestServePages(t *testing.T) {
 	addr, logs, cancel, done := startServe(t, testConfig(t))
 	defer func() {
@@ -15,7 +15,7 @@ func TestServePages(t *testing.T) {
 		<-done
 	}()
 	base := "http://" + addr
-	for path, want := range map[string]string{"/": "联盟透明度", "/member": "我的积分", "/operator": "运营后台"} {
+	for path, want := range map[string]string{"/": "联盟透明度", "/member": "我的积分", "/operator": "运营后台", "/merchant/login": "Staff sign-in"} {
 		code, body := get(t, base+path)
 		if code != 200 || !strings.Contains(body, "<title") || !strings.Contains(body, want) {
 			t.Errorf("%s: %d, want the page with %q", path, code, want)
