@@ -404,3 +404,25 @@ func TestSignaturesBothWays(t *testing.T) {
 		t.Fatalf("a reply that does not verify: %+v", r)
 	}
 }
+
+// A payout WeChat Pay takes but answers too late is unknown, never failed;
+// the query then finds it.
+func TestTimeoutIsUnknown(t *testing.T) {
+	f, ctx := fake(t), context.Background()
+	ch, err := wechatpay.New(ctx, config(f, map[string]any{"timeout_seconds": 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetDelay(1500 * time.Millisecond)
+	req := payment.PayoutRequest{TransactionID: "po_t00001", AmountFen: 500, Payee: payment.Payee{Type: "wechat_openid", Account: "o1"}}
+	if r, _ := ch.Payout(ctx, req); r.Status != payment.StatusUnknown {
+		t.Fatalf("payout answered late: %+v", r)
+	}
+	f.SetDelay(0)
+	if _, ok := f.Transfer("po_t00001"); !ok {
+		t.Fatal("the fake did not take the late payout")
+	}
+	if q, _ := ch.QueryPayout(ctx, payment.QueryPayoutRequest{TransactionID: "po_t00001"}); q.Status != payment.StatusPending || q.AmountFen != 500 {
+		t.Fatalf("query after the timeout: %+v", q)
+	}
+}

@@ -83,6 +83,7 @@ type Server struct {
 	// Down makes every API call answer 500 SYSTEM_ERROR (after checking the
 	// signature), as an outage would.
 	down      bool
+	delay     time.Duration
 	orders    map[string]*Order
 	refunds   map[string]map[string]any
 	transfers map[string]*Transfer
@@ -117,6 +118,10 @@ func New() (*Server, error) {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s, nil
 }
+
+// SetDelay holds every API answer d after the request took effect (a
+// channel that answers too late: the caller times out).
+func (s *Server) SetDelay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
 
 // SetDown makes the fake answer every call 500 (true) or work again.
 func (s *Server) SetDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
@@ -357,6 +362,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.calls[key]++
+	if s.delay > 0 {
+		// Take effect first, answer late: the worst case for the caller.
+		defer time.Sleep(s.delay)
+	}
 	if s.down {
 		s.fail(w, http.StatusInternalServerError, "SYSTEM_ERROR", "system error")
 		return
