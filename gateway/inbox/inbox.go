@@ -94,6 +94,7 @@ type Inbox struct {
 	Metrics                  *Metrics      // nil: not counted
 	wake                     chan struct{}
 	wakeOnce                 sync.Once
+	receipts                 group // group commit of receipts (group.go)
 	concurrency, batchClaims int
 }
 
@@ -220,7 +221,7 @@ func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request
 		// the parse error for review and replay, and acknowledged, since
 		// redelivering the same bytes cannot help.
 		ev.EventKey, ev.State, ev.LastError = "sha256:"+bodyHash, store.InboxDead, clip(err.Error(), 1000)
-		if _, _, err := in.DB.InsertInboxEvent(ctx, ev); err != nil {
+		if _, _, err := in.receipts.insert(ctx, in.DB, ev); err != nil {
 			return webhook.Response{}, fmt.Errorf("%w: store: %v", ErrUnavailable, err)
 		}
 		m.dead()
@@ -246,7 +247,7 @@ func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request
 		}
 	}
 	ev.EventType = res.EventType
-	_, dup, err := in.DB.InsertInboxEvent(ctx, ev)
+	_, dup, err := in.receipts.insert(ctx, in.DB, ev)
 	if err != nil {
 		return webhook.Response{}, fmt.Errorf("%w: store: %v", ErrUnavailable, err)
 	}

@@ -244,8 +244,24 @@ func (db *DB) inboxEvent(r inboxRow, withRequest bool) (InboxEvent, error) {
 // defaults to pending, due at once; an event inserted dead (a verified but
 // unparsable body) is kept for review and replay.
 func (db *DB) InsertInboxEvent(ctx context.Context, e InboxEvent) (id int64, dup bool, err error) {
+	err = db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var ierr error
+		id, dup, ierr = db.insertInbox(ctx, tx, e)
+		return ierr
+	})
+	if err != nil && IsDuplicate(err) {
+		// Another instance stored the same delivery meanwhile.
+		if gerr := db.R.GetContext(ctx, &id, `SELECT id FROM inbox_events WHERE connection_id = ? AND event_key = ?`, e.ConnectionID, e.EventKey); gerr == nil {
+			return id, true, nil
+		}
+	}
+	return id, dup, err
+}
+
+// insertInbox inserts e in tx unless its key is stored already.
+func (db *DB) insertInbox(ctx context.Context, tx *sqlx.Tx, e InboxEvent) (id int64, dup bool, err error) {
 	if e.ConnectionID == "" || e.EventKey == "" || len(e.EventKey) > 128 {
-		return 0, false, fmt.Errorf("store: inbox event needs a connection and an event key of 1-128 bytes")
+		return 0, false, errInboxInvalid
 	}
 	if e.State == "" {
 		e.State = InboxPending
@@ -258,31 +274,60 @@ func (db *DB) InsertInboxEvent(ctx context.Context, e InboxEvent) (id int64, dup
 	if e.State != InboxPending {
 		done = Micros(e.ReceivedAt)
 	}
-	err = db.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := tx.GetContext(ctx, &id, `SELECT id FROM inbox_events WHERE connection_id = ? AND event_key = ?`, e.ConnectionID, e.EventKey); err == nil {
-			dup = true
-			return nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("inbox lookup: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO inbox_events (connection_id, merchant_id, event_key, event_type, received_at, body_sha256, request, sealed, state, attempts, next_at, claimed_until, last_error, outcome, done_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, '', ?)`,
-			e.ConnectionID, e.MerchantID, e.EventKey, clip(e.EventType, 128), Micros(e.ReceivedAt), e.BodySHA256, req, sealed,
-			e.State, Micros(e.ReceivedAt), clip(e.LastError, 1000), done)
-		if err != nil {
-			return fmt.Errorf("insert inbox event: %w", err)
-		}
-		id, err = res.LastInsertId()
-		return err
-	})
-	if err != nil && IsDuplicate(err) {
-		// Another instance stored the same delivery meanwhile.
-		if gerr := db.R.GetContext(ctx, &id, `SELECT id FROM inbox_events WHERE connection_id = ? AND event_key = ?`, e.ConnectionID, e.EventKey); gerr == nil {
-			return id, true, nil
-		}
+	if err := tx.GetContext(ctx, &id, `SELECT id FROM inbox_events WHERE connection_id = ? AND event_key = ?`, e.ConnectionID, e.EventKey); err == nil {
+		return id, true, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, fmt.Errorf("inbox lookup: %w", err)
 	}
-	return id, dup, err
+	res, err := tx.ExecContext(ctx, `INSERT INTO inbox_events (connection_id, merchant_id, event_key, event_type, received_at, body_sha256, request, sealed, state, attempts, next_at, claimed_until, last_error, outcome, done_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, '', ?)`,
+		e.ConnectionID, e.MerchantID, e.EventKey, clip(e.EventType, 128), Micros(e.ReceivedAt), e.BodySHA256, req, sealed,
+		e.State, Micros(e.ReceivedAt), clip(e.LastError, 1000), done)
+	if err != nil {
+		return 0, false, fmt.Errorf("insert inbox event: %w", err)
+	}
+	id, err = res.LastInsertId()
+	return id, false, err
 }
+
+// InboxInsert is the outcome of one event of InsertInboxEvents.
+type InboxInsert struct {
+	ID  int64
+	Dup bool
+	Err error
+}
+
+// InsertInboxEvents stores several events in one durable transaction (one
+// commit for a group of concurrent receipts), each as InsertInboxEvent
+// would: a key already stored, or repeated earlier in the group, is a
+// duplicate naming the first. An event that cannot be inserted fails alone
+// (its Err), unless the transaction as a whole fails (the error returned).
+func (db *DB) InsertInboxEvents(ctx context.Context, evs []InboxEvent) ([]InboxInsert, error) {
+	out := make([]InboxInsert, len(evs))
+	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+		seen := map[string]int{}
+		for i, e := range evs {
+			out[i] = InboxInsert{}
+			k := e.ConnectionID + "\x00" + e.EventKey
+			if j, ok := seen[k]; ok {
+				out[i] = InboxInsert{ID: out[j].ID, Dup: true, Err: out[j].Err}
+				continue
+			}
+			seen[k] = i
+			out[i].ID, out[i].Dup, out[i].Err = db.insertInbox(ctx, tx, e)
+			if out[i].Err != nil && !errors.Is(out[i].Err, errInboxInvalid) {
+				return out[i].Err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var errInboxInvalid = errors.New("store: inbox event needs a connection and an event key of 1-128 bytes")
 
 // ClaimInboxEvents claims up to limit pending events due at now whose
 // previous claim (if any) has lapsed, for lease: each claim counts an
