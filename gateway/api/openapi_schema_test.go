@@ -118,6 +118,12 @@ var oaContracts = []oaContract{
 	{"POST", "/v1/merchant/rules/drafts/:draft/simulate", typeOf[rules.SimulationRequest](), "200", typeOf[rules.Simulation]()},
 	{"POST", "/v1/merchant/rules/drafts/:draft/publish", typeOf[publishRequest](), "200", typeOf[rules.Publication]()},
 	{"POST", "/v1/merchant/rules/versions/:version/withdraw", nil, "200", typeOf[rules.Version]()},
+	{"POST", "/v1/merchant/rules/adopt/:industry", nil, "201", typeOf[rules.Version]()},
+	{"POST", "/v1/operator/merchants/:merchant/rules/adopt/:industry", nil, "201", typeOf[rules.Version]()},
+	{"PUT", "/v1/operator/rule-templates/:industry", typeOf[rules.Draft](), "200", typeOf[rules.Template]()},
+	{"GET", "/v1/public/rule-templates", nil, "200", typeOf[struct {
+		Templates []rules.Template `json:"templates"`
+	}]()},
 }
 
 func oaContractFor(method, path string) (oaContract, bool) {

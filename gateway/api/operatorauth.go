@@ -78,6 +78,8 @@ var operatorScopes = map[Route]string{
 	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/publish"}:      OperatorMerchantsWrite,
 	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/versions/:version/withdraw"}: OperatorMerchantsWrite,
 	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts/:draft/simulate"}:     OperatorRead,
+	{fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/adopt/:industry"}:            OperatorMerchantsWrite,
+	{fiber.MethodPut, "/v1/operator/rule-templates/:industry"}:                              OperatorMerchantsWrite,
 }
 
 // bootstrapRoute is the one route the static operator.token may call.

@@ -31,6 +31,11 @@ func (s *Server) routesRules() {
 	s.handle(fiber.MethodPost, "/v1/merchant/rules/drafts/:draft/simulate", append(auth, s.own(s.simulateRuleDraft))...)
 	s.handle(fiber.MethodPost, "/v1/merchant/rules/drafts/:draft/publish", append(auth, s.own(s.publishRuleDraft))...)
 	s.handle(fiber.MethodPost, "/v1/merchant/rules/versions/:version/withdraw", append(auth, s.own(s.withdrawRuleVersion))...)
+	s.handle(fiber.MethodPost, "/v1/merchant/rules/adopt/:industry", append(auth, s.own(s.adoptRuleTemplate))...)
+	// Industry templates: set by the operator, adopted as drafts.
+	s.handle(fiber.MethodPut, "/v1/operator/rule-templates/:industry", op, s.setRuleTemplate)
+	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/adopt/:industry", op, s.adoptRuleTemplate)
+	s.handle(fiber.MethodGet, "/v1/public/rule-templates", s.limitByAddress("public"), s.publicRuleTemplates)
 	s.handle(fiber.MethodGet, "/v1/public/rules/:merchant", s.limitByAddress("public"), s.publicRuleLog)
 	s.handle(fiber.MethodGet, "/v1/public/rules/:merchant/feed.atom", s.limitByAddress("public"), s.publicRuleFeed)
 }
@@ -212,6 +217,46 @@ func (s *Server) publicRuleFeed(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderContentType, "application/atom+xml; charset=utf-8")
 	return c.Send(b)
+}
+
+func (s *Server) setRuleTemplate(c *fiber.Ctx) error {
+	var req rules.Draft
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	t, err := s.rules.SetTemplate(c.UserContext(), s.db, c.Params("industry"), req, actor(c))
+	if err != nil {
+		return mapRulesErr(err)
+	}
+	return c.JSON(t)
+}
+
+// adoptRuleTemplate makes a draft of the merchant's rule set from an
+// industry's template; publishing it is a separate, notice-checked step.
+func (s *Server) adoptRuleTemplate(c *fiber.Ctx) error {
+	if len(c.Request().Body()) > 0 {
+		var req struct{}
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	m, err := s.rulesMerchant(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.rules.Adopt(c.UserContext(), s.db, m.ID, c.Params("industry"), actor(c))
+	if err != nil {
+		return mapRulesErr(err)
+	}
+	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+func (s *Server) publicRuleTemplates(c *fiber.Ctx) error {
+	ts, err := s.db.RuleTemplates(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"templates": ts})
 }
 
 func (s *Server) publicRuleLog(c *fiber.Ctx) error {

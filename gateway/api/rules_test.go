@@ -225,6 +225,58 @@ func TestMerchantRulesOverHTTP(t *testing.T) {
 	})
 }
 
+// The operator sets an industry template; anyone can read it; a merchant
+// adopts it as a draft (nothing published until it publishes the draft).
+func TestRuleTemplatesOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		ctx := context.Background()
+		m := g.merchant(t, 100, 1_000_000)
+		var tpl rules.Template
+		if err := g.op.Do(ctx, "PUT", "/v1/operator/rule-templates/restaurant", map[string]any{"expression": "eligible_fen / 50",
+			"excluded_categories": []string{"tip"}, "summary_en": "2 points per 100 fen"}, &tpl); err != nil {
+			t.Fatal(err)
+		}
+		if tpl.Industry != "restaurant" || tpl.Terms.ValiditySeconds <= 0 || tpl.Terms.Expression == "" {
+			t.Fatalf("template: %+v", tpl)
+		}
+		if e := fndOp(t, "PUT", g.base+"/v1/operator/rule-templates/fuel", `{"expression":"oops +"}`); e.Status != 400 {
+			t.Fatalf("bad template: %s", e)
+		}
+		var list struct {
+			Templates []rules.Template `json:"templates"`
+		}
+		if err := client.NewOperator(g.base, "").Do(ctx, "GET", "/v1/public/rule-templates", nil, &list); err != nil || len(list.Templates) != 1 {
+			t.Fatalf("public templates: %+v %v", list, err)
+		}
+		var d rules.Version
+		if err := m.C.Do(ctx, "POST", "/v1/merchant/rules/adopt/restaurant", nil, &d); err != nil || d.State != rules.StateDraft || d.Terms.Expression != "eligible_fen / 50" {
+			t.Fatalf("adopt: %+v %v", d, err)
+		}
+		if err := m.C.Do(ctx, "POST", "/v1/merchant/rules/adopt/hotel", nil, nil); apiCode(t, err) != rules.CodeTemplateNotFound {
+			t.Fatalf("adopt a missing template: %v", err)
+		}
+		if err := g.op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/rules/adopt/restaurant", nil, &d); err != nil || d.State != rules.StateDraft {
+			t.Fatalf("operator adopt: %+v %v", d, err)
+		}
+		// Nothing changed until a draft is published.
+		if e, err := db.MerchantEarningAt(ctx, m.ID, g.clock.Now()); err != nil || e.Version != 1 || e.Expr != nil {
+			t.Fatalf("terms after adopting: %+v %v", e, err)
+		}
+		// The template excludes tips, which the merchant's version did not:
+		// adopting it is a less favourable change like any other.
+		publish := fmt.Sprintf("/v1/merchant/rules/drafts/%d/publish", d.ID)
+		if err := m.C.Do(ctx, "POST", publish, map[string]any{}, nil); apiCode(t, err) != rules.CodeNoticePeriodNotMet {
+			t.Fatalf("publish the adopted draft at once: %v", err)
+		}
+		var pub rules.Publication
+		if err := m.C.Do(ctx, "POST", publish, map[string]any{"effective_at": g.clock.Now().Add(rules.DefaultNotice + time.Hour)}, &pub); err != nil ||
+			pub.Version.Number != 2 || pub.Version.State != rules.StateScheduled {
+			t.Fatalf("publish the adopted draft after notice: %+v %v", pub, err)
+		}
+	})
+}
+
 func hasLessFavourable(cs []rules.Change, term string) bool {
 	for _, c := range cs {
 		if c.Term == term && c.LessFavourable {
@@ -235,6 +287,7 @@ func hasLessFavourable(cs []rules.Change, term string) bool {
 }
 
 func init() {
+	fzBodyRoutes["FuzzOperatorSetRuleTemplate"] = fzRoute{"PUT", "/v1/operator/rule-templates/:industry", fzOperator}
 	fzBodyRoutes["FuzzMerchantCreateRuleDraft"] = fzRoute{"POST", "/v1/merchant/rules/drafts", fzMerchant}
 	fzBodyRoutes["FuzzMerchantSimulateRuleDraft"] = fzRoute{"POST", "/v1/merchant/rules/drafts/:draft/simulate", fzMerchant}
 	fzBodyRoutes["FuzzMerchantPublishRuleDraft"] = fzRoute{"POST", "/v1/merchant/rules/drafts/:draft/publish", fzMerchant}
@@ -276,4 +329,9 @@ func FuzzMerchantSimulateRuleDraft(f *testing.F) {
 
 func FuzzMerchantPublishRuleDraft(f *testing.F) {
 	fuzzRoute(f, "FuzzMerchantPublishRuleDraft", `{}`, `{"effective_at":"2099-01-01T00:00:00Z"}`, `{"effective_at":"2000-01-01T00:00:00Z"}`)
+}
+
+func FuzzOperatorSetRuleTemplate(f *testing.F) {
+	fuzzRoute(f, "FuzzOperatorSetRuleTemplate", `{"rule_plugin":"fuel","summary_en":"1 point per litre"}`, `{"rate_bp":100,"validity_seconds":0}`,
+		`{"expression":"nope"}`, `{"rate_bp":-1}`)
 }

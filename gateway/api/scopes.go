@@ -33,6 +33,7 @@ var merchantScopes = map[Route]string{
 	{fiber.MethodPost, "/v1/merchant/rules/drafts"}:                     merchant.ScopeFinance,
 	{fiber.MethodPost, "/v1/merchant/rules/drafts/:draft/publish"}:      merchant.ScopeFinance,
 	{fiber.MethodPost, "/v1/merchant/rules/versions/:version/withdraw"}: merchant.ScopeFinance,
+	{fiber.MethodPost, "/v1/merchant/rules/adopt/:industry"}:            merchant.ScopeFinance,
 }
 
 // requireScope admits a signed merchant request only if its credential

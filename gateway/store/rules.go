@@ -318,3 +318,51 @@ func (db *DB) PurchaseBreakdown(ctx context.Context, merchantID, orderID string)
 	}
 	return &b, nil
 }
+
+// SetRuleTemplate stores an industry's rule template (replacing the
+// previous one) with its audit event.
+func (db *DB) SetRuleTemplate(ctx context.Context, t rules.Template) error {
+	b, err := json.Marshal(t.Terms)
+	if err != nil {
+		return fmt.Errorf("rule template: %w", err)
+	}
+	return db.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE rule_templates SET terms = ?, updated_by = ?, updated_at = ? WHERE industry = ?`,
+			string(b), t.UpdatedBy, Micros(t.UpdatedAt), t.Industry)
+		if err != nil {
+			return fmt.Errorf("update rule template: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rule_templates (industry, terms, updated_by, updated_at) VALUES (?, ?, ?, ?)`,
+				t.Industry, string(b), t.UpdatedBy, Micros(t.UpdatedAt)); err != nil {
+				return fmt.Errorf("insert rule template: %w", err)
+			}
+		}
+		return insertAudit(ctx, tx, rules.AuditTemplateSet, t.UpdatedBy, "industry:"+t.Industry, t.Terms, t.UpdatedAt)
+	})
+}
+
+// RuleTemplates lists every industry's template by industry.
+func (db *DB) RuleTemplates(ctx context.Context) ([]rules.Template, error) {
+	var rows []struct {
+		Industry  string `db:"industry"`
+		Terms     string `db:"terms"`
+		UpdatedBy string `db:"updated_by"`
+		UpdatedAt int64  `db:"updated_at"`
+	}
+	if err := db.R.SelectContext(ctx, &rows, `SELECT industry, terms, updated_by, updated_at FROM rule_templates ORDER BY industry`); err != nil {
+		return nil, fmt.Errorf("rule templates: %w", err)
+	}
+	out := make([]rules.Template, 0, len(rows))
+	for _, r := range rows {
+		t := rules.Template{Industry: r.Industry, UpdatedBy: r.UpdatedBy, UpdatedAt: FromMicros(r.UpdatedAt)}
+		if err := json.Unmarshal([]byte(r.Terms), &t.Terms); err != nil {
+			return nil, fmt.Errorf("rule template %s: %w", r.Industry, err)
+		}
+		if t.Terms.ExcludedCategories == nil {
+			t.Terms.ExcludedCategories = []string{}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
