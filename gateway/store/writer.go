@@ -376,6 +376,13 @@ func (w *Writer) commit(batch []*Op, isolate bool) []OpResult {
 				time.Sleep(time.Duration(rand.IntN(1000*(attempt+1))) * time.Microsecond)
 				continue
 			}
+		case IsUnavailable(err) || IsStorageFull(err):
+			// The connection broke or the database refused: if it broke in
+			// COMMIT the batch may have committed, so running it again
+			// (or op by op) would find its own nonces and answer
+			// nonce_replayed for effects that exist. Every op gets this
+			// error (503): the client's retry with its Idempotency-Key
+			// replays the stored answer or applies it once.
 		case bad >= 0:
 			// One operation broke the transaction: answer it, run the rest.
 			excluded[bad] = true
