@@ -81,8 +81,8 @@ func (s *Server) runReconciliation(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if s.reconciler == nil {
-		return s.fundingUnavailable()
+	if s.reconciler == nil { // no payment channel configured: none by that name
+		return Errorf(400, CodeUnknownChannel, "no payment channel %q is configured on this gateway", req.Channel)
 	}
 	res, err := s.reconciler.Run(c.UserContext(), req.Channel, req.Date)
 	if err != nil {
