@@ -47,13 +47,16 @@ type gateway struct {
 	opTok  string
 }
 
-func startGateway(t *testing.T, db *store.DB) *gateway {
+func startGateway(t testing.TB, db *store.DB, opts ...func(*config.Config)) *gateway {
 	t.Helper()
 	g := &gateway{db: db, sender: &captureSender{}, clock: &clock{}}
 	g.clock.us.Store(time.Now().UnixMicro())
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Operator.Token = bootstrapToken
+	for _, o := range opts {
+		o(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w := db.NewWriter(store.WriterOptions{BatchSize: 64, BatchWait: 200 * time.Microsecond, Now: g.clock.Now})
 	t.Cleanup(w.Close)
