@@ -474,8 +474,10 @@ func TestRulePluginBreakdownKept(t *testing.T) {
 		f.mustPublish(t, d, time.Time{}) // the first with a plugin: nothing to compare with
 		bd := &points.Breakdown{EligibleFen: 21800, ExcludedFen: 4000, BasePoints: 436,
 			Multipliers: []points.BreakdownMultiplier{{Code: "off_peak", FactorPermille: 1500, Points: 218}},
-			Caps: []points.BreakdownCap{{Code: "off_peak_cap", LimitPoints: 100, RemovedPoints: 118}}, TotalPoints: 536, Explanation: "¥218.00 eligible"}
-		svc.Earnings = points.EarningFunc(func(ctx context.Context, m string) (points.Earning, error) { return db.MerchantEarningAt(ctx, m, f.clock.Now()) })
+			Caps:        []points.BreakdownCap{{Code: "off_peak_cap", LimitPoints: 100, RemovedPoints: 118}}, TotalPoints: 536, Explanation: "¥218.00 eligible"}
+		svc.Earnings = points.EarningFunc(func(ctx context.Context, m string) (points.Earning, error) {
+			return db.MerchantEarningAt(ctx, m, f.clock.Now())
+		})
 		svc.Rules = fixedRule{points.Award{Points: 536, RuleVersion: "plugin:restaurant@1.0.0", Breakdown: bd}}
 		cmd, err := svc.PrepareEarn(ctx, points.EarnRequest{MerchantID: f.m, OrderID: "dinner", Member: points.Identity{Kind: "customer", Value: "c"}, AmountFen: 25800})
 		if err != nil {
