@@ -567,7 +567,23 @@ func (ch *Channel) Payout(ctx context.Context, req payment.PayoutRequest) (payme
 	}
 	body := map[string]any{"appid": ch.c.AppID, "out_bill_no": req.TransactionID, "transfer_scene_id": ch.c.TransferSceneID,
 		"openid": req.Payee.Account, "transfer_amount": req.AmountFen, "transfer_remark": remark}
-	r, err := ch.client.Post(ctx, consts.WechatPayAPIServer+"/v3/fund-app/mch-transfer/transfer-bills", body)
+	header := http.Header{}
+	if req.Payee.Name != "" {
+		// WeChat Pay checks the payee's real name (required from 2,000
+		// yuan); it travels RSA-OAEP encrypted to WeChat Pay's public key,
+		// whose id goes in Wechatpay-Serial.
+		name := &struct {
+			UserName *string `json:"user_name" encryption:"EM_APIV3"`
+		}{UserName: core.String(req.Payee.Name)}
+		serial, err := ch.client.EncryptRequest(ctx, name)
+		if err != nil {
+			return payment.Result{Status: payment.StatusNotSubmitted, TransactionID: req.TransactionID, AmountFen: req.AmountFen,
+				FailureCode: "encrypt_failed", FailureMessage: err.Error()}, nil
+		}
+		body["user_name"] = *name.UserName
+		header.Set("Wechatpay-Serial", serial)
+	}
+	r, err := ch.client.Request(ctx, http.MethodPost, consts.WechatPayAPIServer+"/v3/fund-app/mch-transfer/transfer-bills", header, nil, body, "application/json")
 	if err != nil {
 		res := classify(err)
 		res.TransactionID, res.AmountFen = req.TransactionID, req.AmountFen

@@ -426,3 +426,18 @@ func TestTimeoutIsUnknown(t *testing.T) {
 		t.Fatalf("query after the timeout: %+v", q)
 	}
 }
+
+// The payee's real name travels encrypted to WeChat Pay's public key (the
+// fake decrypts it with the platform key named by Wechatpay-Serial).
+func TestPayoutPayeeNameEncrypted(t *testing.T) {
+	f, ctx := fake(t), context.Background()
+	ch := channel(t, f)
+	r, err := ch.Payout(ctx, payment.PayoutRequest{TransactionID: "po_n00001", AmountFen: 300_000,
+		Payee: payment.Payee{Type: "wechat_openid", Account: "o-owner", Name: "张三"}})
+	if err != nil || r.Status != payment.StatusPending {
+		t.Fatalf("payout with a name: %+v %v", r, err)
+	}
+	if tr, _ := f.Transfer("po_n00001"); tr.UserName != "张三" {
+		t.Fatalf("name at WeChat Pay: %q", tr.UserName)
+	}
+}

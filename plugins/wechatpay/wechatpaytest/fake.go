@@ -54,6 +54,7 @@ type Transfer struct {
 	TransferBillNo string
 	OpenID         string
 	Amount         int64
+	UserName       string // decrypted
 	State          string // ACCEPTED, SUCCESS, FAIL
 	FailReason     string
 }
@@ -383,7 +384,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && p == "/v3/refund/domestic/refunds":
 		s.refund(w, body)
 	case r.Method == http.MethodPost && p == "/v3/fund-app/mch-transfer/transfer-bills":
-		s.transfer(w, body)
+		s.transfer(w, body, r.Header.Get("Wechatpay-Serial"))
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/"):
 		t, ok := s.transfers[strings.TrimPrefix(p, "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/")]
 		if !ok {
@@ -509,16 +510,31 @@ func (s *Server) refund(w http.ResponseWriter, body []byte) {
 	s.reply(w, http.StatusOK, r)
 }
 
-func (s *Server) transfer(w http.ResponseWriter, body []byte) {
+func (s *Server) transfer(w http.ResponseWriter, body []byte, serial string) {
 	var req struct {
 		AppID          string `json:"appid"`
 		OutBillNo      string `json:"out_bill_no"`
 		TransferAmount int64  `json:"transfer_amount"`
 		OpenID         string `json:"openid"`
+		UserName       string `json:"user_name"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil || req.OutBillNo == "" || req.TransferAmount <= 0 || req.OpenID == "" {
 		s.fail(w, http.StatusBadRequest, "PARAM_ERROR", "bad parameters")
 		return
+	}
+	name := ""
+	if req.UserName != "" {
+		// RSA-OAEP (SHA-1) to the platform key named by Wechatpay-Serial.
+		ct, err := base64.StdEncoding.DecodeString(req.UserName)
+		var plain []byte
+		if err == nil && serial == s.PublicKeyID {
+			plain, err = rsa.DecryptOAEP(sha1.New(), nil, s.PlatformKey, ct, nil)
+		}
+		if err != nil || serial != s.PublicKeyID {
+			s.fail(w, http.StatusBadRequest, "PARAM_ERROR", "user_name does not decrypt with the key Wechatpay-Serial names")
+			return
+		}
+		name = string(plain)
 	}
 	t, ok := s.transfers[req.OutBillNo]
 	if ok && (t.Amount != req.TransferAmount || t.OpenID != req.OpenID) {
@@ -528,7 +544,7 @@ func (s *Server) transfer(w http.ResponseWriter, body []byte) {
 	if !ok {
 		s.seq++
 		t = &Transfer{OutBillNo: req.OutBillNo, TransferBillNo: fmt.Sprintf("1330%016d", s.seq), OpenID: req.OpenID,
-			Amount: req.TransferAmount, State: "ACCEPTED"}
+			Amount: req.TransferAmount, State: "ACCEPTED", UserName: name}
 		s.transfers[req.OutBillNo] = t
 	}
 	s.reply(w, http.StatusOK, map[string]any{"out_bill_no": t.OutBillNo, "transfer_bill_no": t.TransferBillNo,
