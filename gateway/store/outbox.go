@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/lianmeng/lianmeng/gateway/ledger"
+	"github.com/lianmeng/lianmeng/gateway/points"
 )
 
 // The outbox of merchant webhooks (issue 16). An event is a projection of
@@ -36,6 +37,7 @@ var eventTypes = map[string]string{
 	ledger.KindRedeemReversal: "redemption.refunded",
 	ledger.KindDebtRecovery:   "debt.recovered",
 	ledger.KindExpire:         "points.expired",
+	points.KindImport:         "points.imported",
 }
 
 // EventType is the webhook event type announcing a ledger transaction kind.
