@@ -75,6 +75,7 @@ var fzBodyRoutes = map[string]fzRoute{
 	"FuzzOperatorCreateCredential":  {"POST", "/v1/operator/merchants/:merchant/credentials", fzOperator},
 	"FuzzOperatorFund":              {"POST", "/v1/operator/merchants/:merchant/fund", fzOperator},
 	"FuzzOperatorSetEarning":        {"PUT", "/v1/operator/merchants/:merchant/earning", fzOperator},
+	"FuzzOperatorCreateStaff":       {"POST", "/v1/operator/merchants/:merchant/staff", fzOperator},
 	"FuzzMerchantEarn":              {"POST", "/v1/merchant/earn", fzMerchant},
 	"FuzzMerchantEarnRefund":        {"POST", "/v1/merchant/earn/refund", fzMerchant},
 	"FuzzMerchantRedeem":            {"POST", "/v1/merchant/redeem", fzMerchant},
@@ -586,4 +587,13 @@ func FuzzEvidenceQueries(f *testing.F) {
 			e.check(t, asMember, "/v1/member/evidence/transactions/"+seg, nil)
 		}
 	})
+}
+
+func FuzzOperatorCreateStaff(f *testing.F) {
+	fuzzRoute(f, "FuzzOperatorCreateStaff",
+		`{"login":"cashier1","role":"cashier","password":"correct horse battery staple"}`,
+		`{"login":"owner","role":"owner","password":"short"}`,
+		`{"login":"","role":"cashier","password":"x"}`,
+		`{"login":"a","role":"admin","password":"correct horse battery staple"}`,
+	)
 }
