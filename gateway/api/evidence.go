@@ -95,6 +95,11 @@ type CheckpointJSON struct {
 	// Cosignatures are the witnesses' (C2SP tlog-cosignature) of the latest
 	// checkpoint, on GET /v1/evidence/checkpoint only.
 	Cosignatures []CosignatureJSON `json:"cosignatures,omitempty"`
+	// WitnessQuorum is how many witness cosignatures the alliance requires
+	// (evidence.witness_quorum; 0: no witnesses are configured), on GET
+	// /v1/evidence/checkpoint only, so anyone can see a checkpoint short of
+	// its quorum.
+	WitnessQuorum int `json:"witness_quorum,omitempty"`
 }
 
 // CosignatureJSON is one witness's cosignature of a checkpoint: Line is
@@ -136,6 +141,7 @@ func (s *Server) evidenceCheckpoint(c *fiber.Ctx) error {
 	for _, co := range cos {
 		out.Cosignatures = append(out.Cosignatures, CosignatureJSON{Witness: co.Witness, Line: co.Line, Time: co.Time.UTC()})
 	}
+	out.WitnessQuorum = s.cfg.Evidence.WitnessQuorum
 	c.Set(fiber.HeaderCacheControl, "public, max-age=1")
 	return c.JSON(out)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -230,3 +231,30 @@ const rfc6962Reference = `(() => {
 	}
 	return out.join(', ');
 })()`
+
+// A checkpoint short of the configured quorum of witness cosignatures is
+// flagged on the transparency page (as on /readyz); without witnesses the
+// page says the checkpoint carries only the alliance's own signature.
+func TestTransparencyWitnessQuorum(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	for _, c := range []struct {
+		quorum    int
+		want, msg string
+	}{
+		{0, "met", "未配置见证人"},
+		{1, "short", "警告：只有 0 个见证人联署，少于要求的 1 个"},
+	} {
+		g := startGateway(t, db, func(cfg *config.Config) { cfg.Evidence.WitnessQuorum = c.quorum })
+		m := g.merchant(t, fmt.Sprint("Tea ", c.quorum), "restaurant", 100, 0, 10_000)
+		g.earn(t, m, "13800138001", 1_000)
+		g.seal(t)
+		ctx := browser(t)
+		do(t, ctx, chromedp.Navigate(g.base+"/"), chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+		if got := attr(t, ctx, "#cp-witnesses", "data-quorum"); got != c.want {
+			t.Errorf("quorum %d: data-quorum %q, want %q", c.quorum, got, c.want)
+		}
+		if got := text(t, ctx, "#cp-witnesses"); !strings.Contains(got, c.msg) {
+			t.Errorf("quorum %d: %q, want it to say %q", c.quorum, got, c.msg)
+		}
+	}
+}

@@ -117,6 +117,14 @@
     $('cp-chain').textContent = cp.chain_head;
     $('cp-time').textContent = when(cp.time) + ' (' + cp.time + ')';
     $('cp-keyid').textContent = cp.key_id;
+    // Witnesses: a checkpoint short of its quorum is flagged, as on /readyz.
+    const cos = cp.cosignatures || [], q = cp.witness_quorum || 0;
+    const w = $('cp-witnesses');
+    const names = cos.map((c) => c.witness).join(', ');
+    w.textContent = q === 0 && cos.length === 0 ? t('t.w.none')
+      : cos.length >= q ? t('t.w.ok', { n: cos.length, q, names }) : t('t.w.short', { n: cos.length, q });
+    w.className = q > 0 && cos.length < q ? 'bad' : 'ok';
+    w.dataset.quorum = String(q > 0 && cos.length < q ? 'short' : 'met');
     $('cp-signed').textContent = cp.signed;
     $('cp-pem').textContent = key.public_key_pem;
     // The body is the signed text up to its blank line (docs/evidence.md §5.3).
