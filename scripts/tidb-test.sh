@@ -55,7 +55,7 @@ port=$(free_port)
 status_port=$(free_port)
 data=$(mktemp -d)
 "$bin" -store unistore -path "$data/store" -host 127.0.0.1 -P "$port" -status "$status_port" \
-  -log-file "$data/tidb.log" >"$data/stdout.log" 2>&1 &
+  -log-file "$data/tidb.log" -log-slow-query "$data/tidb-slow.log" >"$data/stdout.log" 2>&1 &
 tidb_pid=$!
 cleanup() {
   kill "$tidb_pid" 2>/dev/null || true
