@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/pii"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -232,34 +230,7 @@ func TestPlaintextCredentialsSealed(t *testing.T) {
 	for _, dialect := range storetest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
-			driver, dsn := storetest.NewDatabase(t, dialect)
-			db, err := store.Open(ctx, driver, dsn, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			gd := goose.DialectSQLite3
-			if dialect == store.MySQL {
-				gd = goose.DialectMySQL
-			}
-			p, err := goose.NewProvider(gd, db.W.DB, os.DirFS("migrations/"+dialect))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var before, sealedMigration int64
-			for _, src := range p.ListSources() {
-				if strings.HasSuffix(src.Path, "_sealed_credentials.sql") {
-					sealedMigration = src.Version
-					break
-				}
-				before = src.Version
-			}
-			if sealedMigration == 0 {
-				t.Fatal("no *_sealed_credentials.sql migration")
-			}
-			if _, err := p.UpTo(ctx, before); err != nil {
-				t.Fatal(err)
-			}
+			db := openBefore(t, dialect, "_sealed_credentials.sql")
 			now := time.Now()
 			m, _ := merchant.NewMerchant("Old", "restaurant", now)
 			if _, err := db.W.ExecContext(ctx, `INSERT INTO merchants (id, name, industry, status, created_at) VALUES (?, ?, ?, ?, ?)`,

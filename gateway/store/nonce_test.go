@@ -3,13 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/pressly/goose/v3"
 
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
@@ -76,34 +72,7 @@ func TestNonceMigrationKeepsLatestDuplicate(t *testing.T) {
 	for _, dialect := range storetest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
-			driver, dsn := storetest.NewDatabase(t, dialect)
-			db, err := store.Open(ctx, driver, dsn, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			gd := goose.DialectSQLite3
-			if dialect == store.MySQL {
-				gd = goose.DialectMySQL
-			}
-			p, err := goose.NewProvider(gd, db.W.DB, os.DirFS("migrations/"+dialect))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var before, once int64
-			for _, src := range p.ListSources() {
-				if strings.HasSuffix(src.Path, "_nonce_once_per_key.sql") {
-					once = src.Version
-					break
-				}
-				before = src.Version
-			}
-			if once == 0 {
-				t.Fatal("no *_nonce_once_per_key.sql migration")
-			}
-			if _, err := p.UpTo(ctx, before); err != nil {
-				t.Fatal(err)
-			}
+			db := openBefore(t, dialect, "_nonce_once_per_key.sql")
 			for _, r := range []struct {
 				key, nonce string
 				exp        int64
