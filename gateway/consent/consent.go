@@ -84,13 +84,12 @@ func or[T comparable](v, def T) T {
 
 // Refusal codes.
 const (
-	CodeThrottled      = "code_resend_throttled"
-	CodeSignInInvalid  = "signin_code_invalid"
-	CodeSignInExpired  = "signin_code_expired"
-	CodeSignInLocked   = "signin_locked"
-	CodeIdentityKind   = "phone_required"
-	CodeSenderDown     = "message_sender_unavailable"
-	CodeUnknownOrNoRel = points.CodeUnknownMember
+	CodeThrottled     = "code_resend_throttled"
+	CodeSignInInvalid = "signin_code_invalid"
+	CodeSignInExpired = "signin_code_expired"
+	CodeSignInLocked  = "signin_locked"
+	CodeIdentityKind  = "phone_required"
+	CodeSenderDown    = "message_sender_unavailable"
 )
 
 // Classes beyond points': the API maps Throttled to 429 and
@@ -142,12 +141,11 @@ func (s *Service) IssueRedemptionCode(ctx context.Context, memberID string, maxP
 	if maxPoints < 0 || maxPoints > 1_000_000_000 {
 		return RedemptionCode{}, refuse(points.Invalid, points.CodeInvalidPoints, "max_points must be between 0 (no cap) and 1000000000")
 	}
-	body, err := s.randomDigits(points.RedemptionCodeLen - 2)
+	digits, err := s.randomDigits(points.RedemptionCodeLen - 2)
 	if err != nil {
 		return RedemptionCode{}, err
 	}
-	body = "6" + body
-	code := body + string(points.LuhnDigit(body))
+	code := points.RedemptionCodeFrom(digits)
 	now := s.now()
 	exp := now.Add(or(s.CodeTTL, 60*time.Second)).Truncate(time.Second)
 	if err := s.Store.CreateConsent(ctx, points.Consent{Key: points.RedemptionCodeKey(code), Kind: points.ConsentApp, MemberID: memberID,

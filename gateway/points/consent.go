@@ -58,6 +58,13 @@ func ValidRedemptionCode(code string) bool {
 	return LuhnDigit(code[:RedemptionCodeLen-1]) == code[RedemptionCodeLen-1]
 }
 
+// RedemptionCodeFrom makes the redemption code whose 16 middle digits are
+// digits: "6", digits, and the Luhn check digit of the first 17.
+func RedemptionCodeFrom(digits string) string {
+	body := "6" + digits
+	return body + string(LuhnDigit(body))
+}
+
 // LuhnDigit is the Luhn check digit of a string of ASCII digits.
 func LuhnDigit(s string) byte {
 	sum := 0

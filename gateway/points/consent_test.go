@@ -13,6 +13,9 @@ import (
 // The redemption code's format, as documented (README, Member consent).
 func TestRedemptionCodeVector(t *testing.T) {
 	const code = "612345678901234566"
+	if points.RedemptionCodeFrom(code[1:17]) != code {
+		t.Errorf("RedemptionCodeFrom(%s) does not give the vector", code[1:17])
+	}
 	if !points.ValidRedemptionCode(code) {
 		t.Fatalf("%s: the documented vector is not valid", code)
 	}

@@ -330,8 +330,7 @@ func redemptionCode(t testing.TB, db *store.DB, merchantID string, id points.Ide
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	body := fmt.Sprintf("6%016d", codeSeq.Add(1))
-	code := body + string(points.LuhnDigit(body))
+	code := points.RedemptionCodeFrom(fmt.Sprintf("%016d", codeSeq.Add(1)))
 	now := time.Now()
 	if err := db.CreateConsent(ctx, points.Consent{Key: points.RedemptionCodeKey(code), Kind: points.ConsentApp, MemberID: mid,
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {

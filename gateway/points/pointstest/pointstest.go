@@ -756,8 +756,7 @@ func (t *Tx) AddConsent(c points.Consent) {
 // gets a well-formed code that is not stored.
 func (t *Tx) RedemptionCode(merchantID string, id points.Identity, maxPoints int64) string {
 	t.codeSeq++
-	body := fmt.Sprintf("6%016d", t.codeSeq)
-	code := body + string(points.LuhnDigit(body))
+	code := points.RedemptionCodeFrom(fmt.Sprintf("%016d", t.codeSeq))
 	if mid, err := t.Member(merchantID, id, false); err == nil {
 		t.AddConsent(points.Consent{Key: points.RedemptionCodeKey(code), Kind: points.ConsentApp, MemberID: mid, MaxPoints: maxPoints,
 			CreatedAt: t.now, ExpiresAt: t.now.Add(time.Minute)})
