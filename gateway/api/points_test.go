@@ -245,6 +245,27 @@ func TestPointsFlowOverHTTP(t *testing.T) {
 			plain.MemberID != earn.MemberID || plain.Balance != nil {
 			t.Fatalf("lookup without a code: %+v %v", plain, err)
 		}
+		// With the member's code the till gets a 2-minute token that shows
+		// the balance and nothing else; without a valid code, none.
+		var till memberTokenResponse
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/token", map[string]any{"code": g.redemptionCode(t, tok, 0)}, &till); err != nil {
+			t.Fatal(err)
+		}
+		if till.MemberID != earn.MemberID || till.Scope != tillPrefix+a.ID {
+			t.Fatalf("till token %+v", till)
+		}
+		tc := client.NewOperator(g.base, till.Token)
+		if err := tc.Do(ctx, "GET", "/v1/member/balance", nil, &bal); err != nil || bal.MemberID != earn.MemberID {
+			t.Fatalf("balance with a till token: %+v %v", bal, err)
+		}
+		for _, path := range []string{"/v1/member/lots", "/v1/member/history"} {
+			if err := tc.Do(ctx, "GET", path, nil, nil); apiCode(t, err) != CodeMemberScope {
+				t.Fatalf("%s with a till token: %v", path, err)
+			}
+		}
+		if err := a.C.Do(ctx, "POST", "/v1/merchant/members/token", map[string]any{"code": "612345678901234566"}, nil); apiCode(t, err) != points.CodeConsentRequired {
+			t.Fatalf("till token for a code nobody was given: %v", err)
+		}
 		// A member B never served and a phone that is no member answer alike.
 		for _, p := range []string{"13800138000", "13999999999"} {
 			err = b.C.Do(ctx, "POST", "/v1/merchant/members/lookup", map[string]any{"member": phone(p)}, nil)
