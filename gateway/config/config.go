@@ -45,9 +45,10 @@ type Config struct {
 	RateLimits  RateLimits  `yaml:"rate_limits"`
 	// Environment is development (the default) or production, which
 	// refuses development-only parts (the logging message sender).
-	Environment string  `yaml:"environment"`
-	Members     Members `yaml:"members"`
-	Rules       Rules   `yaml:"rules"`
+	Environment string     `yaml:"environment"`
+	Members     Members    `yaml:"members"`
+	Rules       Rules      `yaml:"rules"`
+	Settlement  Settlement `yaml:"settlement"`
 }
 
 // Database selects and tunes the store.
@@ -254,6 +255,7 @@ func Default() Config {
 		Environment: EnvDevelopment,
 		Members:     defaultMembers(),
 		Rules:       defaultRules(),
+		Settlement:  defaultSettlement(),
 	}
 }
 
@@ -356,6 +358,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.RateLimits.validate(); err != nil {
+		return err
+	}
+	if err := c.Settlement.validate(); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

@@ -91,32 +91,78 @@ func (s Statement) CSV() []byte {
 	return b.Bytes()
 }
 
+// Calendar cuts the alliance's clearing days (config settlement.time_zone
+// and settlement.cutoff): the day D is the 24 hours that end at the
+// cut-off on D in Location (00:00: the midnight that ends D), so with a
+// 22:00 cut-off a transaction at 21:59:59 on D is in D and one at
+// 22:00:00 is in D+1. The zero Calendar is midnight in UTC+8.
+type Calendar struct {
+	Location *time.Location
+	// Cutoff is the time of day the day ends, from midnight (0 to 23:59).
+	Cutoff time.Duration
+}
+
+// ChinaTime is the default zone (Asia/Shanghai has had no daylight
+// saving since 1991).
+var ChinaTime = time.FixedZone("CST", 8*3600)
+
+func (c Calendar) loc() *time.Location {
+	if c.Location != nil {
+		return c.Location
+	}
+	return ChinaTime
+}
+
+// end is when the day y-m-d ends: its cut-off, by the wall clock (a day
+// across a daylight-saving change is 23 or 25 hours long). A 00:00
+// cut-off is the midnight at the end of the day, not at its start.
+func (c Calendar) end(y int, m time.Month, d int) time.Time {
+	cut := c.Cutoff
+	if cut <= 0 {
+		cut = 24 * time.Hour
+	}
+	h, min := int(cut/time.Hour), int(cut%time.Hour/time.Minute)
+	return time.Date(y, m, d, h, min, 0, 0, c.loc())
+}
+
+// Window is the [from, to) of a date (YYYY-MM-DD), in UTC.
+func (c Calendar) Window(date string) (from, to time.Time, err error) {
+	day, err := time.ParseInLocation("2006-01-02", date, c.loc())
+	if err != nil || day.Format("2006-01-02") != date {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: date %q is not YYYY-MM-DD", ErrInvalid, date)
+	}
+	y, m, d := day.Date()
+	return c.end(y, m, d-1).UTC(), c.end(y, m, d).UTC(), nil
+}
+
+// DayOf is the clearing day t belongs to.
+func (c Calendar) DayOf(t time.Time) string {
+	y, m, d := t.In(c.loc()).Date()
+	if c.Cutoff > 0 && !t.Before(c.end(y, m, d)) {
+		return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC).Format("2006-01-02")
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Format("2006-01-02")
+}
+
+// LastClosed is the latest day that has ended at now: the day before the
+// one now is in.
+func (c Calendar) LastClosed(now time.Time) string {
+	day, _ := time.Parse("2006-01-02", c.DayOf(now))
+	return day.AddDate(0, 0, -1).Format("2006-01-02")
+}
+
 // Clearing produces the daily statements.
 type Clearing struct {
 	DB *store.DB
-	// Location is the alliance's time zone (default UTC+8) and Cutoff the
-	// time of day a day ends in it (default midnight).
-	Location *time.Location
-	Cutoff   time.Duration
+	// Calendar says which transactions a day's statements cover.
+	Calendar Calendar
 	Signer   StatementSigner // nil: statements are stored unsigned
 	Now      func() time.Time
 }
 
 // Window is the [from, to) a date's statements cover.
 func (c *Clearing) Window(date string) (from, to time.Time, err error) {
-	loc := c.Location
-	if loc == nil {
-		loc = time.FixedZone("CST", 8*3600)
-	}
-	day, err := time.ParseInLocation("2006-01-02", date, loc)
-	if err != nil {
-		return time.Time{}, time.Time{}, fmt.Errorf("%w: date %q is not YYYY-MM-DD", ErrInvalid, date)
-	}
-	from = day.Add(c.Cutoff - 24*time.Hour)
-	if c.Cutoff == 0 {
-		from = day
-	}
-	return from.UTC(), from.Add(24 * time.Hour).UTC(), nil
+	return c.Calendar.Window(date)
 }
 
 // Run makes (or makes again) the statement of every merchant whose payable

@@ -3,6 +3,7 @@ package settlement_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +98,102 @@ func evidenceKey(t *testing.T) (settlement.SM2Signer, error) {
 		t.Fatal(err)
 	}
 	return settlement.SM2Signer{Key: key, ID: "ev-key"}, nil
+}
+
+// TestCalendarCutoff: a day ends at its cut-off by the wall clock of the
+// alliance's zone; the instant of the cut-off belongs to the next day.
+func TestCalendarCutoff(t *testing.T) {
+	cst := time.FixedZone("CST", 8*3600)
+	c := settlement.Calendar{Location: cst, Cutoff: 22 * time.Hour}
+	from, to, err := c.Window("2026-11-30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !from.Equal(time.Date(2026, 11, 29, 22, 0, 0, 0, cst)) || !to.Equal(time.Date(2026, 11, 30, 22, 0, 0, 0, cst)) {
+		t.Fatalf("window %s .. %s", from, to)
+	}
+	for _, tc := range []struct {
+		at        time.Time
+		day, last string
+	}{
+		{time.Date(2026, 11, 30, 21, 59, 59, 999_999_000, cst), "2026-11-30", "2026-11-29"},
+		{time.Date(2026, 11, 30, 22, 0, 0, 0, cst), "2026-12-01", "2026-11-30"},
+		{time.Date(2026, 12, 31, 23, 0, 0, 0, cst), "2027-01-01", "2026-12-31"},
+		{time.Date(2026, 11, 30, 0, 0, 0, 0, cst), "2026-11-30", "2026-11-29"},
+	} {
+		if d := c.DayOf(tc.at); d != tc.day {
+			t.Errorf("DayOf(%s) = %s, want %s", tc.at, d, tc.day)
+		}
+		if l := c.LastClosed(tc.at); l != tc.last {
+			t.Errorf("LastClosed(%s) = %s, want %s", tc.at, l, tc.last)
+		}
+	}
+	// The zero Calendar is midnight, UTC+8.
+	var zero settlement.Calendar
+	if d := zero.DayOf(time.Date(2026, 11, 30, 15, 59, 59, 0, time.UTC)); d != "2026-11-30" {
+		t.Errorf("zero calendar: %s", d)
+	}
+	if d := zero.DayOf(time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC)); d != "2026-12-01" {
+		t.Errorf("zero calendar: %s", d)
+	}
+	// Across a daylight-saving change the day is 23 hours long, still cut
+	// at the wall clock's cut-off.
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to, _ = settlement.Calendar{Location: berlin, Cutoff: 2*time.Hour + 30*time.Minute}.Window("2026-03-30")
+	if to.Sub(from) != 23*time.Hour {
+		t.Fatalf("the day after the spring change is %s long", to.Sub(from))
+	}
+	for _, bad := range []string{"2026-02-30", "2026-11-3", "30.11.2026", ""} {
+		if _, _, err := c.Window(bad); !errors.Is(err, settlement.ErrInvalid) {
+			t.Errorf("Window(%q): %v", bad, err)
+		}
+	}
+}
+
+// A 22:00 cut-off: a redemption at 21:59:59.999999 is on that day's
+// statement, one at 22:00:00 on the next day's, and the next day's
+// opening is the day's closing; on both databases.
+func TestClearingCutoffBoundary(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		x, ctx := setup(t, db), context.Background()
+		cst := time.FixedZone("CST", 8*3600)
+		c := &clock{t: time.Date(2026, 11, 29, 23, 0, 0, 0, cst)}
+		x.w.Close()
+		x.w = db.NewWriter(store.WriterOptions{Now: c.now})
+		t.Cleanup(x.w.Close)
+		x.owe(t, 1_000) // after the 29th's cut-off: the 30th
+		c.t = time.Date(2026, 11, 30, 21, 59, 59, 999_999_000, cst)
+		x.owe(t, 200)
+		c.t = time.Date(2026, 11, 30, 22, 0, 0, 0, cst)
+		x.owe(t, 30)
+		c.t = time.Date(2026, 12, 1, 21, 59, 59, 0, cst)
+		x.owe(t, 4)
+		c.t = time.Date(2026, 12, 1, 22, 0, 0, 0, cst)
+		x.owe(t, 50_000) // the 2nd
+
+		cl := &settlement.Clearing{DB: db, Calendar: settlement.Calendar{Location: cst, Cutoff: 22 * time.Hour}}
+		day := func(date string) settlement.Statement {
+			t.Helper()
+			sts, err := cl.Run(ctx, date, nil)
+			if err != nil || len(sts) != 1 {
+				t.Fatalf("%s: %v %+v", date, err, sts)
+			}
+			return sts[0]
+		}
+		d30, d1 := day("2026-11-30"), day("2026-12-01")
+		if d30.OpeningFen != 0 || d30.NetFen != 1_200 || d30.ClosingFen != 1_200 || d30.Lines[0].Count != 2 {
+			t.Fatalf("30 Nov: %+v", d30)
+		}
+		if d1.OpeningFen != 1_200 || d1.NetFen != 34 || d1.ClosingFen != 1_234 || d1.Lines[0].Count != 2 {
+			t.Fatalf("1 Dec: %+v", d1)
+		}
+		// Midnight cut-off, the same ledger: the days split elsewhere.
+		cl.Calendar = settlement.Calendar{Location: cst}
+		if m30 := day("2026-11-30"); m30.OpeningFen != 1_000 || m30.NetFen != 230 {
+			t.Fatalf("30 Nov at midnight: %+v", m30)
+		}
+	})
 }

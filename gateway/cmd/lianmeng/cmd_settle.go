@@ -22,8 +22,9 @@ func newSettleCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "settle --date YYYY-MM-DD [flags]",
 		Short: "make the day's merchant statements (clearing), signed with the evidence key",
-		Long: `settle nets each merchant's payable over one day (cut at midnight,
-UTC+8): the payable at the start, each kind of movement (redemptions at its
+		Long: `settle nets each merchant's payable over one clearing day (the 24
+hours ending at settlement.cutoff on that day in settlement.time_zone;
+by default midnight, Asia/Shanghai): the payable at the start, each kind of movement (redemptions at its
 stores, reversals, payout holds and returns, ...), the payable at the end;
 and stores one statement per merchant, its JSON signed with the evidence key
 (SM2 over "lianmeng-statement-v1\n" + body). Running a day again makes the
@@ -58,8 +59,12 @@ func cmdSettle(cfgPath, date string, quiet bool, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	cal, err := settlementCalendar(cfg)
+	if err != nil {
+		return err
+	}
 	bar := newProgress(stderr, quiet)
-	cl := &settlement.Clearing{DB: db, Signer: settlement.SM2Signer{Key: key, ID: signer.KeyID()}}
+	cl := &settlement.Clearing{DB: db, Calendar: cal, Signer: settlement.SM2Signer{Key: key, ID: signer.KeyID()}}
 	sts, err := cl.Run(ctx, date, func(done, total int) { bar.set("statements "+date, int64(done), int64(total), "") })
 	bar.done()
 	if err != nil {

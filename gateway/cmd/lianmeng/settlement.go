@@ -13,11 +13,13 @@ import (
 	"github.com/lianmeng/lianmeng/sdk"
 )
 
-// settlementDailyJob settles yesterday (UTC+8) every hour under the
+// settlementDailyJob settles the last clearing day that has ended
+// (settlement.time_zone and settlement.cutoff) every hour under the
 // scheduler's lease: the merchants' statements (a re-run makes the same
-// ones) and, for each payment channel, the reconciliation of its bill
-// (exceptions recorded once). A channel whose bill is not there yet is
-// logged and tried again the next hour.
+// ones) and, for each payment channel, the reconciliation of its bill of
+// the channel's own yesterday (midnight, Beijing time; exceptions recorded
+// once). A channel whose bill is not there yet is logged and tried again
+// the next hour.
 func settlementDailyJob(cfg config.Config, db *store.DB, log *slog.Logger, rc *settlement.Reconciler) scheduler.Job {
 	var channels []string
 	for _, p := range cfg.Plugins {
@@ -25,9 +27,13 @@ func settlementDailyJob(cfg config.Config, db *store.DB, log *slog.Logger, rc *s
 			channels = append(channels, p.Name)
 		}
 	}
-	cst := time.FixedZone("CST", 8*3600)
+	cal, calErr := settlementCalendar(cfg)
 	return scheduler.Job{Name: "settlement.daily", Interval: time.Hour, Run: func(ctx context.Context) (int, error) {
-		date := time.Now().In(cst).AddDate(0, 0, -1).Format("2006-01-02")
+		if calErr != nil {
+			return 0, calErr
+		}
+		now := time.Now()
+		date := cal.LastClosed(now)
 		key, err := signingKey(cfg, log)
 		if err != nil {
 			return 0, err
@@ -36,7 +42,7 @@ func settlementDailyJob(cfg config.Config, db *store.DB, log *slog.Logger, rc *s
 		if err != nil {
 			return 0, err
 		}
-		cl := &settlement.Clearing{DB: db, Signer: settlement.SM2Signer{Key: key, ID: signer.KeyID()}}
+		cl := &settlement.Clearing{DB: db, Calendar: cal, Signer: settlement.SM2Signer{Key: key, ID: signer.KeyID()}}
 		sts, err := cl.Run(ctx, date, nil)
 		if err != nil {
 			return 0, err
@@ -44,17 +50,31 @@ func settlementDailyJob(cfg config.Config, db *store.DB, log *slog.Logger, rc *s
 		n := len(sts)
 		if rc != nil {
 			for _, ch := range channels {
-				res, err := rc.Run(ctx, ch, date)
+				billDate := now.In(settlement.ChinaTime).AddDate(0, 0, -1).Format("2006-01-02")
+				res, err := rc.Run(ctx, ch, billDate)
 				if err != nil {
-					log.Warn("reconciliation not done", "channel", ch, "date", date, "err", err)
+					log.Warn("reconciliation not done", "channel", ch, "date", billDate, "err", err)
 					continue
 				}
 				if res.Exceptions > 0 {
-					log.Warn("reconciliation exceptions", "channel", ch, "date", date, "exceptions", res.Exceptions)
+					log.Warn("reconciliation exceptions", "channel", ch, "date", billDate, "exceptions", res.Exceptions)
 				}
 				n++
 			}
 		}
 		return n, nil
 	}}
+}
+
+// settlementCalendar is the configured clearing day (validated at load).
+func settlementCalendar(cfg config.Config) (settlement.Calendar, error) {
+	loc, err := cfg.Settlement.Location()
+	if err != nil {
+		return settlement.Calendar{}, err
+	}
+	off, err := cfg.Settlement.CutoffOffset()
+	if err != nil {
+		return settlement.Calendar{}, err
+	}
+	return settlement.Calendar{Location: loc, Cutoff: off}, nil
 }
