@@ -92,6 +92,10 @@ const (
 	CapStatements = "payment.statements"
 	// CapPayouts: a payment channel supports Payout and QueryPayout.
 	CapPayouts = "payment.payouts"
+	// CapQueryPayment: a payment channel implements payment.Querier.
+	CapQueryPayment = "payment.query"
+	// CapLogin: a payment channel implements payment.LoginExchanger.
+	CapLogin = "payment.login"
 )
 
 var (
@@ -102,6 +106,10 @@ var (
 	// ErrNotConfigured is returned for a call naming an instance that was
 	// never configured in this process (for example after a restart).
 	ErrNotConfigured = errors.New("instance not configured")
+	// ErrUnimplemented is returned for an optional call the plugin does not
+	// implement (or that did not exist when it was built): the plugin is
+	// healthy, it just cannot do that.
+	ErrUnimplemented = errors.New("not implemented by this plugin")
 )
 
 // Info describes one plugin.

@@ -174,6 +174,8 @@ func toStatus(err error) error {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrNotConfigured):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrUnimplemented):
+		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):
@@ -486,6 +488,44 @@ func (s *paymentServer) Refund(ctx context.Context, req *pb.RefundRequest) (*pb.
 		return nil, toStatus(err)
 	}
 	return convert.PaymentResultToPB(res), nil
+}
+
+// QueryPayment answers UNIMPLEMENTED for a channel that is not a
+// payment.Querier, exactly as a plugin built before the call existed does.
+func (s *paymentServer) QueryPayment(ctx context.Context, req *pb.QueryPaymentRequest) (*pb.PaymentResult, error) {
+	c, release, err := s.instances.get(req.GetInstance())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	q, ok := c.(payment.Querier)
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "%s: payment channel %s cannot query payments", ErrUnimplemented, s.def.Info.Name)
+	}
+	res, err := q.QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: req.GetTransactionId(), ChannelReference: req.GetChannelReference()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return convert.PaymentResultToPB(res), nil
+}
+
+// ExchangeLoginCode answers UNIMPLEMENTED for a channel that is not a
+// payment.LoginExchanger.
+func (s *paymentServer) ExchangeLoginCode(ctx context.Context, req *pb.ExchangeLoginCodeRequest) (*pb.ExchangeLoginCodeResponse, error) {
+	c, release, err := s.instances.get(req.GetInstance())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	x, ok := c.(payment.LoginExchanger)
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "%s: payment channel %s has no mini-program login", ErrUnimplemented, s.def.Info.Name)
+	}
+	id, err := x.ExchangeLoginCode(ctx, payment.LoginRequest{Code: req.GetCode()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return convert.LoginIdentityToPB(id), nil
 }
 
 type senderServer struct {

@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
@@ -84,6 +85,9 @@ func (p posHandle) HandleWebhook(ctx context.Context, req pos.Request) (res pos.
 // PaymentChannel returns a supervised handle to a payment channel plugin.
 // An ErrUnavailable with Sent set from a money-moving call means the
 // outcome is unknown: resolve it by querying with the same transaction id.
+// The handle is also a payment.Querier and a payment.LoginExchanger; a
+// plugin without those calls answers sdk.ErrUnimplemented (not an outage:
+// the circuit stays closed).
 func (h *Host) PaymentChannel(name string) (payment.Channel, error) {
 	m, err := h.lookup(name, sdk.KindPaymentChannel)
 	if err != nil {
@@ -146,4 +150,39 @@ func (ch channelHandle) Refund(ctx context.Context, req payment.RefundRequest) (
 		return err
 	})
 	return res, err
+}
+
+func (ch channelHandle) QueryPayment(ctx context.Context, req payment.QueryPaymentRequest) (res payment.Result, err error) {
+	err = ch.do(ctx, "QueryPayment", func(ctx context.Context, c payment.Channel) error {
+		res, err = c.(payment.Querier).QueryPayment(ctx, req)
+		if err == nil && res.TransactionID != "" && res.TransactionID != req.TransactionID {
+			// The answer is about another payment: never act on it.
+			err = fmt.Errorf("%w: asked for %q, answered %q", errBadResult, req.TransactionID, res.TransactionID)
+		}
+		return err
+	})
+	return res, err
+}
+
+// maxLoginUserID bounds a channel's user id (WeChat openids are 28
+// characters, Alipay user ids 16; unions and future formats fit).
+const maxLoginUserID = 128
+
+func (ch channelHandle) ExchangeLoginCode(ctx context.Context, req payment.LoginRequest) (id payment.LoginIdentity, err error) {
+	err = ch.do(ctx, "ExchangeLoginCode", func(ctx context.Context, c payment.Channel) error {
+		id, err = c.(payment.LoginExchanger).ExchangeLoginCode(ctx, req)
+		if err != nil {
+			return err
+		}
+		// The member is found by this id: an empty or foreign-kind one
+		// would sign someone in as the wrong member.
+		switch {
+		case id.Kind != payment.IdentityWeChatOpenID && id.Kind != payment.IdentityAlipayUserID:
+			return fmt.Errorf("%w: identity kind %q", errBadResult, id.Kind)
+		case id.UserID == "" || len(id.UserID) > maxLoginUserID || strings.TrimSpace(id.UserID) != id.UserID:
+			return fmt.Errorf("%w: user id of %d bytes", errBadResult, len(id.UserID))
+		}
+		return nil
+	})
+	return id, err
 }

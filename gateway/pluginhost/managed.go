@@ -250,11 +250,15 @@ func (m *managed) call(ctx context.Context, method string, fn func(context.Conte
 	start := time.Now()
 	err := fn(cctx, c)
 	mt.latency.WithLabelValues(name, method).Observe(time.Since(start).Seconds())
-	if err == nil || errors.Is(err, sdk.ErrInvalidInput) {
+	if err == nil || errors.Is(err, sdk.ErrInvalidInput) || errors.Is(err, sdk.ErrUnimplemented) {
+		// A refusal or a call the plugin lacks is an answer, not an outage.
 		m.br.done(true)
 		mt.circuit.WithLabelValues(name).Set(0)
-		if err != nil {
+		switch {
+		case errors.Is(err, sdk.ErrInvalidInput):
 			mt.errors.WithLabelValues(name, method, "invalid_input").Inc()
+		case err != nil:
+			mt.errors.WithLabelValues(name, method, "unimplemented").Inc()
 		}
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
 	"github.com/lianmeng/lianmeng/sdk/host"
+	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/plugintest"
 	"github.com/lianmeng/lianmeng/sdk/purchase"
 )
@@ -429,4 +430,70 @@ func TestCloseFailsCalls(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func testchannel(name string, optional bool) config.Plugin {
+	return config.Plugin{Name: name, Kind: sdk.KindPaymentChannel, Path: testruleBin, SHA256: testruleSum,
+		Required: true, Config: map[string]any{"optional": optional}}
+}
+
+// The optional PaymentChannel calls across the boundary: a plugin without
+// them answers sdk.ErrUnimplemented, which is no outage (the circuit
+// stays closed even with a threshold of one); a plugin with them is called
+// through, and an answer about another payment or an identity without a
+// kind or an id is a bad result, never passed on.
+func TestOptionalChannelCalls(t *testing.T) {
+	h := newHost(t, Options{BreakerThreshold: 1}, testchannel("old", false), testchannel("new", true))
+	if err := h.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old, err := h.PaymentChannel("old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		_, err := old.(payment.Querier).QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "fnd_1"})
+		if !errors.Is(err, sdk.ErrUnimplemented) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("query on a plugin without it: want sdk.ErrUnimplemented only, got %v", err)
+		}
+		_, err = old.(payment.LoginExchanger).ExchangeLoginCode(ctx, payment.LoginRequest{Code: "c"})
+		if !errors.Is(err, sdk.ErrUnimplemented) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("login on a plugin without it: want sdk.ErrUnimplemented only, got %v", err)
+		}
+	}
+	if _, err := old.(payment.Querier).QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "fnd_1"}); errors.Is(err, ErrUnavailable) {
+		t.Fatalf("the circuit opened on unimplemented calls: %v", err)
+	}
+
+	ch, err := h.PaymentChannel("new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := ch.(payment.Querier)
+	res, err := q.QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "fnd_2"})
+	if err != nil || res.Status != payment.StatusSucceeded || res.TransactionID != "fnd_2" || res.ChannelReference != "ref-fnd_2" || res.AmountFen != 100 {
+		t.Fatalf("query: %+v %v", res, err)
+	}
+	x := ch.(payment.LoginExchanger)
+	id, err := x.ExchangeLoginCode(ctx, payment.LoginRequest{Code: "abc"})
+	if err != nil || id.Kind != payment.IdentityWeChatOpenID || id.UserID != "o-abc" {
+		t.Fatalf("login: %+v %v", id, err)
+	}
+	if _, err := x.ExchangeLoginCode(ctx, payment.LoginRequest{Code: "used"}); !errors.Is(err, sdk.ErrInvalidInput) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a refused code: want sdk.ErrInvalidInput only, got %v", err)
+	}
+	h2 := newHost(t, Options{}, testchannel("new", true))
+	ch2, err := h2.PaymentChannel("new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ch2.(payment.Querier).QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "other"})
+	unavailable(t, err, "bad_result")
+	for _, code := range []string{"nokind", "noid"} {
+		_, err = ch2.(payment.LoginExchanger).ExchangeLoginCode(ctx, payment.LoginRequest{Code: code})
+		unavailable(t, err, "bad_result")
+	}
+	_, err = ch2.(payment.Querier).QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "fail"})
+	unavailable(t, err, "failed")
 }

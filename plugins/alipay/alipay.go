@@ -7,7 +7,10 @@
 //   - HandleNotification: the form Alipay POSTs, its RSA2 signature
 //     verified; answered "success" only when verified, "failure" otherwise
 //     (Alipay retries).
-//   - QueryPayment (an extra of this channel): alipay.trade.query.
+//   - QueryPayment: alipay.trade.query (payment.Querier).
+//   - ExchangeLoginCode: a mini-program's my.getAuthCode code for the
+//     user's user_id, through alipay.system.oauth.token
+//     (payment.LoginExchanger).
 //   - Refund: alipay.trade.refund, out_request_no = TransactionID.
 //   - Payout / QueryPayout: alipay.fund.trans.uni.transfer and
 //     alipay.fund.trans.common.query, out_biz_no = TransactionID.
@@ -253,17 +256,27 @@ var tradeStates = map[alipay.TradeStatus]payment.Status{
 	alipay.TradeStatusWaitBuyerPay: payment.StatusPending, alipay.TradeStatusClosed: payment.StatusFailed,
 }
 
-// QueryPayment reads a trade by its out_trade_no.
-func (ch *Channel) QueryPayment(ctx context.Context, transactionID string) (payment.Result, error) {
-	rsp, err := ch.client.TradeQuery(ctx, alipay.TradeQuery{OutTradeNo: transactionID})
+// QueryPayment reads a trade by its out_trade_no. A trade Alipay does not
+// have (ACQ.TRADE_NOT_EXIST) was never taken: StatusNotSubmitted.
+func (ch *Channel) QueryPayment(ctx context.Context, req payment.QueryPaymentRequest) (payment.Result, error) {
+	if req.TransactionID == "" {
+		return payment.Result{}, fmt.Errorf("%w: alipay: query needs the transaction id", sdk.ErrInvalidInput)
+	}
+	rsp, err := ch.client.TradeQuery(ctx, alipay.TradeQuery{OutTradeNo: req.TransactionID, TradeNo: req.ChannelReference})
 	if err != nil {
 		r := classify(err)
-		r.TransactionID = transactionID
+		r.TransactionID = req.TransactionID
 		return r, nil
 	}
 	if r, ok := business(rsp.Error); !ok {
-		r.TransactionID = transactionID
+		r.TransactionID = req.TransactionID
+		if rsp.SubCode == "ACQ.TRADE_NOT_EXIST" {
+			r.Status = payment.StatusNotSubmitted
+		}
 		return r, nil
+	}
+	if rsp.OutTradeNo != req.TransactionID {
+		return payment.Result{}, fmt.Errorf("alipay: query %s answered trade %s", req.TransactionID, rsp.OutTradeNo)
 	}
 	st, known := tradeStates[rsp.TradeStatus]
 	if !known {
@@ -272,10 +285,13 @@ func (ch *Channel) QueryPayment(ctx context.Context, transactionID string) (paym
 	res := payment.Result{Status: st, TransactionID: rsp.OutTradeNo, ChannelReference: rsp.TradeNo,
 		Properties: map[string]string{"trade_status": string(rsp.TradeStatus)}}
 	if res.AmountFen, err = payment.ParseYuan(rsp.TotalAmount); err != nil {
-		return payment.Result{}, fmt.Errorf("alipay: query %s: total_amount: %w", transactionID, err)
+		return payment.Result{}, fmt.Errorf("alipay: query %s: total_amount: %w", req.TransactionID, err)
 	}
 	if st == payment.StatusFailed {
 		res.FailureCode = string(rsp.TradeStatus)
+	}
+	if at, err := time.ParseInLocation("2006-01-02 15:04:05", rsp.SendPayDate, shanghai); err == nil && st == payment.StatusSucceeded {
+		res.CompletedAt = at.UTC()
 	}
 	return res, nil
 }

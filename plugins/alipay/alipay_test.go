@@ -85,7 +85,7 @@ func TestFundingPrecreateNotifyQuery(t *testing.T) {
 	if !ok || tr.Total != "10000.01" || tr.NotifyURL != "https://gateway.example/v1/channels/alipay/notify" {
 		t.Fatalf("trade at the fake: %+v", tr)
 	}
-	if q, _ := ch.QueryPayment(ctx, "fund_a00001"); q.Status != payment.StatusPending || q.AmountFen != 1_000_001 {
+	if q, _ := ch.QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "fund_a00001"}); q.Status != payment.StatusPending || q.AmountFen != 1_000_001 {
 		t.Fatalf("query before paying: %+v", q)
 	}
 	tradeNo, _ := f.Pay("fund_a00001")
@@ -101,10 +101,10 @@ func TestFundingPrecreateNotifyQuery(t *testing.T) {
 		got.Result.TransactionID != "fund_a00001" || got.Result.ChannelReference != tradeNo || string(got.Ack.Body) != "success" {
 		t.Fatalf("notification: %+v", got)
 	}
-	if q, _ := ch.QueryPayment(ctx, "fund_a00001"); q.Status != payment.StatusSucceeded || q.ChannelReference != tradeNo {
+	if q := plugintest.CheckQueryPayment(t, ch, payment.QueryPaymentRequest{TransactionID: "fund_a00001"}); q.Status != payment.StatusSucceeded || q.ChannelReference != tradeNo {
 		t.Fatalf("query after paying: %+v", q)
 	}
-	if q, _ := ch.QueryPayment(ctx, "fund_none"); q.Status != payment.StatusFailed || q.FailureCode != "ACQ.TRADE_NOT_EXIST" {
+	if q, _ := ch.QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "fund_none"}); q.Status != payment.StatusNotSubmitted || q.FailureCode != "ACQ.TRADE_NOT_EXIST" {
 		t.Fatalf("query of an unknown trade: %+v", q)
 	}
 }

@@ -279,6 +279,20 @@ func (ch *Channel) QueryPayout(_ context.Context, req payment.QueryPayoutRequest
 	return payment.Result{Status: payment.StatusNotSubmitted, TransactionID: req.TransactionID, Properties: sandboxProps()}, nil
 }
 
+// QueryPayment answers what the sandbox knows of a payment; one it never
+// saw (or forgot in a restart) was never taken.
+func (ch *Channel) QueryPayment(_ context.Context, req payment.QueryPaymentRequest) (payment.Result, error) {
+	if req.TransactionID == "" {
+		return payment.Result{}, fmt.Errorf("%w: sandbox: query needs the transaction id", sdk.ErrInvalidInput)
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if r, ok := ch.records[req.TransactionID]; ok && r.kind == "payment" {
+		return r.Result, nil
+	}
+	return payment.Result{Status: payment.StatusNotSubmitted, TransactionID: req.TransactionID, FailureCode: "not_found", Properties: sandboxProps()}, nil
+}
+
 // Refund refunds a paid sandbox payment at once.
 func (ch *Channel) Refund(_ context.Context, req payment.RefundRequest) (payment.Result, error) {
 	ch.mu.Lock()

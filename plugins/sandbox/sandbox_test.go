@@ -39,6 +39,9 @@ func TestSandboxPaymentPage(t *testing.T) {
 	if err != nil || res.Result.Status != payment.StatusPending || !strings.HasPrefix(res.QRCode, "SANDBOX:") || res.Result.Properties["sandbox"] != "true" {
 		t.Fatalf("create: %+v %v", res, err)
 	}
+	if q := plugintest.CheckQueryPayment(t, ch, payment.QueryPaymentRequest{TransactionID: "fnd_1"}); q.Status != payment.StatusPending || q.AmountFen != 4_200 {
+		t.Fatalf("query before paying: %+v", q)
+	}
 	page, err := http.Get(res.PayURL)
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +63,12 @@ func TestSandboxPaymentPage(t *testing.T) {
 	v, err := ch.HandleNotification(ctx, n)
 	if err != nil || !v.Verified || v.Result.Status != payment.StatusSucceeded || v.Result.AmountFen != 4_200 || v.Result.TransactionID != "fnd_1" {
 		t.Fatalf("notification: %+v %v", v, err)
+	}
+	if q := plugintest.CheckQueryPayment(t, ch, payment.QueryPaymentRequest{TransactionID: "fnd_1"}); q.Status != payment.StatusSucceeded || q.ChannelReference != v.Result.ChannelReference {
+		t.Fatalf("query after paying: %+v", q)
+	}
+	if q := plugintest.CheckQueryPayment(t, ch, payment.QueryPaymentRequest{TransactionID: "fnd_never"}); q.Status != payment.StatusNotSubmitted {
+		t.Fatalf("query of a payment the sandbox never saw: %+v", q)
 	}
 	n.Body = []byte(strings.Replace(string(n.Body), "4200", "9999", 1))
 	if v, _ := ch.HandleNotification(ctx, n); v.Verified {

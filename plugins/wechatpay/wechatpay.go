@@ -11,7 +11,9 @@
 //     APIv3 key) and reports payments, refunds and transfer bills; a
 //     notification that does not verify is refused with the body WeChat Pay
 //     expects and never reported as verified.
-//   - QueryPayment (an extra of this channel): the order by out_trade_no.
+//   - QueryPayment: the order by out_trade_no (payment.Querier).
+//   - ExchangeLoginCode: a mini-program's wx.login code for the user's
+//     openid, through jscode2session (payment.LoginExchanger).
 //   - Refund: a domestic refund (out_refund_no = TransactionID).
 //   - Payout / QueryPayout: the merchant transfer bill API
 //     (/v3/fund-app/mch-transfer/transfer-bills), which the SDK lacks, through
@@ -301,19 +303,27 @@ func checkMoney(id string, fen int64, currency string) error {
 
 // QueryPayment reads an order by its out_trade_no (the host's transaction
 // id): the active query that credits a funding whose notification was lost.
-func (ch *Channel) QueryPayment(ctx context.Context, transactionID string) (payment.Result, error) {
+// An order WeChat Pay does not have was never taken: StatusNotSubmitted.
+func (ch *Channel) QueryPayment(ctx context.Context, req payment.QueryPaymentRequest) (payment.Result, error) {
+	if req.TransactionID == "" {
+		return payment.Result{}, fmt.Errorf("%w: wechatpay: query needs the transaction id", sdk.ErrInvalidInput)
+	}
 	svc := native.NativeApiService{Client: ch.client}
 	tx, _, err := svc.QueryOrderByOutTradeNo(ctx, native.QueryOrderByOutTradeNoRequest{
-		OutTradeNo: core.String(transactionID), Mchid: core.String(ch.c.MchID)})
+		OutTradeNo: core.String(req.TransactionID), Mchid: core.String(ch.c.MchID)})
 	if err != nil {
 		res := classify(err)
-		res.TransactionID = transactionID
+		res.TransactionID = req.TransactionID
 		if core.IsAPIError(err, "ORDER_NOT_EXIST") || core.IsAPIError(err, "ORDERNOTEXIST") {
-			res.Status = payment.StatusFailed
+			res.Status = payment.StatusNotSubmitted
 		}
 		return res, nil
 	}
-	return ch.transactionResult(tx)
+	res, err := ch.transactionResult(tx)
+	if err == nil && res.TransactionID != req.TransactionID {
+		return payment.Result{}, fmt.Errorf("wechatpay: query %s answered order %s", req.TransactionID, res.TransactionID)
+	}
+	return res, err
 }
 
 var tradeStates = map[string]payment.Status{
@@ -474,7 +484,7 @@ func (ch *Channel) Refund(ctx context.Context, req payment.RefundRequest) (payme
 	if req.OriginalTransactionID == "" {
 		return payment.Result{}, fmt.Errorf("%w: wechatpay: refund needs the original transaction id", sdk.ErrInvalidInput)
 	}
-	order, err := ch.QueryPayment(ctx, req.OriginalTransactionID)
+	order, err := ch.QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: req.OriginalTransactionID})
 	if err != nil {
 		return payment.Result{}, err
 	}

@@ -99,7 +99,7 @@ func TestFundingPaymentAndNotification(t *testing.T) {
 		t.Fatalf("second create: %+v", again)
 	}
 
-	q, err := ch.QueryPayment(ctx, "fund_000001")
+	q, err := ch.QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "fund_000001"})
 	if err != nil || q.Status != payment.StatusPending {
 		t.Fatalf("query before paying: %+v %v", q, err)
 	}
@@ -123,11 +123,11 @@ func TestFundingPaymentAndNotification(t *testing.T) {
 	if got.Ack.Status != http.StatusOK || !strings.Contains(string(got.Ack.Body), `"SUCCESS"`) {
 		t.Fatalf("ack %+v", got.Ack)
 	}
-	q, err = ch.QueryPayment(ctx, "fund_000001")
-	if err != nil || q.Status != payment.StatusSucceeded || q.ChannelReference != txID || q.AmountFen != 123_456 {
-		t.Fatalf("query after paying: %+v %v", q, err)
+	q = plugintest.CheckQueryPayment(t, ch, payment.QueryPaymentRequest{TransactionID: "fund_000001"})
+	if q.Status != payment.StatusSucceeded || q.ChannelReference != txID || q.AmountFen != 123_456 {
+		t.Fatalf("query after paying: %+v", q)
 	}
-	if q, _ := ch.QueryPayment(ctx, "fund_missing"); q.Status != payment.StatusFailed || q.FailureCode != "ORDER_NOT_EXIST" {
+	if q, _ := ch.QueryPayment(ctx, payment.QueryPaymentRequest{TransactionID: "fund_missing"}); q.Status != payment.StatusNotSubmitted || q.FailureCode != "ORDER_NOT_EXIST" {
 		t.Fatalf("query of an unknown order: %+v", q)
 	}
 }

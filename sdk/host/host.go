@@ -436,6 +436,8 @@ func callError(method string, err error) error {
 		return fmt.Errorf("plugin %s: %w: %s", method, sdk.ErrInvalidConfig, trimPrefix(st.Message(), sdk.ErrInvalidConfig))
 	case codes.NotFound:
 		return fmt.Errorf("plugin %s: %w: %s", method, sdk.ErrNotConfigured, st.Message())
+	case codes.Unimplemented:
+		return fmt.Errorf("plugin %s: %w: %s", method, sdk.ErrUnimplemented, trimPrefix(st.Message(), sdk.ErrUnimplemented))
 	}
 	return fmt.Errorf("plugin %s: %w", method, err)
 }

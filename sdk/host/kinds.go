@@ -77,7 +77,9 @@ func (p *posClient) HandleWebhook(ctx context.Context, req pos.Request) (pos.Res
 	return convert.WebhookResultFromPB(res), nil
 }
 
-// PaymentChannel returns the configured instance as a payment.Channel.
+// PaymentChannel returns the configured instance as a payment.Channel. It
+// is also a payment.Querier and a payment.LoginExchanger: for a plugin
+// that does not implement those calls they fail with sdk.ErrUnimplemented.
 func (c *Client) PaymentChannel(instance string) payment.Channel {
 	return &channelClient{c: pb.NewPaymentChannelClient(c.rpc.Conn), instance: instance}
 }
@@ -133,4 +135,20 @@ func (p *channelClient) Refund(ctx context.Context, req payment.RefundRequest) (
 		return payment.Result{}, callError("Refund", err)
 	}
 	return convert.PaymentResultFromPB(res), nil
+}
+
+func (p *channelClient) QueryPayment(ctx context.Context, req payment.QueryPaymentRequest) (payment.Result, error) {
+	res, err := p.c.QueryPayment(ctx, &pb.QueryPaymentRequest{Instance: p.instance, TransactionId: req.TransactionID, ChannelReference: req.ChannelReference})
+	if err != nil {
+		return payment.Result{}, callError("QueryPayment", err)
+	}
+	return convert.PaymentResultFromPB(res), nil
+}
+
+func (p *channelClient) ExchangeLoginCode(ctx context.Context, req payment.LoginRequest) (payment.LoginIdentity, error) {
+	res, err := p.c.ExchangeLoginCode(ctx, &pb.ExchangeLoginCodeRequest{Instance: p.instance, Code: req.Code})
+	if err != nil {
+		return payment.LoginIdentity{}, callError("ExchangeLoginCode", err)
+	}
+	return convert.LoginIdentityFromPB(res), nil
 }

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
 	"github.com/lianmeng/lianmeng/sdk/messaging"
+	"github.com/lianmeng/lianmeng/sdk/payment"
 )
 
 // CheckConfig runs in-process checks every plugin of p must pass: the
@@ -140,4 +142,73 @@ func CheckSender(t testing.TB, s messaging.Sender, req messaging.SendRequest) me
 			req.IdempotencyKey, r2.ProviderMessageID, r1.ProviderMessageID)
 	}
 	return r1
+}
+
+// CheckQueryPayment queries a payment the way the gateway does (ch must be
+// a payment.Querier: a Channel from Plugin.PaymentChannel always is) and
+// checks the answer is one the gateway can act on: a defined status, the
+// transaction asked about (or none, for a payment the channel does not
+// have, which must be StatusNotSubmitted), a non-negative amount, and a
+// channel reference for a succeeded payment. A second query must give the
+// same status (the gateway may ask again at any time). It returns the
+// result.
+func CheckQueryPayment(t testing.TB, ch payment.Channel, req payment.QueryPaymentRequest) payment.Result {
+	t.Helper()
+	q, ok := ch.(payment.Querier)
+	if !ok {
+		t.Fatalf("plugintest.CheckQueryPayment: %T is not a payment.Querier", ch)
+	}
+	if req.TransactionID == "" {
+		t.Fatalf("plugintest.CheckQueryPayment: the gateway always names the transaction")
+	}
+	ctx := context.Background()
+	r1, err := q.QueryPayment(ctx, req)
+	if err != nil {
+		t.Fatalf("query payment %s: %v", req.TransactionID, err)
+	}
+	switch {
+	case r1.Status <= payment.StatusUnspecified || r1.Status > payment.StatusNotSubmitted:
+		t.Fatalf("query payment %s: status %d is not a defined payment.Status", req.TransactionID, r1.Status)
+	case r1.TransactionID != "" && r1.TransactionID != req.TransactionID:
+		t.Fatalf("query payment %s: the answer is about %q", req.TransactionID, r1.TransactionID)
+	case r1.TransactionID == "" && r1.Status != payment.StatusNotSubmitted && r1.Status != payment.StatusUnknown:
+		t.Fatalf("query payment %s: a %s answer must name the transaction", req.TransactionID, r1.Status)
+	case r1.AmountFen < 0:
+		t.Fatalf("query payment %s: negative amount %d", req.TransactionID, r1.AmountFen)
+	case r1.Status == payment.StatusSucceeded && r1.ChannelReference == "":
+		t.Fatalf("query payment %s: a succeeded payment needs the channel's reference (the gateway funds each reference once)", req.TransactionID)
+	}
+	r2, err := q.QueryPayment(ctx, req)
+	if err != nil {
+		t.Fatalf("query payment %s again: %v", req.TransactionID, err)
+	}
+	if r2.Status != r1.Status || r2.AmountFen != r1.AmountFen || r2.ChannelReference != r1.ChannelReference {
+		t.Fatalf("query payment %s twice: %+v then %+v", req.TransactionID, r1, r2)
+	}
+	return r1
+}
+
+// CheckLogin exchanges a login code the way the gateway does (ch must be a
+// payment.LoginExchanger) and checks the identity is one the gateway can
+// sign a member in with: a known kind and a non-empty id. To check a
+// refused code, call ExchangeLoginCode and test the error with errors.Is:
+// sdk.ErrInvalidInput for a code the channel refused (invalid, expired,
+// used), any other error for "the channel could not answer".
+func CheckLogin(t testing.TB, ch payment.Channel, code string) payment.LoginIdentity {
+	t.Helper()
+	x, ok := ch.(payment.LoginExchanger)
+	if !ok {
+		t.Fatalf("plugintest.CheckLogin: %T is not a payment.LoginExchanger", ch)
+	}
+	id, err := x.ExchangeLoginCode(context.Background(), payment.LoginRequest{Code: code})
+	if err != nil {
+		t.Fatalf("exchange login code: %v", err)
+	}
+	if id.Kind != payment.IdentityWeChatOpenID && id.Kind != payment.IdentityAlipayUserID {
+		t.Fatalf("exchange login code: identity kind %q (want %s or %s)", id.Kind, payment.IdentityWeChatOpenID, payment.IdentityAlipayUserID)
+	}
+	if id.UserID == "" || strings.TrimSpace(id.UserID) != id.UserID {
+		t.Fatalf("exchange login code: user id %q", id.UserID)
+	}
+	return id
 }

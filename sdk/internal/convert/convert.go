@@ -303,3 +303,13 @@ func RefundFromPB(r *pb.RefundRequest) payment.RefundRequest {
 	return payment.RefundRequest{TransactionID: r.GetTransactionId(), OriginalTransactionID: r.GetOriginalTransactionId(),
 		OriginalChannelReference: r.GetOriginalChannelReference(), AmountFen: r.GetAmountFen(), Currency: r.GetCurrency(), Reason: r.GetReason()}
 }
+
+// LoginIdentityToPB converts a login-code exchange's answer.
+func LoginIdentityToPB(id payment.LoginIdentity) *pb.ExchangeLoginCodeResponse {
+	return &pb.ExchangeLoginCodeResponse{IdentityKind: id.Kind, UserId: id.UserID, UnionId: id.UnionID, Properties: id.Properties}
+}
+
+// LoginIdentityFromPB converts a login-code exchange's answer.
+func LoginIdentityFromPB(r *pb.ExchangeLoginCodeResponse) payment.LoginIdentity {
+	return payment.LoginIdentity{Kind: r.GetIdentityKind(), UserID: r.GetUserId(), UnionID: r.GetUnionId(), Properties: r.GetProperties()}
+}

@@ -1021,6 +1021,193 @@ func (x *RefundRequest) GetReason() string {
 	return ""
 }
 
+type QueryPaymentRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Instance string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	// The host's id of the payment (the channel's out_trade_no).
+	TransactionId string `protobuf:"bytes,2,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// The channel's own id, when the host knows it.
+	ChannelReference string `protobuf:"bytes,3,opt,name=channel_reference,json=channelReference,proto3" json:"channel_reference,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *QueryPaymentRequest) Reset() {
+	*x = QueryPaymentRequest{}
+	mi := &file_lianmeng_plugin_v1_payment_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryPaymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryPaymentRequest) ProtoMessage() {}
+
+func (x *QueryPaymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lianmeng_plugin_v1_payment_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryPaymentRequest.ProtoReflect.Descriptor instead.
+func (*QueryPaymentRequest) Descriptor() ([]byte, []int) {
+	return file_lianmeng_plugin_v1_payment_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *QueryPaymentRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *QueryPaymentRequest) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+func (x *QueryPaymentRequest) GetChannelReference() string {
+	if x != nil {
+		return x.ChannelReference
+	}
+	return ""
+}
+
+type ExchangeLoginCodeRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Instance string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	// Single use and short-lived (WeChat: 5 minutes).
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExchangeLoginCodeRequest) Reset() {
+	*x = ExchangeLoginCodeRequest{}
+	mi := &file_lianmeng_plugin_v1_payment_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeLoginCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeLoginCodeRequest) ProtoMessage() {}
+
+func (x *ExchangeLoginCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lianmeng_plugin_v1_payment_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeLoginCodeRequest.ProtoReflect.Descriptor instead.
+func (*ExchangeLoginCodeRequest) Descriptor() ([]byte, []int) {
+	return file_lianmeng_plugin_v1_payment_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ExchangeLoginCodeRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *ExchangeLoginCodeRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type ExchangeLoginCodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gateway's identity kind: wechat_openid or alipay_user_id.
+	IdentityKind string `protobuf:"bytes,1,opt,name=identity_kind,json=identityKind,proto3" json:"identity_kind,omitempty"`
+	// The channel's id of the user for this app (openid, user_id).
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// WeChat's unionid, when the app is bound to an open-platform account.
+	UnionId string `protobuf:"bytes,3,opt,name=union_id,json=unionId,proto3" json:"union_id,omitempty"`
+	// Never a session key or an access token: those stay in the plugin.
+	Properties    map[string]string `protobuf:"bytes,4,rep,name=properties,proto3" json:"properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExchangeLoginCodeResponse) Reset() {
+	*x = ExchangeLoginCodeResponse{}
+	mi := &file_lianmeng_plugin_v1_payment_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeLoginCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeLoginCodeResponse) ProtoMessage() {}
+
+func (x *ExchangeLoginCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lianmeng_plugin_v1_payment_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeLoginCodeResponse.ProtoReflect.Descriptor instead.
+func (*ExchangeLoginCodeResponse) Descriptor() ([]byte, []int) {
+	return file_lianmeng_plugin_v1_payment_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ExchangeLoginCodeResponse) GetIdentityKind() string {
+	if x != nil {
+		return x.IdentityKind
+	}
+	return ""
+}
+
+func (x *ExchangeLoginCodeResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ExchangeLoginCodeResponse) GetUnionId() string {
+	if x != nil {
+		return x.UnionId
+	}
+	return ""
+}
+
+func (x *ExchangeLoginCodeResponse) GetProperties() map[string]string {
+	if x != nil {
+		return x.Properties
+	}
+	return nil
+}
+
 var File_lianmeng_plugin_v1_payment_proto protoreflect.FileDescriptor
 
 const file_lianmeng_plugin_v1_payment_proto_rawDesc = "" +
@@ -1125,14 +1312,31 @@ const file_lianmeng_plugin_v1_payment_proto_rawDesc = "" +
 	"\n" +
 	"amount_fen\x18\x05 \x01(\x03R\tamountFen\x12\x1a\n" +
 	"\bcurrency\x18\x06 \x01(\tR\bcurrency\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason*\xc2\x01\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\x85\x01\n" +
+	"\x13QueryPaymentRequest\x12\x1a\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\x12%\n" +
+	"\x0etransaction_id\x18\x02 \x01(\tR\rtransactionId\x12+\n" +
+	"\x11channel_reference\x18\x03 \x01(\tR\x10channelReference\"J\n" +
+	"\x18ExchangeLoginCodeRequest\x12\x1a\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\"\x92\x02\n" +
+	"\x19ExchangeLoginCodeResponse\x12#\n" +
+	"\ridentity_kind\x18\x01 \x01(\tR\fidentityKind\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x19\n" +
+	"\bunion_id\x18\x03 \x01(\tR\aunionId\x12]\n" +
+	"\n" +
+	"properties\x18\x04 \x03(\v2=.lianmeng.plugin.v1.ExchangeLoginCodeResponse.PropertiesEntryR\n" +
+	"properties\x1a=\n" +
+	"\x0fPropertiesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xc2\x01\n" +
 	"\rPaymentStatus\x12\x1e\n" +
 	"\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18PAYMENT_STATUS_SUCCEEDED\x10\x01\x12\x1a\n" +
 	"\x16PAYMENT_STATUS_PENDING\x10\x02\x12\x19\n" +
 	"\x15PAYMENT_STATUS_FAILED\x10\x03\x12\x1a\n" +
 	"\x16PAYMENT_STATUS_UNKNOWN\x10\x04\x12 \n" +
-	"\x1cPAYMENT_STATUS_NOT_SUBMITTED\x10\x052\xfa\x05\n" +
+	"\x1cPAYMENT_STATUS_NOT_SUBMITTED\x10\x052\xc8\a\n" +
 	"\x0ePaymentChannel\x12P\n" +
 	"\bDescribe\x12#.lianmeng.plugin.v1.DescribeRequest\x1a\x1f.lianmeng.plugin.v1.Description\x12X\n" +
 	"\tConfigure\x12$.lianmeng.plugin.v1.ConfigureRequest\x1a%.lianmeng.plugin.v1.ConfigureResponse\x12d\n" +
@@ -1141,7 +1345,9 @@ const file_lianmeng_plugin_v1_payment_proto_rawDesc = "" +
 	"\x06Payout\x12!.lianmeng.plugin.v1.PayoutRequest\x1a!.lianmeng.plugin.v1.PaymentResult\x12X\n" +
 	"\vQueryPayout\x12&.lianmeng.plugin.v1.QueryPayoutRequest\x1a!.lianmeng.plugin.v1.PaymentResult\x12g\n" +
 	"\x0eFetchStatement\x12).lianmeng.plugin.v1.FetchStatementRequest\x1a*.lianmeng.plugin.v1.FetchStatementResponse\x12N\n" +
-	"\x06Refund\x12!.lianmeng.plugin.v1.RefundRequest\x1a!.lianmeng.plugin.v1.PaymentResultB1Z/github.com/lianmeng/lianmeng/sdk/internal/pb;pbb\x06proto3"
+	"\x06Refund\x12!.lianmeng.plugin.v1.RefundRequest\x1a!.lianmeng.plugin.v1.PaymentResult\x12Z\n" +
+	"\fQueryPayment\x12'.lianmeng.plugin.v1.QueryPaymentRequest\x1a!.lianmeng.plugin.v1.PaymentResult\x12p\n" +
+	"\x11ExchangeLoginCode\x12,.lianmeng.plugin.v1.ExchangeLoginCodeRequest\x1a-.lianmeng.plugin.v1.ExchangeLoginCodeResponseB1Z/github.com/lianmeng/lianmeng/sdk/internal/pb;pbb\x06proto3"
 
 var (
 	file_lianmeng_plugin_v1_payment_proto_rawDescOnce sync.Once
@@ -1156,7 +1362,7 @@ func file_lianmeng_plugin_v1_payment_proto_rawDescGZIP() []byte {
 }
 
 var file_lianmeng_plugin_v1_payment_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lianmeng_plugin_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_lianmeng_plugin_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_lianmeng_plugin_v1_payment_proto_goTypes = []any{
 	(PaymentStatus)(0),                 // 0: lianmeng.plugin.v1.PaymentStatus
 	(*PaymentResult)(nil),              // 1: lianmeng.plugin.v1.PaymentResult
@@ -1171,53 +1377,62 @@ var file_lianmeng_plugin_v1_payment_proto_goTypes = []any{
 	(*StatementEntry)(nil),             // 10: lianmeng.plugin.v1.StatementEntry
 	(*FetchStatementResponse)(nil),     // 11: lianmeng.plugin.v1.FetchStatementResponse
 	(*RefundRequest)(nil),              // 12: lianmeng.plugin.v1.RefundRequest
-	nil,                                // 13: lianmeng.plugin.v1.PaymentResult.PropertiesEntry
-	nil,                                // 14: lianmeng.plugin.v1.CreatePaymentRequest.PropertiesEntry
-	nil,                                // 15: lianmeng.plugin.v1.CreatePaymentResponse.ClientParamsEntry
-	(*timestamppb.Timestamp)(nil),      // 16: google.protobuf.Timestamp
-	(*HTTPRequest)(nil),                // 17: lianmeng.plugin.v1.HTTPRequest
-	(*HTTPResponse)(nil),               // 18: lianmeng.plugin.v1.HTTPResponse
-	(*DescribeRequest)(nil),            // 19: lianmeng.plugin.v1.DescribeRequest
-	(*ConfigureRequest)(nil),           // 20: lianmeng.plugin.v1.ConfigureRequest
-	(*Description)(nil),                // 21: lianmeng.plugin.v1.Description
-	(*ConfigureResponse)(nil),          // 22: lianmeng.plugin.v1.ConfigureResponse
+	(*QueryPaymentRequest)(nil),        // 13: lianmeng.plugin.v1.QueryPaymentRequest
+	(*ExchangeLoginCodeRequest)(nil),   // 14: lianmeng.plugin.v1.ExchangeLoginCodeRequest
+	(*ExchangeLoginCodeResponse)(nil),  // 15: lianmeng.plugin.v1.ExchangeLoginCodeResponse
+	nil,                                // 16: lianmeng.plugin.v1.PaymentResult.PropertiesEntry
+	nil,                                // 17: lianmeng.plugin.v1.CreatePaymentRequest.PropertiesEntry
+	nil,                                // 18: lianmeng.plugin.v1.CreatePaymentResponse.ClientParamsEntry
+	nil,                                // 19: lianmeng.plugin.v1.ExchangeLoginCodeResponse.PropertiesEntry
+	(*timestamppb.Timestamp)(nil),      // 20: google.protobuf.Timestamp
+	(*HTTPRequest)(nil),                // 21: lianmeng.plugin.v1.HTTPRequest
+	(*HTTPResponse)(nil),               // 22: lianmeng.plugin.v1.HTTPResponse
+	(*DescribeRequest)(nil),            // 23: lianmeng.plugin.v1.DescribeRequest
+	(*ConfigureRequest)(nil),           // 24: lianmeng.plugin.v1.ConfigureRequest
+	(*Description)(nil),                // 25: lianmeng.plugin.v1.Description
+	(*ConfigureResponse)(nil),          // 26: lianmeng.plugin.v1.ConfigureResponse
 }
 var file_lianmeng_plugin_v1_payment_proto_depIdxs = []int32{
 	0,  // 0: lianmeng.plugin.v1.PaymentResult.status:type_name -> lianmeng.plugin.v1.PaymentStatus
-	16, // 1: lianmeng.plugin.v1.PaymentResult.completed_at:type_name -> google.protobuf.Timestamp
-	13, // 2: lianmeng.plugin.v1.PaymentResult.properties:type_name -> lianmeng.plugin.v1.PaymentResult.PropertiesEntry
-	16, // 3: lianmeng.plugin.v1.CreatePaymentRequest.expires_at:type_name -> google.protobuf.Timestamp
-	14, // 4: lianmeng.plugin.v1.CreatePaymentRequest.properties:type_name -> lianmeng.plugin.v1.CreatePaymentRequest.PropertiesEntry
+	20, // 1: lianmeng.plugin.v1.PaymentResult.completed_at:type_name -> google.protobuf.Timestamp
+	16, // 2: lianmeng.plugin.v1.PaymentResult.properties:type_name -> lianmeng.plugin.v1.PaymentResult.PropertiesEntry
+	20, // 3: lianmeng.plugin.v1.CreatePaymentRequest.expires_at:type_name -> google.protobuf.Timestamp
+	17, // 4: lianmeng.plugin.v1.CreatePaymentRequest.properties:type_name -> lianmeng.plugin.v1.CreatePaymentRequest.PropertiesEntry
 	1,  // 5: lianmeng.plugin.v1.CreatePaymentResponse.result:type_name -> lianmeng.plugin.v1.PaymentResult
-	15, // 6: lianmeng.plugin.v1.CreatePaymentResponse.client_params:type_name -> lianmeng.plugin.v1.CreatePaymentResponse.ClientParamsEntry
-	17, // 7: lianmeng.plugin.v1.HandleNotificationRequest.request:type_name -> lianmeng.plugin.v1.HTTPRequest
+	18, // 6: lianmeng.plugin.v1.CreatePaymentResponse.client_params:type_name -> lianmeng.plugin.v1.CreatePaymentResponse.ClientParamsEntry
+	21, // 7: lianmeng.plugin.v1.HandleNotificationRequest.request:type_name -> lianmeng.plugin.v1.HTTPRequest
 	1,  // 8: lianmeng.plugin.v1.HandleNotificationResponse.result:type_name -> lianmeng.plugin.v1.PaymentResult
-	18, // 9: lianmeng.plugin.v1.HandleNotificationResponse.ack:type_name -> lianmeng.plugin.v1.HTTPResponse
+	22, // 9: lianmeng.plugin.v1.HandleNotificationResponse.ack:type_name -> lianmeng.plugin.v1.HTTPResponse
 	6,  // 10: lianmeng.plugin.v1.PayoutRequest.payee:type_name -> lianmeng.plugin.v1.Payee
-	16, // 11: lianmeng.plugin.v1.StatementEntry.occurred_at:type_name -> google.protobuf.Timestamp
+	20, // 11: lianmeng.plugin.v1.StatementEntry.occurred_at:type_name -> google.protobuf.Timestamp
 	0,  // 12: lianmeng.plugin.v1.StatementEntry.status:type_name -> lianmeng.plugin.v1.PaymentStatus
 	10, // 13: lianmeng.plugin.v1.FetchStatementResponse.entries:type_name -> lianmeng.plugin.v1.StatementEntry
-	19, // 14: lianmeng.plugin.v1.PaymentChannel.Describe:input_type -> lianmeng.plugin.v1.DescribeRequest
-	20, // 15: lianmeng.plugin.v1.PaymentChannel.Configure:input_type -> lianmeng.plugin.v1.ConfigureRequest
-	2,  // 16: lianmeng.plugin.v1.PaymentChannel.CreatePayment:input_type -> lianmeng.plugin.v1.CreatePaymentRequest
-	4,  // 17: lianmeng.plugin.v1.PaymentChannel.HandleNotification:input_type -> lianmeng.plugin.v1.HandleNotificationRequest
-	7,  // 18: lianmeng.plugin.v1.PaymentChannel.Payout:input_type -> lianmeng.plugin.v1.PayoutRequest
-	8,  // 19: lianmeng.plugin.v1.PaymentChannel.QueryPayout:input_type -> lianmeng.plugin.v1.QueryPayoutRequest
-	9,  // 20: lianmeng.plugin.v1.PaymentChannel.FetchStatement:input_type -> lianmeng.plugin.v1.FetchStatementRequest
-	12, // 21: lianmeng.plugin.v1.PaymentChannel.Refund:input_type -> lianmeng.plugin.v1.RefundRequest
-	21, // 22: lianmeng.plugin.v1.PaymentChannel.Describe:output_type -> lianmeng.plugin.v1.Description
-	22, // 23: lianmeng.plugin.v1.PaymentChannel.Configure:output_type -> lianmeng.plugin.v1.ConfigureResponse
-	3,  // 24: lianmeng.plugin.v1.PaymentChannel.CreatePayment:output_type -> lianmeng.plugin.v1.CreatePaymentResponse
-	5,  // 25: lianmeng.plugin.v1.PaymentChannel.HandleNotification:output_type -> lianmeng.plugin.v1.HandleNotificationResponse
-	1,  // 26: lianmeng.plugin.v1.PaymentChannel.Payout:output_type -> lianmeng.plugin.v1.PaymentResult
-	1,  // 27: lianmeng.plugin.v1.PaymentChannel.QueryPayout:output_type -> lianmeng.plugin.v1.PaymentResult
-	11, // 28: lianmeng.plugin.v1.PaymentChannel.FetchStatement:output_type -> lianmeng.plugin.v1.FetchStatementResponse
-	1,  // 29: lianmeng.plugin.v1.PaymentChannel.Refund:output_type -> lianmeng.plugin.v1.PaymentResult
-	22, // [22:30] is the sub-list for method output_type
-	14, // [14:22] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	19, // 14: lianmeng.plugin.v1.ExchangeLoginCodeResponse.properties:type_name -> lianmeng.plugin.v1.ExchangeLoginCodeResponse.PropertiesEntry
+	23, // 15: lianmeng.plugin.v1.PaymentChannel.Describe:input_type -> lianmeng.plugin.v1.DescribeRequest
+	24, // 16: lianmeng.plugin.v1.PaymentChannel.Configure:input_type -> lianmeng.plugin.v1.ConfigureRequest
+	2,  // 17: lianmeng.plugin.v1.PaymentChannel.CreatePayment:input_type -> lianmeng.plugin.v1.CreatePaymentRequest
+	4,  // 18: lianmeng.plugin.v1.PaymentChannel.HandleNotification:input_type -> lianmeng.plugin.v1.HandleNotificationRequest
+	7,  // 19: lianmeng.plugin.v1.PaymentChannel.Payout:input_type -> lianmeng.plugin.v1.PayoutRequest
+	8,  // 20: lianmeng.plugin.v1.PaymentChannel.QueryPayout:input_type -> lianmeng.plugin.v1.QueryPayoutRequest
+	9,  // 21: lianmeng.plugin.v1.PaymentChannel.FetchStatement:input_type -> lianmeng.plugin.v1.FetchStatementRequest
+	12, // 22: lianmeng.plugin.v1.PaymentChannel.Refund:input_type -> lianmeng.plugin.v1.RefundRequest
+	13, // 23: lianmeng.plugin.v1.PaymentChannel.QueryPayment:input_type -> lianmeng.plugin.v1.QueryPaymentRequest
+	14, // 24: lianmeng.plugin.v1.PaymentChannel.ExchangeLoginCode:input_type -> lianmeng.plugin.v1.ExchangeLoginCodeRequest
+	25, // 25: lianmeng.plugin.v1.PaymentChannel.Describe:output_type -> lianmeng.plugin.v1.Description
+	26, // 26: lianmeng.plugin.v1.PaymentChannel.Configure:output_type -> lianmeng.plugin.v1.ConfigureResponse
+	3,  // 27: lianmeng.plugin.v1.PaymentChannel.CreatePayment:output_type -> lianmeng.plugin.v1.CreatePaymentResponse
+	5,  // 28: lianmeng.plugin.v1.PaymentChannel.HandleNotification:output_type -> lianmeng.plugin.v1.HandleNotificationResponse
+	1,  // 29: lianmeng.plugin.v1.PaymentChannel.Payout:output_type -> lianmeng.plugin.v1.PaymentResult
+	1,  // 30: lianmeng.plugin.v1.PaymentChannel.QueryPayout:output_type -> lianmeng.plugin.v1.PaymentResult
+	11, // 31: lianmeng.plugin.v1.PaymentChannel.FetchStatement:output_type -> lianmeng.plugin.v1.FetchStatementResponse
+	1,  // 32: lianmeng.plugin.v1.PaymentChannel.Refund:output_type -> lianmeng.plugin.v1.PaymentResult
+	1,  // 33: lianmeng.plugin.v1.PaymentChannel.QueryPayment:output_type -> lianmeng.plugin.v1.PaymentResult
+	15, // 34: lianmeng.plugin.v1.PaymentChannel.ExchangeLoginCode:output_type -> lianmeng.plugin.v1.ExchangeLoginCodeResponse
+	25, // [25:35] is the sub-list for method output_type
+	15, // [15:25] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_lianmeng_plugin_v1_payment_proto_init() }
@@ -1232,7 +1447,7 @@ func file_lianmeng_plugin_v1_payment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lianmeng_plugin_v1_payment_proto_rawDesc), len(file_lianmeng_plugin_v1_payment_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

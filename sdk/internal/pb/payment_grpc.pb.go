@@ -27,6 +27,8 @@ const (
 	PaymentChannel_QueryPayout_FullMethodName        = "/lianmeng.plugin.v1.PaymentChannel/QueryPayout"
 	PaymentChannel_FetchStatement_FullMethodName     = "/lianmeng.plugin.v1.PaymentChannel/FetchStatement"
 	PaymentChannel_Refund_FullMethodName             = "/lianmeng.plugin.v1.PaymentChannel/Refund"
+	PaymentChannel_QueryPayment_FullMethodName       = "/lianmeng.plugin.v1.PaymentChannel/QueryPayment"
+	PaymentChannel_ExchangeLoginCode_FullMethodName  = "/lianmeng.plugin.v1.PaymentChannel/ExchangeLoginCode"
 )
 
 // PaymentChannelClient is the client API for PaymentChannel service.
@@ -47,6 +49,20 @@ type PaymentChannelClient interface {
 	QueryPayout(ctx context.Context, in *QueryPayoutRequest, opts ...grpc.CallOption) (*PaymentResult, error)
 	FetchStatement(ctx context.Context, in *FetchStatementRequest, opts ...grpc.CallOption) (*FetchStatementResponse, error)
 	Refund(ctx context.Context, in *RefundRequest, opts ...grpc.CallOption) (*PaymentResult, error)
+	// Optional calls, added within protocol 1: a plugin that does not
+	// implement one (or was built before it existed) answers UNIMPLEMENTED,
+	// and the host reports that as "not supported by this channel".
+	//
+	// QueryPayment reads the current state of a payment (a funding) by the
+	// host's transaction id: how the host learns the truth of a payment
+	// whose notification never came. A channel that has no such payment
+	// answers NOT_SUBMITTED (it never took it).
+	QueryPayment(ctx context.Context, in *QueryPaymentRequest, opts ...grpc.CallOption) (*PaymentResult, error)
+	// ExchangeLoginCode turns the one-time login code a mini-program got
+	// from the channel's app (WeChat wx.login, Alipay my.getAuthCode) into
+	// the channel's stable id of that user. A code the channel refuses
+	// (invalid, expired, already used) is INVALID_ARGUMENT.
+	ExchangeLoginCode(ctx context.Context, in *ExchangeLoginCodeRequest, opts ...grpc.CallOption) (*ExchangeLoginCodeResponse, error)
 }
 
 type paymentChannelClient struct {
@@ -137,6 +153,26 @@ func (c *paymentChannelClient) Refund(ctx context.Context, in *RefundRequest, op
 	return out, nil
 }
 
+func (c *paymentChannelClient) QueryPayment(ctx context.Context, in *QueryPaymentRequest, opts ...grpc.CallOption) (*PaymentResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PaymentResult)
+	err := c.cc.Invoke(ctx, PaymentChannel_QueryPayment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *paymentChannelClient) ExchangeLoginCode(ctx context.Context, in *ExchangeLoginCodeRequest, opts ...grpc.CallOption) (*ExchangeLoginCodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExchangeLoginCodeResponse)
+	err := c.cc.Invoke(ctx, PaymentChannel_ExchangeLoginCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PaymentChannelServer is the server API for PaymentChannel service.
 // All implementations must embed UnimplementedPaymentChannelServer
 // for forward compatibility.
@@ -155,6 +191,20 @@ type PaymentChannelServer interface {
 	QueryPayout(context.Context, *QueryPayoutRequest) (*PaymentResult, error)
 	FetchStatement(context.Context, *FetchStatementRequest) (*FetchStatementResponse, error)
 	Refund(context.Context, *RefundRequest) (*PaymentResult, error)
+	// Optional calls, added within protocol 1: a plugin that does not
+	// implement one (or was built before it existed) answers UNIMPLEMENTED,
+	// and the host reports that as "not supported by this channel".
+	//
+	// QueryPayment reads the current state of a payment (a funding) by the
+	// host's transaction id: how the host learns the truth of a payment
+	// whose notification never came. A channel that has no such payment
+	// answers NOT_SUBMITTED (it never took it).
+	QueryPayment(context.Context, *QueryPaymentRequest) (*PaymentResult, error)
+	// ExchangeLoginCode turns the one-time login code a mini-program got
+	// from the channel's app (WeChat wx.login, Alipay my.getAuthCode) into
+	// the channel's stable id of that user. A code the channel refuses
+	// (invalid, expired, already used) is INVALID_ARGUMENT.
+	ExchangeLoginCode(context.Context, *ExchangeLoginCodeRequest) (*ExchangeLoginCodeResponse, error)
 	mustEmbedUnimplementedPaymentChannelServer()
 }
 
@@ -188,6 +238,12 @@ func (UnimplementedPaymentChannelServer) FetchStatement(context.Context, *FetchS
 }
 func (UnimplementedPaymentChannelServer) Refund(context.Context, *RefundRequest) (*PaymentResult, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Refund not implemented")
+}
+func (UnimplementedPaymentChannelServer) QueryPayment(context.Context, *QueryPaymentRequest) (*PaymentResult, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method QueryPayment not implemented")
+}
+func (UnimplementedPaymentChannelServer) ExchangeLoginCode(context.Context, *ExchangeLoginCodeRequest) (*ExchangeLoginCodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ExchangeLoginCode not implemented")
 }
 func (UnimplementedPaymentChannelServer) mustEmbedUnimplementedPaymentChannelServer() {}
 func (UnimplementedPaymentChannelServer) testEmbeddedByValue()                        {}
@@ -354,6 +410,42 @@ func _PaymentChannel_Refund_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PaymentChannel_QueryPayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryPaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentChannelServer).QueryPayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PaymentChannel_QueryPayment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentChannelServer).QueryPayment(ctx, req.(*QueryPaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PaymentChannel_ExchangeLoginCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExchangeLoginCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentChannelServer).ExchangeLoginCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PaymentChannel_ExchangeLoginCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentChannelServer).ExchangeLoginCode(ctx, req.(*ExchangeLoginCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PaymentChannel_ServiceDesc is the grpc.ServiceDesc for PaymentChannel service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -392,6 +484,14 @@ var PaymentChannel_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Refund",
 			Handler:    _PaymentChannel_Refund_Handler,
+		},
+		{
+			MethodName: "QueryPayment",
+			Handler:    _PaymentChannel_QueryPayment_Handler,
+		},
+		{
+			MethodName: "ExchangeLoginCode",
+			Handler:    _PaymentChannel_ExchangeLoginCode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -16,6 +16,8 @@ import (
 
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
+	"github.com/lianmeng/lianmeng/sdk/payment"
+	"github.com/lianmeng/lianmeng/sdk/webhook"
 )
 
 type rule struct{}
@@ -94,5 +96,68 @@ func main() {
 	sdk.Serve(sdk.Plugins{EarningRule: &sdk.EarningRule{
 		Info: sdk.Info{Name: "testrule", Version: "0.0.1"},
 		New:  func(context.Context, []byte) (earning.Rule, error) { return rule{}, nil },
+	}, PaymentChannel: &sdk.PaymentChannel{
+		Info: sdk.Info{Name: "testchannel", Version: "0.0.1"},
+		New: func(_ context.Context, raw []byte) (payment.Channel, error) {
+			var c struct {
+				Optional bool `json:"optional"`
+			}
+			if err := sdk.DecodeConfig(raw, &c); err != nil {
+				return nil, err
+			}
+			if c.Optional {
+				return fullChannel{}, nil
+			}
+			return baseChannel{}, nil
+		},
 	}})
+}
+
+// baseChannel implements only payment.Channel, like a plugin written
+// before the optional calls existed.
+type baseChannel struct{}
+
+func (baseChannel) CreatePayment(context.Context, payment.CreatePaymentRequest) (payment.CreatePaymentResponse, error) {
+	return payment.CreatePaymentResponse{}, errors.New("testchannel: no payments")
+}
+func (baseChannel) HandleNotification(context.Context, webhook.Request) (payment.Notification, error) {
+	return payment.Notification{}, errors.New("testchannel: no notifications")
+}
+func (baseChannel) Payout(context.Context, payment.PayoutRequest) (payment.Result, error) {
+	return payment.Result{}, errors.New("testchannel: no payouts")
+}
+func (baseChannel) QueryPayout(context.Context, payment.QueryPayoutRequest) (payment.Result, error) {
+	return payment.Result{}, errors.New("testchannel: no payouts")
+}
+func (baseChannel) FetchStatement(context.Context, string) (payment.Statement, error) {
+	return payment.Statement{}, errors.New("testchannel: no statements")
+}
+func (baseChannel) Refund(context.Context, payment.RefundRequest) (payment.Result, error) {
+	return payment.Result{}, errors.New("testchannel: no refunds")
+}
+
+// fullChannel also queries and exchanges login codes; the transaction id
+// or the code selects a misbehaviour.
+type fullChannel struct{ baseChannel }
+
+func (fullChannel) QueryPayment(_ context.Context, req payment.QueryPaymentRequest) (payment.Result, error) {
+	switch req.TransactionID {
+	case "other":
+		return payment.Result{Status: payment.StatusSucceeded, TransactionID: "someone_else", AmountFen: 100}, nil
+	case "fail":
+		return payment.Result{}, errors.New("testchannel: query failed")
+	}
+	return payment.Result{Status: payment.StatusSucceeded, TransactionID: req.TransactionID, ChannelReference: "ref-" + req.TransactionID, AmountFen: 100}, nil
+}
+
+func (fullChannel) ExchangeLoginCode(_ context.Context, req payment.LoginRequest) (payment.LoginIdentity, error) {
+	switch req.Code {
+	case "used":
+		return payment.LoginIdentity{}, fmt.Errorf("%w: testchannel: code been used", sdk.ErrInvalidInput)
+	case "nokind":
+		return payment.LoginIdentity{UserID: "u1"}, nil
+	case "noid":
+		return payment.LoginIdentity{Kind: payment.IdentityWeChatOpenID}, nil
+	}
+	return payment.LoginIdentity{Kind: payment.IdentityWeChatOpenID, UserID: "o-" + req.Code}, nil
 }
