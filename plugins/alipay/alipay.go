@@ -60,8 +60,9 @@ func Plugins() sdk.Plugins {
 		Info: sdk.Info{
 			Name:         Name,
 			Version:      Version,
-			Summary:      "Alipay: precreate (QR) funding, notifications, refunds, uni.transfer payouts, bills",
+			Summary:      "Alipay: precreate (QR) funding, notifications, refunds, uni.transfer payouts, bills, mini-program sign-in",
 			ConfigSchema: json.RawMessage(Schema),
+			Capabilities: []string{sdk.CapRefunds, sdk.CapPayouts, sdk.CapStatements, sdk.CapQueryPayment, sdk.CapLogin},
 		},
 		New: func(ctx context.Context, raw []byte) (payment.Channel, error) { return New(ctx, raw) },
 	}}

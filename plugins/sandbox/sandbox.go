@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,7 +56,8 @@ func Plugins() sdk.Plugins {
 	return sdk.Plugins{PaymentChannel: &sdk.PaymentChannel{
 		Info: sdk.Info{Name: Name, Version: Version,
 			Summary:      "SANDBOX payment channel for demos: no real money moves; its own page completes a payment",
-			ConfigSchema: json.RawMessage(Schema)},
+			ConfigSchema: json.RawMessage(Schema),
+			Capabilities: []string{sdk.CapRefunds, sdk.CapPayouts, sdk.CapStatements, sdk.CapQueryPayment, sdk.CapLogin}},
 		New: func(ctx context.Context, raw []byte) (payment.Channel, error) { return New(ctx, raw) },
 	}}
 }
@@ -291,6 +293,22 @@ func (ch *Channel) QueryPayment(_ context.Context, req payment.QueryPaymentReque
 		return r.Result, nil
 	}
 	return payment.Result{Status: payment.StatusNotSubmitted, TransactionID: req.TransactionID, FailureCode: "not_found", Properties: sandboxProps()}, nil
+}
+
+// ExchangeLoginCode signs in a SANDBOX mini-program user: any code of
+// letters, digits, '-' and '_' (up to 64) is user "sbx_" + code, as a
+// wechat_openid. Real openids never start with "sbx_", so no real
+// member can be signed in through the sandbox.
+func (ch *Channel) ExchangeLoginCode(_ context.Context, req payment.LoginRequest) (payment.LoginIdentity, error) {
+	ok := req.Code != "" && len(req.Code) <= 64
+	for _, r := range req.Code {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}
+	if !ok || strings.HasPrefix(req.Code, "expired") {
+		// "expired…" plays a refused code in demos and tests.
+		return payment.LoginIdentity{}, fmt.Errorf("%w: sandbox: login code refused", sdk.ErrInvalidInput)
+	}
+	return payment.LoginIdentity{Kind: payment.IdentityWeChatOpenID, UserID: "sbx_" + req.Code, Properties: sandboxProps()}, nil
 }
 
 // Refund refunds a paid sandbox payment at once.

@@ -85,6 +85,14 @@ func TestSandboxPaymentPage(t *testing.T) {
 	if len(st.Entries) != 2 {
 		t.Fatalf("statement: %+v", st)
 	}
+	if id := plugintest.CheckLogin(t, ch, "demo-member_1"); id.UserID != "sbx_demo-member_1" || id.Properties["sandbox"] != "true" {
+		t.Fatalf("sandbox login: %+v", id)
+	}
+	for _, code := range []string{"", "expired-1", "o-real/openid", strings.Repeat("a", 65)} {
+		if _, err := ch.ExchangeLoginCode(ctx, payment.LoginRequest{Code: code}); !errors.Is(err, sdk.ErrInvalidInput) {
+			t.Errorf("sandbox login with %q: want sdk.ErrInvalidInput, got %v", code, err)
+		}
+	}
 	if _, err := ch.CreatePayment(ctx, payment.CreatePaymentRequest{TransactionID: "x", AmountFen: -1}); !errors.Is(err, sdk.ErrInvalidInput) {
 		t.Fatalf("negative amount: %v", err)
 	}

@@ -74,8 +74,9 @@ func Plugins() sdk.Plugins {
 		Info: sdk.Info{
 			Name:         Name,
 			Version:      Version,
-			Summary:      "WeChat Pay APIv3: Native funding, notifications, refunds, transfer-bill payouts, trade bills",
+			Summary:      "WeChat Pay APIv3: Native funding, notifications, refunds, transfer-bill payouts, trade bills, mini-program sign-in",
 			ConfigSchema: json.RawMessage(Schema),
+			Capabilities: []string{sdk.CapRefunds, sdk.CapPayouts, sdk.CapStatements, sdk.CapQueryPayment, sdk.CapLogin},
 		},
 		New: func(ctx context.Context, raw []byte) (payment.Channel, error) { return New(ctx, raw) },
 	}}
@@ -98,6 +99,9 @@ const Schema = `{
     "notify_url": {"type": "string", "format": "uri"},
     "transfer_scene_id": {"type": "string", "default": "1000"},
     "api_base": {"type": "string", "description": "test only: replaces https://api.mch.weixin.qq.com"},
+    "mini_program_app_id": {"type": "string", "description": "the mini-program whose wx.login codes members sign in with [app_id]"},
+    "mini_program_secret": {"type": "string", "description": "its AppSecret; without it the channel offers no member sign-in"},
+    "login_api_base": {"type": "string", "description": "test only: replaces https://api.weixin.qq.com"},
     "timeout_seconds": {"type": "integer", "minimum": 1, "default": 10}
   }
 }`
@@ -115,6 +119,9 @@ type Config struct {
 	NotifyURL            string   `json:"notify_url"`
 	TransferSceneID      string   `json:"transfer_scene_id"`
 	APIBase              string   `json:"api_base"`
+	MiniProgramAppID     string   `json:"mini_program_app_id"`
+	MiniProgramSecret    string   `json:"mini_program_secret"`
+	LoginAPIBase         string   `json:"login_api_base"`
 	TimeoutSeconds       int      `json:"timeout_seconds"`
 }
 
@@ -124,6 +131,7 @@ type Channel struct {
 	client   *core.Client // signs requests, validates signed replies
 	download *core.Client // signs requests, validates nothing (the bill file is unsigned)
 	notify   *notify.Handler
+	login    *http.Client // jscode2session: unsigned, the AppSecret in the query
 }
 
 func invalid(format string, args ...any) error {
@@ -205,7 +213,12 @@ func New(ctx context.Context, raw []byte) (*Channel, error) {
 	if err != nil {
 		return nil, invalid("api_v3_key: %v", err)
 	}
-	return &Channel{c: c, client: client, download: download, notify: h}, nil
+	if c.LoginAPIBase != "" {
+		if u, err := url.Parse(c.LoginAPIBase); err != nil || u.Host == "" || u.Path != "" {
+			return nil, invalid("login_api_base must be an absolute URL without a path")
+		}
+	}
+	return &Channel{c: c, client: client, download: download, notify: h, login: loginClient(time.Duration(c.TimeoutSeconds) * time.Second)}, nil
 }
 
 func loadPublicKey(p string) (*rsa.PublicKey, error) {

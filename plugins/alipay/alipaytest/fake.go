@@ -7,7 +7,8 @@
 //
 // It implements what the alipay plugin calls: alipay.trade.precreate,
 // .query and .refund, alipay.fund.trans.uni.transfer and
-// alipay.fund.trans.common.query, and the bill download URL with the file.
+// alipay.fund.trans.common.query, the bill download URL with the file, and
+// alipay.system.oauth.token for mini-program sign-in (login.go).
 package alipaytest
 
 import (
@@ -81,6 +82,8 @@ type Server struct {
 	transfers map[string]*Transfer
 	bills     map[string][]byte
 	seq       int
+	authCodes map[string]*authCode
+	calls     map[string]int
 }
 
 // New starts a fake with fresh keys.
@@ -94,7 +97,7 @@ func New() (*Server, error) {
 		return nil, err
 	}
 	s := &Server{AppID: "2021000000000001", AppKey: ak, AlipayKey: pk, trades: map[string]*Trade{},
-		transfers: map[string]*Transfer{}, bills: map[string][]byte{}}
+		transfers: map[string]*Transfer{}, bills: map[string][]byte{}, authCodes: map[string]*authCode{}, calls: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s, nil
 }
@@ -345,6 +348,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal([]byte(v.Get("biz_content")), &biz)
 	str := func(k string) string { x, _ := biz[k].(string); return x }
 	switch method {
+	case "alipay.system.oauth.token":
+		s.oauthToken(w, v)
 	case "alipay.trade.precreate":
 		no := str("out_trade_no")
 		if no == "" || str("total_amount") == "" {

@@ -7,7 +7,8 @@
 //
 // It implements what the wechatpay plugin calls: Native prepay, order query
 // by out_trade_no, domestic refunds, merchant transfer bills (payouts) and
-// the trade bill with its SHA1 hash and download.
+// the trade bill with its SHA1 hash and download; and the mini-program
+// login's jscode2session (login.go).
 package wechatpaytest
 
 import (
@@ -79,6 +80,9 @@ type Server struct {
 	NotifySerial string
 	// TamperDownload serves bill files that differ from the signed hash.
 	TamperDownload bool
+	// MiniAppID and MiniSecret are the mini-program's appid and AppSecret
+	// that /sns/jscode2session accepts (login.go).
+	MiniAppID, MiniSecret string
 
 	mu sync.Mutex
 	// Down makes every API call answer 500 SYSTEM_ERROR (after checking the
@@ -91,6 +95,7 @@ type Server struct {
 	bills     map[string][]byte // date → CSV
 	seq       int
 	calls     map[string]int
+	logins    map[string]*loginCode
 }
 
 // New starts a fake with fresh keys. Close it when done.
@@ -115,6 +120,8 @@ func New() (*Server, error) {
 		PlatformKey: pk,
 		orders:      map[string]*Order{}, refunds: map[string]map[string]any{},
 		transfers: map[string]*Transfer{}, bills: map[string][]byte{}, calls: map[string]int{},
+		MiniAppID: "wx6d3f0a1b2c3d4e5f", MiniSecret: hex.EncodeToString(key[:8]) + "f00dcafe0123456789abcdef",
+		logins: map[string]*loginCode{},
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s, nil
@@ -348,6 +355,10 @@ func (s *Server) fail(w http.ResponseWriter, status int, code, msg string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/sns/jscode2session" {
+		s.jscode2session(w, r)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	if err := s.verify(r, body); err != nil {
 		s.fail(w, http.StatusUnauthorized, "SIGN_ERROR", "signature verification failed: "+err.Error())
