@@ -33,6 +33,9 @@ type Reads struct {
 	Purchases []PurchaseKey
 	// Consents are consent keys (app redemption codes) to load and lock.
 	Consents []string
+	// Counters are members' counters at a merchant (MemberKey.MerchantID)
+	// for the batch's day and month, to load and lock.
+	Counters []MemberKey
 }
 
 // MemberKey names a member identity as seen by a merchant (customer ids
@@ -69,11 +72,17 @@ func (s *Service) FundCommand(r FundRequest) Command {
 // earnCommand applies an earn whose award (explicit or from the rule) was
 // decided before the batch (see PrepareEarn).
 func (s *Service) earnCommand(r EarnRequest) Command {
-	return Command{Name: "earn", IDs: earnIDs,
-		Reads: Reads{Merchants: []string{r.MerchantID}, Accounts: []string{ledger.MerchantBudget(r.MerchantID)},
-			Members:   []MemberKey{{MerchantID: r.MerchantID, Identity: r.Member}},
-			Purchases: []PurchaseKey{{MerchantID: r.MerchantID, Kind: PurchaseEarn, OrderID: r.OrderID}}},
-		Apply: func(tx Tx) (any, error) { return s.Earn(tx, r) }}
+	mk := MemberKey{MerchantID: r.MerchantID, Identity: r.Member}
+	reads := Reads{Merchants: []string{r.MerchantID}, Accounts: []string{ledger.MerchantBudget(r.MerchantID)},
+		Members:   []MemberKey{mk},
+		Purchases: []PurchaseKey{{MerchantID: r.MerchantID, Kind: PurchaseEarn, OrderID: r.OrderID}}}
+	if r.counted {
+		// The version in effect (as the cached view says) counts earns:
+		// load the member's counters with the batch (the earn reads them
+		// on demand anyway if the view was stale).
+		reads.Counters = []MemberKey{mk}
+	}
+	return Command{Name: "earn", IDs: earnIDs, Reads: reads, Apply: func(tx Tx) (any, error) { return s.Earn(tx, r) }}
 }
 
 // RedeemCommand spends a member's points at a merchant with the member's

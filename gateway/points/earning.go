@@ -33,6 +33,13 @@ type Earning struct {
 	// Expr, when set, computes the base points instead of the flat rate
 	// (a rule version's compiled expression).
 	Expr Expression `json:"-"`
+	// MemberDayCap and MemberMonthCap bound the points one member earns at
+	// the merchant per day and per month of the alliance's zone (0: none).
+	MemberDayCap   int64 `json:"-"`
+	MemberMonthCap int64 `json:"-"`
+	// PluginConfig is the version's configuration of its rule plugin (JSON;
+	// nil: the plugin's manifest configuration).
+	PluginConfig []byte `json:"-"`
 }
 
 // Breakdown explains an award: what was eligible, the base points the
@@ -181,6 +188,12 @@ type RuleInput struct {
 	Items      []Item
 	OccurredAt time.Time
 	Attributes map[string]string
+	// Counters are the member's earlier earns at the merchant today and
+	// this month (read in the batch for a version that uses them; zero
+	// otherwise, and for a rule plugin, which is asked before the batch).
+	Counters MemberCounters
+	// PluginConfig is the rule version's configuration for its plugin.
+	PluginConfig []byte
 }
 
 // Award is what an earning rule decided: the points and the rule version
@@ -257,6 +270,7 @@ func (s *Service) PrepareEarn(ctx context.Context, r EarnRequest) (Command, erro
 	if err != nil {
 		return Command{}, err
 	}
+	r.counted = e.NeedsCounters()
 	if e.RulePlugin == "" {
 		return s.earnCommand(r), nil
 	}
@@ -269,7 +283,7 @@ func (s *Service) PrepareEarn(ctx context.Context, r EarnRequest) (Command, erro
 		at = s.now()
 	}
 	a, err := s.Rules.EvaluateEarning(ctx, e.RulePlugin, RuleInput{MerchantID: r.MerchantID, StoreID: r.StoreID, OrderID: r.OrderID,
-		AmountFen: r.AmountFen, Items: r.Items, OccurredAt: at.UTC(), Attributes: r.Attributes})
+		AmountFen: r.AmountFen, Items: r.Items, OccurredAt: at.UTC(), Attributes: r.Attributes, PluginConfig: e.PluginConfig})
 	if err != nil {
 		var pe *Error
 		if errors.As(err, &pe) {

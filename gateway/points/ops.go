@@ -112,6 +112,11 @@ type EarnRequest struct {
 	// awardVersion is the merchant's rule version the award was decided
 	// under: the batch refuses (retry) if another is in effect by then.
 	awardVersion int64
+	// counted: the version PrepareEarn saw reads the member's counters
+	// (the command declares them, so the batch loads them at once).
+	counted bool
+	// counters are the member's counters, read in the batch by Earn.
+	counters MemberCounters
 }
 
 // EarnResult is the outcome of an earn.
@@ -202,9 +207,27 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	if r.OccurredAt.IsZero() {
 		r.OccurredAt = tx.Now() // what an expression sees as the purchase's time
 	}
+	memberID, err := tx.Member(m.ID, r.Member, true)
+	if err != nil {
+		return EarnResult{}, err
+	}
+	now := tx.Now()
+	counted := m.NeedsCounters()
+	if counted {
+		// The member's earlier earns here today and this month: what an
+		// expression sees, and what the per-member caps are checked against.
+		if r.counters, err = memberCounters(tx, memberID, m.ID, now); err != nil {
+			return EarnResult{}, err
+		}
+	}
 	pts, version, bd, err := s.decide(m, r)
 	if err != nil {
 		return EarnResult{}, err
+	}
+	if counted {
+		if err := count(tx, memberID, m.ID, now, pts); err != nil {
+			return EarnResult{}, err
+		}
 	}
 	budget := ledger.MerchantBudget(m.ID)
 	if bal, err := tx.Balance(budget); err != nil {
@@ -212,11 +235,6 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	} else if bal < pts {
 		return EarnResult{}, errf(Unprocessable, CodeInsufficientBudget, "merchant budget has %d points, purchase needs %d: fund the budget first", bal, pts)
 	}
-	memberID, err := tx.Member(m.ID, r.Member, true)
-	if err != nil {
-		return EarnResult{}, err
-	}
-	now := tx.Now()
 	id, err := tx.NewID()
 	if err != nil {
 		return EarnResult{}, err
@@ -293,12 +311,38 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 const (
 	BreakdownExpression = "expression"
 	BreakdownPlugin     = "plugin"
+	BreakdownFlat       = "flat"
+	BreakdownExplicit   = "explicit"
 )
 
 // decide is earnPoints with the breakdown of a rule expression's or a
 // rule plugin's award (nil for an explicit award and the flat rate, which
 // the rule version and the amount explain).
 func (s *Service) decide(m Merchant, r EarnRequest) (int64, string, *Breakdown, error) {
+	pts, version, bd, err := s.decideBase(m, r)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	capped, caps := m.memberCaps(pts, r.counters)
+	if len(caps) == 0 {
+		return pts, version, bd, nil
+	}
+	// A per-member cap removed points: say so, whatever the rule.
+	if bd == nil {
+		eligible := m.EligibleFen(r.AmountFen, r.Items)
+		rule := BreakdownFlat
+		if r.Points != nil {
+			rule = BreakdownExplicit
+		}
+		bd = &Breakdown{Rule: rule, EligibleFen: eligible, ExcludedFen: r.AmountFen - eligible, BasePoints: pts, Caps: []BreakdownCap{}}
+	}
+	bd.Caps = append(bd.Caps[:len(bd.Caps):len(bd.Caps)], caps...) // never into a plugin's slice
+	bd.TotalPoints = capped
+	return capped, version, bd, nil
+}
+
+// decideBase is decide before the per-member caps.
+func (s *Service) decideBase(m Merchant, r EarnRequest) (int64, string, *Breakdown, error) {
 	pts, version, base, err := s.award(m, r)
 	if err == nil && r.award != nil && r.award.Breakdown != nil {
 		bd := *r.award.Breakdown
@@ -355,7 +399,8 @@ func (s *Service) award(m Merchant, r EarnRequest) (int64, string, int64, error)
 			}
 		}
 	case m.Expr != nil:
-		in := RuleInput{MerchantID: m.ID, StoreID: r.StoreID, OrderID: r.OrderID, AmountFen: r.AmountFen, Items: r.Items, OccurredAt: r.OccurredAt, Attributes: r.Attributes}
+		in := RuleInput{MerchantID: m.ID, StoreID: r.StoreID, OrderID: r.OrderID, AmountFen: r.AmountFen, Items: r.Items, OccurredAt: r.OccurredAt,
+			Attributes: r.Attributes, Counters: r.counters}
 		n, err := m.Expr.Points(in, m.EligibleFen(r.AmountFen, r.Items), m.EligibleItems(r.Items))
 		if err != nil {
 			return 0, "", 0, &Error{Class: Unprocessable, Code: CodeRuleFailed, Message: "the merchant's rule expression failed for this purchase: " + err.Error(), cause: err}

@@ -139,6 +139,10 @@ type Tx interface {
 	// expiry (available) time is at or before now.
 	DueLots(state string, now time.Time, limit int) ([]*ledger.Lot, error)
 	NewID() (int64, error)
+	// Counter returns a counter (zero if nothing was counted yet);
+	// AddCounter adds to it. On MySQL the store locks the counter's row.
+	Counter(k CounterKey) (Counter, error)
+	AddCounter(k CounterKey, purchases, points int64) error
 }
 
 // ErrNotFound is wrapped by Tx lookups that find nothing.

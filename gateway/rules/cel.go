@@ -30,6 +30,12 @@ import (
 //	payment_method  string  attributes["payment_method"] ("" if absent)
 //	member_tier     string  attributes["member_tier"] ("" if absent)
 //	attributes      map     every purchase attribute (string to string)
+//	purchases_today, points_today, purchases_month, points_month
+//	                int     the member's earlier earns at this merchant
+//	                        today and this month (alliance zone), and
+//	                        the points they earned; this purchase is not
+//	                        counted. A version whose expression uses them
+//	                        has its earns counted (points.MemberCounters).
 //
 // and sum(list) adds integers. The result must be an int (points, ≥ 0);
 // the version's cap and the purchase's value bound it afterwards. Amounts
@@ -46,9 +52,9 @@ const (
 	EvalTimeout = 10 * time.Millisecond
 )
 
-// Zone is the alliance's time zone for hour and weekday (China Standard
-// Time, which has no daylight saving).
-var Zone = time.FixedZone("CST", 8*3600)
+// Zone is the alliance's time zone for hour and weekday, and for the days
+// and months of counters (points.Zone).
+var Zone = points.Zone
 
 // Codes of expression refusals.
 const (
@@ -67,6 +73,10 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Variable("payment_method", cel.StringType),
 		cel.Variable("member_tier", cel.StringType),
 		cel.Variable("attributes", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable(varPurchasesToday, cel.IntType),
+		cel.Variable(varPointsToday, cel.IntType),
+		cel.Variable(varPurchasesMonth, cel.IntType),
+		cel.Variable(varPointsMonth, cel.IntType),
 		// sum(list) of ints; list(dyn) also takes list(int), and item fields
 		// are dyn (sumList refuses anything but ints at run time).
 		cel.Function("sum",
@@ -96,11 +106,37 @@ func sumList(v ref.Val) ref.Val {
 	return types.Int(total)
 }
 
+// The counter variables.
+const (
+	varPurchasesToday = "purchases_today"
+	varPointsToday    = "points_today"
+	varPurchasesMonth = "purchases_month"
+	varPointsMonth    = "points_month"
+)
+
 // Expression is a compiled rule expression; it implements
 // points.Expression.
 type Expression struct {
 	src string
 	prg cel.Program
+	// counters: the expression refers to a counter variable.
+	counters bool
+}
+
+// UsesCounters reports whether the expression reads the member's counters
+// (so earns under its version are counted).
+func (e *Expression) UsesCounters() bool { return e.counters }
+
+// usesCounters looks for a reference to a counter variable in a checked
+// expression.
+func usesCounters(ast *cel.Ast) bool {
+	for _, r := range ast.NativeRep().ReferenceMap() {
+		switch r.Name {
+		case varPurchasesToday, varPointsToday, varPurchasesMonth, varPointsMonth:
+			return true
+		}
+	}
+	return false
 }
 
 // Source is the expression's text.
@@ -155,7 +191,7 @@ func Compile(src string) (*Expression, error) {
 	if err != nil {
 		return nil, &CompileError{[]Problem{{1, 1, err.Error()}}}
 	}
-	return &Expression{src: src, prg: prg}, nil
+	return &Expression{src: src, prg: prg, counters: usesCounters(ast)}, nil
 }
 
 // ErrCostLimit marks an evaluation stopped by the cost limit or the
@@ -216,6 +252,14 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return a.in.Attributes["payment_method"], true
 	case "member_tier":
 		return a.in.Attributes["member_tier"], true
+	case varPurchasesToday:
+		return a.in.Counters.Today.Purchases, true
+	case varPointsToday:
+		return a.in.Counters.Today.Points, true
+	case varPurchasesMonth:
+		return a.in.Counters.ThisMonth.Purchases, true
+	case varPointsMonth:
+		return a.in.Counters.ThisMonth.Points, true
 	case "attributes":
 		if a.in.Attributes == nil {
 			return map[string]string{}, true

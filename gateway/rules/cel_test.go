@@ -177,6 +177,15 @@ func BenchmarkEarnCEL(b *testing.B) {
 	benchEarn(b, tr)
 }
 
+// BenchmarkEarnCELCounters: a CEL rule reading the member's counters under
+// per-member caps (the counters are read and added to in the unit of work).
+func BenchmarkEarnCELCounters(b *testing.B) {
+	tr := terms()
+	tr.Expression = `eligible_fen / 100 * (purchases_month >= 3 ? 2 : 1) + (points_today > 500 ? 0 : 10)`
+	tr.MemberDayCap, tr.MemberMonthCap = 1_000_000_000, 1_000_000_000
+	benchEarn(b, tr)
+}
+
 // BenchmarkExpressionPoints is one evaluation of a typical rule: what a
 // CEL rule adds to an earn.
 func BenchmarkExpressionPoints(b *testing.B) {

@@ -8,7 +8,9 @@
 package rules
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -48,8 +50,16 @@ type Terms struct {
 	// Expression is a CEL expression computing the base points instead of
 	// the flat rate (cel.go); empty for the flat rate.
 	Expression string `json:"expression"`
-	SummaryZH  string `json:"summary_zh"`
-	SummaryEN  string `json:"summary_en"`
+	// MemberDayCap and MemberMonthCap bound the points one member earns at
+	// the merchant per day and per month of the alliance's zone (0: none).
+	MemberDayCap   int64 `json:"member_day_cap"`
+	MemberMonthCap int64 `json:"member_month_cap"`
+	// RulePluginConfig is the rule plugin's configuration for this version
+	// (a JSON object, compacted; absent: the plugin's manifest
+	// configuration). Immutable once published like every term.
+	RulePluginConfig json.RawMessage `json:"rule_plugin_config,omitempty"`
+	SummaryZH        string          `json:"summary_zh"`
+	SummaryEN        string          `json:"summary_en"`
 }
 
 // Version is one version of a merchant's rule set.
@@ -81,7 +91,11 @@ func (v Version) effective() time.Time {
 // Earning is the runtime form of a version's terms for the points module.
 func (t Terms) Earning(number int64) points.Earning {
 	e := points.Earning{RateBP: t.RateBP, MaxPoints: t.MaxPoints, RulePlugin: t.RulePlugin, Version: number,
-		ReleaseDelay: seconds(t.ReleaseDelaySeconds), Validity: seconds(t.ValiditySeconds), Excluded: t.ExcludedCategories}
+		ReleaseDelay: seconds(t.ReleaseDelaySeconds), Validity: seconds(t.ValiditySeconds), Excluded: t.ExcludedCategories,
+		MemberDayCap: t.MemberDayCap, MemberMonthCap: t.MemberMonthCap}
+	if len(t.RulePluginConfig) > 0 {
+		e.PluginConfig = []byte(t.RulePluginConfig)
+	}
 	if t.Expression != "" {
 		if x, err := Compiled(t.Expression); err == nil {
 			e.Expr = x
@@ -114,7 +128,23 @@ const (
 	MaxValidity     = 10 * 365 * 24 * time.Hour
 	MaxExcluded     = 50
 	MaxSummary      = 1000
+	MaxMemberCap    = 1_000_000_000_000
+	MaxPluginConfig = 16 << 10
 )
+
+// CompactConfig returns a plugin configuration in its compact form (what a
+// version stores and compares), or nil for none; malformed JSON is left as
+// it is for Validate to refuse.
+func CompactConfig(raw json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
 
 // Validate checks terms against the policy (a draft must be publishable).
 func (t Terms) Validate(p points.Policy) error {
@@ -133,6 +163,21 @@ func (t Terms) Validate(p points.Policy) error {
 	for _, c := range t.ExcludedCategories {
 		if c == "" || len(c) > 64 {
 			return invalid("an excluded category is 1 to 64 bytes")
+		}
+	}
+	if t.MemberDayCap < 0 || t.MemberDayCap > MaxMemberCap || t.MemberMonthCap < 0 || t.MemberMonthCap > MaxMemberCap {
+		return invalid("member_day_cap and member_month_cap are between 0 (none) and %d points", MaxMemberCap)
+	}
+	if len(t.RulePluginConfig) > 0 {
+		if t.RulePlugin == "" {
+			return invalid("rule_plugin_config needs a rule_plugin")
+		}
+		if len(t.RulePluginConfig) > MaxPluginConfig {
+			return invalid("rule_plugin_config is at most %d bytes", MaxPluginConfig)
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(t.RulePluginConfig, &obj); err != nil || obj == nil {
+			return invalid("rule_plugin_config must be a JSON object")
 		}
 	}
 	if len(t.SummaryZH) > MaxSummary || len(t.SummaryEN) > MaxSummary {
@@ -245,6 +290,20 @@ func Diff(old *Terms, nw Terms, p points.Policy, corpus []Purchase) []Change {
 		// A different plugin cannot be compared purchase by purchase here:
 		// it counts as less favourable, so it waits for the notice period.
 		out = append(out, Change{"rule_plugin", o.RulePlugin, n.RulePlugin, true})
+	} else if !bytes.Equal(o.RulePluginConfig, n.RulePluginConfig) {
+		// The same plugin with another configuration: judged on the corpus
+		// by the plugin itself when the comparison can ask it (DiffWith),
+		// otherwise less favourable, like a new plugin.
+		out = append(out, Change{"rule_plugin_config", o.RulePluginConfig, n.RulePluginConfig, true})
+	}
+	for _, c := range []struct {
+		term     string
+		old, new int64
+	}{{"member_day_cap", o.MemberDayCap, n.MemberDayCap}, {"member_month_cap", o.MemberMonthCap, n.MemberMonthCap}} {
+		if c.old != c.new {
+			// 0 is no cap: any cap is lower than none.
+			out = append(out, Change{c.term, c.old, c.new, c.new > 0 && (c.old == 0 || c.new < c.old)})
+		}
 	}
 	var added, removed []string
 	for _, c := range n.ExcludedCategories {
@@ -289,45 +348,94 @@ func capOf(t Terms, p points.Policy) int64 {
 	return p.MaxPointsPerEarn
 }
 
-// Points is what flat terms award for a purchase (the same arithmetic as
-// the earn: the eligible amount at the rate, floored, capped, never worth
-// more than the purchase).
+// Points is what the terms award for a purchase by a member who earned
+// nothing at the merchant yet today or this month (the same arithmetic as
+// the earn: the eligible amount at the rate or the expression, floored,
+// capped, never worth more than the purchase).
 func (t Terms) Points(pu Purchase, p points.Policy) int64 {
+	return t.pointsAt(pu, p, points.MemberCounters{})
+}
+
+// pointsAt is Points for a member with counters c.
+func (t Terms) pointsAt(pu Purchase, p points.Policy, c points.MemberCounters) int64 {
 	e := t.Earning(1)
+	var n int64
 	if e.Expr != nil {
-		in := points.RuleInput{AmountFen: pu.AmountFen, Items: pu.Items, OccurredAt: corpusTime}
-		n, err := e.Expr.Points(in, e.EligibleFen(pu.AmountFen, pu.Items), e.EligibleItems(pu.Items))
+		in := points.RuleInput{AmountFen: pu.AmountFen, Items: pu.Items, OccurredAt: corpusTime, Counters: c}
+		x, err := e.Expr.Points(in, e.EligibleFen(pu.AmountFen, pu.Items), e.EligibleItems(pu.Items))
 		if err != nil {
 			return 0 // an expression that fails awards nothing: as bad as it gets
 		}
-		return min(n, capOf(t, p), pu.AmountFen/p.FaceValueFen)
+		n = min(x, capOf(t, p), pu.AmountFen/p.FaceValueFen)
+	} else {
+		v := new(big.Int).Mul(big.NewInt(e.EligibleFen(pu.AmountFen, pu.Items)), big.NewInt(t.RateBP))
+		v.Quo(v, big.NewInt(10000*p.FaceValueFen))
+		n = capOf(t, p)
+		if v.IsInt64() {
+			n = min(v.Int64(), n, pu.AmountFen/p.FaceValueFen)
+		}
 	}
-	v := new(big.Int).Mul(big.NewInt(e.EligibleFen(pu.AmountFen, pu.Items)), big.NewInt(t.RateBP))
-	v.Quo(v, big.NewInt(10000*p.FaceValueFen))
-	if !v.IsInt64() {
-		return capOf(t, p)
+	for _, lim := range [][2]int64{{t.MemberDayCap, c.Today.Points}, {t.MemberMonthCap, c.ThisMonth.Points}} {
+		if lim[0] > 0 {
+			n = min(n, max(lim[0]-lim[1], 0))
+		}
 	}
-	return min(v.Int64(), capOf(t, p), pu.AmountFen/p.FaceValueFen)
+	return n
+}
+
+// counterStates are the members a comparison imagines when either version
+// reads the counters: from a first purchase to a regular's thirtieth of
+// the month, so that raising a threshold on purchases this month is seen
+// as the loss it is.
+var counterStates = []points.MemberCounters{
+	{},
+	{Today: points.Counter{Purchases: 1, Points: 100}, ThisMonth: points.Counter{Purchases: 1, Points: 100}},
+	{Today: points.Counter{Purchases: 1, Points: 500}, ThisMonth: points.Counter{Purchases: 3, Points: 1500}},
+	{Today: points.Counter{Purchases: 2, Points: 1000}, ThisMonth: points.Counter{Purchases: 5, Points: 3000}},
+	{Today: points.Counter{Purchases: 3, Points: 3000}, ThisMonth: points.Counter{Purchases: 10, Points: 10000}},
+	{Today: points.Counter{Purchases: 5, Points: 10000}, ThisMonth: points.Counter{Purchases: 20, Points: 50000}},
+	{Today: points.Counter{Purchases: 10, Points: 50000}, ThisMonth: points.Counter{Purchases: 30, Points: 200000}},
+}
+
+// readsCounters reports whether the terms' expression uses the counters.
+func (t Terms) readsCounters() bool {
+	if t.Expression == "" {
+		return false
+	}
+	x, err := Compiled(t.Expression)
+	return err == nil && x.UsesCounters()
 }
 
 // fewerPoints reports the first corpus purchase new awards fewer points
-// for than old.
+// for than old (for each imagined member when either reads the counters).
 func fewerPoints(o, n Terms, p points.Policy, corpus []Purchase) *Change {
-	var worse int
-	var first *Purchase
-	for i := range corpus {
-		if n.Points(corpus[i], p) < o.Points(corpus[i], p) {
-			worse++
-			if first == nil {
-				first = &corpus[i]
+	states := counterStates[:1]
+	if o.readsCounters() || n.readsCounters() {
+		states = counterStates
+	}
+	var worse, compared int
+	var first string
+	var firstOld, firstNew int64
+	for _, c := range states {
+		for i := range corpus {
+			compared++
+			op, np := o.pointsAt(corpus[i], p, c), n.pointsAt(corpus[i], p, c)
+			if np < op {
+				worse++
+				if first == "" {
+					first, firstOld, firstNew = corpus[i].Label, op, np
+					if c.ThisMonth.Purchases > 0 {
+						first += fmt.Sprintf(" (a member's purchase number %d this month, %d today)", c.ThisMonth.Purchases+1, c.Today.Purchases+1)
+					}
+				}
 			}
 		}
 	}
 	if worse == 0 {
 		return nil
 	}
-	return &Change{Term: "points", Old: fmt.Sprintf("%d points for %s", o.Points(*first, p), first.Label),
-		New: fmt.Sprintf("%d points (fewer on %d of %d comparison purchases)", n.Points(*first, p), worse, len(corpus)), LessFavourable: true}
+	return &Change{Term: "points", Old: fmt.Sprintf("%d points for %s", firstOld, first),
+		New: fmt.Sprintf("%d points (fewer on %d of %d comparison purchases)", firstNew, worse, compared), LessFavourable: true}
 }
 
 // LessFavourable reports whether any change makes members worse off.

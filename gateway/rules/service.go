@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -55,8 +56,20 @@ type Draft struct {
 	ValiditySeconds     *int64   `json:"validity_seconds"`
 	ExcludedCategories  []string `json:"excluded_categories"`
 	Expression          string   `json:"expression"`
-	SummaryZH           string   `json:"summary_zh"`
-	SummaryEN           string   `json:"summary_en"`
+	MemberDayCap        int64    `json:"member_day_cap"`
+	MemberMonthCap      int64    `json:"member_month_cap"`
+	// RulePluginConfig configures rule_plugin for this version (a JSON
+	// object).
+	RulePluginConfig json.RawMessage `json:"rule_plugin_config"`
+	SummaryZH        string          `json:"summary_zh"`
+	SummaryEN        string          `json:"summary_en"`
+}
+
+// terms are the draft's terms before defaults.
+func (d Draft) terms() Terms {
+	return Terms{RateBP: d.RateBP, MaxPoints: d.MaxPoints, RulePlugin: d.RulePlugin, ExcludedCategories: d.ExcludedCategories, Expression: d.Expression,
+		MemberDayCap: d.MemberDayCap, MemberMonthCap: d.MemberMonthCap, RulePluginConfig: CompactConfig(d.RulePluginConfig),
+		SummaryZH: d.SummaryZH, SummaryEN: d.SummaryEN}
 }
 
 // Versions lists a merchant's versions with their states now.
@@ -110,8 +123,7 @@ func (s *Service) draftTerms(ctx context.Context, merchantID string, d Draft) (T
 	if err != nil {
 		return Terms{}, err
 	}
-	t := Terms{RateBP: d.RateBP, MaxPoints: d.MaxPoints, RulePlugin: d.RulePlugin, ExcludedCategories: d.ExcludedCategories, Expression: d.Expression,
-		SummaryZH: d.SummaryZH, SummaryEN: d.SummaryEN}
+	t := d.terms()
 	base := Terms{ReleaseDelaySeconds: -1, ValiditySeconds: -1}
 	if a := Active(vs); a != nil {
 		base = a.Terms

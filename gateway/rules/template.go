@@ -37,8 +37,9 @@ func (s *Service) SetTemplate(ctx context.Context, ts TemplateStore, industry st
 	if industry == "" || len(industry) > 64 || strings.ContainsAny(industry, " /\\") {
 		return Template{}, invalid("industry is 1 to 64 characters without spaces or slashes")
 	}
-	t := Terms{RateBP: d.RateBP, MaxPoints: d.MaxPoints, RulePlugin: d.RulePlugin, ExcludedCategories: d.ExcludedCategories, Expression: d.Expression,
-		SummaryZH: d.SummaryZH, SummaryEN: d.SummaryEN, ReleaseDelaySeconds: -1, ValiditySeconds: -1}.resolved(s.Policy)
+	t := d.terms()
+	t.ReleaseDelaySeconds, t.ValiditySeconds = -1, -1
+	t = t.resolved(s.Policy)
 	if d.ReleaseDelaySeconds != nil {
 		t.ReleaseDelaySeconds = *d.ReleaseDelaySeconds
 	}

@@ -40,6 +40,7 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 	var idem []idemKey
 	var nonces []nonceRow
 	var consents []string
+	var counters []points.MemberKey
 	for i, op := range batch {
 		if excluded[i] {
 			continue
@@ -52,6 +53,7 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 		}
 		purch = append(purch, r.Purchases...)
 		consents = append(consents, r.Consents...)
+		counters = append(counters, r.Counters...)
 		if op.Idem != nil {
 			idem = append(idem, idemKey{op.Idem.MerchantID, op.Idem.Key})
 		}
@@ -77,6 +79,9 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 		}
 	}
 	if err := u.loadDebts(dedupe(found)); err != nil {
+		return err
+	}
+	if err := u.prefetchCounters(counters); err != nil {
 		return err
 	}
 	if err := u.loadPurchases(purch); err != nil {

@@ -31,6 +31,9 @@ type ruleRow struct {
 	SummaryZH    string        `db:"summary_zh"`
 	SummaryEN    string        `db:"summary_en"`
 	Expression   string        `db:"expression"`
+	MemberDayCap int64         `db:"member_day_cap"`
+	MemberMonCap int64         `db:"member_month_cap"`
+	PluginConfig string        `db:"plugin_config"`
 	CreatedBy    string        `db:"created_by"`
 	CreatedAt    int64         `db:"created_at"`
 	PublishedAt  int64         `db:"published_at"`
@@ -39,11 +42,15 @@ type ruleRow struct {
 }
 
 const ruleCols = `id, merchant_id, version, status, rate_bp, max_points, rule_plugin, release_delay_s, validity_s,
-	excluded, summary_zh, summary_en, expression, created_by, created_at, published_at, effective_at, withdrawn_at`
+	excluded, summary_zh, summary_en, expression, member_day_cap, member_month_cap, plugin_config, created_by, created_at, published_at, effective_at, withdrawn_at`
 
 func (r ruleRow) terms() rules.Terms {
 	t := rules.Terms{RateBP: r.RateBP, MaxPoints: r.MaxPoints, RulePlugin: r.RulePlugin, ReleaseDelaySeconds: r.ReleaseDelay,
-		ValiditySeconds: r.Validity, SummaryZH: r.SummaryZH, SummaryEN: r.SummaryEN, ExcludedCategories: []string{}, Expression: r.Expression}
+		ValiditySeconds: r.Validity, SummaryZH: r.SummaryZH, SummaryEN: r.SummaryEN, ExcludedCategories: []string{}, Expression: r.Expression,
+		MemberDayCap: r.MemberDayCap, MemberMonthCap: r.MemberMonCap}
+	if r.PluginConfig != "" {
+		t.RulePluginConfig = json.RawMessage(r.PluginConfig)
+	}
 	// Written by this file only, as a JSON array; unreadable is empty.
 	_ = json.Unmarshal([]byte(r.Excluded), &t.ExcludedCategories)
 	return t
@@ -92,9 +99,10 @@ func insertRuleDraft(ctx context.Context, x sqlx.ExecerContext, v rules.Version)
 	}
 	t := v.Terms
 	res, err := x.ExecContext(ctx, `INSERT INTO rule_versions (merchant_id, version, status, rate_bp, max_points, rule_plugin,
-		release_delay_s, validity_s, excluded, summary_zh, summary_en, expression, created_by, created_at) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		release_delay_s, validity_s, excluded, summary_zh, summary_en, expression, member_day_cap, member_month_cap, plugin_config,
+		created_by, created_at) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.MerchantID, rules.StatusDraft, t.RateBP, t.MaxPoints, t.RulePlugin, t.ReleaseDelaySeconds, t.ValiditySeconds, string(ex),
-		t.SummaryZH, t.SummaryEN, t.Expression, v.CreatedBy, Micros(v.CreatedAt))
+		t.SummaryZH, t.SummaryEN, t.Expression, t.MemberDayCap, t.MemberMonthCap, string(t.RulePluginConfig), v.CreatedBy, Micros(v.CreatedAt))
 	if err != nil {
 		return v, fmt.Errorf("insert rule draft: %w", err)
 	}
@@ -257,7 +265,8 @@ const effectiveVersionSQL = `SELECT ` + ruleColsV + ` FROM rule_versions v WHERE
 	AND v.version = (SELECT MAX(w.version) FROM rule_versions w WHERE w.merchant_id = v.merchant_id AND w.status = 'published' AND w.effective_at <= ?)`
 
 const ruleColsV = `v.id, v.merchant_id, v.version, v.status, v.rate_bp, v.max_points, v.rule_plugin, v.release_delay_s, v.validity_s,
-	v.excluded, v.summary_zh, v.summary_en, v.expression, v.created_by, v.created_at, v.published_at, v.effective_at, v.withdrawn_at`
+	v.excluded, v.summary_zh, v.summary_en, v.expression, v.member_day_cap, v.member_month_cap, v.plugin_config, v.created_by, v.created_at,
+	v.published_at, v.effective_at, v.withdrawn_at`
 
 // earning is the runtime form of a version.
 func (r ruleRow) earning() points.Earning { return r.terms().Earning(r.Version.Int64) }

@@ -80,6 +80,7 @@ type state struct {
 	debts     []*points.Debt // in creation order
 	cons      map[int64][]points.Consumption
 	consents  map[string]*points.Consent
+	counters  map[points.CounterKey]points.Counter
 }
 
 // NewTx returns an empty ledger at now (UTC, truncated to the microsecond
@@ -87,7 +88,8 @@ type state struct {
 func NewTx(now time.Time, merchants ...points.Merchant) *Tx {
 	t := &Tx{now: clock(now), st: state{merchants: map[string]points.Merchant{}, balances: map[string]int64{},
 		members: map[string]string{}, purchases: map[string]*points.Purchase{}, lots: map[int64]*ledger.Lot{},
-		cons: map[int64][]points.Consumption{}, consents: map[string]*points.Consent{}}}
+		cons: map[int64][]points.Consumption{}, consents: map[string]*points.Consent{},
+		counters: map[points.CounterKey]points.Counter{}}}
 	for _, m := range merchants {
 		t.SetMerchant(m)
 	}
@@ -763,3 +765,26 @@ func (t *Tx) RedemptionCode(merchantID string, id points.Identity, maxPoints int
 	}
 	return code
 }
+
+// Counter returns a counter (zero if nothing was counted).
+func (t *Tx) Counter(k points.CounterKey) (points.Counter, error) { return t.st.counters[k], nil }
+
+// AddCounter adds to a counter.
+func (t *Tx) AddCounter(k points.CounterKey, purchases, pts int64) error {
+	if k.MemberID == "" || k.Scope == "" || k.Period == "" {
+		return fmt.Errorf("pointstest: counter key %+v is incomplete", k)
+	}
+	old, had := t.st.counters[k]
+	t.st.counters[k] = points.Counter{Purchases: old.Purchases + purchases, Points: old.Points + pts}
+	t.onUndo(func() {
+		if had {
+			t.st.counters[k] = old
+		} else {
+			delete(t.st.counters, k)
+		}
+	})
+	return nil
+}
+
+// Counters returns every counter, for assertions.
+func (t *Tx) Counters() map[points.CounterKey]points.Counter { return maps.Clone(t.st.counters) }

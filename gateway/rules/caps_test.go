@@ -1,0 +1,161 @@
+package rules_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/points/pointstest"
+	"github.com/lianmeng/lianmeng/gateway/rules"
+)
+
+// Per-member caps are terms: a new or lower cap is less favourable, a
+// higher one or none is not.
+func TestMemberCapNotice(t *testing.T) {
+	corpus, _ := rules.SyntheticCorpus("general")
+	for _, c := range []struct {
+		name       string
+		old, new   [2]int64 // day, month
+		term       string
+		lessFavour bool
+	}{
+		{"new day cap", [2]int64{0, 0}, [2]int64{500, 0}, "member_day_cap", true},
+		{"new month cap", [2]int64{0, 0}, [2]int64{0, 5000}, "member_month_cap", true},
+		{"lower day cap", [2]int64{500, 0}, [2]int64{400, 0}, "member_day_cap", true},
+		{"higher month cap", [2]int64{0, 5000}, [2]int64{0, 6000}, "member_month_cap", false},
+		{"day cap removed", [2]int64{500, 0}, [2]int64{0, 0}, "member_day_cap", false},
+	} {
+		old, nw := terms(), terms()
+		old.MemberDayCap, old.MemberMonthCap = c.old[0], c.old[1]
+		nw.MemberDayCap, nw.MemberMonthCap = c.new[0], c.new[1]
+		cs := rules.Diff(&old, nw, policy(), corpus)
+		found := false
+		for _, ch := range cs {
+			if ch.Term == c.term {
+				found = true
+				if ch.LessFavourable != c.lessFavour {
+					t.Errorf("%s: less favourable %v, want %v", c.name, ch.LessFavourable, c.lessFavour)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no %s change in %+v", c.name, c.term, cs)
+		}
+	}
+	bad := terms()
+	bad.MemberDayCap = -1
+	if err := bad.Validate(policy()); err == nil {
+		t.Fatal("a negative cap was accepted")
+	}
+}
+
+// An expression's counters are part of the comparison: raising a threshold
+// on purchases this month is less favourable though a first purchase earns
+// the same; lowering it is not.
+func TestCounterThresholdNotice(t *testing.T) {
+	corpus, _ := rules.SyntheticCorpus("general")
+	old, raised, lowered := terms(), terms(), terms()
+	old.Expression = `purchases_month >= 3 ? eligible_fen / 50 : eligible_fen / 100`
+	raised.Expression = `purchases_month >= 10 ? eligible_fen / 50 : eligible_fen / 100`
+	lowered.Expression = `purchases_month >= 1 ? eligible_fen / 50 : eligible_fen / 100`
+	if cs := rules.Diff(&old, raised, policy(), corpus); !rules.LessFavourable(cs) {
+		t.Fatalf("raised threshold not less favourable: %+v", cs)
+	}
+	if cs := rules.Diff(&old, lowered, policy(), corpus); rules.LessFavourable(cs) {
+		t.Fatalf("lowered threshold less favourable: %+v", cs)
+	}
+	// Compile: an unknown counter is refused with its position.
+	if _, err := rules.Compile("purchases_year + 1"); err == nil {
+		t.Fatal("unknown variable compiled")
+	}
+	x, err := rules.Compile(old.Expression)
+	if err != nil || !x.UsesCounters() {
+		t.Fatalf("uses counters: %v %v", x, err)
+	}
+	if x, _ := rules.Compile("eligible_fen / 100"); x.UsesCounters() {
+		t.Fatal("an expression without counters counts")
+	}
+}
+
+// In the domain: the caps bound every award (flat, expression, explicit),
+// the counters see every earlier earn of the member at the merchant, and a
+// refused earn counts nothing.
+func TestMemberCapsInTheDomain(t *testing.T) {
+	tr := terms()
+	tr.RateBP, tr.MaxPoints, tr.ExcludedCategories = 1000, 0, nil
+	tr.MemberDayCap, tr.MemberMonthCap = 250, 0
+	now := time.Date(2026, 5, 10, 1, 0, 0, 0, time.UTC)
+	tx := pointstest.NewTx(now, points.Merchant{ID: "m", Active: true, Earning: tr.Earning(1)})
+	svc := &points.Service{Policy: policy()}
+	if _, err := svc.Fund(tx, points.FundRequest{MerchantID: "m", AmountFen: 1000, ExternalRef: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	member := points.Identity{Kind: points.IdentityPhone, Value: "13800000001"}
+	earn := func(order string, amount int64, explicit *int64) (points.EarnResult, error) {
+		var res points.EarnResult
+		err := tx.Atomic(func(points.Tx) error {
+			var err error
+			res, err = svc.Earn(tx, points.EarnRequest{MerchantID: "m", OrderID: order, Member: member, AmountFen: amount, Points: explicit})
+			return err
+		})
+		return res, err
+	}
+	if r, err := earn("a", 2000, nil); err != nil || r.Points != 200 || r.Breakdown != nil {
+		t.Fatalf("a: %+v %v", r, err)
+	}
+	// Refused (the order earned already): counts nothing.
+	if _, err := earn("a", 2000, nil); err == nil {
+		t.Fatal("an order earned twice")
+	}
+	hundred := int64(100)
+	r, err := earn("b", 2000, &hundred)
+	if err != nil || r.Points != 50 || r.Breakdown == nil || r.Breakdown.Rule != points.BreakdownExplicit || r.Breakdown.Caps[0].RemovedPoints != 50 {
+		t.Fatalf("explicit award over the day cap: %+v %+v %v", r, r.Breakdown, err)
+	}
+	var day points.Counter
+	for k, c := range tx.Counters() {
+		if k.Period == points.DayPeriod(now) {
+			day = c
+		}
+	}
+	if day != (points.Counter{Purchases: 2, Points: 250}) {
+		t.Fatalf("day counter %+v", day)
+	}
+	if err := tx.CheckInvariants(1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A plugin configuration is a term: kept compact, refused without a
+// plugin or when it is not a JSON object, and a change of it is less
+// favourable unless the plugin shows otherwise.
+func TestPluginConfigTerm(t *testing.T) {
+	tr := terms()
+	tr.RulePlugin = "fuel"
+	tr.RulePluginConfig = rules.CompactConfig(json.RawMessage(`{ "points_per_litre" : {"92": 1} }`))
+	if string(tr.RulePluginConfig) != `{"points_per_litre":{"92":1}}` {
+		t.Fatalf("compacted %s", tr.RulePluginConfig)
+	}
+	if err := tr.Validate(policy()); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`[1]`, `"x"`, `{`} {
+		b := tr
+		b.RulePluginConfig = json.RawMessage(bad)
+		if b.Validate(policy()) == nil {
+			t.Errorf("config %s accepted", bad)
+		}
+	}
+	nop := terms()
+	nop.RulePluginConfig = json.RawMessage(`{}`)
+	if nop.Validate(policy()) == nil {
+		t.Error("a config without a plugin was accepted")
+	}
+	nw := tr
+	nw.RulePluginConfig = json.RawMessage(`{"points_per_litre":{"92":2}}`)
+	cs := rules.Diff(&tr, nw, policy(), nil)
+	if len(cs) != 1 || cs[0].Term != "rule_plugin_config" || !cs[0].LessFavourable {
+		t.Fatalf("config change: %+v", cs)
+	}
+}
