@@ -42,6 +42,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/scheduler"
+	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 	"github.com/lianmeng/lianmeng/sdk/client"
@@ -155,7 +156,8 @@ func fzSetup(tb testing.TB) *fzEnv {
 	pubPEM, _ := evSigner.PublicKeyPEM()
 	e.srv = New(Deps{Config: fndConfig(), DB: e.db, Log: fndLogger(), Now: e.clock, Writer: writer,
 		Evidence: evidence.NewProofs(e.db.Evidence(), pubPEM, evSigner.KeyID()),
-		Consent:  &consent.Service{Store: e.db, Sender: &captureSender{}, Now: e.clock}})
+		Consent:  &consent.Service{Store: e.db, Sender: &captureSender{}, Now: e.clock},
+		Refunds:  &settlement.Refunds{DB: e.db, Writer: writer, Channels: fundingChannels{}, Now: e.clock}})
 
 	// The history, through the API.
 	var m struct{ ID string }

@@ -60,6 +60,8 @@ type Deps struct {
 	Funding *settlement.Funding
 	// Payouts queues merchants' payouts (nil: 503).
 	Payouts *settlement.Payouts
+	// Refunds refunds merchants' unused budgets (nil: 503).
+	Refunds *settlement.Refunds
 	// Reconciler matches channel bills (nil: 503).
 	Reconciler *settlement.Reconciler
 	// Inbox takes POS webhooks (nil: /v1/pos/{connection} answers 503).
@@ -90,6 +92,7 @@ type Server struct {
 
 	funding    *settlement.Funding    // payment channels (funding.go)
 	payouts    *settlement.Payouts    // payouts.go
+	refunds    *settlement.Refunds    // fundingrefunds.go
 	reconciler *settlement.Reconciler // statements.go
 }
 
@@ -114,6 +117,7 @@ func New(d Deps) *Server {
 	}
 	s.funding = d.Funding
 	s.payouts = d.Payouts
+	s.refunds = d.Refunds
 	s.reconciler = d.Reconciler
 	s.inbox = d.Inbox
 	s.tokenKey = memberTokenKey(d.Config, d.Log)
@@ -133,6 +137,9 @@ func New(d Deps) *Server {
 	}
 	if s.svc.Now == nil {
 		s.svc.Now = d.Now
+	}
+	if s.refunds != nil && s.refunds.Points == nil {
+		s.refunds.Points = s.svc
 	}
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.limits = newRateLimits(d.Config.RateLimits, d.Registry)
@@ -167,6 +174,7 @@ func New(d Deps) *Server {
 	s.routesEvidence()
 	s.routesFunding()
 	s.routesPayouts()
+	s.routesFundingRefunds()
 	s.routesStatements()
 	s.routesPOS()
 	s.routesRules()

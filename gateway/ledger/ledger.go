@@ -42,6 +42,13 @@ const (
 	// has not yet confirmed: to external:paid on confirmation, back to the
 	// payable on failure (gateway/settlement).
 	Payouts = "alliance:payouts"
+	// Refunds holds CNY taken from the reserve for refunds of merchants'
+	// fundings a channel has not yet confirmed: to external:refunded on
+	// confirmation, back to the reserve on failure (gateway/settlement).
+	Refunds = "alliance:refunds"
+	// Refunded is the CNY sink of funding refunds: money returned to
+	// merchants through the channel they paid with.
+	Refunded = "external:refunded"
 )
 
 // Kind is the family an account belongs to: what it holds and for whom.
@@ -105,7 +112,7 @@ func ParseAccount(name string) Account {
 		return a
 	}
 	switch name {
-	case Reserve, Payouts:
+	case Reserve, Payouts, Refunds:
 		a.Kind, a.Asset, a.Guarded = KindAlliance, CNY, true
 	case Marketing:
 		a.Kind, a.Guarded = KindAlliance, true
@@ -113,7 +120,7 @@ func ParseAccount(name string) Account {
 		a.Kind, a.Asset = KindAlliance, CNY
 	case Mint, Burned, Expired:
 		a.Kind = KindAlliance
-	case Funding, Paid:
+	case Funding, Paid, Refunded:
 		a.Kind, a.Asset = KindExternal, CNY
 	}
 	return a
@@ -144,6 +151,18 @@ const (
 	KindClawback       = "clawback"
 	KindDebtRecovery   = "debt_recovery"
 	KindExpire         = "expire"
+	// Funding refunds (points.Service.HoldFundingRefund): the unused
+	// budget's points go back to the mint and their cash from the reserve to
+	// alliance:refunds; then to external:refunded when the channel confirms,
+	// or back (cash to the reserve, points to the budget) when it refused.
+	KindFundingRefundHold   = "funding_refund_hold"
+	KindFundingRefundPaid   = "funding_refund_paid"
+	KindFundingRefundReturn = "funding_refund_return"
+	// Payouts (gateway/settlement): payable to alliance:payouts, then to
+	// external:paid or back to the payable.
+	KindPayoutHold   = "payout_hold"
+	KindPayoutPaid   = "payout_paid"
+	KindPayoutReturn = "payout_return"
 )
 
 // Transaction is one balanced, immutable ledger entry. Corrections are new

@@ -94,9 +94,9 @@ func (p *Payouts) timeout() time.Duration {
 // Purchase kinds of the payout postings: one of each per payout, so a
 // retried confirmation cannot post twice.
 const (
-	kindPayoutHold   = "payout_hold"
-	kindPayoutPaid   = "payout_paid"
-	kindPayoutReturn = "payout_return"
+	kindPayoutHold   = ledger.KindPayoutHold
+	kindPayoutPaid   = ledger.KindPayoutPaid
+	kindPayoutReturn = ledger.KindPayoutReturn
 )
 
 // post moves the payout's amount from one account to another once per

@@ -180,6 +180,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if deps.Payouts != nil { // payouts are sent, queried and retried under the lease
 		jobs = append(jobs, scheduler.Job{Name: "settlement.payouts", Interval: 30 * time.Second, Run: deps.Payouts.ProcessDue})
 	}
+	if deps.Refunds != nil { // funding refunds are sent and asked again under the lease
+		jobs = append(jobs, scheduler.Job{Name: "settlement.refunds", Interval: 30 * time.Second, Run: deps.Refunds.ProcessDue})
+	}
 	jobs = append(jobs, settlementDailyJob(cfg, db, log, deps.Reconciler)) // statements and reconciliation of yesterday
 	waits = append(waits, sched.Start(runCtx, jobs...))
 	waits = append(waits, startInbox(runCtx, deps.Inbox))

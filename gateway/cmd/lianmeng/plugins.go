@@ -41,6 +41,7 @@ func startPluginsWith(cfg config.Config, opts pluginhost.Options, deps *api.Deps
 	// not configured answers unknown_channel).
 	deps.Funding = &settlement.Funding{DB: deps.DB, Writer: deps.Writer, Points: deps.Points, Channels: h, Log: opts.Logger}
 	deps.Payouts = &settlement.Payouts{DB: deps.DB, Writer: deps.Writer, Channels: h, NotSent: notSent}
+	deps.Refunds = &settlement.Refunds{DB: deps.DB, Writer: deps.Writer, Points: deps.Points, Channels: h}
 	deps.Reconciler = &settlement.Reconciler{DB: deps.DB, Channels: h}
 	if deps.Inbox != nil {
 		deps.Inbox.Adapters = h
