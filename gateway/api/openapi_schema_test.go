@@ -70,6 +70,7 @@ var oaContracts = []oaContract{
 	{"GET", "/v1/operator/totals", nil, "200", typeOf[points.Coverage]()},
 	{"GET", "/v1/public/coverage", nil, "200", typeOf[publicCoverage]()},
 	{"GET", "/v1/public/merchants", nil, "200", typeOf[publicMerchantList]()},
+	{"GET", "/v1/public/history", nil, "200", typeOf[publicHistory]()},
 	{"POST", "/v1/operator/merchants/:merchant/staff", typeOf[createStaffRequest](), "201", typeOf[staffView]()},
 	{"GET", "/v1/operator/merchants/:merchant/staff", nil, "200", typeOf[staffList]()},
 

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"strconv"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/lianmeng/lianmeng/gateway/points"
@@ -13,6 +15,35 @@ import (
 // the transparency page shows in plain words.
 func (s *Server) routesPublic() {
 	s.handle(fiber.MethodGet, "/v1/public/merchants", s.limitByAddress("public"), s.publicMerchants)
+	s.handle(fiber.MethodGet, "/v1/public/history", s.limitByAddress("public"), s.publicHistory)
+}
+
+// publicHistory is the alliance's daily history: one snapshot per finished
+// day (the scheduler's history.snapshots job), oldest first.
+type publicHistory struct {
+	Days []points.DaySnapshot `json:"days"`
+}
+
+func (s *Server) publicHistory(c *fiber.Ctx) error {
+	days := 30
+	if v := c.Query("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 366 {
+			return Errorf(400, CodeValidation, "days must be an integer between 1 and 366")
+		}
+		days = n
+	}
+	now := s.now()
+	// The last days finished; today has no snapshot until it ends.
+	ss, err := s.db.Snapshots(c.UserContext(), points.DayOf(now.AddDate(0, 0, -days)), points.DayOf(now))
+	if err != nil {
+		return err
+	}
+	if ss == nil {
+		ss = []points.DaySnapshot{}
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=60")
+	return c.JSON(publicHistory{Days: ss})
 }
 
 // publicMerchant is what anyone may know of a merchant: who it is and how

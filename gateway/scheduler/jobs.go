@@ -80,3 +80,17 @@ func ConsentJob(db *store.DB, now func() time.Time) Job {
 		return int(n), err
 	}}
 }
+
+// snapshotSettle is how long after midnight a day's snapshot waits, so
+// the writer's last batch of the day has committed.
+const snapshotSettle = 10 * time.Minute
+
+// SnapshotJob keeps one snapshot of the alliance per finished day
+// (store.DB.TakeSnapshots): the published history of the coverage and of
+// the points issued, redeemed and expired. Missed days are filled in
+// order the next time it runs; a day already kept is never rewritten.
+func SnapshotJob(db *store.DB, faceValueFen int64, now func() time.Time) Job {
+	return Job{Name: "history.snapshots", Interval: 10 * time.Minute, Run: func(ctx context.Context) (int, error) {
+		return db.TakeSnapshots(ctx, now(), snapshotSettle, faceValueFen)
+	}}
+}

@@ -169,14 +169,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	deps.Consent = &consent.Service{Store: db, Sender: sender, CodeTTL: m.CodeTTL.D(), SMSTTL: m.SMSTTL.D(), SignInTTL: m.SignInTTL.D(),
 		Resend: m.Resend.D(), MaxAttempts: m.MaxAttempts}
 	srv := api.New(deps)
-	web.Register(srv.App()) // the pages: /, /member, /operator
+	web.Register(srv.App())                              // the pages: /, /member, /operator
+	web.RegisterHistory(srv.App(), &web.History{DB: db}) // the transparency page's charts
 	// The merchant console (/merchant): staff sign-in, pages by role.
 	web.RegisterConsole(srv.App(), &web.Console{DB: db, Merchants: db.Merchants(), Points: svc, Log: log})
 
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}
 	jobs := append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()),
-		scheduler.NonceJob(db, time.Now), scheduler.IdempotencyJob(db, cfg.Idempotency.Retention.D(), time.Now), scheduler.ConsentJob(db, time.Now))
+		scheduler.NonceJob(db, time.Now), scheduler.IdempotencyJob(db, cfg.Idempotency.Retention.D(), time.Now), scheduler.ConsentJob(db, time.Now),
+		scheduler.SnapshotJob(db, cfg.Points.FaceValueFen, time.Now))
 	if deps.Payouts != nil { // payouts are sent, queried and retried under the lease
 		jobs = append(jobs, scheduler.Job{Name: "settlement.payouts", Interval: 30 * time.Second, Run: deps.Payouts.ProcessDue})
 	}

@@ -10,6 +10,36 @@
   let merchants = [];
   let nextCursor = '';
   let checkpoint = null; // {cp, key} or {error}
+  let history = null; // the daily snapshots, oldest first
+
+  // renderHistory fills the table beside the charts (their text
+  // alternative) and points the charts at the page's language.
+  function renderHistory() {
+    if (!history) return;
+    const days = history.days;
+    // The last day in the URL: a new day is a new image, not a cached one.
+    const q = '?days=30&lang=' + (LM.lang === 'en' ? 'en' : 'zh') + '&v=' + (days.length ? days[days.length - 1].day : 'none');
+    $('chart-coverage').src = '/charts/coverage.svg' + q;
+    $('chart-points').src = '/charts/points.svg' + q;
+    $('history-empty').hidden = days.length > 0;
+    $('history-caption').textContent = t('t.h.caption', { n: days.length });
+    const body = $('history-rows');
+    body.replaceChildren();
+    let i = 0, r = 0, e = 0;
+    for (const d of days) {
+      i += d.issued_points; r += d.redeemed_points; e += d.expired_today_points;
+      body.append(el('tr', { 'data-day': d.day },
+        el('th', { scope: 'row', text: d.day }),
+        el('td', { class: 'num coverage', text: percent(d.coverage_bp) }),
+        el('td', { class: 'num outstanding', text: num(d.outstanding_points) }),
+        el('td', { class: 'num issued', text: num(d.issued_points) }),
+        el('td', { class: 'num redeemed', text: num(d.redeemed_points) }),
+        el('td', { class: 'num expired', text: num(d.expired_today_points) })));
+    }
+    const last = days.length ? percent(days[days.length - 1].coverage_bp) : '—';
+    $('chart-coverage').alt = t('t.h.covalt', { n: days.length, last });
+    $('chart-points').alt = t('t.h.ptsalt', { n: days.length, i: num(i), r: num(r), e: num(e) });
+  }
 
   function renderCoverage() {
     if (!coverage) return;
@@ -194,6 +224,8 @@
       coverage = await api('GET', '/v1/public/coverage');
       renderCoverage();
       await loadMerchants();
+      history = await api('GET', '/v1/public/history?days=30');
+      renderHistory();
     } catch (e) {
       showError(e);
     }
@@ -210,7 +242,7 @@
 
   document.addEventListener('DOMContentLoaded', () => {
     $('merchants-more').addEventListener('click', () => loadMerchants().catch(showError));
-    onLang(() => { renderCoverage(); renderMerchants(); renderCheckpoint(); });
+    onLang(() => { renderCoverage(); renderHistory(); renderMerchants(); renderCheckpoint(); });
     load();
   });
 })();
