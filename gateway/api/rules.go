@@ -16,6 +16,9 @@ import (
 // publications and withdrawals, and the public rule log.
 func (s *Server) routesRules() {
 	s.rules = &rules.Service{Policy: s.svc.Policy, Notice: s.cfg.Rules.NoticePeriod.D(), Store: s.db, Now: s.now}
+	if c, ok := s.svc.Rules.(rules.PluginConfigChecker); ok {
+		s.rules.Plugins = c // the plugins loaded check a version's configuration of them
+	}
 	op := s.operatorAuth
 	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/rules", op, s.listRuleVersions)
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts", op, s.createRuleDraft)

@@ -23,17 +23,51 @@ func (h *Host) Evaluate(ctx context.Context, name string, req earning.Request) (
 	return r.Evaluate(ctx, req)
 }
 
+// EvaluateWith evaluates an earning rule plugin under a rule version's own
+// configuration of it (nil: the manifest's). Errors as Evaluate, and
+// sdk.ErrInvalidConfig when the plugin refuses the configuration.
+func (h *Host) EvaluateWith(ctx context.Context, name string, config []byte, req earning.Request) (earning.Breakdown, error) {
+	r, err := h.EarningRuleWith(name, config)
+	if err != nil {
+		return earning.Breakdown{}, err
+	}
+	return r.Evaluate(ctx, req)
+}
+
+// CheckRuleConfig asks an earning rule plugin whether it accepts config
+// (nil when it does; sdk.ErrInvalidConfig when it refuses it).
+func (h *Host) CheckRuleConfig(ctx context.Context, name string, config []byte) error {
+	m, err := h.lookup(name, sdk.KindEarningRule)
+	if err != nil {
+		return err
+	}
+	return m.call(ctx, "Configure", func(ctx context.Context, c *host.Client) error {
+		_, err := m.instanceFor(ctx, c, config)
+		return err
+	})
+}
+
 // EarningRule returns a supervised handle to an earning rule plugin. The
 // handle stays valid across restarts.
 func (h *Host) EarningRule(name string) (earning.Rule, error) {
+	return h.EarningRuleWith(name, nil)
+}
+
+// EarningRuleWith is EarningRule for a configuration of the plugin other
+// than the manifest's (a rule version's): the plugin serves it as an
+// instance of its own, configured once per plugin process.
+func (h *Host) EarningRuleWith(name string, config []byte) (earning.Rule, error) {
 	m, err := h.lookup(name, sdk.KindEarningRule)
 	if err != nil {
 		return nil, err
 	}
-	return ruleHandle{m}, nil
+	return ruleHandle{m, config}, nil
 }
 
-type ruleHandle struct{ m *managed }
+type ruleHandle struct {
+	m      *managed
+	config []byte
+}
 
 func (r ruleHandle) Evaluate(ctx context.Context, req earning.Request) (earning.Breakdown, error) {
 	if err := req.Purchase.Validate(); err != nil {
@@ -41,8 +75,11 @@ func (r ruleHandle) Evaluate(ctx context.Context, req earning.Request) (earning.
 	}
 	var b earning.Breakdown
 	err := r.m.call(ctx, "Evaluate", func(ctx context.Context, c *host.Client) error {
-		var err error
-		if b, err = c.EarningRule(r.m.cfg.Name).Evaluate(ctx, req); err != nil {
+		inst, err := r.m.instanceFor(ctx, c, r.config)
+		if err != nil {
+			return err
+		}
+		if b, err = c.EarningRule(inst).Evaluate(ctx, req); err != nil {
 			return err
 		}
 		// Never let a wrong amount through: a buggy rule is an outage.

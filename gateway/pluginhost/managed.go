@@ -2,6 +2,8 @@ package pluginhost
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -42,6 +44,44 @@ type managed struct {
 	nextStart time.Time
 	backoff   time.Duration
 	starts    int
+	// instances are the configurations (rule versions' own) configured on
+	// the process instClient, by instance name.
+	instClient *host.Client
+	instances  map[string]bool
+}
+
+// maxInstances bounds the configurations one plugin process serves; past
+// it the set starts again (an instance configured again is replaced).
+const maxInstances = 1024
+
+// instanceFor returns the instance of the plugin that serves config on the
+// process c, configuring it there first: the manifest's instance for no
+// config, else one named after the configuration's hash, so each rule
+// version's configuration is its own instance and none changes another.
+func (m *managed) instanceFor(ctx context.Context, c *host.Client, config []byte) (string, error) {
+	if len(config) == 0 {
+		return m.cfg.Name, nil
+	}
+	sum := sha256.Sum256(config)
+	name := m.cfg.Name + "@" + hex.EncodeToString(sum[:12])
+	m.mu.Lock()
+	if m.instClient != c || len(m.instances) >= maxInstances {
+		m.instClient, m.instances = c, map[string]bool{}
+	}
+	done := m.instances[name]
+	m.mu.Unlock()
+	if done {
+		return name, nil
+	}
+	if err := c.Configure(ctx, m.cfg.Kind, name, config); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	if m.instClient == c {
+		m.instances[name] = true
+	}
+	m.mu.Unlock()
+	return name, nil
 }
 
 // tryStart launches, describes, configures and pings the plugin. On failure
@@ -250,13 +290,16 @@ func (m *managed) call(ctx context.Context, method string, fn func(context.Conte
 	start := time.Now()
 	err := fn(cctx, c)
 	mt.latency.WithLabelValues(name, method).Observe(time.Since(start).Seconds())
-	if err == nil || errors.Is(err, sdk.ErrInvalidInput) || errors.Is(err, sdk.ErrUnimplemented) {
-		// A refusal or a call the plugin lacks is an answer, not an outage.
+	if err == nil || errors.Is(err, sdk.ErrInvalidInput) || errors.Is(err, sdk.ErrUnimplemented) || errors.Is(err, sdk.ErrInvalidConfig) {
+		// A refusal (of the input or of a rule version's configuration) or a
+		// call the plugin lacks is an answer, not an outage.
 		m.br.done(true)
 		mt.circuit.WithLabelValues(name).Set(0)
 		switch {
 		case errors.Is(err, sdk.ErrInvalidInput):
 			mt.errors.WithLabelValues(name, method, "invalid_input").Inc()
+		case errors.Is(err, sdk.ErrInvalidConfig):
+			mt.errors.WithLabelValues(name, method, "invalid_config").Inc()
 		case err != nil:
 			mt.errors.WithLabelValues(name, method, "unimplemented").Inc()
 		}

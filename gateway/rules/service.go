@@ -37,6 +37,37 @@ type Service struct {
 	Notice time.Duration
 	Store  Store
 	Now    func() time.Time
+	// Plugins checks a draft's rule_plugin_config with its plugin (nil:
+	// only its form is checked; the plugin refuses it at the first earn).
+	Plugins PluginConfigChecker
+}
+
+// PluginConfigChecker asks a rule plugin whether it accepts a
+// configuration; a refusal wraps ErrPluginConfig.
+type PluginConfigChecker interface {
+	CheckRuleConfig(ctx context.Context, plugin string, config []byte) error
+}
+
+// ErrPluginConfig marks a configuration its plugin refuses.
+var ErrPluginConfig = errors.New("the rule plugin refuses this configuration")
+
+// CodePluginConfigInvalid refuses a draft whose plugin configuration the
+// plugin does not accept.
+const CodePluginConfigInvalid = "rule_plugin_config_invalid"
+
+// checkPluginConfig asks the plugin about a draft's configuration.
+func (s *Service) checkPluginConfig(ctx context.Context, t Terms) error {
+	if s.Plugins == nil || len(t.RulePluginConfig) == 0 {
+		return nil
+	}
+	err := s.Plugins.CheckRuleConfig(ctx, t.RulePlugin, t.RulePluginConfig)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrPluginConfig):
+		return &Error{Status: 400, Code: CodePluginConfigInvalid, Message: err.Error()}
+	}
+	return &Error{Status: 503, Code: points.CodeRuleUnavailable, Message: "the rule plugin cannot check the configuration now: " + err.Error()}
 }
 
 func (s *Service) now() time.Time {
@@ -140,6 +171,9 @@ func (s *Service) draftTerms(ctx context.Context, merchantID string, d Draft) (T
 		t.ExcludedCategories = []string{}
 	}
 	if err := t.Validate(s.Policy); err != nil {
+		return Terms{}, err
+	}
+	if err := s.checkPluginConfig(ctx, t); err != nil {
 		return Terms{}, err
 	}
 	return t, nil

@@ -52,6 +52,9 @@ func (s *Service) SetTemplate(ctx context.Context, ts TemplateStore, industry st
 	if err := t.Validate(s.Policy); err != nil {
 		return Template{}, err
 	}
+	if err := s.checkPluginConfig(ctx, t); err != nil {
+		return Template{}, err
+	}
 	tpl := Template{Industry: industry, Terms: t, UpdatedBy: actor, UpdatedAt: s.now()}
 	if err := ts.SetRuleTemplate(ctx, tpl); err != nil {
 		return Template{}, fmt.Errorf("set rule template: %w", err)

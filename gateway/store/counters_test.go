@@ -206,3 +206,74 @@ func Example_counterPeriods() {
 	fmt.Println(points.DayPeriod(at), points.MonthPeriod(at))
 	// Output: d2026-04-01 m2026-04
 }
+
+// captureRule records the configuration each evaluation was given.
+type captureRule struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (c *captureRule) EvaluateEarning(_ context.Context, _ string, in points.RuleInput) (points.Award, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, string(in.PluginConfig))
+	return points.Award{Points: 7, RuleVersion: "plugin:fuel@1.0.0"}, nil
+}
+
+// A version that uses a rule plugin holds the plugin's configuration: kept
+// with the version, given to the plugin for each earn under it, and a
+// change of it waits for the notice period like any less favourable term.
+func TestRulePluginConfigInVersion(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newRulesFixture(t, db)
+		w := db.NewWriter(store.WriterOptions{BatchSize: 8, BatchWait: 100 * time.Microsecond, Now: f.clock.Now})
+		defer w.Close()
+		rule := &captureRule{}
+		svc := &points.Service{Policy: testPolicy(), Now: f.clock.Now, Rules: rule,
+			Earnings: points.EarningFunc(func(ctx context.Context, m string) (points.Earning, error) {
+				return db.MerchantEarningAt(ctx, m, f.clock.Now())
+			})}
+		if _, err := run(w, func(tx points.Tx) (points.FundResult, error) {
+			return svc.Fund(tx, points.FundRequest{MerchantID: f.m, AmountFen: 1_000_000, ExternalRef: "f1"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		d := base()
+		d.RulePlugin = "fuel"
+		d.RulePluginConfig = []byte(`{ "points_per_litre": {"fuel_92": 1} }`)
+		p := f.mustPublish(t, d, time.Time{})
+		if string(p.Version.Terms.RulePluginConfig) != `{"points_per_litre":{"fuel_92":1}}` {
+			t.Fatalf("config kept as %s", p.Version.Terms.RulePluginConfig)
+		}
+		vs, err := f.svc.Versions(ctx, f.m)
+		if err != nil || string(vs[len(vs)-1].Terms.RulePluginConfig) != `{"points_per_litre":{"fuel_92":1}}` {
+			t.Fatalf("config read back: %+v %v", vs, err)
+		}
+		cmd, err := svc.PrepareEarn(ctx, points.EarnRequest{MerchantID: f.m, OrderID: "fill", Member: points.Identity{Kind: "customer", Value: "c"}, AmountFen: 30000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := w.Submit(ctx, &store.Op{Command: cmd}); res.Err != nil || res.Value.(points.EarnResult).Points != 7 {
+			t.Fatalf("earn: %+v %v", res.Value, res.Err)
+		}
+		if len(rule.got) != 1 || rule.got[0] != `{"points_per_litre":{"fuel_92":1}}` {
+			t.Fatalf("the plugin was given %q", rule.got)
+		}
+		// Another configuration of the same plugin: less favourable unless
+		// shown otherwise, so it needs the notice period.
+		d.RulePluginConfig = []byte(`{"points_per_litre":{"fuel_92":2}}`)
+		_, err = f.publish(t, d, time.Time{})
+		asRulesErr(t, err, rules.CodeNoticePeriodNotMet)
+		// A configuration without a plugin, or not an object, is refused.
+		bad := base()
+		bad.RulePluginConfig = []byte(`{"x":1}`)
+		if _, err := f.svc.CreateDraft(ctx, f.m, bad, "x"); err == nil {
+			t.Fatal("a configuration without a plugin was accepted")
+		}
+		bad.RulePlugin, bad.RulePluginConfig = "fuel", []byte(`[1]`)
+		if _, err := f.svc.CreateDraft(ctx, f.m, bad, "x"); err == nil {
+			t.Fatal("a configuration that is not an object was accepted")
+		}
+	})
+}

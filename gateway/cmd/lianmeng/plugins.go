@@ -14,6 +14,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/messaging"
 	"github.com/lianmeng/lianmeng/gateway/pluginhost"
 	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/earning"
@@ -71,7 +72,7 @@ func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req p
 	for _, it := range req.Items {
 		p.Items = append(p.Items, purchase.LineItem{SKU: it.SKU, Name: it.Name, Category: it.Category, Quantity: it.Quantity, AmountFen: it.AmountFen})
 	}
-	b, err := r.h.Evaluate(ctx, plugin, earning.Request{Purchase: p})
+	b, err := r.h.EvaluateWith(ctx, plugin, req.PluginConfig, earning.Request{Purchase: p})
 	switch {
 	case err == nil:
 	case errors.Is(err, sdk.ErrInvalidInput):
@@ -95,6 +96,17 @@ func (r ruleEvaluator) EvaluateEarning(ctx context.Context, plugin string, req p
 		version = version[:64]
 	}
 	return points.Award{Points: b.TotalPoints, RuleVersion: version, Breakdown: breakdownOf(b)}, nil
+}
+
+// CheckRuleConfig asks the plugin whether it accepts a rule version's
+// configuration (rules.PluginConfigChecker): a refusal wraps
+// rules.ErrPluginConfig, an unreachable plugin is an error of its own.
+func (r ruleEvaluator) CheckRuleConfig(ctx context.Context, plugin string, config []byte) error {
+	err := r.h.CheckRuleConfig(ctx, plugin, config)
+	if errors.Is(err, sdk.ErrInvalidConfig) {
+		return fmt.Errorf("%w: %v", rules.ErrPluginConfig, err)
+	}
+	return err
 }
 
 // pluginHost returns the plugin host startPlugins wired into deps (the
