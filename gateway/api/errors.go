@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -82,6 +83,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		// Errors raised before the middleware ran (e.g. 413 from the
 		// HTTP layer) still get an id to quote.
 		c.Locals(localRequestID, newRequestID())
+	}
+	if ae.Status == http.StatusRequestEntityTooLarge && s.inbox != nil && strings.HasPrefix(c.Path(), "/v1/pos/") {
+		// A POS's oversized webhook, refused before it was read: kept for
+		// the merchant and operator to see.
+		s.inbox.Rejections.RecordTooLarge(strings.TrimPrefix(c.Path(), "/v1/pos/"), c.IP(), string(c.Request().Header.UserAgent()), int64(c.Request().Header.ContentLength()))
 	}
 	if ae.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, fmt.Sprint(ae.RetryAfter))

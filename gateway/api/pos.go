@@ -26,6 +26,8 @@ const (
 	CodePOSUnavailable         = "pos_unavailable"
 	CodePOSSignatureInvalid    = "pos_signature_invalid"
 	CodeInboxEventNotReplayble = "inbox_event_not_dead"
+	CodePOSConnectionDisabled  = "pos_connection_disabled"
+	CodePOSConnectionUnchanged = "pos_connection_unchanged"
 )
 
 // The operator scope of each POS route (registered here, next to the
@@ -36,11 +38,18 @@ func init() {
 		{fiber.MethodGet, "/v1/operator/merchants/:merchant/pos/connections"}:  OperatorRead,
 		{fiber.MethodGet, "/v1/operator/pos/inbox"}:                            OperatorRead,
 		{fiber.MethodPost, "/v1/operator/pos/inbox/:event/replay"}:             OperatorMerchantsWrite,
+		{fiber.MethodPost, posConnectionRoute + "/disable"}:                    OperatorMerchantsWrite,
+		{fiber.MethodPost, posConnectionRoute + "/enable"}:                     OperatorMerchantsWrite,
+		{fiber.MethodPost, posConnectionRoute + "/rotate"}:                     OperatorMerchantsWrite,
+		{fiber.MethodGet, "/v1/operator/pos/rejections"}:                       OperatorRead,
 	} {
 		operatorScopes[r] = sc
 	}
 	merchantScopes[Route{fiber.MethodGet, "/v1/merchant/pos/inbox"}] = merchant.ScopeRead
+	merchantScopes[Route{fiber.MethodGet, "/v1/merchant/pos/rejections"}] = merchant.ScopeRead
 }
+
+const posConnectionRoute = "/v1/operator/merchants/:merchant/pos/connections/:connection"
 
 func (s *Server) routesPOS() {
 	op := s.operatorAuth
@@ -49,14 +58,21 @@ func (s *Server) routesPOS() {
 	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/pos/connections", op, s.listPOSConnections)
 	s.handle(fiber.MethodGet, "/v1/operator/pos/inbox", op, s.listInbox)
 	s.handle(fiber.MethodPost, "/v1/operator/pos/inbox/:event/replay", op, s.replayInbox)
-	// A merchant sees its own events, dead letters and their reasons.
+	s.handle(fiber.MethodPost, posConnectionRoute+"/disable", op, s.disablePOSConnection)
+	s.handle(fiber.MethodPost, posConnectionRoute+"/enable", op, s.enablePOSConnection)
+	s.handle(fiber.MethodPost, posConnectionRoute+"/rotate", op, s.rotatePOSConnection)
+	s.handle(fiber.MethodGet, "/v1/operator/pos/rejections", op, s.listRejections)
+	// A merchant sees its own events, dead letters and their reasons, and
+	// the webhooks refused for its connections.
 	s.handle(fiber.MethodGet, "/v1/merchant/pos/inbox", s.merchantAuth, s.limitCredential, s.requireScope, s.listMerchantInbox)
+	s.handle(fiber.MethodGet, "/v1/merchant/pos/rejections", s.merchantAuth, s.limitCredential, s.requireScope, s.listMerchantRejections)
 }
 
 // posWebhook hands the raw request to the inbox and answers the POS with
 // exactly what the adapter chose, after the webhook is stored. It never
-// says which connections exist: an unknown one and a disabled one are the
-// same 404.
+// says which connections exist: an unknown one is 404, and so is a
+// disabled one unless the request's signature verifies (then 403
+// pos_connection_disabled).
 func (s *Server) posWebhook(c *fiber.Ctx) error {
 	if s.inbox == nil {
 		return Errorf(fiber.StatusServiceUnavailable, CodePOSUnavailable, "POS webhooks are not enabled on this gateway")
@@ -72,6 +88,8 @@ func (s *Server) posWebhook(c *fiber.Ctx) error {
 	switch {
 	case errors.Is(err, inbox.ErrUnknownConnection):
 		return Errorf(fiber.StatusNotFound, CodeNotFound, "no such route")
+	case errors.Is(err, inbox.ErrDisabled):
+		return Errorf(fiber.StatusForbidden, CodePOSConnectionDisabled, "this POS connection is disabled; ask the alliance operator to enable it")
 	case errors.Is(err, inbox.ErrRejected):
 		return Errorf(fiber.StatusUnauthorized, CodePOSSignatureInvalid, "the webhook's signature does not verify with this connection's secret")
 	case errors.Is(err, inbox.ErrUnavailable):
@@ -99,20 +117,34 @@ type createPOSConnectionRequest struct {
 // posConnectionView is a connection as the API shows it: never its
 // configuration, which holds the webhook secrets.
 type posConnectionView struct {
-	ID          string            `json:"id"`
-	MerchantID  string            `json:"merchant_id"`
-	Adapter     string            `json:"adapter"`
-	Label       string            `json:"label"`
-	StoreMap    map[string]string `json:"store_map"`
-	Status      string            `json:"status"`
-	WebhookPath string            `json:"webhook_path"`
-	CreatedBy   string            `json:"created_by"`
-	CreatedAt   time.Time         `json:"created_at"`
+	ID         string            `json:"id"`
+	MerchantID string            `json:"merchant_id"`
+	Adapter    string            `json:"adapter"`
+	Label      string            `json:"label"`
+	StoreMap   map[string]string `json:"store_map"`
+	Status     string            `json:"status"`
+	// StatusReason says why a disabled connection is disabled.
+	StatusReason string `json:"status_reason,omitempty"`
+	WebhookPath  string `json:"webhook_path"`
+	// PreviousConfigUntil: the configuration the last rotation replaced
+	// still verifies webhooks until then.
+	PreviousConfigUntil *time.Time `json:"previous_config_until,omitempty"`
+	CreatedBy           string     `json:"created_by"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
 }
 
 func posConnectionViewOf(c store.POSConnection) posConnectionView {
-	return posConnectionView{ID: c.ID, MerchantID: c.MerchantID, Adapter: c.Adapter, Label: c.Label, StoreMap: c.StoreMap,
-		Status: c.Status, WebhookPath: "/v1/pos/" + c.ID, CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt}
+	v := posConnectionView{ID: c.ID, MerchantID: c.MerchantID, Adapter: c.Adapter, Label: c.Label, StoreMap: c.StoreMap,
+		Status: c.Status, StatusReason: c.StatusReason, WebhookPath: "/v1/pos/" + c.ID, CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if c.UpdatedAt.IsZero() {
+		v.UpdatedAt = c.CreatedAt
+	}
+	if !c.PreviousUntil.IsZero() {
+		at := c.PreviousUntil
+		v.PreviousConfigUntil = &at
+	}
+	return v
 }
 
 var posKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
@@ -299,4 +331,167 @@ func (s *Server) replayInbox(c *fiber.Ctx) error {
 		s.inbox.Wake()
 	}
 	return c.JSON(inboxReplayed{ID: id, State: store.InboxPending})
+}
+
+// posConnectionPath reads the connection of the path's merchant (404 for
+// another merchant's, revealing nothing).
+func (s *Server) posConnectionPath(c *fiber.Ctx) (store.POSConnection, error) {
+	m, err := s.pathMerchant(c)
+	if err != nil {
+		return store.POSConnection{}, err
+	}
+	pc, err := s.db.POSConnection(c.UserContext(), c.Params("connection"))
+	if errors.Is(err, store.ErrPOSConnectionNotFound) || (err == nil && pc.MerchantID != m.ID) {
+		return store.POSConnection{}, Errorf(fiber.StatusNotFound, CodeNotFound, "no such POS connection for this merchant")
+	}
+	return pc, err
+}
+
+type disablePOSConnectionRequest struct {
+	Reason string `json:"reason"`
+}
+
+// disablePOSConnection refuses the connection's webhooks from now on (403
+// pos_connection_disabled to a sender whose signature verifies): for a
+// merchant leaving a POS, or a secret suspected leaked. Events already in
+// the inbox are still processed: their POS was told they were taken.
+func (s *Server) disablePOSConnection(c *fiber.Ctx) error {
+	var req disablePOSConnectionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	reason := strings.TrimSpace(req.Reason)
+	if reason == "" || utf8.RuneCountInString(reason) > 200 || strings.ContainsFunc(reason, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "reason is required: 1-200 characters without control characters")
+	}
+	return s.setPOSConnectionStatus(c, store.POSConnectionDisabled, reason)
+}
+
+// enablePOSConnection takes the connection's webhooks again.
+func (s *Server) enablePOSConnection(c *fiber.Ctx) error {
+	return s.setPOSConnectionStatus(c, store.POSConnectionActive, "")
+}
+
+func (s *Server) setPOSConnectionStatus(c *fiber.Ctx, status, reason string) error {
+	pc, err := s.posConnectionPath(c)
+	if err != nil {
+		return err
+	}
+	err = s.db.SetPOSConnectionStatus(c.UserContext(), pc.ID, pc.MerchantID, status, reason, actor(c), s.now().UTC().Truncate(time.Microsecond))
+	if errors.Is(err, store.ErrPOSConnectionUnchanged) {
+		return Errorf(fiber.StatusConflict, CodePOSConnectionUnchanged, "the connection is already %s", status)
+	}
+	if err != nil {
+		return err
+	}
+	if pc, err = s.db.POSConnection(c.UserContext(), pc.ID); err != nil {
+		return err
+	}
+	return c.JSON(posConnectionViewOf(pc))
+}
+
+type rotatePOSConnectionRequest struct {
+	Config json.RawMessage `json:"config"`
+	// GraceSeconds is how long the replaced configuration still verifies
+	// webhooks (default a day; 0 ends it at once; at most 7 days).
+	GraceSeconds *int64 `json:"grace_seconds"`
+}
+
+// maxRotationGrace bounds how long a replaced secret keeps verifying.
+const maxRotationGrace = 7 * 24 * time.Hour
+
+// rotatePOSConnection replaces the connection's configuration (its
+// secrets). The replaced one keeps verifying webhooks for the grace, so
+// the merchant can change the secret in the POS after the gateway (or
+// before) without a refused delivery in between; events stored under it
+// are parsed with it later whatever the grace.
+func (s *Server) rotatePOSConnection(c *fiber.Ctx) error {
+	var req rotatePOSConnectionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cfg := bytes.TrimSpace(req.Config)
+	if len(cfg) == 0 || cfg[0] != '{' {
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "config must be a JSON object (the adapter's settings with the new secret)")
+	}
+	grace := 24 * time.Hour
+	if req.GraceSeconds != nil {
+		if *req.GraceSeconds < 0 || *req.GraceSeconds > int64(maxRotationGrace/time.Second) {
+			return Errorf(fiber.StatusBadRequest, CodeValidation, "grace_seconds must be 0-%d", int64(maxRotationGrace/time.Second))
+		}
+		grace = time.Duration(*req.GraceSeconds) * time.Second
+	}
+	pc, err := s.posConnectionPath(c)
+	if err != nil {
+		return err
+	}
+	if err := s.db.RotatePOSConnection(c.UserContext(), pc.ID, pc.MerchantID, cfg, grace, actor(c), s.now().UTC().Truncate(time.Microsecond)); err != nil {
+		return err
+	}
+	if pc, err = s.db.POSConnection(c.UserContext(), pc.ID); err != nil {
+		return err
+	}
+	return c.JSON(posConnectionViewOf(pc))
+}
+
+// rejectionList is a page of refused webhooks, newest first; NextBefore,
+// when set, is the cursor of the next (older) page (?before=).
+type rejectionList struct {
+	Rejections []rejectionView `json:"rejections"`
+	NextBefore int64           `json:"next_before,omitempty"`
+}
+
+// rejectionView is one refused webhook (or Repeats identical ones): never
+// its body, only its hash and size.
+type rejectionView struct {
+	ID           int64     `json:"id"`
+	ConnectionID string    `json:"connection_id"`
+	MerchantID   string    `json:"merchant_id,omitempty"`
+	Code         string    `json:"code"`
+	Reason       string    `json:"reason"`
+	FirstAt      time.Time `json:"first_at"`
+	LastAt       time.Time `json:"last_at"`
+	Repeats      int64     `json:"repeats"`
+	RemoteAddr   string    `json:"remote_addr"`
+	UserAgent    string    `json:"user_agent,omitempty"`
+	BodySHA256   string    `json:"body_sha256,omitempty"`
+	BodyBytes    int64     `json:"body_bytes"`
+}
+
+// listRejections lists refused webhooks (all, or of ?merchant= or
+// ?connection=, known or not).
+func (s *Server) listRejections(c *fiber.Ctx) error { return s.rejectionPage(c, c.Query("merchant")) }
+
+// listMerchantRejections lists the signed merchant's refused webhooks.
+func (s *Server) listMerchantRejections(c *fiber.Ctx) error { return s.rejectionPage(c, merchantID(c)) }
+
+func (s *Server) rejectionPage(c *fiber.Ctx, merchantID string) error {
+	f := store.RejectionFilter{MerchantID: merchantID, ConnectionID: c.Query("connection"), Limit: 100}
+	if v := c.Query("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return Errorf(fiber.StatusBadRequest, CodeValidation, "before must be a non-negative integer")
+		}
+		f.Before = n
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return Errorf(fiber.StatusBadRequest, CodeValidation, "limit must be 1-500")
+		}
+		f.Limit = n
+	}
+	rs, err := s.db.POSRejections(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	out := rejectionList{Rejections: make([]rejectionView, 0, len(rs))}
+	for _, r := range rs {
+		out.Rejections = append(out.Rejections, rejectionView{ID: r.ID, ConnectionID: r.ConnectionID, MerchantID: r.MerchantID, Code: r.Code, Reason: r.Reason,
+			FirstAt: r.First, LastAt: r.Last, Repeats: r.Repeats, RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent, BodySHA256: r.BodySHA256, BodyBytes: r.BodyBytes})
+	}
+	if len(rs) == f.Limit {
+		out.NextBefore = rs[len(rs)-1].ID
+	}
+	return c.JSON(out)
 }

@@ -62,6 +62,9 @@ var (
 	// ErrRejected: the provider's signature did not verify; nothing was
 	// stored, only counted (401).
 	ErrRejected = errors.New("inbox: webhook signature rejected")
+	// ErrDisabled: the connection is disabled (by its operator or
+	// merchant); the webhook verified but is refused, and not stored (403).
+	ErrDisabled = errors.New("inbox: connection disabled")
 	// ErrUnavailable: the adapter or the database cannot take the webhook
 	// now; nothing was stored or acknowledged, so the POS redelivers (503).
 	ErrUnavailable = errors.New("inbox: temporarily unavailable")
@@ -92,6 +95,7 @@ type Inbox struct {
 	Lease                    time.Duration // how long a claim is held
 	CallTimeout              time.Duration // per adapter call
 	Metrics                  *Metrics      // nil: not counted
+	Rejections               *Rejections   // nil: refusals not kept
 	wake                     chan struct{}
 	wakeOnce                 sync.Once
 	receipts                 group // group commit of receipts (group.go)
@@ -180,10 +184,12 @@ func decodeRequest(b []byte) (webhook.Request, error) {
 // Receive handles one webhook for connection connID and returns the
 // response to send the POS. It stores an accepted webhook before it
 // returns; an error means nothing was stored or acknowledged
-// (ErrUnknownConnection, ErrRejected, ErrUnavailable).
+// (ErrUnknownConnection, ErrRejected, ErrDisabled, ErrUnavailable). A
+// refusal is recorded in Rejections (without the body).
 func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request) (webhook.Response, error) {
-	conn, err := in.DB.POSConnection(ctx, connID)
-	if errors.Is(err, store.ErrPOSConnectionNotFound) || (err == nil && conn.Status != "active") {
+	conn, err := in.connection(ctx, connID)
+	if errors.Is(err, store.ErrPOSConnectionNotFound) {
+		in.Rejections.Record(connID, "", RejectUnknownConnection, "no such connection", req)
 		return webhook.Response{}, ErrUnknownConnection
 	}
 	if err != nil {
@@ -205,9 +211,17 @@ func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request
 	if err != nil {
 		return webhook.Response{}, fmt.Errorf("%w: adapter %s: %v", ErrUnavailable, conn.Adapter, err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, in.callTimeout())
-	res, err := ad.HandleWebhook(cctx, pos.Request{HTTP: req, MerchantID: conn.MerchantID, MerchantConfig: conn.Config})
-	cancel()
+	res, err := in.handle(ctx, ad, conn, req, now)
+	if conn.Status != store.POSConnectionActive {
+		if err == nil && res.Outcome == pos.Rejected {
+			// Unverified: told nothing more than an unknown connection.
+			m.rejected()
+			in.Rejections.Record(connID, conn.MerchantID, RejectSignature, res.Reason, req)
+			return webhook.Response{}, ErrUnknownConnection
+		}
+		in.Rejections.Record(connID, conn.MerchantID, RejectDisabled, "the connection is disabled: "+conn.StatusReason, req)
+		return webhook.Response{}, ErrDisabled
+	}
 	sum := sha256.Sum256(req.Body)
 	bodyHash := hex.EncodeToString(sum[:])
 	raw, eerr := encodeRequest(req)
@@ -233,6 +247,7 @@ func (in *Inbox) Receive(ctx context.Context, connID string, req webhook.Request
 	switch res.Outcome {
 	case pos.Rejected:
 		m.rejected()
+		in.Rejections.Record(connID, conn.MerchantID, RejectSignature, res.Reason, req)
 		return webhook.Response{}, fmt.Errorf("%w: %s", ErrRejected, res.Reason)
 	case pos.Ignored:
 		m.ignored()
@@ -452,9 +467,9 @@ func (in *Inbox) parse(ctx context.Context, e store.InboxEvent) *job {
 		j.fail = unavailable("adapter %s: %v", conn.Adapter, err)
 		return j
 	}
-	cctx, cancel := context.WithTimeout(ctx, in.callTimeout())
-	res, err := ad.HandleWebhook(cctx, pos.Request{HTTP: req, MerchantID: conn.MerchantID, MerchantConfig: conn.Config})
-	cancel()
+	// An event stored under a rotated-out secret still parses with it,
+	// whatever the grace left: it verified when it was received.
+	res, err := in.handle(ctx, ad, conn, req, time.Time{})
 	switch {
 	case errors.Is(err, sdk.ErrInvalidInput):
 		j.fail = permanent("parse: %v", err)
@@ -472,6 +487,35 @@ func (in *Inbox) parse(ctx context.Context, e store.InboxEvent) *job {
 		j.outcomes = make([]string, len(res.Events))
 	}
 	return j
+}
+
+// connection reads connection id with its configuration.
+func (in *Inbox) connection(ctx context.Context, id string) (store.POSConnection, error) {
+	return in.DB.POSConnection(ctx, id)
+}
+
+// handle runs req through the adapter with the connection's configuration
+// and, when that does not verify, with the configuration a rotation
+// replaced: at receipt (now set) only within its grace; when parsing a
+// stored event (now zero) always.
+func (in *Inbox) handle(ctx context.Context, ad pos.Adapter, conn store.POSConnection, req webhook.Request, now time.Time) (pos.Result, error) {
+	call := func(cfg []byte) (pos.Result, error) {
+		cctx, cancel := context.WithTimeout(ctx, in.callTimeout())
+		defer cancel()
+		return ad.HandleWebhook(cctx, pos.Request{HTTP: req, MerchantID: conn.MerchantID, MerchantConfig: cfg})
+	}
+	res, err := call(conn.Config)
+	if err != nil || res.Outcome != pos.Rejected || conn.PreviousConfig == nil || (!now.IsZero() && !now.Before(conn.PreviousUntil)) {
+		return res, err
+	}
+	prev, perr := call(conn.PreviousConfig)
+	if errors.Is(perr, sdk.ErrInvalidInput) {
+		return prev, perr // verified with it, but does not parse
+	}
+	if perr != nil || prev.Outcome == pos.Rejected {
+		return res, nil // the current configuration's reason
+	}
+	return prev, nil
 }
 
 // IdemKey is the idempotency key of purchase i of an event (a sale: its

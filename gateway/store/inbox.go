@@ -54,7 +54,20 @@ type POSConnection struct {
 	Status    string // active or disabled
 	CreatedBy string
 	CreatedAt time.Time
+	// PreviousConfig is the configuration the last rotation replaced: it
+	// still verifies webhooks received before PreviousUntil, and parses
+	// the events stored under it (read by POSConnection, never listed).
+	PreviousConfig []byte
+	PreviousUntil  time.Time
+	StatusReason   string // why disabled
+	UpdatedAt      time.Time
 }
+
+// POS connection statuses.
+const (
+	POSConnectionActive   = "active"
+	POSConnectionDisabled = "disabled"
+)
 
 type posConnectionRow struct {
 	ID           string `db:"id"`
@@ -66,9 +79,21 @@ type posConnectionRow struct {
 	Status       string `db:"status"`
 	CreatedBy    string `db:"created_by"`
 	CreatedAt    int64  `db:"created_at"`
+	PrevSealed   string `db:"previous_config_sealed"`
+	PrevUntil    int64  `db:"previous_until"`
+	StatusReason string `db:"status_reason"`
+	UpdatedAt    int64  `db:"updated_at"`
 }
 
 const posConnectionCols = `id, merchant_id, adapter, label, config_sealed, store_map, status, created_by, created_at`
+
+// posConnectionSelect reads every column (the previous configuration is
+// NULL on MySQL until a rotation).
+const posConnectionSelect = posConnectionCols + `, COALESCE(previous_config_sealed, '') AS previous_config_sealed, previous_until, status_reason, updated_at`
+
+// posConnectionPreviousAD binds a rotated-out configuration to its
+// connection (distinct from the current one's, so the two never swap).
+func posConnectionPreviousAD(id string) []byte { return []byte("pos_connection_previous:" + id) }
 
 // posConnectionAD binds a sealed configuration to its connection.
 func posConnectionAD(id string) []byte { return []byte("pos_connection:" + id) }
@@ -109,7 +134,7 @@ func (db *DB) CreatePOSConnection(ctx context.Context, c POSConnection) error {
 // POSConnection reads connection id with its configuration opened.
 func (db *DB) POSConnection(ctx context.Context, id string) (POSConnection, error) {
 	var r posConnectionRow
-	err := db.R.GetContext(ctx, &r, `SELECT `+posConnectionCols+` FROM pos_connections WHERE id = ?`, id)
+	err := db.R.GetContext(ctx, &r, `SELECT `+posConnectionSelect+` FROM pos_connections WHERE id = ?`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return POSConnection{}, ErrPOSConnectionNotFound
 	}
@@ -131,13 +156,22 @@ func (db *DB) POSConnection(ctx context.Context, id string) (POSConnection, erro
 	if c.Config, err = k.Decrypt(ct, posConnectionAD(id)); err != nil {
 		return POSConnection{}, fmt.Errorf("pos connection %s: %w", id, err)
 	}
+	if r.PrevSealed != "" {
+		ct, err := base64.StdEncoding.DecodeString(r.PrevSealed)
+		if err != nil {
+			return POSConnection{}, fmt.Errorf("pos connection %s: sealed previous configuration is not base64", id)
+		}
+		if c.PreviousConfig, err = k.Decrypt(ct, posConnectionPreviousAD(id)); err != nil {
+			return POSConnection{}, fmt.Errorf("pos connection %s: previous configuration: %w", id, err)
+		}
+	}
 	return c, nil
 }
 
 // POSConnections lists connections (of merchantID, or all when empty)
 // without their configuration, in creation order.
 func (db *DB) POSConnections(ctx context.Context, merchantID string) ([]POSConnection, error) {
-	q := `SELECT ` + posConnectionCols + ` FROM pos_connections`
+	q := `SELECT ` + posConnectionSelect + ` FROM pos_connections`
 	var args []any
 	if merchantID != "" {
 		q += ` WHERE merchant_id = ?`
@@ -160,7 +194,14 @@ func (db *DB) POSConnections(ctx context.Context, merchantID string) ([]POSConne
 
 func (r posConnectionRow) connection() (POSConnection, error) {
 	c := POSConnection{ID: r.ID, MerchantID: r.MerchantID, Adapter: r.Adapter, Label: r.Label, Status: r.Status,
-		CreatedBy: r.CreatedBy, CreatedAt: FromMicros(r.CreatedAt)}
+		CreatedBy: r.CreatedBy, CreatedAt: FromMicros(r.CreatedAt), StatusReason: r.StatusReason}
+	if r.PrevUntil != 0 {
+		c.PreviousUntil = FromMicros(r.PrevUntil)
+	}
+	c.UpdatedAt = c.CreatedAt
+	if r.UpdatedAt != 0 {
+		c.UpdatedAt = FromMicros(r.UpdatedAt)
+	}
 	if err := json.Unmarshal([]byte(r.StoreMap), &c.StoreMap); err != nil {
 		return POSConnection{}, fmt.Errorf("pos connection %s: store map: %w", r.ID, err)
 	}

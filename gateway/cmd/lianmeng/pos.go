@@ -30,7 +30,8 @@ func (noAdapters) POSAdapter(name string) (pos.Adapter, error) {
 
 // newInbox builds the POS inbox; startPlugins sets its adapters.
 func newInbox(db *store.DB, w *store.Writer, svc *points.Service, log *slog.Logger, reg prometheus.Registerer) *inbox.Inbox {
-	return &inbox.Inbox{DB: db, Writer: w, Points: svc, Adapters: noAdapters{}, Log: log, Metrics: inbox.NewMetrics(reg, db)}
+	return &inbox.Inbox{DB: db, Writer: w, Points: svc, Adapters: noAdapters{}, Log: log, Metrics: inbox.NewMetrics(reg, db),
+		Rejections: &inbox.Rejections{DB: db, Log: log}}
 }
 
 // inboxReady reports a backlog (dead letters, or lag) as degraded: the
@@ -44,14 +45,18 @@ func inboxReady(in *inbox.Inbox) api.ReadyCheck {
 	}}
 }
 
-// startInbox runs the inbox worker until ctx ends; the returned function
-// waits for it.
+// startInbox runs the inbox worker and the log of refused webhooks until
+// ctx ends; the returned function waits for them.
 func startInbox(ctx context.Context, in *inbox.Inbox) func() {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		in.Run(ctx, time.Second)
+	}()
+	go func() {
+		defer wg.Done()
+		in.Rejections.Run(ctx, time.Second)
 	}()
 	return wg.Wait
 }
