@@ -92,8 +92,8 @@ var oaContracts = []oaContract{
 		Lots []ledger.Lot `json:"lots"`
 	}]()},
 	{"GET", "/v1/member/history", nil, "200", typeOf[struct {
-		Transactions []ledger.Transaction `json:"transactions"`
-		NextCursor   string               `json:"next_cursor,omitempty"`
+		Transactions []points.HistoryEntry `json:"transactions"`
+		NextCursor   string                `json:"next_cursor,omitempty"`
 	}]()},
 
 	{"GET", "/v1/evidence/checkpoint", nil, "200", typeOf[CheckpointJSON]()},

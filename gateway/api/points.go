@@ -440,7 +440,8 @@ func (s *Server) memberHistory(c *fiber.Ctx) error {
 			return Errorf(400, CodeValidation, "cursor must be the next_cursor of a previous page")
 		}
 	}
-	txs, err := s.svc.MemberHistory(c.UserContext(), memberID(c), before, limit)
+	// Each entry with its purchase and how its points were computed.
+	txs, err := s.svc.ExplainedHistory(c.UserContext(), s.db, memberID(c), before, limit)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package points
 
 import (
+	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/ledger"
@@ -133,4 +136,104 @@ func NextSnapshot(day string, prev Balances, moves []Movement, faceValueFen int6
 	c := CoverageOf(Totals{ReserveFen: s.ReserveFen, OutstandingPts: s.OutstandingPoints}, faceValueFen)
 	s.CoverageBP, s.Covered = c.BasisPoints, c.Covered
 	return s
+}
+
+// PurchaseDetail is what a member may know of a purchase behind an entry
+// of their history: where, how much, the rule version the points were
+// computed under, and how (the breakdown kept with the purchase; for a
+// flat-rate earning without one, the version's terms).
+type PurchaseDetail struct {
+	ID           int64         `json:"id" db:"id"`
+	Kind         string        `json:"kind" db:"kind"`
+	MerchantID   string        `json:"merchant_id" db:"merchant_id"`
+	MerchantName string        `json:"merchant_name" db:"merchant_name"`
+	OrderID      string        `json:"order_id" db:"order_id"`
+	AmountFen    int64         `json:"amount_fen" db:"amount_fen"`
+	Points       int64         `json:"points" db:"points"`
+	RuleVersion  string        `json:"rule_version" db:"rule_version"`
+	Terms        *VersionTerms `json:"terms,omitempty" db:"-"`
+	Breakdown    *Breakdown    `json:"breakdown,omitempty" db:"-"`
+}
+
+// VersionTerms are a published rule version's earning terms.
+type VersionTerms struct {
+	Version    int64  `json:"version" db:"version"`
+	RateBP     int64  `json:"rate_bp" db:"rate_bp"`
+	MaxPoints  int64  `json:"max_points" db:"max_points"`
+	RulePlugin string `json:"rule_plugin,omitempty" db:"rule_plugin"`
+}
+
+// HistoryEntry is a transaction of a member's history with the purchase
+// it belongs to, if any.
+type HistoryEntry struct {
+	ledger.Transaction
+	Purchase *PurchaseDetail `json:"purchase,omitempty"`
+}
+
+// PurchaseDetails reads a member's purchases by id (the store); ids of
+// another member's purchases are left out.
+type PurchaseDetails interface {
+	MemberPurchases(ctx context.Context, memberID string, ids []int64) (map[int64]PurchaseDetail, error)
+}
+
+// PurchaseOf is the purchase a transaction's ref names: "purchase:N" and
+// "purchase:N:..." (refunds, debt recovery) are purchase N.
+func PurchaseOf(ref string) (int64, bool) {
+	rest, ok := strings.CutPrefix(ref, "purchase:")
+	if !ok {
+		return 0, false
+	}
+	if i := strings.IndexByte(rest, ':'); i >= 0 {
+		rest = rest[:i]
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// VersionNumber is the rule set version a purchase's rule version label
+// names ("v3" and "v3:plugin-version" are 3), or 0.
+func VersionNumber(label string) int64 {
+	rest, ok := strings.CutPrefix(label, "v")
+	if !ok {
+		return 0
+	}
+	if i := strings.IndexByte(rest, ':'); i >= 0 {
+		rest = rest[:i]
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// ExplainedHistory is MemberHistory with each entry's purchase and how its
+// points were computed.
+func (s *Service) ExplainedHistory(ctx context.Context, d PurchaseDetails, memberID string, before int64, limit int) ([]HistoryEntry, error) {
+	txs, err := s.MemberHistory(ctx, memberID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, t := range txs {
+		if id, ok := PurchaseOf(t.Ref); ok {
+			ids = append(ids, id)
+		}
+	}
+	var ps map[int64]PurchaseDetail
+	if len(ids) > 0 {
+		if ps, err = d.MemberPurchases(ctx, memberID, ids); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]HistoryEntry, len(txs))
+	for i, t := range txs {
+		out[i].Transaction = t
+		if id, ok := PurchaseOf(t.Ref); ok {
+			if p, found := ps[id]; found {
+				out[i].Purchase = &p
+			}
+		}
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -135,4 +136,57 @@ func (db *DB) TakeSnapshots(ctx context.Context, now time.Time, settle time.Dura
 		day, prev = points.DayOf(to), s.Balances
 	}
 	return n, ctx.Err()
+}
+
+// MemberPurchases reads the member's purchases among ids (others' are
+// left out) with the merchant's name, the breakdown kept with each, and,
+// for one without a breakdown earned under a numbered rule version, that
+// version's terms (points.PurchaseDetails).
+func (db *DB) MemberPurchases(ctx context.Context, memberID string, ids []int64) (map[int64]points.PurchaseDetail, error) {
+	out := map[int64]points.PurchaseDetail{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{memberID}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	var rows []struct {
+		points.PurchaseDetail
+		Breakdown sql.NullString `db:"breakdown"`
+	}
+	if err := db.R.SelectContext(ctx, &rows, `SELECT p.id, p.kind, p.merchant_id, COALESCE(m.name, '') AS merchant_name, p.order_id,
+		p.amount_fen, p.points, p.rule_version, b.breakdown
+		FROM purchases p LEFT JOIN merchants m ON m.id = p.merchant_id LEFT JOIN purchase_breakdowns b ON b.purchase_id = p.id
+		WHERE p.member_id = ? AND p.id IN (`+placeholders(len(ids), "?")+`)`, args...); err != nil {
+		return nil, fmt.Errorf("member purchases: %w", err)
+	}
+	terms := map[string]*points.VersionTerms{} // merchant and version
+	for _, r := range rows {
+		d := r.PurchaseDetail
+		if r.Breakdown.Valid {
+			var b points.Breakdown
+			if err := json.Unmarshal([]byte(r.Breakdown.String), &b); err != nil {
+				return nil, fmt.Errorf("purchase %d breakdown: %w", d.ID, err)
+			}
+			d.Breakdown = &b
+		} else if n := points.VersionNumber(d.RuleVersion); n > 0 && d.Kind == points.PurchaseEarn {
+			k := fmt.Sprintf("%s\x00%d", d.MerchantID, n)
+			t, seen := terms[k]
+			if !seen {
+				var v points.VersionTerms
+				err := db.R.GetContext(ctx, &v, `SELECT version, rate_bp, max_points, rule_plugin FROM rule_versions WHERE merchant_id = ? AND version = ?`, d.MerchantID, n)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return nil, fmt.Errorf("rule version of purchase %d: %w", d.ID, err)
+				}
+				if err == nil {
+					t = &v
+				}
+				terms[k] = t
+			}
+			d.Terms = t
+		}
+		out[d.ID] = d
+	}
+	return out, nil
 }

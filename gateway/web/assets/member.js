@@ -5,7 +5,7 @@
 'use strict';
 
 (() => {
-  const { t, api, num, when, el, showError, onLang, APIError } = LM;
+  const { t, api, num, yuan, percent, when, el, showError, onLang, APIError } = LM;
   const $ = (id) => document.getElementById(id);
   const KEY = 'lianmeng.member';
   let session = null; // {token, member_id, expires_at}
@@ -118,6 +118,48 @@
     return el('td', {}, b, ' ', out);
   }
 
+  // versionName writes a rule version label (v3, v3:plugin-1.2) in words.
+  function versionName(label) {
+    const m = /^v(\d+)/.exec(label || '');
+    return m ? t('m.b.version', { n: m[1] }) + label.slice(m[0].length) : label;
+  }
+
+  // details says where a transaction's purchase was and how its points
+  // were computed: the breakdown kept with it (eligible amount, base,
+  // bonuses, caps, total) or the flat rate of its rule version.
+  function details(tx) {
+    const p = tx.purchase;
+    if (!p) return el('td', { class: 'details', text: tx.ref });
+    const cell = el('td', { class: 'details' },
+      el('div', { class: 'buy', text: t('m.b.buy', { merchant: p.merchant_name || p.merchant_id, amount: yuan(p.amount_fen), version: versionName(p.rule_version) }) }));
+    if (tx.kind !== 'earn') return cell;
+    const lines = [];
+    const b = p.breakdown;
+    if (b) {
+      lines.push(['eligible', t('m.b.eligible', { amount: yuan(b.eligible_fen) }) + (b.excluded_fen ? t('m.b.excluded', { amount: yuan(b.excluded_fen) }) : '')]);
+      lines.push(['base', t('m.b.base', { points: num(b.base_points) })]);
+      for (const m of b.multipliers || []) {
+        lines.push(['bonus', t('m.b.bonus', { code: m.code, factor: (m.factor_permille / 1000).toString(), points: num(m.points) })]);
+      }
+      for (const c of b.caps || []) {
+        lines.push(['cap', t('m.b.cap', { code: c.code, limit: num(c.limit_points), points: num(c.removed_points) })]);
+      }
+      lines.push(['total', t('m.b.total', { points: num(b.total_points) })]);
+      if (b.explanation) lines.push(['why', b.explanation]);
+    } else if (p.terms) {
+      const tm = p.terms;
+      lines.push(['flat', tm.rule_plugin ? t('m.b.plugin', { name: tm.rule_plugin })
+        : t('m.b.flat', { pct: percent(tm.rate_bp) }) + (tm.max_points ? t('m.b.flatcap', { max: num(tm.max_points) }) : '')]);
+      lines.push(['total', t('m.b.total', { points: num(p.points) })]);
+    }
+    if (lines.length) {
+      const ul = el('ul', { class: 'breakdown' });
+      for (const [k, v] of lines) ul.append(el('li', { 'data-line': k, text: v }));
+      cell.append(ul);
+    }
+    return cell;
+  }
+
   function render() {
     const signedIn = !!session;
     $('signin').hidden = signedIn;
@@ -152,7 +194,7 @@
         el('td', { text: when(tx.created_at) }),
         el('td', { text: t('kind.' + tx.kind) }),
         el('td', { class: 'num change', text: (c > 0 ? '+' : '') + num(c) }),
-        el('td', { text: tx.ref }),
+        details(tx),
         verifyCell(tx)));
     }
     renderCode();
