@@ -2,14 +2,16 @@ package api
 
 import (
 	"container/list"
+	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -24,10 +26,12 @@ import (
 // Retry-After.
 const CodeRateLimited = "rate_limited"
 
-// Rate limits (config.RateLimits) are token buckets from golang.org/x/time/rate,
-// one per key, kept in this instance's memory: with several instances a
-// client gets up to that many times the limit until a shared store takes
-// their place. Which limits apply where:
+// Rate limits (config.RateLimits) are token buckets, one per key. With
+// rate_limits.store shared (auto on MySQL, or database) they are GCRA rows
+// in the database (store.DB.TakeRateLimit), so every instance on it
+// enforces one limit between them; otherwise (SQLite, one instance) they
+// are golang.org/x/time/rate limiters in this instance's memory. Which
+// limits apply where:
 //
 //	credential  every signed merchant route, per API credential (limitCredential)
 //	lookup      member lookups and tokens, per API credential (limitLookup)
@@ -35,31 +39,90 @@ const CodeRateLimited = "rate_limited"
 //	public      unauthenticated coverage and evidence routes, per address (limitByAddress)
 //	signin      member sign-in, per address (limitByAddress("signin"))
 //	operator    the operator API, per address and per token (limitOperator)
+//
+// When the shared store fails (an error, or no answer within
+// sharedLimitTimeout) the request is charged to this instance's in-memory
+// bucket instead: the limit fails open to a per-instance limit, never to
+// none. Refusing every request because the limiter's table is slow would
+// turn a database hiccup into an outage of routes that do not even write,
+// while admitting everything would open lookups and sign-in to enumeration
+// exactly when nobody is watching; the local bucket keeps a bound (N
+// instances, N times the limit) for as long as the failure lasts, counted
+// in lianmeng_rate_limit_store_errors_total.
 type rateLimits struct {
 	byName  map[string]*keyedLimiter
 	limited *prometheus.CounterVec
 	// salt keys member identities and operator tokens through HMAC, so
-	// neither a phone number nor a token is kept in the limiter's memory.
+	// neither a phone number nor a token is kept in the limiter's memory
+	// or table. It is derived from the member-token key, which every
+	// instance shares, so instances agree on a shared bucket's key.
 	salt []byte
+
+	shared      sharedLimits // nil: memory only
+	storeErrors prometheus.Counter
+	log         *slog.Logger
+	lastWarn    atomic.Int64 // unix seconds of the last store-error warning
 }
 
-func newRateLimits(cfg config.RateLimits, reg prometheus.Registerer) *rateLimits {
+// sharedLimits is the database's side of shared rate limits (store.DB).
+type sharedLimits interface {
+	TakeRateLimit(ctx context.Context, limiter, key string, now time.Time, interval time.Duration, burst int) (time.Duration, error)
+}
+
+// sharedLimitTimeout bounds one take from the shared store: past it the
+// local bucket decides.
+const sharedLimitTimeout = 250 * time.Millisecond
+
+func newRateLimits(cfg config.RateLimits, reg prometheus.Registerer, tokenKey []byte, shared sharedLimits, log *slog.Logger) *rateLimits {
 	r := &rateLimits{
 		byName: map[string]*keyedLimiter{},
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lianmeng_rate_limited_total",
 			Help: "Requests refused with 429 rate_limited, by limit.",
 		}, []string{"limit"}),
-		salt: make([]byte, 32),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lianmeng_rate_limit_store_errors_total",
+			Help: "Rate-limit takes the shared database store did not answer in time or failed; the instance's own bucket decided them.",
+		}),
+		shared: shared,
+		log:    log,
 	}
-	rand.Read(r.salt)
+	m := hmac.New(sha256.New, tokenKey)
+	m.Write([]byte("lianmeng rate-limit keys v1"))
+	r.salt = m.Sum(nil)
 	for name, l := range map[string]config.Limit{"credential": cfg.Credential, "lookup": cfg.Lookup, "member": cfg.Member,
 		"public": cfg.Public, "signin": cfg.SignIn, "operator": cfg.Operator} {
 		r.byName[name] = newKeyedLimiter(name, l, cfg.MaxKeys)
 		r.limited.WithLabelValues(name) // exported at 0 from the start
 	}
-	reg.MustRegister(r.limited)
+	reg.MustRegister(r.limited, r.storeErrors)
 	return r
+}
+
+// take charges key against the named limiter at now: 0 if admitted, else
+// how long until it would be. The shared store decides when there is one
+// and it answers; otherwise this instance's bucket.
+func (r *rateLimits) take(name, key string, now time.Time) time.Duration {
+	l := r.byName[name]
+	if l == nil {
+		return 0
+	}
+	if r.shared != nil {
+		if len(key) > 100 { // the table's key column is 128 characters
+			key = "h " + r.hash(key)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), sharedLimitTimeout)
+		d, err := r.shared.TakeRateLimit(ctx, name, key, now, l.every, l.burst)
+		cancel()
+		if err == nil {
+			return d
+		}
+		r.storeErrors.Inc()
+		if last := r.lastWarn.Load(); now.Unix()-last >= 60 && r.lastWarn.CompareAndSwap(last, now.Unix()) && r.log != nil {
+			r.log.Warn("rate limits: the shared store failed; this instance's own buckets decide meanwhile", "limit", name, "err", err)
+		}
+	}
+	return l.take(key, now)
 }
 
 // hash is a short keyed digest of a secret or personal value.
@@ -81,6 +144,7 @@ func (r *rateLimits) hash(parts ...string) string {
 type keyedLimiter struct {
 	name  string
 	limit rate.Limit
+	every time.Duration
 	burst int
 	idle  time.Duration
 	max   int
@@ -103,7 +167,7 @@ func newKeyedLimiter(name string, l config.Limit, maxKeys int) *keyedLimiter {
 		return nil
 	}
 	burst := l.BurstOrDefault()
-	return &keyedLimiter{name: name, limit: rate.Every(l.Every()), burst: burst, idle: l.Every() * time.Duration(burst),
+	return &keyedLimiter{name: name, limit: rate.Every(l.Every()), every: l.Every(), burst: burst, idle: l.Every() * time.Duration(burst),
 		max: max(1, maxKeys), keys: map[string]*list.Element{}}
 }
 
@@ -158,8 +222,7 @@ func (k *keyedLimiter) size() int {
 // rate_limited with Retry-After in whole seconds (at least 1), counted in
 // lianmeng_rate_limited_total.
 func (s *Server) limit(name, key string) error {
-	l := s.limits.byName[name]
-	d := l.take(key, s.now())
+	d := s.limits.take(name, key, s.now())
 	if d <= 0 {
 		return nil
 	}

@@ -142,7 +142,11 @@ func New(d Deps) *Server {
 		s.refunds.Points = s.svc
 	}
 	s.metrics = newHTTPMetrics(d.Registry)
-	s.limits = newRateLimits(d.Config.RateLimits, d.Registry)
+	var shared sharedLimits
+	if d.Config.RateLimits.Shared(d.DB.Dialect) {
+		shared = d.DB
+	}
+	s.limits = newRateLimits(d.Config.RateLimits, d.Registry, s.tokenKey, shared, d.Log)
 	s.velocity = newVelocityDetector(d.Config.RateLimits.RedeemVelocityAlert, d.Registry, d.Log)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "lianmeng",

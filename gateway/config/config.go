@@ -357,7 +357,7 @@ func (c *Config) Validate() error {
 	if err := c.validateMembers(); err != nil {
 		return err
 	}
-	if err := c.RateLimits.validate(); err != nil {
+	if err := c.RateLimits.validate(c.Database.Driver); err != nil {
 		return err
 	}
 	if err := c.Settlement.validate(); err != nil {

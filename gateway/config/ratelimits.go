@@ -10,11 +10,19 @@ import (
 // with bursts of up to Burst. Requests 0 disables that limit. Over the
 // limit a request is answered 429 rate_limited with Retry-After.
 //
-// The buckets live in each gateway instance's memory: with N instances a
-// client may get up to N times the limit (a store shared across instances
-// is a later step). Every limiter keeps at most MaxKeys keys, forgetting
-// the least recently used first.
+// Where the buckets live is Store: in the database (every instance on one
+// MySQL/MariaDB enforces one limit between them) or in each instance's
+// memory (with N instances a client may get up to N times the limit).
+// Every in-memory limiter keeps at most MaxKeys keys, forgetting the least
+// recently used first.
 type RateLimits struct {
+	// Store is where the buckets are kept: "database" (shared by every
+	// instance on the database; MySQL only), "memory" (per instance), or
+	// "auto" (the default: database on MySQL, memory on SQLite, which
+	// serves one instance). When the database cannot answer a take in
+	// time, the instance's own in-memory bucket decides (fail open to a
+	// per-instance limit, never to no limit).
+	Store string `yaml:"store"`
 	// Credential: every signed merchant request, per API credential.
 	Credential Limit `yaml:"credential"`
 	// Lookup: member lookups and member tokens, per API credential (what
@@ -62,6 +70,7 @@ func (l Limit) BurstOrDefault() int {
 
 func defaultRateLimits() RateLimits {
 	return RateLimits{
+		Store:               "auto",
 		Credential:          Limit{Requests: 1000, Per: Duration(time.Second), Burst: 2000},
 		Lookup:              Limit{Requests: 10, Per: Duration(time.Second), Burst: 50},
 		Member:              Limit{Requests: 10, Per: Duration(time.Minute), Burst: 10},
@@ -73,7 +82,22 @@ func defaultRateLimits() RateLimits {
 	}
 }
 
-func (r RateLimits) validate() error {
+// Shared reports whether the buckets are kept in the database, for a
+// database of driver ("sqlite" or "mysql").
+func (r RateLimits) Shared(driver string) bool {
+	return r.Store == "database" || r.Store == "auto" && driver == "mysql"
+}
+
+func (r RateLimits) validate(driver string) error {
+	switch r.Store {
+	case "auto", "memory":
+	case "database":
+		if driver != "mysql" {
+			return fmt.Errorf("rate_limits.store: database is for several instances on one MySQL/MariaDB; with %s use auto or memory", driver)
+		}
+	default:
+		return fmt.Errorf("rate_limits.store must be auto, database or memory, got %q", r.Store)
+	}
 	for _, l := range []struct {
 		name string
 		l    Limit

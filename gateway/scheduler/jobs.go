@@ -54,6 +54,22 @@ func IdempotencyJob(db *store.DB, retention time.Duration, now func() time.Time)
 	}}
 }
 
+// RateLimitJob deletes the shared rate-limit buckets that are full again
+// (rate_limits.store database), idemPerBatch rows per statement.
+func RateLimitJob(db *store.DB, now func() time.Time) Job {
+	return Job{Name: "rate_limits.purge", Interval: 5 * time.Minute, Run: func(ctx context.Context) (int, error) {
+		total := 0
+		for ctx.Err() == nil {
+			n, err := db.PurgeRateLimits(ctx, now(), idemPerBatch)
+			total += int(n)
+			if err != nil || n < idemPerBatch {
+				return total, err
+			}
+		}
+		return total, nil
+	}}
+}
+
 func drain(w *store.Writer, command func() points.Command) func(ctx context.Context) (int, error) {
 	return func(ctx context.Context) (int, error) {
 		total := 0

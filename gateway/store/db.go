@@ -242,6 +242,9 @@ func MySQLConfig(dsn string) (*mysql.Config, error) {
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
 	cfg.MultiStatements = false
+	// Affected rows count changed rows, not matched ones: the shared rate
+	// limit (TakeRateLimit) reads a row its upsert left alone as "refused".
+	cfg.ClientFoundRows = false
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}

@@ -179,6 +179,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	jobs := append(scheduler.PointsJobs(writer, svc, cfg.Points.SchedulerInterval.D()),
 		scheduler.NonceJob(db, time.Now), scheduler.IdempotencyJob(db, cfg.Idempotency.Retention.D(), time.Now), scheduler.ConsentJob(db, time.Now),
 		scheduler.SnapshotJob(db, cfg.Points.FaceValueFen, time.Now))
+	if cfg.RateLimits.Shared(cfg.Database.Driver) { // full shared buckets are forgotten
+		jobs = append(jobs, scheduler.RateLimitJob(db, time.Now))
+	}
 	if deps.Payouts != nil { // payouts are sent, queried and retried under the lease
 		jobs = append(jobs, scheduler.Job{Name: "settlement.payouts", Interval: 30 * time.Second, Run: deps.Payouts.ProcessDue})
 	}
