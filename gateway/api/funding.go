@@ -23,6 +23,8 @@ const (
 	// CodeNotificationRefused answers a channel notification that was not
 	// accepted; any 4xx makes the channel deliver it again.
 	CodeNotificationRefused = "notification_refused"
+	// CodeChannelCannotQuery: the channel's plugin cannot query payments.
+	CodeChannelCannotQuery = "channel_cannot_query"
 )
 
 // The scopes of the funding routes (registered here, next to the routes).
@@ -30,6 +32,8 @@ func init() {
 	merchantScopes[Route{fiber.MethodPost, "/v1/merchant/funding"}] = merchant.ScopeFinance
 	merchantScopes[Route{fiber.MethodGet, "/v1/merchant/funding/:order"}] = merchant.ScopeFinance
 	operatorScopes[Route{fiber.MethodGet, "/v1/operator/channel-notifications"}] = OperatorRead
+	// A query may fund a budget, as the fund route does.
+	operatorScopes[Route{fiber.MethodPost, "/v1/operator/funding/:order/query"}] = OperatorFundsWrite
 }
 
 func (s *Server) routesFunding() {
@@ -37,6 +41,7 @@ func (s *Server) routesFunding() {
 	s.handle(fiber.MethodGet, "/v1/merchant/funding/:order", s.merchantAuth, s.limitCredential, s.requireScope, s.getFunding)
 	s.handle(fiber.MethodPost, "/v1/channels/:channel/notify", s.channelNotify)
 	s.handle(fiber.MethodGet, "/v1/operator/channel-notifications", s.operatorAuth, s.listChannelNotifications)
+	s.handle(fiber.MethodPost, "/v1/operator/funding/:order/query", s.operatorAuth, s.queryFunding)
 }
 
 // fundingOrder is a funding order as the API shows it.
@@ -51,11 +56,50 @@ type fundingOrder struct {
 	Failure    string    `json:"failure,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+	// The last time the gateway asked the channel about the order (its
+	// notification being overdue) and what the channel answered.
+	QueriedAt    *time.Time `json:"queried_at,omitempty"`
+	QueryOutcome string     `json:"query_outcome,omitempty"`
 }
 
 func fundingOrderJSON(o store.FundingOrder) fundingOrder {
-	return fundingOrder{ID: o.ID, Channel: o.Channel, AmountFen: o.AmountFen, Status: o.Status, QRCode: o.QRCode,
-		ChannelRef: o.ChannelRef, FundTxID: o.FundTxID, Failure: o.Failure, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
+	f := fundingOrder{ID: o.ID, Channel: o.Channel, AmountFen: o.AmountFen, Status: o.Status, QRCode: o.QRCode,
+		ChannelRef: o.ChannelRef, FundTxID: o.FundTxID, Failure: o.Failure, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		QueryOutcome: o.QueryOutcome}
+	if !o.QueriedAt.IsZero() {
+		f.QueriedAt = &o.QueriedAt
+	}
+	return f
+}
+
+// fundingQuery is the answer to an operator's query of a funding order.
+type fundingQuery struct {
+	Order   fundingOrder `json:"order"`
+	Outcome string       `json:"outcome"`
+	Detail  string       `json:"detail,omitempty"`
+}
+
+// queryFunding asks the order's channel what became of its payment and
+// applies the answer (settlement.Funding.Query): how an operator settles a
+// funding whose notification never came without waiting for the sweep.
+func (s *Server) queryFunding(c *fiber.Ctx) error {
+	if s.funding == nil {
+		return s.fundingUnavailable()
+	}
+	r, err := s.funding.Query(c.UserContext(), c.Params("order"))
+	switch {
+	case errors.Is(err, store.ErrFundingOrderNotFound):
+		return Errorf(404, CodeNotFound, "no such funding order")
+	case errors.Is(err, settlement.ErrQueryUnsupported):
+		return Errorf(409, CodeChannelCannotQuery, "the order's payment channel plugin cannot query payments; its notification is the only word")
+	case errors.Is(err, settlement.ErrUnknownChannel):
+		return Errorf(409, CodeUnknownChannel, "the order's payment channel is no longer configured")
+	case errors.Is(err, settlement.ErrChannelUnavailable):
+		return &Error{Status: 503, Code: CodeChannelUnavailable, Message: "the payment channel cannot be reached now; nothing changed, ask again later", RetryAfter: 30}
+	case err != nil:
+		return err
+	}
+	return c.JSON(fundingQuery{Order: fundingOrderJSON(r.Order), Outcome: r.Outcome, Detail: r.Detail})
 }
 
 func (s *Server) fundingUnavailable() error {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -153,6 +154,101 @@ func TestFundingOverHTTP(t *testing.T) {
 		}
 		if len(list.Notifications) != 3 || list.Notifications[2].Outcome != settlement.OutcomeCredited {
 			t.Fatalf("recorded notifications: %+v", list.Notifications)
+		}
+	})
+}
+
+func init() {
+	oaContracts = append(oaContracts, oaContract{"POST", "/v1/operator/funding/:order/query", nil, "200", typeOf[fundingQuery]()})
+}
+
+// noQuery is a channel whose plugin cannot query; failing one whose plugin
+// is down.
+type (
+	noQuery struct{ payment.Channel }
+	failing struct{ payment.Channel }
+)
+
+func (failing) QueryPayment(context.Context, payment.QueryPaymentRequest) (payment.Result, error) {
+	return payment.Result{}, errors.New("pluginhost: plugin down")
+}
+
+// An operator settles a funding whose notification never came: the query
+// asks WeChat Pay (the real plugin against its fake) and funds the budget
+// once; asking again changes nothing; a channel that cannot query, one that
+// is down and an unknown order are refused with their codes and write
+// nothing. Both databases.
+func TestFundingQueryOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		wx, err := wechatpaytest.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(wx.Close)
+		cfg, _ := json.Marshal(map[string]any{"mch_id": wx.MchID, "app_id": wx.AppID, "merchant_serial_no": wx.MerchantSerial,
+			"merchant_private_key": wx.MerchantKeyPEM(), "public_key_id": wx.PublicKeyID, "public_key": wx.PlatformPublicKeyPEM(),
+			"api_v3_key": wx.APIv3Key, "notify_url": "https://gw.example/v1/channels/wechatpay/notify", "api_base": wx.URL})
+		ch, err := wechatpay.New(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock := newFndClock()
+		w := db.NewWriter(store.WriterOptions{})
+		t.Cleanup(w.Close)
+		svc := &points.Service{Policy: fndConfig().Points.Policy(), Reader: db}
+		d := Deps{Config: fndConfig(), DB: db, Log: fndLogger(), Now: clock.Now, Writer: w, Points: svc}
+		chs := fundingChannels{"wechatpay": ch, "old": noQuery{ch}, "down": failing{ch}}
+		d.Funding = &settlement.Funding{DB: db, Writer: w, Points: svc, Channels: chs}
+		s := New(d)
+		base, _ := fndServe(t, s)
+		g := &fndGateway{db: db, srv: s, base: base, clock: clock}
+		mid := g.createMerchant(t, "Tea House")
+		o, err := d.Funding.Create(ctx, settlement.FundingRequest{MerchantID: mid, Channel: "wechatpay", AmountFen: 250_000, IdemKey: "q1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		query := func(order string) fndResp {
+			return fndOp(t, "POST", base+"/v1/operator/funding/"+order+"/query", "")
+		}
+		var q fundingQuery
+		if err := json.Unmarshal(query(o.ID).expectOK(t).Body, &q); err != nil || q.Outcome != settlement.OutcomeQueryPending || q.Order.Status != "pending" {
+			t.Fatalf("before paying: %+v %v", q, err)
+		}
+		ref, _ := wx.Pay(o.ID)
+		for i, want := range []string{settlement.OutcomeCredited, settlement.OutcomeAlreadyFunded} {
+			if err := json.Unmarshal(query(o.ID).expectOK(t).Body, &q); err != nil || q.Outcome != want || q.Order.Status != "succeeded" ||
+				q.Order.ChannelRef != ref || q.Order.FundTxID == 0 || q.Order.QueriedAt == nil || q.Order.QueryOutcome != settlement.OutcomeCredited {
+				t.Fatalf("query %d: %+v %v, want %s", i, q, err, want)
+			}
+		}
+		bal, err := db.Balances(ctx, ledger.MerchantBudget(mid))
+		if err != nil || bal[ledger.MerchantBudget(mid)] != 250_000 {
+			t.Fatalf("budget %v %v, want 250000", bal, err)
+		}
+
+		for name, c := range map[string]struct {
+			channel string
+			status  int
+			code    string
+		}{"cannot query": {"old", 409, CodeChannelCannotQuery}, "down": {"down", 503, CodeChannelUnavailable}} {
+			other, err := d.Funding.Create(ctx, settlement.FundingRequest{MerchantID: mid, Channel: "wechatpay", AmountFen: 100, IdemKey: "q-" + name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The order names a channel whose plugin cannot answer.
+			if _, err := db.W.Exec(`UPDATE funding_orders SET channel = ? WHERE id = ?`, c.channel, other.ID); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := db.FundingOrder(ctx, other.ID)
+			query(other.ID).expectErr(t, c.status, c.code)
+			if after, _ := db.FundingOrder(ctx, other.ID); after != before {
+				t.Fatalf("%s: the order changed: %+v -> %+v", name, before, after)
+			}
+		}
+		query("fnd_nosuch").expectErr(t, 404, CodeNotFound)
+		if bal, _ := db.Balances(ctx, ledger.MerchantBudget(mid)); bal[ledger.MerchantBudget(mid)] != 250_000 {
+			t.Fatalf("budget %v after refusals", bal)
 		}
 	})
 }

@@ -77,6 +77,11 @@ type Funding struct {
 	Now      func() time.Time
 	// CallTimeout bounds each channel call (default 10 s).
 	CallTimeout time.Duration
+	// QueryAfter is how long an open order waits for its notification
+	// before QueryOpen asks the channel, and how often it asks again
+	// (default 5 min); QueryWindow how long after its creation an order is
+	// still asked about (default 48 h). See query.go.
+	QueryAfter, QueryWindow time.Duration
 }
 
 func (f *Funding) now() time.Time {

@@ -46,19 +46,27 @@ type FundingOrder struct {
 	CreatedBy  string    `db:"created_by"`
 	CreatedAt  time.Time `db:"-"`
 	UpdatedAt  time.Time `db:"-"`
+	// QueriedAt is when the channel was last asked about the order (zero:
+	// never) and QueryOutcome what it answered (settlement.Funding.Query).
+	QueriedAt    time.Time `db:"-"`
+	QueryOutcome string    `db:"query_outcome"`
 }
 
 type fundingOrderRow struct {
 	FundingOrder
 	Created int64 `db:"created_at"`
 	Updated int64 `db:"updated_at"`
+	Queried int64 `db:"queried_at"`
 }
 
-const fundingOrderCols = `id, merchant_id, idem_key, channel, amount_fen, status, qr_code, channel_ref, fund_tx_id, failure, created_by, created_at, updated_at`
+const fundingOrderCols = `id, merchant_id, idem_key, channel, amount_fen, status, qr_code, channel_ref, fund_tx_id, failure, created_by, created_at, updated_at, queried_at, query_outcome`
 
 func (r fundingOrderRow) order() FundingOrder {
 	o := r.FundingOrder
 	o.CreatedAt, o.UpdatedAt = FromMicros(r.Created), FromMicros(r.Updated)
+	if r.Queried != 0 {
+		o.QueriedAt = FromMicros(r.Queried)
+	}
 	return o
 }
 
@@ -68,7 +76,7 @@ func (r fundingOrderRow) order() FundingOrder {
 // answers ErrFundingOrderExists.
 func (db *DB) InsertFundingOrder(ctx context.Context, o FundingOrder) error {
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO funding_orders (`+fundingOrderCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO funding_orders (`+fundingOrderCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')`,
 			o.ID, o.MerchantID, o.IdemKey, o.Channel, o.AmountFen, o.Status, o.QRCode, o.ChannelRef, o.FundTxID, o.Failure,
 			o.CreatedBy, Micros(o.CreatedAt), Micros(o.CreatedAt))
 		return err
@@ -118,6 +126,36 @@ func (db *DB) UpdateFundingOrder(ctx context.Context, o FundingOrder, now time.T
 		return fmt.Errorf("update funding order %s: %w", o.ID, err)
 	}
 	return nil
+}
+
+// RecordFundingQuery notes that the channel was asked about an order and
+// what it answered (the order's status is changed, if at all, by
+// UpdateFundingOrder).
+func (db *DB) RecordFundingQuery(ctx context.Context, id, outcome string, at time.Time) error {
+	if _, err := db.W.ExecContext(ctx, `UPDATE funding_orders SET queried_at = ?, query_outcome = ? WHERE id = ?`, Micros(at), outcome, id); err != nil {
+		return fmt.Errorf("record funding query %s: %w", id, err)
+	}
+	return nil
+}
+
+// OpenFundingOrders lists up to limit orders the channel has not settled
+// (created, pending, unknown) created after createdAfter and not queried
+// since queriedBefore nor updated since updatedBefore, least recently
+// queried first: the orders whose payment the sweep asks the channel about.
+func (db *DB) OpenFundingOrders(ctx context.Context, createdAfter, updatedBefore, queriedBefore time.Time, limit int) ([]FundingOrder, error) {
+	var rows []fundingOrderRow
+	err := db.R.SelectContext(ctx, &rows, `SELECT `+fundingOrderCols+` FROM funding_orders
+		WHERE status IN (?, ?, ?) AND queried_at < ? AND created_at > ? AND updated_at < ?
+		ORDER BY queried_at, id LIMIT ?`, FundingCreated, FundingPending, FundingUnknown,
+		Micros(queriedBefore), Micros(createdAfter), Micros(updatedBefore), limit)
+	if err != nil {
+		return nil, fmt.Errorf("open funding orders: %w", err)
+	}
+	out := make([]FundingOrder, len(rows))
+	for i, r := range rows {
+		out[i] = r.order()
+	}
+	return out, nil
 }
 
 // ChannelNotification is one notification a channel sent and its outcome.

@@ -188,6 +188,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if deps.Refunds != nil { // funding refunds are sent and asked again under the lease
 		jobs = append(jobs, scheduler.Job{Name: "settlement.refunds", Interval: 30 * time.Second, Run: deps.Refunds.ProcessDue})
 	}
+	if deps.Funding != nil { // fundings whose notification is overdue are asked about
+		jobs = append(jobs, scheduler.Job{Name: "settlement.funding_query", Interval: time.Minute, Run: deps.Funding.QueryOpen})
+	}
 	jobs = append(jobs, settlementDailyJob(cfg, db, log, deps.Reconciler)) // statements and reconciliation of yesterday
 	waits = append(waits, sched.Start(runCtx, jobs...))
 	waits = append(waits, startInbox(runCtx, deps.Inbox))

@@ -222,6 +222,15 @@ func (s *Server) Pay(outTradeNo string) (string, error) {
 	return t.TradeNo, nil
 }
 
+// CloseTrade closes an unpaid trade (as Alipay does when it times out).
+func (s *Server) CloseTrade(outTradeNo string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.trades[outTradeNo]; ok && t.Status == "WAIT_BUYER_PAY" {
+		t.Status = "TRADE_CLOSED"
+	}
+}
+
 // PaymentNotification is the signed trade_status_sync form of a paid trade.
 func (s *Server) PaymentNotification(outTradeNo string) (url.Values, error) {
 	s.mu.Lock()

@@ -178,6 +178,15 @@ func (s *Server) Pay(outTradeNo string) (string, error) {
 	return o.TransactionID, nil
 }
 
+// CloseOrder closes an unpaid order (as WeChat Pay does when it expires).
+func (s *Server) CloseOrder(outTradeNo string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.orders[outTradeNo]; ok && o.State == "NOTPAY" {
+		o.State = "CLOSED"
+	}
+}
+
 // SetTransferState settles a payout: SUCCESS or FAIL (with a reason).
 func (s *Server) SetTransferState(outBillNo, state, reason string) {
 	s.mu.Lock()
