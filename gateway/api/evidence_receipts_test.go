@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -137,6 +138,114 @@ func TestReceiptsDetectTruncation(t *testing.T) {
 		}
 		if again, _ := keptA.Checkpoint(); again.Size != saved.Size {
 			t.Fatalf("client A saved the smaller checkpoint %d", again.Size)
+		}
+	})
+}
+
+// The receipts of one writer batch share one signature (docs/evidence.md
+// §15, version 2), on both databases: concurrent earns answered from one
+// batch carry receipts with the same signature over their batch root, each
+// verifies on its own, a replayed answer gets a receipt of its own, and
+// every receipted transaction is later proven in the log with the leaf
+// hash the writer signed from memory.
+func TestReceiptsSignedOncePerBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		key, err := evidence.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, _ := evidence.NewSigner(key)
+		pubPEM, _ := signer.PublicKeyPEM()
+		const origin = "batch.test/lianmeng"
+		proofs := evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID())
+		proofs.Receipts = evidence.NewReceipts(db.Evidence(), signer, origin)
+		g := &ptsGateway{db: db, clock: &ptsClock{}}
+		g.clock.us.Store(time.Now().UnixMicro())
+		// A long batch wait so the concurrent earns meet in one batch.
+		g.writer = db.NewWriter(store.WriterOptions{BatchSize: 64, BatchWait: 50 * time.Millisecond, Now: g.clock.Now})
+		t.Cleanup(g.writer.Close)
+		cfg := fndConfig()
+		g.srv = New(Deps{Config: cfg, DB: db, Log: fndLogger(), Now: g.clock.Now, Writer: g.writer,
+			Points: &points.Service{Policy: cfg.Points.Policy()}, Evidence: proofs})
+		g.base, _ = fndServe(t, g.srv)
+		g.op = client.NewOperator(g.base, fndOperatorToken, client.WithClock(g.clock.Now))
+		m := g.merchant(t, 100, 100_000)
+		var kept client.MemoryEvidence
+		c := client.NewMerchant(g.base, m.ID, m.C.Signer(), client.WithClock(g.clock.Now), client.WithEvidence(&kept, signer.PublicKey()))
+
+		const n = 8
+		keys := make([]string, n)
+		errs := make(chan error, n)
+		for i := range n {
+			keys[i] = newKey()
+			go func() {
+				body := map[string]any{"order_id": fmt.Sprintf("b-%d", i), "member": phone("13800138000"), "amount_fen": 10000}
+				errs <- c.Do(ctx, "POST", "/v1/merchant/earn", body, nil, client.IdempotencyKey(keys[i]))
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err) // a receipt that does not verify is client.ErrBadReceipt
+			}
+		}
+		rs, _ := kept.Receipts()
+		if len(rs) != n {
+			t.Fatalf("kept %d receipts, want %d", len(rs), n)
+		}
+		bySig := map[string]int{}
+		for _, r := range rs {
+			if r.Batch == 0 || r.Index >= r.Batch {
+				t.Fatalf("receipt of tx %d: batch %d index %d", r.TxID, r.Batch, r.Index)
+			}
+			if err := evidence.VerifyReceipt(signer.PublicKey(), r); err != nil {
+				t.Fatal(err)
+			}
+			bySig[string(r.Signature)]++
+		}
+		shared := false
+		for _, k := range bySig {
+			shared = shared || k > 1
+		}
+		if !shared || len(bySig) >= n {
+			t.Fatalf("%d signatures for %d receipts: none signed together", len(bySig), n)
+		}
+		// Changing a receipt's transaction, leaf or place breaks it.
+		bad := rs[0]
+		bad.TxID++
+		if evidence.VerifyReceipt(signer.PublicKey(), bad) == nil {
+			t.Fatal("a receipt with another transaction id verified")
+		}
+		bad = rs[0]
+		bad.Index = (bad.Index + 1) % bad.Batch
+		if bad.Batch > 1 && evidence.VerifyReceipt(signer.PublicKey(), bad) == nil {
+			t.Fatal("a receipt moved in its batch verified")
+		}
+
+		// A replay's receipt: the same transaction, signed alone.
+		var replayed client.MemoryEvidence
+		c2 := client.NewMerchant(g.base, m.ID, m.C.Signer(), client.WithClock(g.clock.Now), client.WithEvidence(&replayed, signer.PublicKey()))
+		if err := c2.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": "b-0", "member": phone("13800138000"), "amount_fen": 10000},
+			nil, client.IdempotencyKey(keys[0])); err != nil {
+			t.Fatal(err)
+		}
+		if rr, _ := replayed.Receipts(); len(rr) != 1 || rr[0].Batch != 1 || len(rr[0].Path) != 0 {
+			t.Fatalf("replay receipt: %+v", rr)
+		}
+
+		s, err := evidence.NewSealer(db.Evidence(), signer, evidence.SealerOptions{Origin: origin, Holder: "a", Settle: evidence.NoSettle,
+			CheckpointInterval: time.Nanosecond, Now: func() time.Time { return time.Now().Add(3 * evidence.ReceiptWindow) }, LeaseTTL: 15 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := s.SealOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep, err := c.Audit(ctx)
+		if err != nil || !rep.OK() || len(rep.Included) != n {
+			t.Fatalf("audit: %+v %v", rep, err)
 		}
 	})
 }

@@ -130,14 +130,14 @@ func (s *Server) write(c *fiber.Ctx, e envelope, cmd points.Command, status int,
 	}
 	if res.Replay != nil {
 		if res.Replay.RequestHash == hash {
-			s.attachReceipt(c, []byte(res.Replay.Response))
+			s.attachReceipt(c, res)
 		}
 		return replay(c, res.Replay, hash)
 	}
 	for _, f := range applied {
 		f(res.Value)
 	}
-	s.attachReceipt(c, res.Body)
+	s.attachReceipt(c, res)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Status(status).Send(res.Body)
 }

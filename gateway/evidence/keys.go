@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
@@ -191,17 +192,23 @@ func (s *Signer) Sign(cp Checkpoint) (SignedCheckpoint, error) {
 	return SignedCheckpoint{Checkpoint: cp, Signature: sig}, nil
 }
 
-// SignReceipt sets r.KeyID and signs the receipt body (docs/evidence.md
-// §15) as checkpoints are signed.
-func (s *Signer) SignReceipt(r Receipt) (SignedReceipt, error) {
-	r.KeyID = s.keyID
-	body, err := r.Body()
+// SignReceipts signs the batch of receipts of tree (docs/evidence.md §15,
+// version 2) as checkpoints are signed: one signature for all of them.
+// Each returned receipt is the one of (txIDs[i], leaves[i]).
+// The signed body is returned with them.
+func (s *Signer) SignReceipts(origin string, txIDs []int64, leaves [][]byte, tree *sdk.ReceiptTree, at, promise time.Time) ([]SignedReceipt, []byte, error) {
+	body, err := sdk.BatchBody(origin, tree.Size(), tree.Root(), at, promise, s.keyID)
 	if err != nil {
-		return SignedReceipt{}, err
+		return nil, nil, err
 	}
 	sig, err := s.sign(body)
 	if err != nil {
-		return SignedReceipt{}, fmt.Errorf("evidence: sign receipt of transaction %d: %w", r.TxID, err)
+		return nil, nil, fmt.Errorf("evidence: sign a batch of %d receipts: %w", tree.Size(), err)
 	}
-	return SignedReceipt{Receipt: r, Signature: sig}, nil
+	out := make([]SignedReceipt, len(txIDs))
+	for i, id := range txIDs {
+		out[i] = SignedReceipt{Receipt: Receipt{Origin: origin, TxID: id, LeafHash: leaves[i], Time: at, Promise: promise, KeyID: s.keyID,
+			Batch: tree.Size(), Index: uint64(i), Path: tree.Path(uint64(i))}, Signature: sig}
+	}
+	return out, body, nil
 }

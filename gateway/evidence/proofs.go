@@ -231,10 +231,16 @@ func (p *Proofs) Cosignatures(ctx context.Context, size uint64) ([]Cosignature, 
 }
 
 // Receipt returns the Lianmeng-Receipt header value for ledger transaction
-// txID, or "" when this gateway issues no receipts.
-func (p *Proofs) Receipt(ctx context.Context, txID int64) (string, error) {
+// txID, or "" when this gateway issues no receipts. With a batch (the
+// writer's, for a write that applied now) the receipt is signed with the
+// batch's others; without one (a replayed answer) the transaction is read
+// back from the database.
+func (p *Proofs) Receipt(ctx context.Context, b *Batch, txID int64) (string, error) {
 	if p.Receipts == nil {
 		return "", nil
+	}
+	if b != nil {
+		return p.Receipts.HeaderIn(b, txID)
 	}
 	sr, err := p.Receipts.Issue(ctx, txID)
 	if err != nil {

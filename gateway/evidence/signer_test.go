@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
+
+	sdk "github.com/lianmeng/lianmeng/sdk/evidence"
 )
 
 // A signer whose key is elsewhere (a KMS, an HSM) signs checkpoints and
@@ -35,14 +37,22 @@ func TestSignerFunc(t *testing.T) {
 	if err := VerifyCheckpoint(&remote.PublicKey, sc); err != nil {
 		t.Fatal(err)
 	}
-	sr, err := s.SignReceipt(Receipt{Origin: "kms.test/log", TxID: 1, LeafHash: LeafHash([]byte("x")), Time: time.Unix(1, 0), Promise: time.Unix(61, 0)})
+	ids := []int64{1, 2, 3}
+	leaves := [][]byte{LeafHash([]byte("x")), LeafHash([]byte("y")), LeafHash([]byte("z"))}
+	tree, err := sdk.NewReceiptTree(ids, leaves)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyReceipt(&remote.PublicKey, sr); err != nil {
+	srs, _, err := s.SignReceipts("kms.test/log", ids, leaves, tree, time.Unix(1, 0), time.Unix(61, 0))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if calls != 3 { // the start-up check, the checkpoint, the receipt
+	for _, sr := range srs {
+		if err := VerifyReceipt(&remote.PublicKey, sr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 3 { // the start-up check, the checkpoint, the batch of receipts
 		t.Fatalf("signing function called %d times", calls)
 	}
 	other, _ := GenerateKey()

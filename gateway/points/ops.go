@@ -616,3 +616,23 @@ func checkText(field, s string, max int) error {
 	}
 	return nil
 }
+
+// Transacted is a command's result that names the ledger transaction it
+// made (its tx_id): the answer to such a write carries a receipt of that
+// transaction (docs/evidence.md §15). 0 means none was made.
+type Transacted interface{ Transaction() int64 }
+
+// Transaction implements Transacted.
+func (r EarnResult) Transaction() int64 { return r.TxID }
+
+// Transaction implements Transacted.
+func (r RedeemResult) Transaction() int64 { return r.TxID }
+
+// Transaction implements Transacted.
+func (r FundResult) Transaction() int64 { return r.TxID }
+
+// Transaction implements Transacted.
+func (r RefundEarnResult) Transaction() int64 { return r.TxID }
+
+// Transaction implements Transacted.
+func (r RefundRedeemResult) Transaction() int64 { return r.TxID }

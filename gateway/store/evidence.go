@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/lianmeng/lianmeng/gateway/evidence"
+	"github.com/lianmeng/lianmeng/gateway/ledger"
 )
 
 // EvidenceStore implements evidence.Store: the evidence_leaves and
@@ -458,4 +459,20 @@ func (s *EvidenceStore) Entries(ctx context.Context, refs []evidence.EntryRef) (
 		}
 	}
 	return out, nil
+}
+
+// txRecords returns the evidence entries of transactions a batch has just
+// committed, exactly as the sealer will read them back from their rows
+// (the writer's receipts are signed from these, docs/evidence.md §15).
+func txRecords(txs []ledger.Transaction) []evidence.TxRecord {
+	out := make([]evidence.TxRecord, len(txs))
+	for i, t := range txs {
+		r := evidence.TxRecord{ID: t.ID, Kind: t.Kind, Ref: t.Ref, Reverses: t.Reverses, CreatedAt: FromMicros(Micros(t.CreatedAt)),
+			Postings: make([]evidence.Posting, len(t.Postings))}
+		for j, p := range t.Postings {
+			r.Postings[j] = evidence.Posting{Account: p.Account, Asset: string(p.Asset), Amount: p.Amount}
+		}
+		out[i] = r
+	}
+	return out
 }

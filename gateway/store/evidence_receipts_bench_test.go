@@ -12,7 +12,8 @@ import (
 
 // BenchmarkReceipt is the cost a receipt adds to a ledger write's answer
 // (docs/evidence.md §15): reading the committed transaction and its
-// postings back, encoding it and signing the receipt with SM2. Run:
+// postings back, encoding it and signing the receipt with SM2, as for a
+// replayed answer. Run:
 //
 //	go test ./gateway/store -run '^$' -bench Receipt
 func BenchmarkReceipt(b *testing.B) {
@@ -27,12 +28,25 @@ func BenchmarkReceipt(b *testing.B) {
 	}
 }
 
-// BenchmarkReceiptSign is the SM2 signature alone.
-func BenchmarkReceiptSign(b *testing.B) {
-	r := evidence.Receipt{Origin: "bench.example/lianmeng", TxID: 42, LeafHash: evidence.LeafHash([]byte("x")), Time: time.Now(), Promise: time.Now().Add(time.Minute)}
+// BenchmarkReceiptBatch is a receipt's cost when the writer's batch holds
+// 64 transactions: one SM2 signature for the batch, its tree, and each
+// receipt's header; reported per receipt.
+func BenchmarkReceiptBatch(b *testing.B) {
+	r := evidence.NewReceipts(nil, evSigner(), "bench.example/lianmeng")
+	recs := make([]evidence.TxRecord, 64)
+	for i := range recs {
+		recs[i] = evidence.TxRecord{ID: int64(i + 1), Kind: "earn", Ref: "m1:order", CreatedAt: time.Now(), Postings: []evidence.Posting{
+			{Account: "merchant:m1:budget", Asset: "PTS", Amount: -120}, {Account: "member:x:pending", Asset: "PTS", Amount: 120}}}
+	}
+	n := 0
 	for b.Loop() {
-		if _, err := evSigner().SignReceipt(r); err != nil {
-			b.Fatal(err)
+		batch := evidence.NewBatch(func() []evidence.TxRecord { return recs })
+		for _, rec := range recs {
+			if _, err := r.HeaderIn(batch, rec.ID); err != nil {
+				b.Fatal(err)
+			}
+			n++
 		}
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n)/1000, "µs/receipt")
 }

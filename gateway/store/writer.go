@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/points"
 )
 
@@ -93,6 +94,10 @@ type OpResult struct {
 	// Replay is set when the idempotency key was already used: the caller
 	// compares hashes and replays or refuses.
 	Replay *IdemRecord
+	// Batch is the ledger transactions of the committed batch this op
+	// applied in, for receipts signed once per batch (docs/evidence.md
+	// §15); nil for a replay or a refusal.
+	Batch *evidence.Batch
 }
 
 // ErrNonceReplayed is returned when a request's nonce was already used.
@@ -449,6 +454,14 @@ func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, resu
 	}
 	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("commit batch: %w", err)
+	}
+	if len(u.txs) > 0 {
+		b := evidence.NewBatch(func() []evidence.TxRecord { return txRecords(u.txs) })
+		for i := range batch {
+			if !excluded[i] && results[i].Err == nil && results[i].Replay == nil {
+				results[i].Batch = b
+			}
+		}
 	}
 	return -1, nil
 }
