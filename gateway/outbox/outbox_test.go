@@ -450,3 +450,67 @@ func TestSecretRotationOverlap(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// The batch keeps the active endpoints cached under the admin epoch and
+// checks the epoch inside its own transaction, on both databases: an
+// endpoint registered or disabled through another gateway instance (a
+// second handle on the same database) is seen by the very next batch,
+// never a stale set after the change.
+func TestEndpointChangesSeenByTheNextBatch(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			driver, dsn := storetest.NewDatabase(t, dialect)
+			open := func() *store.DB {
+				db, err := store.Open(ctx, driver, dsn, store.Options{MaxOpenConns: 8})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				return db
+			}
+			db := open()
+			if _, err := db.Migrate(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			other := open() // the second instance
+			other.SetPII(keyring(t))
+			db.SetPII(keyring(t))
+			w := db.NewWriter(store.WriterOptions{})
+			defer w.Close()
+			svc := &points.Service{Policy: policy}
+			a := newMerchant(t, db, "A")
+			if err := submit(t, w, fund(svc, a, "pay-1", 500)); err != nil {
+				t.Fatal(err)
+			}
+			if err := submit(t, w, earn(svc, a, "o1", "c1", 10)); err != nil { // no endpoint yet: cached empty
+				t.Fatal(err)
+			}
+			ep := register(t, other, a, "http://127.0.0.1:1/new")
+			if err := submit(t, w, earn(svc, a, "o2", "c1", 10)); err != nil {
+				t.Fatal(err)
+			}
+			if got := deliveries(t, db, store.OutboxFilter{EndpointID: ep.ID}); types(got) != "points.earned" {
+				t.Fatalf("after registration: %q", types(got))
+			}
+			if err := other.SetWebhookEndpointStatus(ctx, ep.ID, a, store.EndpointDisabled, "test", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := submit(t, w, earn(svc, a, "o3", "c1", 10)); err != nil {
+				t.Fatal(err)
+			}
+			if got := deliveries(t, db, store.OutboxFilter{EndpointID: ep.ID}); len(got) != 1 {
+				t.Fatalf("a disabled endpoint got %d rows", len(got))
+			}
+			if err := other.SetWebhookEndpointStatus(ctx, ep.ID, a, store.EndpointActive, "test", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := submit(t, w, earn(svc, a, "o4", "c1", 10)); err != nil {
+				t.Fatal(err)
+			}
+			if got := deliveries(t, db, store.OutboxFilter{EndpointID: ep.ID}); len(got) != 2 {
+				t.Fatalf("a re-enabled endpoint has %d rows, want 2", len(got))
+			}
+		})
+	}
+}

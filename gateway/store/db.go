@@ -63,6 +63,7 @@ type DB struct {
 	stmts   stmtCache                   // SQLite writer's prepared statements (stmts.go)
 	walPath string                      // SQLite: the WAL that syncWAL makes durable
 	pii     atomic.Pointer[pii.Keyring] // see SetPII
+	hooks   endpointCache               // active webhook endpoints for the outbox (outbox.go)
 
 	stopCkpt  chan struct{} // SQLite background checkpointer
 	ckptDone  chan struct{}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -310,8 +311,9 @@ func refID(ref, prefix string) int64 {
 
 // flushOutbox writes the batch's events: one row per ledger transaction,
 // merchant it touches and active endpoint of that merchant that wants its
-// type. One query per batch finds the endpoints; a batch for merchants
-// without endpoints writes nothing.
+// type. The endpoints come from the endpoint cache, checked against the
+// admin epoch inside the batch's transaction; a batch for merchants without
+// endpoints writes nothing.
 func (u *uow) flushOutbox() error {
 	if len(u.txs) == 0 {
 		return nil
@@ -346,37 +348,23 @@ func (u *uow) flushOutbox() error {
 	if len(merchants) == 0 {
 		return nil
 	}
-	ms := make([]string, 0, len(merchants))
-	for m := range merchants {
-		ms = append(ms, m)
-	}
-	sort.Strings(ms)
-	in, args := u.inList("?", 1, toAny(ms))
-	var eps []struct {
-		ID         string `db:"id"`
-		MerchantID string `db:"merchant_id"`
-		Events     string `db:"events"`
-	}
-	if err := u.selectAll(&eps, `SELECT id, merchant_id, events FROM webhook_endpoints WHERE status = 'active' AND merchant_id IN (`+in+`) ORDER BY id`, args...); err != nil {
-		return fmt.Errorf("outbox endpoints: %w", err)
+	eps, err := u.db.hooks.active(u)
+	if err != nil {
+		return err
 	}
 	if len(eps) == 0 {
 		return nil
 	}
-	byMerchant := map[string][]int{}
-	for i, e := range eps {
-		byMerchant[e.MerchantID] = append(byMerchant[e.MerchantID], i)
-	}
 	var rows [][]any
 	for _, tc := range touches {
-		idx := byMerchant[tc.merchant]
-		if len(idx) == 0 {
+		mine := eps[tc.merchant]
+		if len(mine) == 0 {
 			continue
 		}
 		typ := EventType(tc.tx.Kind)
 		var body []byte
-		for _, i := range idx {
-			if ev := splitEvents(eps[i].Events); len(ev) > 0 && !contains(ev, typ) {
+		for _, e := range mine {
+			if len(e.Events) > 0 && !contains(e.Events, typ) {
 				continue
 			}
 			if body == nil {
@@ -385,11 +373,67 @@ func (u *uow) flushOutbox() error {
 					return fmt.Errorf("outbox payload: %w", err)
 				}
 			}
-			rows = append(rows, []any{eps[i].ID, tc.merchant, eventID(tc.tx.ID), typ, string(body), Micros(u.now), OutboxPending, 0, Micros(u.now), 0, 0, "", 0})
+			rows = append(rows, []any{e.ID, tc.merchant, eventID(tc.tx.ID), typ, string(body), Micros(u.now), OutboxPending, 0, Micros(u.now), 0, 0, "", 0})
 		}
 	}
 	return u.bulkInsert("outbox", []string{"endpoint_id", "merchant_id", "event_id", "event_type", "payload", "created_at", "state", "attempts",
 		"next_at", "claimed_until", "last_status", "last_error", "done_at"}, rows, "")
+}
+
+// endpointCache holds the active webhook endpoints of every merchant, as
+// of an admin epoch. Every change to an endpoint (creation, rotation,
+// status) writes an audit event, which increments the epoch in the same
+// transaction (insertAudit). Each batch reads the epoch inside its own
+// transaction, one primary-key row, and reloads the endpoints only when it
+// moved: so a batch never uses a set older than what its transaction can
+// see, on any instance, and most batches spare the endpoints query.
+type endpointCache struct {
+	mu     sync.Mutex
+	loaded bool
+	epoch  int64
+	byM    map[string][]cachedEndpoint
+}
+
+type cachedEndpoint struct {
+	ID     string
+	Events []string // empty: every event
+}
+
+// active returns the active endpoints by merchant as the batch's
+// transaction sees them. The epoch is read before the endpoints: a change
+// committed between the two reads leaves a newer set under an older epoch,
+// which the next batch reloads; never an older set under a newer epoch.
+func (c *endpointCache) active(u *uow) (map[string][]cachedEndpoint, error) {
+	var epoch int64
+	if err := u.get(&epoch, `SELECT epoch FROM admin_epoch WHERE id = 1`); err != nil {
+		return nil, fmt.Errorf("outbox endpoints: admin epoch: %w", err)
+	}
+	c.mu.Lock()
+	if c.loaded && c.epoch == epoch {
+		byM := c.byM
+		c.mu.Unlock()
+		return byM, nil
+	}
+	c.mu.Unlock()
+	var eps []struct {
+		ID         string `db:"id"`
+		MerchantID string `db:"merchant_id"`
+		Events     string `db:"events"`
+	}
+	if err := u.selectAll(&eps, `SELECT id, merchant_id, events FROM webhook_endpoints WHERE status = 'active' ORDER BY id`); err != nil {
+		return nil, fmt.Errorf("outbox endpoints: %w", err)
+	}
+	byM := make(map[string][]cachedEndpoint, len(eps))
+	for _, e := range eps {
+		byM[e.MerchantID] = append(byM[e.MerchantID], cachedEndpoint{ID: e.ID, Events: splitEvents(e.Events)})
+	}
+	c.mu.Lock()
+	// A concurrent batch (MySQL) may have loaded a later epoch: keep it.
+	if !c.loaded || epoch >= c.epoch {
+		c.loaded, c.epoch, c.byM = true, epoch, byM
+	}
+	c.mu.Unlock()
+	return byM, nil
 }
 
 // eventID names the event announcing ledger transaction txID; a
