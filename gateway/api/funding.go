@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/lianmeng/lianmeng/gateway/merchant"
+	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/sdk/webhook"
@@ -149,6 +150,9 @@ func fundingErr(err error) error {
 		return Errorf(502, CodeChannelRefused, "%s", err.Error())
 	case errors.Is(err, settlement.ErrChannelUnavailable):
 		return &Error{Status: 503, Code: CodeChannelUnavailable, Message: "the payment channel cannot be reached now; retry with the same Idempotency-Key", RetryAfter: 30}
+	}
+	if pe := (*points.Error)(nil); errors.As(err, &pe) { // alliance_winding_down
+		return mapPointsErr(err)
 	}
 	return err
 }

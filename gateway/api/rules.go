@@ -15,7 +15,7 @@ import (
 // routesRules registers versioned earning rules: the operator's drafts,
 // publications and withdrawals, and the public rule log.
 func (s *Server) routesRules() {
-	s.rules = &rules.Service{Policy: s.svc.Policy, Notice: s.cfg.Rules.NoticePeriod.D(), Store: s.db, Now: s.now}
+	s.rules = &rules.Service{Policy: s.svc.Policy, Notice: s.cfg.Rules.NoticePeriod.D(), Store: s.db, Now: s.now, Notices: s.ruleLogNotices}
 	if c, ok := s.svc.Rules.(rules.PluginConfigChecker); ok {
 		s.rules.Plugins = c // the plugins loaded check a version's configuration of them
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/inbox"
+	"github.com/lianmeng/lianmeng/gateway/lifecycle"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/rules"
@@ -62,6 +63,10 @@ type Deps struct {
 	Payouts *settlement.Payouts
 	// Refunds refunds merchants' unused budgets (nil: 503).
 	Refunds *settlement.Refunds
+	// Lifecycle announces exits and the wind-down and gates issuance. Nil:
+	// one over DB, Writer, Points, Refunds and Payouts with the rules'
+	// notice period (its ProcessDue then runs nowhere).
+	Lifecycle *lifecycle.Service
 	// Reconciler matches channel bills (nil: 503).
 	Reconciler *settlement.Reconciler
 	// Inbox takes POS webhooks (nil: /v1/pos/{connection} answers 503).
@@ -93,6 +98,7 @@ type Server struct {
 	funding    *settlement.Funding    // payment channels (funding.go)
 	payouts    *settlement.Payouts    // payouts.go
 	refunds    *settlement.Refunds    // fundingrefunds.go
+	life       *lifecycle.Service     // lifecycle.go
 	reconciler *settlement.Reconciler // statements.go
 }
 
@@ -141,6 +147,14 @@ func New(d Deps) *Server {
 	if s.refunds != nil && s.refunds.Points == nil {
 		s.refunds.Points = s.svc
 	}
+	s.life = d.Lifecycle
+	if s.life == nil {
+		s.life = &lifecycle.Service{DB: d.DB, Writer: d.Writer, Points: s.svc, Refunds: d.Refunds, Payouts: d.Payouts,
+			Notice: d.Config.Rules.NoticePeriod.D(), Now: d.Now}
+	}
+	if s.svc.Issuance == nil {
+		s.svc.Issuance = s.life
+	}
 	s.metrics = newHTTPMetrics(d.Registry)
 	var shared sharedLimits
 	if d.Config.RateLimits.Shared(d.DB.Dialect) {
@@ -179,6 +193,7 @@ func New(d Deps) *Server {
 	s.routesFunding()
 	s.routesPayouts()
 	s.routesFundingRefunds()
+	s.routesLifecycle()
 	s.routesStatements()
 	s.routesPOS()
 	s.routesRules()

@@ -260,6 +260,9 @@ func (s *Service) PrepareEarn(ctx context.Context, r EarnRequest) (Command, erro
 	if err := s.ValidateEarn(&r); err != nil {
 		return Command{}, err
 	}
+	if err := s.IssuanceOpen(ctx); err != nil {
+		return Command{}, err
+	}
 	if r.Points != nil {
 		return s.earnCommand(r), nil
 	}

@@ -26,6 +26,10 @@ var memberDebits = []string{
 	"Service.RefundEarn",  // the clawback of a refunded earning purchase
 	"Service.Release",     // pending -> available: the member's own points
 	"Service.settleDebts", // a clawback's shortfall repaid from restored points
+	// The expiry of every open lot at the alliance's wind-down date, which
+	// was published at least the notice period ahead (issue 16, item 3);
+	// each lot's cash goes back to the merchant that issued it.
+	"Service.WindDownLots",
 }
 
 // TestOnlyAllowedFlowsDebitMembers reads the gateway's source: every

@@ -28,6 +28,8 @@ type Service struct {
 	Reader Reader
 	// Now is the clock outside a Tx (nil: time.Now).
 	Now func() time.Time
+	// Issuance closes issuance once a wind-down is announced (nil: open).
+	Issuance IssuanceGate
 }
 
 // FundRequest records money a merchant paid into the reserve.

@@ -37,6 +37,9 @@ type Service struct {
 	Notice time.Duration
 	Store  Store
 	Now    func() time.Time
+	// Notices lists what else a merchant's public log announces (its exit,
+	// the alliance's wind-down; gateway/lifecycle). Nil: nothing.
+	Notices func(ctx context.Context, merchantID string) ([]Notice, error)
 	// Plugins checks a draft's rule_plugin_config with its plugin (nil:
 	// only its form is checked; the plugin refuses it at the first earn).
 	Plugins PluginConfigChecker
@@ -68,6 +71,24 @@ func (s *Service) checkPluginConfig(ctx context.Context, t Terms) error {
 		return &Error{Status: 400, Code: CodePluginConfigInvalid, Message: err.Error()}
 	}
 	return &Error{Status: 503, Code: points.CodeRuleUnavailable, Message: "the rule plugin cannot check the configuration now: " + err.Error()}
+}
+
+// Notice kinds.
+const (
+	NoticeMerchantExit = "merchant_exit"
+	NoticeWindDown     = "alliance_wind_down"
+)
+
+// Notice is an announcement on a merchant's public log that is not a rule
+// version: the merchant leaving the alliance, or the alliance winding down,
+// each with its date and the notice period it was given.
+type Notice struct {
+	Kind        string    `json:"kind"`
+	State       string    `json:"state"`
+	Summary     string    `json:"summary"`
+	AnnouncedAt time.Time `json:"announced_at"`
+	EffectiveAt time.Time `json:"effective_at"`
+	NoticeDays  int64     `json:"notice_days"`
 }
 
 func (s *Service) now() time.Time {
@@ -332,6 +353,7 @@ type Log struct {
 	Scheduled  *Version  `json:"scheduled"`
 	Changes    []Change  `json:"changes"`
 	History    []Version `json:"history"`
+	Notices    []Notice  `json:"notices"`
 }
 
 // PublicLog builds a merchant's public rule log (drafts are never shown).
@@ -340,7 +362,14 @@ func (s *Service) PublicLog(ctx context.Context, merchantID, industry string) (L
 	if err != nil {
 		return Log{}, err
 	}
-	l := Log{MerchantID: merchantID, History: []Version{}, Changes: []Change{}}
+	l := Log{MerchantID: merchantID, History: []Version{}, Changes: []Change{}, Notices: []Notice{}}
+	if s.Notices != nil {
+		ns, err := s.Notices(ctx, merchantID)
+		if err != nil {
+			return Log{}, err
+		}
+		l.Notices = append(l.Notices, ns...)
+	}
 	for _, v := range vs {
 		if v.Status != StatusDraft {
 			l.History = append(l.History, v)

@@ -133,6 +133,11 @@ func (f *Funding) Create(ctx context.Context, r FundingRequest) (store.FundingOr
 	if r.IdemKey == "" {
 		return store.FundingOrder{}, fmt.Errorf("%w: an Idempotency-Key is required", ErrInvalid)
 	}
+	// Once a wind-down is announced no budget grows (payments already
+	// ordered are still credited when they arrive, and refunded with it).
+	if err := f.Points.IssuanceOpen(ctx); err != nil {
+		return store.FundingOrder{}, err
+	}
 	ch, err := f.Channels.PaymentChannel(r.Channel)
 	if err != nil {
 		return store.FundingOrder{}, fmt.Errorf("%w: %q", ErrUnknownChannel, r.Channel)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/ledger"
 	"github.com/lianmeng/lianmeng/gateway/legacy"
+	"github.com/lianmeng/lianmeng/gateway/lifecycle"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
@@ -127,6 +128,11 @@ func cmdImport(o importOptions, path string, stdout, stderr io.Writer) error {
 	if !o.commit {
 		fmt.Fprintln(stdout, "dry run: nothing written (run again with --commit to import the valid rows)")
 		return nil
+	}
+	// Imported points are issued points: none once a wind-down is announced.
+	if err := (&lifecycle.Service{DB: db}).IssuanceClosed(ctx); err != nil {
+		fmt.Fprintf(stdout, "refused: %v\n", err)
+		return errImportRefused
 	}
 	budget := ledger.MerchantBudget(o.merchant)
 	bal, err := db.Balances(ctx, budget)

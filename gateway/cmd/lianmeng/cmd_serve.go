@@ -17,6 +17,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/api"
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/consent"
+	"github.com/lianmeng/lianmeng/gateway/lifecycle"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/scheduler"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -165,6 +166,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if err != nil {
 		return err
 	}
+	// Exits and the wind-down; once a wind-down is announced nothing
+	// issues points (earn, POS webhooks, funding).
+	deps.Lifecycle = &lifecycle.Service{DB: db, Writer: writer, Points: svc, Refunds: deps.Refunds, Payouts: deps.Payouts, Notice: cfg.Rules.NoticePeriod.D()}
+	svc.Issuance = deps.Lifecycle
 	m := cfg.Members
 	deps.Consent = &consent.Service{Store: db, Sender: sender, CodeTTL: m.CodeTTL.D(), SMSTTL: m.SMSTTL.D(), SignInTTL: m.SignInTTL.D(),
 		Resend: m.Resend.D(), MaxAttempts: m.MaxAttempts}
@@ -191,7 +196,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if deps.Funding != nil { // fundings whose notification is overdue are asked about
 		jobs = append(jobs, scheduler.Job{Name: "settlement.funding_query", Interval: time.Minute, Run: deps.Funding.QueryOpen})
 	}
-	jobs = append(jobs, settlementDailyJob(cfg, db, log, deps.Reconciler)) // statements and reconciliation of yesterday
+	jobs = append(jobs, scheduler.Job{Name: "lifecycle", Interval: time.Minute, Run: deps.Lifecycle.ProcessDue}) // exits and the wind-down at their dates
+	jobs = append(jobs, settlementDailyJob(cfg, db, log, deps.Reconciler))                                       // statements and reconciliation of yesterday
 	waits = append(waits, sched.Start(runCtx, jobs...))
 	waits = append(waits, startInbox(runCtx, deps.Inbox))
 	waits = append(waits, startWebhooks(runCtx, cfg, db, log)) // merchants' webhooks (webhooks.go)
