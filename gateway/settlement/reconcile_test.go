@@ -2,6 +2,7 @@ package settlement_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,5 +79,153 @@ func TestReconcileWechatBill(t *testing.T) {
 		if after, _ := x.budget(t); after != before {
 			t.Fatalf("reconciliation moved money: budget %d -> %d", before, after)
 		}
+	})
+}
+
+// Refund and payout lines, both ways, against the WeChat Pay fake's trade
+// bill and fund flow bill: each kind of difference is recorded once with
+// its line type; a payout the ledger still waits for is pending_in_ledger
+// until it is booked, and then matches; no money moves.
+func TestReconcileRefundsAndPayouts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		x, ctx := setup(t, db), context.Background()
+		cst := time.FixedZone("CST", 8*3600)
+		c := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, cst)}
+		x.f.Now = c.now
+		tick := func() time.Time { c.add(time.Minute); return c.now() }
+		a, b, o3 := x.fund(t, "wechatpay", 100_000, "a"), x.fund(t, "wechatpay", 50_000, "b"), x.fund(t, "wechatpay", 30_000, "c")
+
+		// A funding refund of all of it: three parts, newest payment first.
+		rs := x.refunds(c)
+		rf, err := rs.Request(ctx, settlement.RefundRequest{MerchantID: x.merchant, IdemKey: "all"})
+		if err != nil || len(rf.Parts) != 3 {
+			t.Fatalf("refund: %+v %v", rf, err)
+		}
+		for i := 0; i < 2; i++ {
+			if _, err := rs.ProcessDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tick()
+		}
+		rf, _ = db.GetFundingRefund(ctx, rf.ID)
+		part := map[string]store.FundingRefundPart{}
+		for _, p := range rf.Parts {
+			if p.State != store.RefundPartSucceeded {
+				t.Fatalf("part %+v", p)
+			}
+			part[p.FundingOrderID] = p
+		}
+
+		// Payouts through WeChat Pay: confirmed, confirmed, failed, waiting.
+		x.owe(t, 300_000)
+		if err := db.SetPayoutAccounts(ctx, x.merchant, []store.PayoutAccount{{Channel: "wechatpay", PayeeType: "wechat_openid", Account: "o1"}}); err != nil {
+			t.Fatal(err)
+		}
+		p := x.payouts(c)
+		var po [4]store.Payout
+		for i, fen := range []int64{60_000, 40_000, 30_000, 20_000} {
+			if po[i], err = p.Request(ctx, settlement.PayoutRequest{MerchantID: x.merchant, AmountFen: fen, IdemKey: fmt.Sprint("p", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		process(t, p)
+		x.wx.SetTransferState(po[0].ID, "SUCCESS", "")
+		x.wx.SetTransferState(po[1].ID, "SUCCESS", "")
+		x.wx.SetTransferState(po[2].ID, "FAIL", "ACCOUNT_FROZEN")
+		c.add(2 * time.Minute)
+		process(t, p)
+		for i, want := range []string{store.PayoutSucceeded, store.PayoutSucceeded, store.PayoutFailed, store.PayoutSubmitted} {
+			if po[i] = getPayout(t, db, po[i].ID); po[i].State != want {
+				t.Fatalf("payout %d: %+v, want %s", i, po[i], want)
+			}
+		}
+		ref := func(p store.Payout) string { tr, _ := x.wx.Transfer(p.ID); return tr.TransferBillNo }
+
+		// The channel's bills of the day.
+		wxo := func(o store.FundingOrder) wechatpaytest.Order { w, _ := x.wx.Order(o.ID); return w }
+		at := c.now()
+		x.wx.SetBill("2026-11-30", wechatpaytest.TradeBill([]wechatpaytest.BillLine{
+			{At: at, TransactionID: wxo(a).TransactionID, OutTradeNo: a.ID, AmountFen: 100_000},
+			{At: at, TransactionID: wxo(b).TransactionID, OutTradeNo: b.ID, AmountFen: 50_000},
+			{At: at, TransactionID: wxo(o3).TransactionID, OutTradeNo: o3.ID, AmountFen: 30_000},
+			{At: at, TransactionID: wxo(o3).TransactionID, OutTradeNo: o3.ID, Refund: true, RefundID: part[o3.ID].ChannelRef, OutRefundNo: part[o3.ID].ID, AmountFen: 30_000},
+			{At: at, TransactionID: wxo(b).TransactionID, OutTradeNo: b.ID, Refund: true, RefundID: part[b.ID].ChannelRef, OutRefundNo: part[b.ID].ID, AmountFen: 49_999},
+			{At: at, TransactionID: wxo(a).TransactionID, OutTradeNo: a.ID, Refund: true, RefundID: "50300000000000009999", OutRefundNo: "rfp_ghost", AmountFen: 1_000},
+		}))
+		x.wx.SetFundFlowBill("2026-11-30", wechatpaytest.FundFlowBill([]wechatpaytest.FundFlowLine{
+			{At: at, WechatPayNo: ref(po[0]), Business: "商家转账", Out: true, AmountFen: 60_000, MerchantNumber: po[0].ID},
+			{At: at, WechatPayNo: ref(po[0]), Business: "商家转账", Out: true, AmountFen: 60_000, MerchantNumber: po[0].ID},
+			{At: at, WechatPayNo: ref(po[2]), Business: "商家转账", Out: true, AmountFen: 30_000, MerchantNumber: po[2].ID},
+			{At: at, WechatPayNo: ref(po[3]), Business: "商家转账", Out: true, AmountFen: 20_000, MerchantNumber: po[3].ID},
+			{At: at, WechatPayNo: "1330000000000000999", Business: "商家转账", Out: true, AmountFen: 5_000, MerchantNumber: "po_ghost"},
+			{At: at, WechatPayNo: "4200000000000000888", Business: "交易", AmountFen: 7, MerchantNumber: "not-a-payout"},
+		}))
+		type key struct{ line, tx string }
+		want := map[key]struct {
+			kind          string
+			ledger, chanF int64
+		}{
+			{"refund", part[b.ID].ID}: {settlement.ExceptionAmountMismatch, 50_000, 49_999},
+			{"refund", "rfp_ghost"}:   {settlement.ExceptionMissingInLedger, 0, 1_000},
+			{"refund", part[a.ID].ID}: {settlement.ExceptionMissingAtChannel, 100_000, 0},
+			{"payout", po[0].ID}:      {settlement.ExceptionDuplicate, 0, 60_000},
+			{"payout", po[2].ID}:      {settlement.ExceptionStatusMismatch, 30_000, 30_000},
+			{"payout", po[3].ID}:      {settlement.ExceptionPendingInLedger, 20_000, 20_000},
+			{"payout", "po_ghost"}:    {settlement.ExceptionMissingInLedger, 0, 5_000},
+			{"payout", po[1].ID}:      {settlement.ExceptionMissingAtChannel, 40_000, 0},
+		}
+		budget, _ := x.budget(t)
+		payable, held, paid := x.balances(t)
+		check := func() {
+			t.Helper()
+			got, err := db.ReconExceptions(ctx, "wechatpay", "2026-11-30")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d exceptions, want %d: %+v", len(got), len(want), got)
+			}
+			for _, e := range got {
+				w, ok := want[key{e.LineType, e.TransactionID}]
+				if !ok || e.Kind != w.kind || e.LedgerFen != w.ledger || e.ChannelFen != w.chanF {
+					t.Errorf("exception %+v, want %+v", e, w)
+				}
+			}
+			if after, _ := x.budget(t); after != budget {
+				t.Fatalf("reconciliation moved the budget: %d -> %d", budget, after)
+			}
+			if p2, h2, d2 := x.balances(t); p2 != payable || h2 != held || d2 != paid {
+				t.Fatal("reconciliation moved payables")
+			}
+		}
+		rc := &settlement.Reconciler{DB: db, Channels: x.ch}
+		for run := 0; run < 2; run++ {
+			res, err := rc.Run(ctx, "wechatpay", "2026-11-30")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 3 payments and 1 refund and 1 payout match; one trade line
+			// of the fund flow bill is not a payout (not even an entry).
+			if res.Entries != 11 || res.Matched != 5 || res.Exceptions != 8 || res.Ignored != 0 {
+				t.Fatalf("run %d: %+v", run, res)
+			}
+			check()
+		}
+
+		// The waiting payout is confirmed: the next run matches it and the
+		// pending_in_ledger exception goes.
+		x.wx.SetTransferState(po[3].ID, "SUCCESS", "")
+		c.add(2 * time.Minute)
+		process(t, p)
+		if got := getPayout(t, db, po[3].ID); got.State != store.PayoutSucceeded {
+			t.Fatalf("payout 3: %+v", got)
+		}
+		delete(want, key{"payout", po[3].ID})
+		payable, held, paid = x.balances(t)
+		res, err := rc.Run(ctx, "wechatpay", "2026-11-30")
+		if err != nil || res.Matched != 6 || res.Exceptions != 7 {
+			t.Fatalf("after the confirmation: %+v %v", res, err)
+		}
+		check()
 	})
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -14,6 +16,7 @@ type ReconException struct {
 	Channel       string    `db:"channel" json:"channel"`
 	BillDate      string    `db:"bill_date" json:"bill_date"`
 	Kind          string    `db:"kind" json:"kind"`
+	LineType      string    `db:"line_type" json:"line_type"` // payment, refund or payout
 	TransactionID string    `db:"transaction_id" json:"transaction_id"`
 	ChannelRef    string    `db:"channel_ref" json:"channel_ref"`
 	LedgerFen     int64     `db:"ledger_fen" json:"ledger_fen"`
@@ -26,8 +29,11 @@ type ReconException struct {
 // kind and transaction found again is not a new row. It reports whether
 // the row is new.
 func (db *DB) RecordReconException(ctx context.Context, e ReconException) (bool, error) {
-	_, err := db.W.ExecContext(ctx, `INSERT INTO reconciliation_exceptions (channel, bill_date, kind, transaction_id, channel_ref, ledger_fen, channel_fen, detail, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Channel, e.BillDate, e.Kind, e.TransactionID, e.ChannelRef, e.LedgerFen, e.ChannelFen, e.Detail, Micros(e.CreatedAt))
+	if e.LineType == "" {
+		e.LineType = "payment"
+	}
+	_, err := db.W.ExecContext(ctx, `INSERT INTO reconciliation_exceptions (channel, bill_date, kind, line_type, transaction_id, channel_ref, ledger_fen, channel_fen, detail, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Channel, e.BillDate, e.Kind, e.LineType, e.TransactionID, e.ChannelRef, e.LedgerFen, e.ChannelFen, e.Detail, Micros(e.CreatedAt))
 	if IsDuplicate(err) {
 		return false, nil
 	}
@@ -40,7 +46,7 @@ func (db *DB) RecordReconException(ctx context.Context, e ReconException) (bool,
 // ReconExceptions lists the exceptions of a channel's day (channel "" for
 // all channels).
 func (db *DB) ReconExceptions(ctx context.Context, channel, date string) ([]ReconException, error) {
-	q := `SELECT id, channel, bill_date, kind, transaction_id, channel_ref, ledger_fen, channel_fen, detail, created_at FROM reconciliation_exceptions WHERE bill_date = ?`
+	q := `SELECT id, channel, bill_date, kind, line_type, transaction_id, channel_ref, ledger_fen, channel_fen, detail, created_at FROM reconciliation_exceptions WHERE bill_date = ?`
 	args := []any{date}
 	if channel != "" {
 		q += ` AND channel = ?`
@@ -72,6 +78,62 @@ func (db *DB) SucceededFundingOrders(ctx context.Context, channel string, from, 
 	out := make([]FundingOrder, len(rows))
 	for i, r := range rows {
 		out[i] = r.order()
+	}
+	return out, nil
+}
+
+// ClearReconExceptions deletes a channel's day's exceptions of one kind
+// (pending_in_ledger, which a run replaces: what the ledger was still
+// waiting for may be booked by the next run).
+func (db *DB) ClearReconExceptions(ctx context.Context, channel, date, kind string) error {
+	if _, err := db.W.ExecContext(ctx, `DELETE FROM reconciliation_exceptions WHERE channel = ? AND bill_date = ? AND kind = ?`, channel, date, kind); err != nil {
+		return fmt.Errorf("clear reconciliation exceptions: %w", err)
+	}
+	return nil
+}
+
+// FundingRefundPart reads one part of a funding refund by its id (the
+// channel's refund number).
+func (db *DB) FundingRefundPart(ctx context.Context, id string) (FundingRefundPart, error) {
+	var r refundPartRow
+	err := db.W.GetContext(ctx, &r, `SELECT `+refundPartCols+` FROM funding_refund_parts WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return FundingRefundPart{}, ErrFundingRefundNotFound
+	}
+	if err != nil {
+		return FundingRefundPart{}, fmt.Errorf("funding refund part %s: %w", id, err)
+	}
+	return r.part(), nil
+}
+
+// SucceededRefundParts lists a channel's funding refund parts that
+// succeeded in [from, to) (a final part never changes again, so its
+// updated_at is when it succeeded): the ledger's refunds of a day's bill.
+func (db *DB) SucceededRefundParts(ctx context.Context, channel string, from, to time.Time) ([]FundingRefundPart, error) {
+	var rows []refundPartRow
+	if err := db.R.SelectContext(ctx, &rows, `SELECT `+refundPartCols+` FROM funding_refund_parts WHERE channel = ? AND state = ? AND updated_at >= ? AND updated_at < ? ORDER BY id`,
+		channel, RefundPartSucceeded, Micros(from), Micros(to)); err != nil {
+		return nil, fmt.Errorf("refunded parts: %w", err)
+	}
+	out := make([]FundingRefundPart, len(rows))
+	for i, r := range rows {
+		out[i] = r.part()
+	}
+	return out, nil
+}
+
+// SucceededPayouts lists the payouts a channel confirmed in [from, to)
+// (a final payout never changes again): the ledger's payouts of a day's
+// bill.
+func (db *DB) SucceededPayouts(ctx context.Context, channel string, from, to time.Time) ([]Payout, error) {
+	var rows []payoutRow
+	if err := db.R.SelectContext(ctx, &rows, `SELECT `+payoutCols+` FROM payouts WHERE channel = ? AND state = ? AND updated_at >= ? AND updated_at < ? ORDER BY id`,
+		channel, PayoutSucceeded, Micros(from), Micros(to)); err != nil {
+		return nil, fmt.Errorf("paid payouts: %w", err)
+	}
+	out := make([]Payout, len(rows))
+	for i, r := range rows {
+		out[i] = r.payout()
 	}
 	return out, nil
 }

@@ -351,6 +351,56 @@ func TestFetchStatement(t *testing.T) {
 	}
 }
 
+// Payouts come from the fund flow bill: a merchant transfer paid out is a
+// payout under its out_bill_no; trades, refunds and incoming transfers
+// there are not (the trade bill has them).
+func TestFetchStatementPayouts(t *testing.T) {
+	f, ctx := fake(t), context.Background()
+	ch := channel(t, f)
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	f.SetBill("2026-11-30", wechatpaytest.TradeBill([]wechatpaytest.BillLine{{At: at, TransactionID: "4200000001", OutTradeNo: "fund_a", AmountFen: 100}}))
+	f.SetFundFlowBill("2026-11-30", wechatpaytest.FundFlowBill([]wechatpaytest.FundFlowLine{
+		{At: at, WechatPayNo: "4200000001", Business: "交易", AmountFen: 100, BalanceFen: 100, MerchantNumber: "fund_a"},
+		{At: at.Add(time.Hour), WechatPayNo: "1330000000000001", Business: "商家转账", Out: true, AmountFen: 60, BalanceFen: 40, MerchantNumber: "po_1"},
+		{At: at.Add(2 * time.Hour), WechatPayNo: "50300001", Business: "退款", Out: true, AmountFen: 10, BalanceFen: 30, MerchantNumber: "rfp_1"},
+		{At: at.Add(3 * time.Hour), WechatPayNo: "1330000000000002", Business: "企业付款", Out: true, AmountFen: 1_000_000_000_00, BalanceFen: 0, MerchantNumber: "po_2"},
+	}))
+	st, err := ch.FetchStatement(ctx, "2026-11-30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payouts []payment.StatementEntry
+	for _, e := range st.Entries {
+		if e.Type == "payout" {
+			payouts = append(payouts, e)
+		}
+	}
+	if len(st.Entries) != 3 || len(payouts) != 2 || payouts[0].TransactionID != "po_1" || payouts[0].ChannelReference != "1330000000000001" ||
+		payouts[0].AmountFen != 60 || !payouts[0].OccurredAt.Equal(at.Add(time.Hour)) || payouts[1].TransactionID != "po_2" || payouts[1].AmountFen != 1_000_000_000_00 {
+		t.Fatalf("statement: %+v", st.Entries)
+	}
+	// A day with payments and no transfers has an empty fund flow bill.
+	f.SetBill("2026-12-01", wechatpaytest.TradeBill(nil))
+	if st, err := ch.FetchStatement(ctx, "2026-12-01"); err != nil || len(st.Entries) != 0 {
+		t.Fatalf("empty day: %+v %v", st, err)
+	}
+}
+
+func TestParseFundFlowBillRefusesInconsistentTotals(t *testing.T) {
+	bill := wechatpaytest.FundFlowBill([]wechatpaytest.FundFlowLine{{At: time.Now(), WechatPayNo: "1", Business: "商家转账", Out: true, AmountFen: 100, MerchantNumber: "po_1"}})
+	if _, err := wechatpay.ParseFundFlowBill(bill); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(bill), "`0.00,`1,`1.00", "`0.00,`1,`2.00", 1)
+	if _, err := wechatpay.ParseFundFlowBill([]byte(bad)); err == nil {
+		t.Fatal("summary expense differing from the lines was accepted")
+	}
+	cut := bill[:strings.Index(string(bill), "资金流水总笔数")]
+	if _, err := wechatpay.ParseFundFlowBill(cut); err == nil {
+		t.Fatal("a fund flow bill without its summary was accepted")
+	}
+}
+
 func TestParseTradeBillRefusesInconsistentTotals(t *testing.T) {
 	bill := wechatpaytest.TradeBill([]wechatpaytest.BillLine{{At: time.Now(), TransactionID: "1", OutTradeNo: "a", AmountFen: 100}})
 	bad := strings.Replace(string(bill), "`1,`1.00", "`1,`2.00", 1)

@@ -93,6 +93,7 @@ type Server struct {
 	refunds   map[string]map[string]any
 	transfers map[string]*Transfer
 	bills     map[string][]byte // date → CSV
+	fundFlows map[string][]byte // date → fund flow bill CSV (none: an empty one)
 	seq       int
 	calls     map[string]int
 	logins    map[string]*loginCode
@@ -119,7 +120,7 @@ func New() (*Server, error) {
 		MerchantKey: mk, MerchantSerial: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
 		PlatformKey: pk,
 		orders:      map[string]*Order{}, refunds: map[string]map[string]any{},
-		transfers: map[string]*Transfer{}, bills: map[string][]byte{}, calls: map[string]int{},
+		transfers: map[string]*Transfer{}, bills: map[string][]byte{}, fundFlows: map[string][]byte{}, calls: map[string]int{},
 		MiniAppID: "wx6d3f0a1b2c3d4e5f", MiniSecret: hex.EncodeToString(key[:8]) + "f00dcafe0123456789abcdef",
 		logins: map[string]*loginCode{},
 	}
@@ -211,6 +212,14 @@ func (s *Server) Transfer(outBillNo string) (Transfer, bool) {
 func (s *Server) SetBill(date string, csv []byte) {
 	s.mu.Lock()
 	s.bills[date] = csv
+	s.mu.Unlock()
+}
+
+// SetFundFlowBill sets the fund flow bill (资金账单, BASIC account) CSV of
+// a day; a day without one has a fund flow bill with no lines.
+func (s *Server) SetFundFlowBill(date string, csv []byte) {
+	s.mu.Lock()
+	s.fundFlows[date] = csv
 	s.mu.Unlock()
 }
 
@@ -422,6 +431,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		sum := sha1.Sum(csv)
 		s.reply(w, http.StatusOK, map[string]string{"hash_type": "SHA1", "hash_value": hex.EncodeToString(sum[:]),
 			"download_url": s.URL + "/download/tradebill/" + date})
+	case r.Method == http.MethodGet && p == "/v3/bill/fundflowbill":
+		date := r.URL.Query().Get("bill_date")
+		if r.URL.Query().Get("account_type") != "BASIC" {
+			s.fail(w, http.StatusBadRequest, "PARAM_ERROR", "account_type must be BASIC here")
+			return
+		}
+		csv, ok := s.fundFlows[date]
+		if !ok {
+			csv = FundFlowBill(nil)
+			s.fundFlows[date] = csv
+		}
+		sum := sha1.Sum(csv)
+		s.reply(w, http.StatusOK, map[string]string{"hash_type": "SHA1", "hash_value": hex.EncodeToString(sum[:]),
+			"download_url": s.URL + "/download/fundflowbill/" + date})
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/download/fundflowbill/"):
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write(s.fundFlows[strings.TrimPrefix(p, "/download/fundflowbill/")])
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/download/tradebill/"):
 		// The bill file itself is not signed (the client validates nothing).
 		csv := s.bills[strings.TrimPrefix(p, "/download/tradebill/")]
@@ -626,4 +652,38 @@ func Yuan(fen int64) string {
 		sign, fen = "-", -fen
 	}
 	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
+}
+
+// FundFlowLine is one movement of a fake fund flow bill.
+type FundFlowLine struct {
+	At             time.Time
+	WechatPayNo    string // 微信支付业务单号: the transfer bill number
+	Business       string // 业务类型, e.g. 商家转账, 交易, 退款
+	Out            bool   // 支出 (out of the account) or 收入
+	AmountFen      int64
+	BalanceFen     int64
+	MerchantNumber string // 业务凭证号: the merchant's own number (out_bill_no)
+}
+
+// FundFlowBill renders lines as a WeChat Pay fund flow bill: a header,
+// lines with every field prefixed by a backquote, amounts in yuan, then
+// the summary (lines, income count and amount, expense count and amount).
+func FundFlowBill(lines []FundFlowLine) []byte {
+	var b bytes.Buffer
+	b.WriteString("记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,账户结余（元）,资金变更提交申请人,备注,业务凭证号\r\n")
+	var nIn, nOut, in, out int64
+	for i, l := range lines {
+		kind := "收入"
+		if l.Out {
+			kind, nOut, out = "支出", nOut+1, out+l.AmountFen
+		} else {
+			nIn, in = nIn+1, in+l.AmountFen
+		}
+		f := []string{l.At.Format("2006-01-02 15:04:05"), l.WechatPayNo, fmt.Sprintf("%020d", i+1), l.Business, l.Business, kind,
+			Yuan(l.AmountFen), Yuan(l.BalanceFen), "1900000109API", "", l.MerchantNumber}
+		b.WriteString("`" + strings.Join(f, ",`") + "\r\n")
+	}
+	b.WriteString("资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额\r\n")
+	fmt.Fprintf(&b, "`%d,`%d,`%s,`%d,`%s\r\n", len(lines), nIn, Yuan(in), nOut, Yuan(out))
+	return b.Bytes()
 }
