@@ -51,10 +51,11 @@ func EventType(kind string) string {
 
 // EventTypes lists the named event types, sorted.
 func EventTypes() []string {
-	out := make([]string, 0, len(eventTypes))
+	out := make([]string, 0, len(eventTypes)+len(ruleEventTypes))
 	for _, t := range eventTypes {
 		out = append(out, t)
 	}
+	out = append(out, ruleEventTypes...)
 	sort.Strings(out)
 	return out
 }
@@ -344,6 +345,7 @@ func (u *uow) flushOutbox() error {
 				add(l.MerchantID) // the issuer of a released or expired lot
 			}
 		}
+		add(refMerchant(t)) // a payout or funding refund the channel settled
 	}
 	if len(merchants) == 0 {
 		return nil
@@ -480,6 +482,9 @@ func (u *uow) eventPayload(t *ledger.Transaction, merchantID, typ string) eventP
 		if l := u.lots[id]; l != nil {
 			d.LotID, d.ExpiresAt = l.ID, l.ExpiresAt
 		}
+	}
+	if refMerchant(t) == merchantID { // the payout's or refund's amount
+		d.AmountFen = moneyMoved(t)
 	}
 	return eventPayload{ID: eventID(t.ID), Type: typ, CreatedAt: u.now, MerchantID: merchantID, Data: d}
 }

@@ -181,6 +181,13 @@ func (db *DB) publishRule(ctx context.Context, merchantID string, id int64, draf
 			}
 		}
 		out.Number, out.Status, out.PublishedAt, out.EffectiveAt = next, rules.StatusPublished, &at, &effectiveAt
+		typ := EventRulePublished
+		if effectiveAt.After(at) {
+			typ = EventRuleScheduled
+		}
+		if err := enqueueRuleEvent(ctx, tx, merchantID, typ, next, effectiveAt, payload, at); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, rules.AuditPublished, actor, merchantID, withVersion(payload, next), at)
 	})
 	return out, err
@@ -213,6 +220,13 @@ func (db *DB) WithdrawRuleVersion(ctx context.Context, merchantID string, number
 			}
 		}
 		out.Status, out.WithdrawnAt = rules.StatusWithdrawn, &at
+		var effective time.Time
+		if out.EffectiveAt != nil {
+			effective = *out.EffectiveAt
+		}
+		if err := enqueueRuleEvent(ctx, tx, merchantID, EventRuleWithdrawn, number, effective, payload, at); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, rules.AuditWithdrawn, actor, merchantID, payload, at)
 	})
 	return out, err
