@@ -90,3 +90,61 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkBatch measures the writer's phases for batches of 128 earns as
+// HTTP submits them (each with its idempotency record and nonce), on both
+// databases, spread over 100 merchants: load and apply, flush, commit,
+// each as CPU µs per earn of the writer's own thread (so it is comparable
+// on a shared machine; on MySQL the server's CPU is not included). One
+// iteration is one batch. Run:
+//
+//	go test -run x -bench 'Batch/' -benchtime 40x ./gateway/store/
+func BenchmarkBatch(b *testing.B) {
+	const size = 128
+	for _, dialect := range storetest.Dialects() {
+		b.Run(dialect, func(b *testing.B) {
+			db := storetest.Open(b, dialect)
+			w := db.NewWriter(store.WriterOptions{})
+			defer w.Close()
+			svc := &points.Service{Policy: testPolicy(), Earnings: points.EarningFunc(func(context.Context, string) (points.Earning, error) {
+				return points.Earning{}, nil
+			})}
+			ms := makeMerchants(b, db, 100, 100)
+			for _, m := range ms {
+				if _, err := run(w, func(tx points.Tx) (points.FundResult, error) {
+					return svc.Fund(tx, points.FundRequest{MerchantID: m, AmountFen: 500_000_000_000, ExternalRef: "bench"})
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var apply, flush, commit time.Duration
+			seq := 0
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				batch := make([]*store.Op, size)
+				for i := range batch {
+					seq++
+					m := ms[seq%len(ms)]
+					cmd, err := svc.PrepareEarn(context.Background(), points.EarnRequest{MerchantID: m, OrderID: fmt.Sprint("b", seq),
+						Member: points.Identity{Kind: points.IdentityCustomer, Value: fmt.Sprint("c", seq%5000)}, AmountFen: 10000})
+					if err != nil {
+						b.Fatal(err)
+					}
+					batch[i] = &store.Op{Command: cmd, Idem: &store.Idem{MerchantID: m, Key: fmt.Sprint("k", seq), RequestHash: "h", Status: 201},
+						Nonce: &store.Nonce{KeyID: "key-" + m, Nonce: fmt.Sprint("n", seq), Expires: time.Now().Add(10 * time.Minute)}}
+				}
+				b.StartTimer()
+				a, f, c, err := w.BatchPhases(batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				apply, flush, commit = apply+a, flush+f, commit+c
+			}
+			n := float64(b.N * size)
+			b.ReportMetric(float64(apply.Microseconds())/n, "apply-µs/earn")
+			b.ReportMetric(float64(flush.Microseconds())/n, "flush-µs/earn")
+			b.ReportMetric(float64(commit.Microseconds())/n, "commit-µs/earn")
+		})
+	}
+}
