@@ -13,6 +13,13 @@
 #   BENCH_PROFILE=1  also write a gateway CPU profile per run to BENCH_OUT
 #   BENCH_OUT        where results go                (default: a temp dir)
 #   LIANMENG_TEST_MYSQL_DSN  MySQL server            (default root@tcp(127.0.0.1:3306)/test)
+#
+# Besides throughput and latency, each row reports the CPU µs per earn of
+# the gateway, the local database server and the generator; the gateway's
+# peak resident memory (VmHWM); and the database's files on disk divided by
+# the earns it holds so far (SQLite: the database, WAL and shared-memory
+# files; MySQL: the schema's files in the server's datadir, or InnoDB's
+# data and index length when the datadir is not readable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +62,18 @@ mysql_exec() {
   local user="${BASH_REMATCH[1]}" pass="${BASH_REMATCH[3]}" host="${BASH_REMATCH[4]}" mport="${BASH_REMATCH[6]:-3306}"
   local cli=mariadb
   command -v mariadb >/dev/null 2>&1 || cli=mysql
-  MYSQL_PWD="$pass" "$cli" --protocol=tcp -h"$host" -P"$mport" -u"$user" -e "$1"
+  MYSQL_PWD="$pass" "$cli" --protocol=tcp -h"$host" -P"$mport" -u"$user" -N -s -e "$1"
+}
+
+sum_sizes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
+
+# db_bytes prints the size of the benchmark database's files.
+db_bytes() { # dialect
+  if [ "$1" = sqlite ]; then sum_sizes "$work/sqlite"; return; fi
+  local dir
+  dir=$(mysql_exec "SELECT @@datadir" 2>/dev/null || true)
+  if [ -n "$dir" ] && [ -r "$dir/$bench_db" ]; then sum_sizes "$dir/$bench_db"; return; fi
+  mysql_exec "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = '$bench_db'"
 }
 
 # The per-credential and operator rate limits are off: the hot shape drives
@@ -84,6 +102,7 @@ stop_gateway() {
 }
 
 run_shapes() { # dialect
+  local earned=0
   for shape in $shapes; do
     echo "== $1 / $shape: $clients clients, $warmup warm-up, $duration measured"
     prof=()
@@ -94,7 +113,19 @@ run_shapes() { # dialect
     if [ "$1" = mysql ] && db_pid=$(pgrep -x -o mariadbd || pgrep -x -o mysqld); then pids="$pids,database=$db_pid"; fi
     "$bin" bench -url "http://127.0.0.1:$port" -token "$token" -shape "$shape" -merchants "$merchants" \
       -clients "$clients" -warmup "$warmup" -duration "$duration" -json -cpu-pids "$pids" "${prof[@]}" >"$out/$1-$shape.json"
-    cat "$out/$1-$shape.json"
+    # Memory and disk: the gateway's peak RSS so far, and the database's
+    # files over every earn it holds (earlier shapes on it included).
+    earned=$((earned + $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["ok"] + r["warmup_requests"] - r["warmup_errors"])' "$out/$1-$shape.json")))
+    rss_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$gw_pid/status" 2>/dev/null || echo 0)
+    python3 - "$out/$1-$shape.json" "${rss_kib:-0}" "$(db_bytes "$1")" "$earned" <<'EOF'
+import json, sys
+f, rss, disk, earned = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+r = json.load(open(f))
+r.update(gateway_peak_rss_mib=round(rss / 1024, 1), db_bytes=disk, earns_in_db=earned,
+         disk_bytes_per_earn=round(disk / earned) if earned else None)
+json.dump(r, open(f, "w"))
+EOF
+    cat "$out/$1-$shape.json"; echo
   done
 }
 
@@ -124,7 +155,7 @@ done
 
 echo
 echo "== summary ($(nproc) cores, generator on the same machine; $clients clients, $duration per shape)"
-printf '%-8s %-7s %8s %8s %8s %8s %7s  %-24s %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "error codes"
+printf '%-8s %-7s %8s %8s %8s %8s %7s  %-38s %7s %7s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "RSS MiB" "B/earn" "error codes"
 for dialect in $dialects; do
   for shape in $shapes; do
     f="$out/$dialect-$shape.json"
@@ -137,7 +168,10 @@ errs = r.get("errors") or {}
 codes = ",".join(f"{k}={v}" for k, v in sorted(errs.items())) or "-"
 short = {"gateway": "gw", "database": "db", "generator": "gen"}
 cpu = " ".join(f"{short.get(c['name'], c['name'])} {c['us_per_earn']:.0f} ({c['cores']:.2f})" for c in r.get("cpu") or []) or "-"
-print(f"{d:<8} {s:<7} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<24} {codes}")
+rss = r.get("gateway_peak_rss_mib")
+dpe = r.get("disk_bytes_per_earn")
+print(f"{d:<8} {s:<7} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<38} "
+      f"{rss if rss is not None else '-':>7} {dpe if dpe is not None else '-':>7}  {codes}")
 EOF
   done
 done
