@@ -207,6 +207,10 @@ func New(d Deps) *Server {
 // App exposes the Fiber app (tests register extra routes on it).
 func (s *Server) App() *fiber.App { return s.app }
 
+// Rules is the rules service the routes use (the notice period and plugin
+// checks configured), for the merchant console to share.
+func (s *Server) Rules() *rules.Service { return s.rules }
+
 // Routes lists every registered API route.
 func (s *Server) Routes() []Route { return s.routes }
 

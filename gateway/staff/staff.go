@@ -37,12 +37,20 @@ const (
 	ViewToday       = "today"
 	ViewFinance     = "finance"
 	ViewCredentials = "credentials"
+	ViewRules       = "rules"      // rule versions, drafts, simulation, publication
+	ViewStatements  = "statements" // signed daily statements and their downloads
+	ViewPayouts     = "payouts"    // payouts of the payable
+	ViewPOS         = "pos"        // POS connections and their inbox
 )
 
 var allowed = map[string][]string{
 	ViewToday:       {RoleOwner, RoleFinance, RoleCashier},
 	ViewFinance:     {RoleOwner, RoleFinance},
 	ViewCredentials: {RoleOwner},
+	ViewRules:       {RoleOwner},
+	ViewStatements:  {RoleOwner, RoleFinance},
+	ViewPayouts:     {RoleOwner, RoleFinance},
+	ViewPOS:         {RoleOwner},
 }
 
 // Can reports whether role may open view.

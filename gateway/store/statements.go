@@ -91,3 +91,13 @@ func (db *DB) Statement(ctx context.Context, merchantID, date string) (StoredSta
 	s.CreatedAt = FromMicros(r.Created)
 	return s, nil
 }
+
+// StatementDates lists the days a merchant has a statement for, newest
+// first, at most limit.
+func (db *DB) StatementDates(ctx context.Context, merchantID string, limit int) ([]string, error) {
+	var ds []string
+	if err := db.R.SelectContext(ctx, &ds, `SELECT bill_date FROM statements WHERE merchant_id = ? ORDER BY bill_date DESC LIMIT ?`, merchantID, limit); err != nil {
+		return nil, fmt.Errorf("statement dates: %w", err)
+	}
+	return ds, nil
+}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/rules"
+	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/staff"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
@@ -34,7 +36,15 @@ var templates embed.FS
 var consoleTmpl = template.Must(template.New("").Funcs(template.FuncMap{
 	"yuan": yuan, "num": func(n int64) string { return group(fmt.Sprint(n)) },
 	"when": func(t time.Time) string { return t.In(chinaTime).Format("2006-01-02 15:04") },
-	"can":  staff.Can,
+	"whenp": func(t *time.Time) string {
+		if t == nil || t.IsZero() {
+			return "—"
+		}
+		return t.In(chinaTime).Format("2006-01-02 15:04")
+	},
+	"local": func(t time.Time) string { return t.In(chinaTime).Format("2006-01-02T15:04") },
+	"pct":   percentBP,
+	"can":   staff.Can,
 }).ParseFS(templates, "templates/*.html"))
 
 // chinaTime is the alliance's day: "today" runs midnight to midnight in
@@ -51,7 +61,12 @@ type Console struct {
 	DB        *store.DB
 	Merchants merchant.Repository
 	Points    *points.Service
-	Log       *slog.Logger
+	// Rules is the rules service the API uses (nil: one on DB with the
+	// points policy and the default notice); Payouts the payout service
+	// (nil: no payment channel, the console lists payouts only).
+	Rules   *rules.Service
+	Payouts *settlement.Payouts
+	Log     *slog.Logger
 	// Now is the clock (tests move it); SessionTTL defaults to 8 hours.
 	Now        func() time.Time
 	SessionTTL time.Duration
@@ -72,6 +87,9 @@ func RegisterConsole(r fiber.Router, k *Console) {
 	if k.Log == nil {
 		k.Log = slog.Default()
 	}
+	if k.Rules == nil {
+		k.Rules = &rules.Service{Policy: k.Points.Policy, Notice: rules.DefaultNotice, Store: k.DB, Now: k.Now}
+	}
 	k.tries, k.tryCap = map[string]*rate.Limiter{}, 10000
 	r.Get("/merchant/login", k.loginPage)
 	r.Post("/merchant/login", k.login)
@@ -80,6 +98,7 @@ func RegisterConsole(r fiber.Router, k *Console) {
 	r.Get("/merchant/credentials", k.require(staff.ViewCredentials), k.credentials)
 	r.Post("/merchant/credentials/:key/revoke", k.require(staff.ViewCredentials), k.checkCSRF, k.revoke)
 	r.Post("/merchant/logout", k.require(staff.ViewToday), k.checkCSRF, k.logout)
+	k.registerMore(r) // console_more.go
 }
 
 // page is what every console template gets.

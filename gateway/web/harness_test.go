@@ -84,7 +84,7 @@ func startGateway(t testing.TB, db *store.DB, opts ...func(*config.Config)) *gat
 		Consent:  &consent.Service{Store: db, Sender: g.sender, Now: g.clock.Now}})
 	web.Register(srv.App())
 	web.RegisterHistory(srv.App(), &web.History{DB: db, Now: g.clock.Now})
-	web.RegisterConsole(srv.App(), &web.Console{DB: db, Merchants: db.Merchants(), Points: g.svc, Log: log, Now: g.clock.Now})
+	web.RegisterConsole(srv.App(), &web.Console{DB: db, Merchants: db.Merchants(), Points: g.svc, Rules: srv.Rules(), Log: log, Now: g.clock.Now})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

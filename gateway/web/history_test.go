@@ -22,6 +22,11 @@ import (
 func TestTransparencyHistory(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		g := startGateway(t, db)
+		// Noon in China Standard Time, so the days below do not depend on
+		// when the test runs (the clock only moves forward).
+		now := g.clock.Now().In(points.DayZone)
+		noon := time.Date(now.Year(), now.Month(), now.Day()+1, 12, 0, 0, 0, points.DayZone)
+		g.clock.Advance(noon.Sub(now))
 		ctx0 := context.Background()
 		m := g.merchant(t, "Tea House", "restaurant", 150, 0, 1_000_000)
 		g.earn(t, m, "13800138100", 10_000) // 150 points on day A
