@@ -80,9 +80,12 @@ func TestMerchantConsoleFeatures(t *testing.T) {
 			}
 			return resp.Status
 		}
+		// submit clicks a form's button and waits for the next page (the
+		// old one is marked first: its #logout is visible too).
 		submit := func(sel string) {
 			t.Helper()
-			do(t, ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS("#logout")))
+			eval[bool](t, ctx, `(() => { document.body.dataset.stale = '1'; return true; })()`)
+			do(t, ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS("body:not([data-stale]) #logout")))
 		}
 
 		signIn("owner1")
