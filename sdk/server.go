@@ -398,6 +398,25 @@ func (s *posServer) HandleWebhook(ctx context.Context, req *pb.HandleWebhookRequ
 	return convert.WebhookResultToPB(res), nil
 }
 
+// Poll serves an adapter that is also a pos.Poller; any other answers
+// Unimplemented.
+func (s *posServer) Poll(ctx context.Context, req *pb.PollRequest) (*pb.PollResponse, error) {
+	a, release, err := s.instances.get(req.GetInstance())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	p, ok := a.(pos.Poller)
+	if !ok {
+		return nil, toStatus(ErrUnimplemented)
+	}
+	res, err := p.Poll(ctx, convert.PollRequestFromPB(req))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return convert.PollResultToPB(res), nil
+}
+
 type paymentServer struct {
 	pb.UnimplementedPaymentChannelServer
 	def       *PaymentChannel

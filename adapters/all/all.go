@@ -7,6 +7,7 @@ package all
 
 import (
 	"github.com/lianmeng/lianmeng/adapters/generic"
+	"github.com/lianmeng/lianmeng/adapters/pospal"
 	"github.com/lianmeng/lianmeng/adapters/shopify"
 	"github.com/lianmeng/lianmeng/adapters/square"
 	"github.com/lianmeng/lianmeng/adapters/wechatpay"
@@ -17,6 +18,7 @@ import (
 
 func init() {
 	plugins.Register(generic.Name, generic.Plugins)
+	plugins.Register(pospal.Name, pospal.Plugins)
 	plugins.Register(shopify.Name, shopify.Plugins)
 	plugins.Register(square.Name, square.Plugins)
 	plugins.Register(wechatpay.Name, wechatpay.Plugins)

@@ -112,6 +112,9 @@ type createPOSConnectionRequest struct {
 	Label   string            `json:"label"`
 	Config  json.RawMessage   `json:"config"`
 	Stores  map[string]string `json:"store_map"`
+	// PollIntervalSeconds, for a pull-only POS (an adapter that polls,
+	// e.g. pospal): how often its API is read. Unset: the POS pushes.
+	PollIntervalSeconds int64 `json:"poll_interval_seconds"`
 }
 
 // posConnectionView is a connection as the API shows it: never its
@@ -132,6 +135,43 @@ type posConnectionView struct {
 	CreatedBy           string     `json:"created_by"`
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
+	// PollIntervalSeconds is set for a polled (pull-only) connection, and
+	// Poll says how its polling goes.
+	PollIntervalSeconds int64     `json:"poll_interval_seconds,omitempty"`
+	Poll                *pollView `json:"poll,omitempty"`
+}
+
+// pollView is a polled connection's health: failures in a row and the
+// last error (the provider's), when it last read a page, how many records.
+type pollView struct {
+	Failures   int        `json:"failures"`
+	LastError  string     `json:"last_error,omitempty"`
+	LastPollAt *time.Time `json:"last_poll_at,omitempty"`
+	LastOKAt   *time.Time `json:"last_ok_at,omitempty"`
+	NextAt     time.Time  `json:"next_at"`
+	Records    int64      `json:"records"`
+}
+
+// withPoll adds the poll state of a polled connection to its view.
+func (s *Server) withPoll(c *fiber.Ctx, v posConnectionView) (posConnectionView, error) {
+	if v.PollIntervalSeconds == 0 {
+		return v, nil
+	}
+	st, err := s.db.POSPollState(c.UserContext(), v.ID)
+	if err != nil {
+		return v, err
+	}
+	p := &pollView{Failures: st.Failures, LastError: st.LastError, NextAt: store.FromMicros(st.NextAt), Records: st.Records}
+	if st.LastPolledAt != 0 {
+		at := store.FromMicros(st.LastPolledAt)
+		p.LastPollAt = &at
+	}
+	if st.LastOKAt != 0 {
+		at := store.FromMicros(st.LastOKAt)
+		p.LastOKAt = &at
+	}
+	v.Poll = p
+	return v, nil
 }
 
 func posConnectionViewOf(c store.POSConnection) posConnectionView {
@@ -144,8 +184,13 @@ func posConnectionViewOf(c store.POSConnection) posConnectionView {
 		at := c.PreviousUntil
 		v.PreviousConfigUntil = &at
 	}
+	v.PollIntervalSeconds = int64(c.PollInterval / time.Second)
 	return v
 }
+
+// minPollInterval is the shortest poll interval: a provider's API is
+// rate-limited, and a poll reads every page that is ready anyway.
+const minPollInterval = 10
 
 var posKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
 
@@ -175,6 +220,9 @@ func (s *Server) createPOSConnection(c *fiber.Ctx) error {
 	if len(req.Stores) > 1000 {
 		return Errorf(fiber.StatusBadRequest, CodeValidation, "store_map has at most 1000 entries")
 	}
+	if req.PollIntervalSeconds != 0 && (req.PollIntervalSeconds < minPollInterval || req.PollIntervalSeconds > 86400) {
+		return Errorf(fiber.StatusBadRequest, CodeValidation, "poll_interval_seconds must be %d-86400 (or absent for a POS that pushes)", minPollInterval)
+	}
 	for k, v := range req.Stores {
 		if !posKeyPattern.MatchString(k) {
 			return Errorf(fiber.StatusBadRequest, CodeValidation, "store_map keys are the POS's store ids: 1-128 printable ASCII characters")
@@ -189,7 +237,8 @@ func (s *Server) createPOSConnection(c *fiber.Ctx) error {
 		return err
 	}
 	conn := store.POSConnection{ID: "pc_" + hex.EncodeToString(idb[:]), MerchantID: m.ID, Adapter: req.Adapter, Label: label,
-		Config: cfg, StoreMap: req.Stores, Status: "active", CreatedBy: actor(c), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+		Config: cfg, StoreMap: req.Stores, Status: "active", CreatedBy: actor(c), CreatedAt: s.now().UTC().Truncate(time.Microsecond),
+		PollInterval: time.Duration(req.PollIntervalSeconds) * time.Second}
 	if conn.StoreMap == nil {
 		conn.StoreMap = map[string]string{}
 	}
@@ -219,7 +268,11 @@ func (s *Server) listPOSConnections(c *fiber.Ctx) error {
 	}
 	out := make([]posConnectionView, 0, len(cs))
 	for _, pc := range cs {
-		out = append(out, posConnectionViewOf(pc))
+		v, err := s.withPoll(c, posConnectionViewOf(pc))
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
 	}
 	return c.JSON(posConnectionList{Connections: out})
 }

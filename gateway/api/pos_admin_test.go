@@ -67,6 +67,14 @@ func TestPOSConnectionAdmin(t *testing.T) {
 		if err := json.Unmarshal(r.Body, &conn); err != nil || r.Status != 201 {
 			t.Fatalf("create: %s", r)
 		}
+		connURL := base + "/v1/operator/merchants/" + mid + "/pos/connections"
+		fndOp(t, "POST", connURL, `{"adapter": "shopify", "config": {}, "poll_interval_seconds": 5}`).expectErr(t, 400, CodeValidation)
+		if r := fndOp(t, "POST", connURL, `{"adapter": "shopify", "config": {}, "poll_interval_seconds": 60}`); r.Status != 201 || !strings.Contains(string(r.Body), `"poll_interval_seconds":60`) {
+			t.Fatalf("polled connection: %s", r)
+		}
+		if l := fndOp(t, "GET", connURL, ""); !strings.Contains(string(l.Body), `"poll":{"failures":0,`) {
+			t.Fatalf("list with the poll state: %s", l)
+		}
 		admin := base + "/v1/operator/merchants/" + mid + "/pos/connections/" + conn.ID
 		hook := func(id string, n int, secret string) fndResp {
 			body := strings.Replace(posOrder, "820982911946154508", fmt.Sprint(820982911946154508+n), 1)

@@ -22,7 +22,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer, db *store.DB) *Metrics {
 	m := &Metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lianmeng_pos_webhooks_total",
-			Help: "POS webhooks by connection and what became of them: received, rejected (signature), ignored, duplicate, processed, retried, dead_lettered."},
+			Help: "POS webhooks by connection and what became of them: received, rejected (signature), ignored, duplicate, processed, retried, dead_lettered; poll_failed for a polled connection's failed poll."},
 			[]string{"connection", "result"}),
 		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lianmeng_pos_webhook_lag_seconds",
 			Help:    "From receipt to the event's effect being committed.",
@@ -75,6 +75,10 @@ func (c connMetrics) ignored()   { c.inc("ignored") }
 func (c connMetrics) duplicate() { c.inc("duplicate") }
 func (c connMetrics) retried()   { c.inc("retried") }
 func (c connMetrics) dead()      { c.inc("dead_lettered") }
+
+// pollFailed counts a poll of a pull-only POS that failed (a provider
+// error or an unavailable plugin): the connection backs off.
+func (c connMetrics) pollFailed() { c.inc("poll_failed") }
 func (c connMetrics) processed(lag time.Duration) {
 	c.inc("processed")
 	if c.m != nil {

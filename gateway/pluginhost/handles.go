@@ -119,6 +119,23 @@ func (p posHandle) HandleWebhook(ctx context.Context, req pos.Request) (res pos.
 	return res, nil
 }
 
+// Poll reads the next page of a pull-only POS (pos.Poller); a plugin that
+// does not poll answers sdk.ErrUnimplemented.
+func (p posHandle) Poll(ctx context.Context, req pos.PollRequest) (res pos.PollResult, err error) {
+	err = p.m.call(ctx, "Poll", func(ctx context.Context, c *host.Client) error {
+		pl, _ := c.POSAdapter(p.m.cfg.Name).(pos.Poller)
+		res, err = pl.Poll(ctx, req)
+		if err == nil && len(res.Cursor) > 4096 {
+			err = fmt.Errorf("%w: cursor of %d bytes", errBadResult, len(res.Cursor))
+		}
+		return err
+	})
+	if err != nil {
+		return pos.PollResult{}, err
+	}
+	return res, nil
+}
+
 // PaymentChannel returns a supervised handle to a payment channel plugin.
 // An ErrUnavailable with Sent set from a money-moving call means the
 // outcome is unknown: resolve it by querying with the same transaction id.

@@ -61,6 +61,9 @@ type POSConnection struct {
 	PreviousUntil  time.Time
 	StatusReason   string // why disabled
 	UpdatedAt      time.Time
+	// PollInterval, when set, makes the connection polled (the adapter
+	// is a pos.Poller): set at creation (pos_poll_state).
+	PollInterval time.Duration
 }
 
 // POS connection statuses.
@@ -83,13 +86,15 @@ type posConnectionRow struct {
 	PrevUntil    int64  `db:"previous_until"`
 	StatusReason string `db:"status_reason"`
 	UpdatedAt    int64  `db:"updated_at"`
+	PollMs       int64  `db:"poll_interval_ms"`
 }
 
 const posConnectionCols = `id, merchant_id, adapter, label, config_sealed, store_map, status, created_by, created_at`
 
 // posConnectionSelect reads every column (the previous configuration is
 // NULL on MySQL until a rotation).
-const posConnectionSelect = posConnectionCols + `, COALESCE(previous_config_sealed, '') AS previous_config_sealed, previous_until, status_reason, updated_at`
+const posConnectionSelect = posConnectionCols + `, COALESCE(previous_config_sealed, '') AS previous_config_sealed, previous_until, status_reason, updated_at,
+ COALESCE((SELECT p.interval_ms FROM pos_poll_state p WHERE p.connection_id = pos_connections.id), 0) AS poll_interval_ms`
 
 // posConnectionPreviousAD binds a rotated-out configuration to its
 // connection (distinct from the current one's, so the two never swap).
@@ -126,8 +131,14 @@ func (db *DB) CreatePOSConnection(ctx context.Context, c POSConnection) error {
 			c.ID, c.MerchantID, c.Adapter, c.Label, sealed, string(sm), c.Status, c.CreatedBy, Micros(c.CreatedAt)); err != nil {
 			return fmt.Errorf("insert pos connection: %w", err)
 		}
+		if c.PollInterval > 0 {
+			if err := insertPollState(ctx, tx, c.ID, c.PollInterval, c.CreatedAt); err != nil {
+				return err
+			}
+		}
 		return insertAudit(ctx, tx, "pos_connection.created", c.CreatedBy, c.ID, map[string]any{
-			"id": c.ID, "merchant_id": c.MerchantID, "adapter": c.Adapter, "label": c.Label, "store_map": c.StoreMap}, c.CreatedAt)
+			"id": c.ID, "merchant_id": c.MerchantID, "adapter": c.Adapter, "label": c.Label, "store_map": c.StoreMap,
+			"poll_interval_seconds": int64(c.PollInterval / time.Second)}, c.CreatedAt)
 	})
 }
 
@@ -198,6 +209,7 @@ func (r posConnectionRow) connection() (POSConnection, error) {
 	if r.PrevUntil != 0 {
 		c.PreviousUntil = FromMicros(r.PrevUntil)
 	}
+	c.PollInterval = time.Duration(r.PollMs) * time.Millisecond
 	c.UpdatedAt = c.CreatedAt
 	if r.UpdatedAt != 0 {
 		c.UpdatedAt = FromMicros(r.UpdatedAt)

@@ -59,7 +59,9 @@ func (r *ruleClient) Evaluate(ctx context.Context, req earning.Request) (earning
 	return convert.BreakdownFromPB(res), nil
 }
 
-// POSAdapter returns the configured instance as a pos.Adapter.
+// POSAdapter returns the configured instance as a pos.Adapter. It is
+// also a pos.Poller: for a plugin that does not poll, Poll fails with
+// sdk.ErrUnimplemented.
 func (c *Client) POSAdapter(instance string) pos.Adapter {
 	return &posClient{c: pb.NewPOSAdapterClient(c.rpc.Conn), instance: instance}
 }
@@ -75,6 +77,14 @@ func (p *posClient) HandleWebhook(ctx context.Context, req pos.Request) (pos.Res
 		return pos.Result{}, callError("HandleWebhook", err)
 	}
 	return convert.WebhookResultFromPB(res), nil
+}
+
+func (p *posClient) Poll(ctx context.Context, req pos.PollRequest) (pos.PollResult, error) {
+	res, err := p.c.Poll(ctx, convert.PollRequestToPB(p.instance, req))
+	if err != nil {
+		return pos.PollResult{}, callError("Poll", err)
+	}
+	return convert.PollResultFromPB(res), nil
 }
 
 // PaymentChannel returns the configured instance as a payment.Channel. It

@@ -45,14 +45,19 @@ func inboxReady(in *inbox.Inbox) api.ReadyCheck {
 	}}
 }
 
-// startInbox runs the inbox worker and the log of refused webhooks until
+// startInbox runs the inbox worker, the poller of pull-only POS and the
+// log of refused webhooks until
 // ctx ends; the returned function waits for them.
 func startInbox(ctx context.Context, in *inbox.Inbox) func() {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		in.Run(ctx, time.Second)
+	}()
+	go func() {
+		defer wg.Done()
+		in.RunPolls(ctx, time.Second) // pull-only POS connections
 	}()
 	go func() {
 		defer wg.Done()

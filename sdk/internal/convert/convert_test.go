@@ -45,6 +45,10 @@ func TestRoundTrips(t *testing.T) {
 	res := pos.Result{Outcome: pos.Accepted, EventID: "e", EventType: "order.paid", Events: []purchase.Purchase{samplePurchase()},
 		Ack: webhook.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"ok":1}`)}, Reason: "r"}
 	check("pos.Result", res, WebhookResultFromPB(WebhookResultToPB(res)))
+	poll := pos.PollRequest{MerchantID: "m", MerchantConfig: []byte(`{"k":1}`), Cursor: []byte(`{"start":"x"}`), Now: at}
+	check("pos.PollRequest", poll, PollRequestFromPB(PollRequestToPB("i", poll)))
+	page := pos.PollResult{Records: []pos.Record{{ID: "ticket:1", Request: hr}}, Cursor: []byte("c"), More: true, ProviderError: "p"}
+	check("pos.PollResult", page, PollResultFromPB(PollResultToPB(page)))
 
 	pres := payment.Result{Status: payment.StatusUnknown, TransactionID: "t", ChannelReference: "c", AmountFen: 5, FailureCode: "f",
 		FailureMessage: "m", CompletedAt: at, Properties: map[string]string{"a": "b"}}

@@ -76,6 +76,208 @@ func (WebhookOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_lianmeng_plugin_v1_pos_proto_rawDescGZIP(), []int{0}
 }
 
+type PollRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Instance           string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	MerchantConfigJson []byte                 `protobuf:"bytes,2,opt,name=merchant_config_json,json=merchantConfigJson,proto3" json:"merchant_config_json,omitempty"`
+	MerchantId         string                 `protobuf:"bytes,3,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	// The previous PollResponse's cursor; empty on the first poll.
+	Cursor []byte `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The gateway's clock, Unix milliseconds.
+	NowUnixMs     int64 `protobuf:"varint,5,opt,name=now_unix_ms,json=nowUnixMs,proto3" json:"now_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollRequest) Reset() {
+	*x = PollRequest{}
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollRequest) ProtoMessage() {}
+
+func (x *PollRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollRequest.ProtoReflect.Descriptor instead.
+func (*PollRequest) Descriptor() ([]byte, []int) {
+	return file_lianmeng_plugin_v1_pos_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PollRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *PollRequest) GetMerchantConfigJson() []byte {
+	if x != nil {
+		return x.MerchantConfigJson
+	}
+	return nil
+}
+
+func (x *PollRequest) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *PollRequest) GetCursor() []byte {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
+func (x *PollRequest) GetNowUnixMs() int64 {
+	if x != nil {
+		return x.NowUnixMs
+	}
+	return 0
+}
+
+type PollRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's id of the record, for de-duplication.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The record as a request HandleWebhook verifies and parses.
+	Request       *HTTPRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollRecord) Reset() {
+	*x = PollRecord{}
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollRecord) ProtoMessage() {}
+
+func (x *PollRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollRecord.ProtoReflect.Descriptor instead.
+func (*PollRecord) Descriptor() ([]byte, []int) {
+	return file_lianmeng_plugin_v1_pos_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PollRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PollRecord) GetRequest() *HTTPRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+type PollResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*PollRecord          `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	Cursor  []byte                 `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Another page is ready now.
+	More bool `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
+	// Set when the provider refused or failed the call: nothing was read.
+	ProviderError string `protobuf:"bytes,4,opt,name=provider_error,json=providerError,proto3" json:"provider_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollResponse) Reset() {
+	*x = PollResponse{}
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollResponse) ProtoMessage() {}
+
+func (x *PollResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollResponse.ProtoReflect.Descriptor instead.
+func (*PollResponse) Descriptor() ([]byte, []int) {
+	return file_lianmeng_plugin_v1_pos_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PollResponse) GetRecords() []*PollRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *PollResponse) GetCursor() []byte {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
+func (x *PollResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *PollResponse) GetProviderError() string {
+	if x != nil {
+		return x.ProviderError
+	}
+	return ""
+}
+
 type HandleWebhookRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Instance string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
@@ -89,7 +291,7 @@ type HandleWebhookRequest struct {
 
 func (x *HandleWebhookRequest) Reset() {
 	*x = HandleWebhookRequest{}
-	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[0]
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -101,7 +303,7 @@ func (x *HandleWebhookRequest) String() string {
 func (*HandleWebhookRequest) ProtoMessage() {}
 
 func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[0]
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -114,7 +316,7 @@ func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookRequest.ProtoReflect.Descriptor instead.
 func (*HandleWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_lianmeng_plugin_v1_pos_proto_rawDescGZIP(), []int{0}
+	return file_lianmeng_plugin_v1_pos_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HandleWebhookRequest) GetInstance() string {
@@ -162,7 +364,7 @@ type HandleWebhookResponse struct {
 
 func (x *HandleWebhookResponse) Reset() {
 	*x = HandleWebhookResponse{}
-	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[1]
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +376,7 @@ func (x *HandleWebhookResponse) String() string {
 func (*HandleWebhookResponse) ProtoMessage() {}
 
 func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[1]
+	mi := &file_lianmeng_plugin_v1_pos_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +389,7 @@ func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookResponse.ProtoReflect.Descriptor instead.
 func (*HandleWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_lianmeng_plugin_v1_pos_proto_rawDescGZIP(), []int{1}
+	return file_lianmeng_plugin_v1_pos_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HandleWebhookResponse) GetOutcome() WebhookOutcome {
@@ -236,7 +438,23 @@ var File_lianmeng_plugin_v1_pos_proto protoreflect.FileDescriptor
 
 const file_lianmeng_plugin_v1_pos_proto_rawDesc = "" +
 	"\n" +
-	"\x1clianmeng/plugin/v1/pos.proto\x12\x12lianmeng.plugin.v1\x1a\x1flianmeng/plugin/v1/common.proto\"\xc0\x01\n" +
+	"\x1clianmeng/plugin/v1/pos.proto\x12\x12lianmeng.plugin.v1\x1a\x1flianmeng/plugin/v1/common.proto\"\xb4\x01\n" +
+	"\vPollRequest\x12\x1a\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\x120\n" +
+	"\x14merchant_config_json\x18\x02 \x01(\fR\x12merchantConfigJson\x12\x1f\n" +
+	"\vmerchant_id\x18\x03 \x01(\tR\n" +
+	"merchantId\x12\x16\n" +
+	"\x06cursor\x18\x04 \x01(\fR\x06cursor\x12\x1e\n" +
+	"\vnow_unix_ms\x18\x05 \x01(\x03R\tnowUnixMs\"W\n" +
+	"\n" +
+	"PollRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x129\n" +
+	"\arequest\x18\x02 \x01(\v2\x1f.lianmeng.plugin.v1.HTTPRequestR\arequest\"\x9b\x01\n" +
+	"\fPollResponse\x128\n" +
+	"\arecords\x18\x01 \x03(\v2\x1e.lianmeng.plugin.v1.PollRecordR\arecords\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\fR\x06cursor\x12\x12\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\x12%\n" +
+	"\x0eprovider_error\x18\x04 \x01(\tR\rproviderError\"\xc0\x01\n" +
 	"\x14HandleWebhookRequest\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\x129\n" +
 	"\arequest\x18\x02 \x01(\v2\x1f.lianmeng.plugin.v1.HTTPRequestR\arequest\x120\n" +
@@ -255,12 +473,13 @@ const file_lianmeng_plugin_v1_pos_proto_rawDesc = "" +
 	"\x1bWEBHOOK_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18WEBHOOK_OUTCOME_ACCEPTED\x10\x01\x12\x1b\n" +
 	"\x17WEBHOOK_OUTCOME_IGNORED\x10\x02\x12\x1c\n" +
-	"\x18WEBHOOK_OUTCOME_REJECTED\x10\x032\x9e\x02\n" +
+	"\x18WEBHOOK_OUTCOME_REJECTED\x10\x032\xe9\x02\n" +
 	"\n" +
 	"POSAdapter\x12P\n" +
 	"\bDescribe\x12#.lianmeng.plugin.v1.DescribeRequest\x1a\x1f.lianmeng.plugin.v1.Description\x12X\n" +
 	"\tConfigure\x12$.lianmeng.plugin.v1.ConfigureRequest\x1a%.lianmeng.plugin.v1.ConfigureResponse\x12d\n" +
-	"\rHandleWebhook\x12(.lianmeng.plugin.v1.HandleWebhookRequest\x1a).lianmeng.plugin.v1.HandleWebhookResponseB1Z/github.com/lianmeng/lianmeng/sdk/internal/pb;pbb\x06proto3"
+	"\rHandleWebhook\x12(.lianmeng.plugin.v1.HandleWebhookRequest\x1a).lianmeng.plugin.v1.HandleWebhookResponse\x12I\n" +
+	"\x04Poll\x12\x1f.lianmeng.plugin.v1.PollRequest\x1a .lianmeng.plugin.v1.PollResponseB1Z/github.com/lianmeng/lianmeng/sdk/internal/pb;pbb\x06proto3"
 
 var (
 	file_lianmeng_plugin_v1_pos_proto_rawDescOnce sync.Once
@@ -275,35 +494,42 @@ func file_lianmeng_plugin_v1_pos_proto_rawDescGZIP() []byte {
 }
 
 var file_lianmeng_plugin_v1_pos_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lianmeng_plugin_v1_pos_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_lianmeng_plugin_v1_pos_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_lianmeng_plugin_v1_pos_proto_goTypes = []any{
 	(WebhookOutcome)(0),           // 0: lianmeng.plugin.v1.WebhookOutcome
-	(*HandleWebhookRequest)(nil),  // 1: lianmeng.plugin.v1.HandleWebhookRequest
-	(*HandleWebhookResponse)(nil), // 2: lianmeng.plugin.v1.HandleWebhookResponse
-	(*HTTPRequest)(nil),           // 3: lianmeng.plugin.v1.HTTPRequest
-	(*Purchase)(nil),              // 4: lianmeng.plugin.v1.Purchase
-	(*HTTPResponse)(nil),          // 5: lianmeng.plugin.v1.HTTPResponse
-	(*DescribeRequest)(nil),       // 6: lianmeng.plugin.v1.DescribeRequest
-	(*ConfigureRequest)(nil),      // 7: lianmeng.plugin.v1.ConfigureRequest
-	(*Description)(nil),           // 8: lianmeng.plugin.v1.Description
-	(*ConfigureResponse)(nil),     // 9: lianmeng.plugin.v1.ConfigureResponse
+	(*PollRequest)(nil),           // 1: lianmeng.plugin.v1.PollRequest
+	(*PollRecord)(nil),            // 2: lianmeng.plugin.v1.PollRecord
+	(*PollResponse)(nil),          // 3: lianmeng.plugin.v1.PollResponse
+	(*HandleWebhookRequest)(nil),  // 4: lianmeng.plugin.v1.HandleWebhookRequest
+	(*HandleWebhookResponse)(nil), // 5: lianmeng.plugin.v1.HandleWebhookResponse
+	(*HTTPRequest)(nil),           // 6: lianmeng.plugin.v1.HTTPRequest
+	(*Purchase)(nil),              // 7: lianmeng.plugin.v1.Purchase
+	(*HTTPResponse)(nil),          // 8: lianmeng.plugin.v1.HTTPResponse
+	(*DescribeRequest)(nil),       // 9: lianmeng.plugin.v1.DescribeRequest
+	(*ConfigureRequest)(nil),      // 10: lianmeng.plugin.v1.ConfigureRequest
+	(*Description)(nil),           // 11: lianmeng.plugin.v1.Description
+	(*ConfigureResponse)(nil),     // 12: lianmeng.plugin.v1.ConfigureResponse
 }
 var file_lianmeng_plugin_v1_pos_proto_depIdxs = []int32{
-	3, // 0: lianmeng.plugin.v1.HandleWebhookRequest.request:type_name -> lianmeng.plugin.v1.HTTPRequest
-	0, // 1: lianmeng.plugin.v1.HandleWebhookResponse.outcome:type_name -> lianmeng.plugin.v1.WebhookOutcome
-	4, // 2: lianmeng.plugin.v1.HandleWebhookResponse.events:type_name -> lianmeng.plugin.v1.Purchase
-	5, // 3: lianmeng.plugin.v1.HandleWebhookResponse.ack:type_name -> lianmeng.plugin.v1.HTTPResponse
-	6, // 4: lianmeng.plugin.v1.POSAdapter.Describe:input_type -> lianmeng.plugin.v1.DescribeRequest
-	7, // 5: lianmeng.plugin.v1.POSAdapter.Configure:input_type -> lianmeng.plugin.v1.ConfigureRequest
-	1, // 6: lianmeng.plugin.v1.POSAdapter.HandleWebhook:input_type -> lianmeng.plugin.v1.HandleWebhookRequest
-	8, // 7: lianmeng.plugin.v1.POSAdapter.Describe:output_type -> lianmeng.plugin.v1.Description
-	9, // 8: lianmeng.plugin.v1.POSAdapter.Configure:output_type -> lianmeng.plugin.v1.ConfigureResponse
-	2, // 9: lianmeng.plugin.v1.POSAdapter.HandleWebhook:output_type -> lianmeng.plugin.v1.HandleWebhookResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6,  // 0: lianmeng.plugin.v1.PollRecord.request:type_name -> lianmeng.plugin.v1.HTTPRequest
+	2,  // 1: lianmeng.plugin.v1.PollResponse.records:type_name -> lianmeng.plugin.v1.PollRecord
+	6,  // 2: lianmeng.plugin.v1.HandleWebhookRequest.request:type_name -> lianmeng.plugin.v1.HTTPRequest
+	0,  // 3: lianmeng.plugin.v1.HandleWebhookResponse.outcome:type_name -> lianmeng.plugin.v1.WebhookOutcome
+	7,  // 4: lianmeng.plugin.v1.HandleWebhookResponse.events:type_name -> lianmeng.plugin.v1.Purchase
+	8,  // 5: lianmeng.plugin.v1.HandleWebhookResponse.ack:type_name -> lianmeng.plugin.v1.HTTPResponse
+	9,  // 6: lianmeng.plugin.v1.POSAdapter.Describe:input_type -> lianmeng.plugin.v1.DescribeRequest
+	10, // 7: lianmeng.plugin.v1.POSAdapter.Configure:input_type -> lianmeng.plugin.v1.ConfigureRequest
+	4,  // 8: lianmeng.plugin.v1.POSAdapter.HandleWebhook:input_type -> lianmeng.plugin.v1.HandleWebhookRequest
+	1,  // 9: lianmeng.plugin.v1.POSAdapter.Poll:input_type -> lianmeng.plugin.v1.PollRequest
+	11, // 10: lianmeng.plugin.v1.POSAdapter.Describe:output_type -> lianmeng.plugin.v1.Description
+	12, // 11: lianmeng.plugin.v1.POSAdapter.Configure:output_type -> lianmeng.plugin.v1.ConfigureResponse
+	5,  // 12: lianmeng.plugin.v1.POSAdapter.HandleWebhook:output_type -> lianmeng.plugin.v1.HandleWebhookResponse
+	3,  // 13: lianmeng.plugin.v1.POSAdapter.Poll:output_type -> lianmeng.plugin.v1.PollResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_lianmeng_plugin_v1_pos_proto_init() }
@@ -318,7 +544,7 @@ func file_lianmeng_plugin_v1_pos_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lianmeng_plugin_v1_pos_proto_rawDesc), len(file_lianmeng_plugin_v1_pos_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

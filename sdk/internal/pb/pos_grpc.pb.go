@@ -22,6 +22,7 @@ const (
 	POSAdapter_Describe_FullMethodName      = "/lianmeng.plugin.v1.POSAdapter/Describe"
 	POSAdapter_Configure_FullMethodName     = "/lianmeng.plugin.v1.POSAdapter/Configure"
 	POSAdapter_HandleWebhook_FullMethodName = "/lianmeng.plugin.v1.POSAdapter/HandleWebhook"
+	POSAdapter_Poll_FullMethodName          = "/lianmeng.plugin.v1.POSAdapter/Poll"
 )
 
 // POSAdapterClient is the client API for POSAdapter service.
@@ -34,6 +35,9 @@ type POSAdapterClient interface {
 	Describe(ctx context.Context, in *DescribeRequest, opts ...grpc.CallOption) (*Description, error)
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	HandleWebhook(ctx context.Context, in *HandleWebhookRequest, opts ...grpc.CallOption) (*HandleWebhookResponse, error)
+	// Poll reads the next page of a pull-only POS (optional: Unimplemented
+	// for an adapter that only receives webhooks).
+	Poll(ctx context.Context, in *PollRequest, opts ...grpc.CallOption) (*PollResponse, error)
 }
 
 type pOSAdapterClient struct {
@@ -74,6 +78,16 @@ func (c *pOSAdapterClient) HandleWebhook(ctx context.Context, in *HandleWebhookR
 	return out, nil
 }
 
+func (c *pOSAdapterClient) Poll(ctx context.Context, in *PollRequest, opts ...grpc.CallOption) (*PollResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PollResponse)
+	err := c.cc.Invoke(ctx, POSAdapter_Poll_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // POSAdapterServer is the server API for POSAdapter service.
 // All implementations must embed UnimplementedPOSAdapterServer
 // for forward compatibility.
@@ -84,6 +98,9 @@ type POSAdapterServer interface {
 	Describe(context.Context, *DescribeRequest) (*Description, error)
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	HandleWebhook(context.Context, *HandleWebhookRequest) (*HandleWebhookResponse, error)
+	// Poll reads the next page of a pull-only POS (optional: Unimplemented
+	// for an adapter that only receives webhooks).
+	Poll(context.Context, *PollRequest) (*PollResponse, error)
 	mustEmbedUnimplementedPOSAdapterServer()
 }
 
@@ -102,6 +119,9 @@ func (UnimplementedPOSAdapterServer) Configure(context.Context, *ConfigureReques
 }
 func (UnimplementedPOSAdapterServer) HandleWebhook(context.Context, *HandleWebhookRequest) (*HandleWebhookResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method HandleWebhook not implemented")
+}
+func (UnimplementedPOSAdapterServer) Poll(context.Context, *PollRequest) (*PollResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Poll not implemented")
 }
 func (UnimplementedPOSAdapterServer) mustEmbedUnimplementedPOSAdapterServer() {}
 func (UnimplementedPOSAdapterServer) testEmbeddedByValue()                    {}
@@ -178,6 +198,24 @@ func _POSAdapter_HandleWebhook_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _POSAdapter_Poll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PollRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(POSAdapterServer).Poll(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: POSAdapter_Poll_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(POSAdapterServer).Poll(ctx, req.(*PollRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // POSAdapter_ServiceDesc is the grpc.ServiceDesc for POSAdapter service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -196,6 +234,10 @@ var POSAdapter_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "HandleWebhook",
 			Handler:    _POSAdapter_HandleWebhook_Handler,
+		},
+		{
+			MethodName: "Poll",
+			Handler:    _POSAdapter_Poll_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
