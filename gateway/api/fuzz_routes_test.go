@@ -129,6 +129,7 @@ type fzEnv struct {
 	signer   signature.Signer
 	txID     int64 // the earn's ledger transaction, sealed
 	token    string
+	member   string // the member id behind token
 	seq      atomic.Int64
 }
 
@@ -136,9 +137,15 @@ func (e *fzEnv) clock() time.Time { return time.UnixMicro(e.now.Load()) }
 
 func fzSetup(tb testing.TB) *fzEnv {
 	tb.Helper()
+	return fzSetupOn(tb, storetest.Open(tb, store.SQLite))
+}
+
+// fzSetupOn builds the environment on db (any dialect).
+func fzSetupOn(tb testing.TB, db *store.DB) *fzEnv {
+	tb.Helper()
 	e := &fzEnv{doc: oaDoc(tb)}
 	e.now.Store(time.Now().UnixMicro())
-	e.db = storetest.Open(tb, store.SQLite)
+	e.db = db
 	writer := e.db.NewWriter(store.WriterOptions{BatchSize: 64, BatchWait: 100 * time.Microsecond, Now: e.clock})
 	tb.Cleanup(writer.Close)
 	key, err := evidence.GenerateKey()
@@ -192,6 +199,7 @@ func fzSetup(tb testing.TB) *fzEnv {
 		tb.Fatalf("redemption code: %v", err)
 	}
 	e.setupDo(tb, fzMerchant, "POST", "/v1/merchant/redeem", `{"order_id":"`+fzRedeemOrd+`","code":"`+rc.Code+`","points":100,"amount_fen":1000}`, 201, nil)
+	e.member = earned.MemberID
 	e.token = e.srv.signMemberToken(earned.MemberID, scopeMember, time.UnixMicro(e.now.Load()).Add(time.Hour))
 	if _, err := sealer.SealOnce(context.Background()); err != nil {
 		tb.Fatalf("seal: %v", err)
