@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -14,6 +15,7 @@ import (
 func (s *Server) routesConsent() {
 	s.handle(fiber.MethodPost, "/v1/member/signin", s.limitByAddress("signin"), s.signInStart)
 	s.handle(fiber.MethodPost, "/v1/member/signin/verify", s.limitByAddress("signin"), s.signInVerify)
+	s.handle(fiber.MethodPost, "/v1/member/signin/channel", s.limitByAddress("signin"), s.signInChannel)
 	s.handle(fiber.MethodPost, "/v1/member/redemption-codes", s.memberAuth, s.redemptionCode)
 	s.handle(fiber.MethodPost, "/v1/merchant/redeem/consent", s.merchantAuth, s.limitCredential, s.requireScope, s.limitMember, s.redeemConsent)
 }
@@ -48,9 +50,39 @@ func (s *Server) signInVerify(c *fiber.Ctx) error {
 	if err != nil {
 		return mapPointsErr(err)
 	}
+	return s.memberSignedIn(c, mid)
+}
+
+// channelSignInRequest carries a mini-program's one-time login code.
+type channelSignInRequest struct {
+	Channel string `json:"channel"` // a configured payment channel plugin (wechatpay, alipay)
+	Code    string `json:"code"`    // from wx.login or my.getAuthCode
+}
+
+// signInChannel signs a member in with a mini-program login code that the
+// channel's plugin exchanges for the user's id; the answer is the SMS
+// sign-in's.
+func (s *Server) signInChannel(c *fiber.Ctx) error {
+	var req channelSignInRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	mid, err := s.consent.SignInWithChannel(c.UserContext(), req.Channel, req.Code)
+	if err != nil {
+		var pe *points.Error
+		if errors.As(err, &pe) && pe.Class == points.Unavailable {
+			s.log.Warn("member sign-in through a channel failed", "channel", req.Channel, "request_id", requestID(c), "err", err)
+		}
+		return mapPointsErr(err)
+	}
+	return s.memberSignedIn(c, mid)
+}
+
+// memberSignedIn answers a sign-in with a member token.
+func (s *Server) memberSignedIn(c *fiber.Ctx, memberID string) error {
 	exp := s.now().Add(memberTokenTTL).Truncate(time.Second)
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(memberTokenResponse{Token: s.signMemberToken(mid, scopeMember, exp), MemberID: mid, Scope: scopeMember, ExpiresAt: exp.UTC()})
+	return c.JSON(memberTokenResponse{Token: s.signMemberToken(memberID, scopeMember, exp), MemberID: memberID, Scope: scopeMember, ExpiresAt: exp.UTC()})
 }
 
 type redemptionCodeRequest struct {

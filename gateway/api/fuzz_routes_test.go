@@ -163,7 +163,7 @@ func fzSetupOn(tb testing.TB, db *store.DB) *fzEnv {
 	pubPEM, _ := evSigner.PublicKeyPEM()
 	e.srv = New(Deps{Config: fndConfig(), DB: e.db, Log: fndLogger(), Now: e.clock, Writer: writer,
 		Evidence: evidence.NewProofs(e.db.Evidence(), pubPEM, evSigner.KeyID()),
-		Consent:  &consent.Service{Store: e.db, Sender: &captureSender{}, Now: e.clock},
+		Consent:  &consent.Service{Store: e.db, Sender: &captureSender{}, Now: e.clock, Channels: fundingChannels{"wechatpay": fzLoginChannel{}}},
 		Refunds:  &settlement.Refunds{DB: e.db, Writer: writer, Channels: fundingChannels{}, Now: e.clock}})
 
 	// The history, through the API.

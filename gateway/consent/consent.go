@@ -57,8 +57,11 @@ type Store interface {
 type Service struct {
 	Store  Store
 	Sender messaging.Sender
-	Now    func() time.Time
-	Rand   io.Reader // crypto/rand.Reader when nil
+	// Channels are the payment channel plugins mini-programs sign in
+	// through (login.go); nil: that sign-in answers channel_unavailable.
+	Channels Channels
+	Now      func() time.Time
+	Rand     io.Reader // crypto/rand.Reader when nil
 
 	CodeTTL     time.Duration // app redemption code, default 60 s
 	SMSTTL      time.Duration // phone consent code, default 5 min

@@ -173,6 +173,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	m := cfg.Members
 	deps.Consent = &consent.Service{Store: db, Sender: sender, CodeTTL: m.CodeTTL.D(), SMSTTL: m.SMSTTL.D(), SignInTTL: m.SignInTTL.D(),
 		Resend: m.Resend.D(), MaxAttempts: m.MaxAttempts}
+	if deps.Funding != nil { // mini-programs sign members in through the channel plugins
+		deps.Consent.Channels = deps.Funding.Channels
+	}
 	srv := api.New(deps)
 	web.Register(srv.App())                              // the pages: /, /member, /operator
 	web.RegisterHistory(srv.App(), &web.History{DB: db}) // the transparency page's charts
