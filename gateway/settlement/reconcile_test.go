@@ -9,6 +9,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+	"github.com/lianmeng/lianmeng/plugins/alipay/alipaytest"
 	"github.com/lianmeng/lianmeng/plugins/wechatpay/wechatpaytest"
 )
 
@@ -227,5 +228,58 @@ func TestReconcileRefundsAndPayouts(t *testing.T) {
 			t.Fatalf("after the confirmation: %+v %v", res, err)
 		}
 		check()
+	})
+}
+
+// Alipay payouts against its account bill: one matches, one is listed for
+// another amount, one the ledger paid is missing; on both databases.
+func TestReconcileAlipayPayouts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		x, ctx := setup(t, db), context.Background()
+		cst := time.FixedZone("CST", 8*3600)
+		c := &clock{t: time.Date(2026, 11, 30, 15, 0, 0, 0, cst)}
+		x.owe(t, 100_000)
+		if err := db.SetPayoutAccounts(ctx, x.merchant, []store.PayoutAccount{{Channel: "alipay", PayeeType: "alipay_user_id", Account: "2088000000000077"}}); err != nil {
+			t.Fatal(err)
+		}
+		p := x.payouts(c)
+		var po [3]store.Payout
+		for i, fen := range []int64{30_000, 20_000, 10_000} {
+			var err error
+			if po[i], err = p.Request(ctx, settlement.PayoutRequest{MerchantID: x.merchant, AmountFen: fen, IdemKey: fmt.Sprint("a", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		process(t, p) // Alipay: SUCCESS at once
+		for i := range po {
+			if po[i] = getPayout(t, db, po[i].ID); po[i].State != store.PayoutSucceeded {
+				t.Fatalf("payout %d: %+v", i, po[i])
+			}
+		}
+		trade, _ := alipaytest.BillZip(nil)
+		x.ali.SetBill("2026-11-30", trade)
+		acct, err := alipaytest.AccountBillZip([]alipaytest.AccountRow{
+			{At: c.now(), OrderID: po[0].ChannelRef, OutBizNo: po[0].ID, Business: "转账", OutYuan: "-300.00"},
+			{At: c.now(), OrderID: po[1].ChannelRef, OutBizNo: po[1].ID, Business: "转账", OutYuan: "-200.01"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.ali.SetAccountBill("2026-11-30", acct)
+		res, err := (&settlement.Reconciler{DB: db, Channels: x.ch}).Run(ctx, "alipay", "2026-11-30")
+		if err != nil || res.Entries != 2 || res.Matched != 1 || res.Exceptions != 2 {
+			t.Fatalf("run: %+v %v", res, err)
+		}
+		got, _ := db.ReconExceptions(ctx, "alipay", "2026-11-30")
+		kinds := map[string]string{}
+		for _, e := range got {
+			if e.LineType != settlement.LinePayout {
+				t.Errorf("line type %q", e.LineType)
+			}
+			kinds[e.TransactionID] = e.Kind
+		}
+		if len(got) != 2 || kinds[po[1].ID] != settlement.ExceptionAmountMismatch || kinds[po[2].ID] != settlement.ExceptionMissingAtChannel {
+			t.Fatalf("exceptions: %+v", got)
+		}
 	})
 }

@@ -273,6 +273,49 @@ func TestFetchStatement(t *testing.T) {
 	}
 }
 
+// Payouts come from the account bill (signcustomer): a transfer paid out is
+// a payout under its out_biz_no and order_id; trades, refunds and income
+// there are not (the trade bill has them).
+func TestFetchStatementPayouts(t *testing.T) {
+	f, ctx := fake(t), context.Background()
+	ch := channel(t, f)
+	at := time.Date(2026, 11, 30, 9, 30, 0, 0, time.FixedZone("CST", 8*3600))
+	zip, _ := alipaytest.BillZip([]alipaytest.BillRow{{At: at, TradeNo: "2026113022001", OutTradeNo: "fund_x", Yuan: "1.00", FeeYuan: "0.00"}})
+	f.SetBill("2026-11-30", zip)
+	acct, err := alipaytest.AccountBillZip([]alipaytest.AccountRow{
+		{At: at, OrderID: "2026113022001", OutBizNo: "fund_x", Business: "交易", InYuan: "1.00", BalanceYuan: "1.00"},
+		{At: at.Add(time.Hour), OrderID: "20261130110070000006", OutBizNo: "po_1", Business: "转账", OutYuan: "-600.00", BalanceYuan: "0.00"},
+		{At: at.Add(2 * time.Hour), OrderID: "20261130110070000007", OutBizNo: "po_2", Business: "转账", OutYuan: "-100000000.01", BalanceYuan: "0.00"},
+		{At: at.Add(3 * time.Hour), OrderID: "2026113022001", OutBizNo: "rfp_1", Business: "退款", OutYuan: "-0.50", BalanceYuan: "0.00"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetAccountBill("2026-11-30", acct)
+	st, err := ch.FetchStatement(ctx, "2026-11-30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Entries) != 3 {
+		t.Fatalf("statement: %+v", st.Entries)
+	}
+	p1, p2 := st.Entries[1], st.Entries[2]
+	if p1.Type != "payout" || p1.TransactionID != "po_1" || p1.ChannelReference != "20261130110070000006" || p1.AmountFen != 60_000 || !p1.OccurredAt.Equal(at.Add(time.Hour)) {
+		t.Errorf("payout line: %+v", p1)
+	}
+	if p2.TransactionID != "po_2" || p2.AmountFen != 10_000_000_001 {
+		t.Errorf("payout line: %+v", p2)
+	}
+	// A day with trades and no transfers has an empty account bill.
+	f.SetBill("2026-12-01", zip)
+	if st, err := ch.FetchStatement(ctx, "2026-12-01"); err != nil || len(st.Entries) != 1 {
+		t.Fatalf("a day without payouts: %+v %v", st, err)
+	}
+	if _, err := alipay.ParseAccountZip(zip); err == nil {
+		t.Fatal("a trade bill read as an account bill")
+	}
+}
+
 // Certificate mode: the SDK sends the app and root certificate serials,
 // the fake checks them, replies and notifications name the Alipay
 // certificate, and both verify with its key.

@@ -81,6 +81,7 @@ type Server struct {
 	trades    map[string]*Trade
 	transfers map[string]*Transfer
 	bills     map[string][]byte
+	accounts  map[string][]byte // account bills (signcustomer) by date; none: an empty one
 	seq       int
 	authCodes map[string]*authCode
 	calls     map[string]int
@@ -97,7 +98,7 @@ func New() (*Server, error) {
 		return nil, err
 	}
 	s := &Server{AppID: "2021000000000001", AppKey: ak, AlipayKey: pk, trades: map[string]*Trade{},
-		transfers: map[string]*Transfer{}, bills: map[string][]byte{}, authCodes: map[string]*authCode{}, calls: map[string]int{}}
+		transfers: map[string]*Transfer{}, bills: map[string][]byte{}, accounts: map[string][]byte{}, authCodes: map[string]*authCode{}, calls: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s, nil
 }
@@ -205,6 +206,14 @@ func (s *Server) SetTransferStatus(outBizNo, status string) {
 
 // SetBill sets the bill file of a day.
 func (s *Server) SetBill(date string, file []byte) { s.mu.Lock(); s.bills[date] = file; s.mu.Unlock() }
+
+// SetAccountBill sets the account bill (bill_type signcustomer: 账务明细)
+// of a day; a day without one has an account bill with no lines.
+func (s *Server) SetAccountBill(date string, file []byte) {
+	s.mu.Lock()
+	s.accounts[date] = file
+	s.mu.Unlock()
+}
 
 // Pay marks a trade paid and returns its trade_no.
 func (s *Server) Pay(outTradeNo string) (string, error) {
@@ -318,9 +327,12 @@ func ok(m map[string]any) map[string]any {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/bill/") {
+	if strings.HasPrefix(r.URL.Path, "/bill/") || strings.HasPrefix(r.URL.Path, "/accountbill/") {
 		s.mu.Lock()
 		f, found := s.bills[strings.TrimPrefix(r.URL.Path, "/bill/")]
+		if date, ok := strings.CutPrefix(r.URL.Path, "/accountbill/"); ok {
+			f, found = s.accounts[date]
+		}
 		s.mu.Unlock()
 		if !found {
 			http.NotFound(w, r)
@@ -428,6 +440,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, method, ok(map[string]any{"out_biz_no": t.OutBizNo, "order_id": t.OrderID, "status": t.Status, "trans_amount": t.Amount}))
 	case "alipay.data.dataservice.bill.downloadurl.query":
 		date := str("bill_date")
+		if str("bill_type") == "signcustomer" {
+			if _, found := s.accounts[date]; !found {
+				empty, err := AccountBillZip(nil)
+				if err != nil {
+					s.bizFail(w, method, "20000", "isp.unknown-error", err.Error())
+					return
+				}
+				s.accounts[date] = empty
+			}
+			s.reply(w, method, ok(map[string]any{"bill_download_url": s.URL + "/accountbill/" + date}))
+			return
+		}
 		if _, found := s.bills[date]; !found {
 			s.bizFail(w, method, "40004", "isp.bill_not_exist", "bill does not exist")
 			return
@@ -498,6 +522,47 @@ func BillZip(rows []BillRow) ([]byte, error) {
 		if _, err := io.WriteString(w, body); err != nil {
 			return nil, err
 		}
+	}
+	if err := z.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// AccountRow is one movement of a fake account bill (账务明细).
+type AccountRow struct {
+	At          time.Time
+	OrderID     string // 业务流水号: the transfer's order_id
+	OutBizNo    string // 商户订单号
+	Business    string // 业务类型, e.g. 转账, 交易, 退款
+	InYuan      string // 收入金额（+元）, "" when an expense
+	OutYuan     string // 支出金额（-元）, negative, "" when income
+	BalanceYuan string
+}
+
+// AccountBillZip renders rows as Alipay's account bill: a zip holding a GBK
+// CSV whose name ends in 账务明细.csv.
+func AccountBillZip(rows []AccountRow) ([]byte, error) {
+	var t strings.Builder
+	t.WriteString("#支付宝账务明细查询\r\n#账号：[20880000000000010156]\r\n#起始日期：[2026年11月30日 00:00:00]   终止日期：[2026年12月01日 00:00:00]\r\n#-----------------------------------------账务明细列表----------------------------------------\r\n")
+	t.WriteString("账务流水号,业务流水号,商户订单号,商品名称,发生时间,对方账号,收入金额（+元）,支出金额（-元）,账户余额（元）,交易渠道,业务类型,备注\r\n")
+	for i, r := range rows {
+		fmt.Fprintf(&t, "%d\t,%s\t,%s\t,,%s,payee@example.com,%s,%s,%s,支付宝,%s,\r\n",
+			20261130000000+i, r.OrderID, r.OutBizNo, r.At.Format("2006-01-02 15:04:05"), r.InYuan, r.OutYuan, r.BalanceYuan, r.Business)
+	}
+	t.WriteString("#-----------------------------------------账务明细列表结束------------------------------------\r\n#导出时间：[2026年12月01日 10:00:00]\r\n")
+	gbk, err := simplifiedchinese.GBK.NewEncoder().String(t.String())
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	z := zip.NewWriter(&b)
+	w, err := z.Create("20880000000000010156_20261130_账务明细.csv")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(w, gbk); err != nil {
+		return nil, err
 	}
 	if err := z.Close(); err != nil {
 		return nil, err
