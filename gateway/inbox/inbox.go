@@ -49,6 +49,25 @@ import (
 	"github.com/lianmeng/lianmeng/sdk/webhook"
 )
 
+// ChannelPrefix marks the events that are payment-channel notifications
+// (settlement.Funding stores them): their connection id is ChannelPrefix
+// and the channel plugin's name. They share the inbox's durability, claims,
+// retries, dead letters and replay; Channels applies them.
+const ChannelPrefix = "channel:"
+
+// ChannelNotifications applies a stored channel notification (what
+// settlement.Funding stored, verified, before acknowledging it). A nil
+// error finishes the event with outcome; an error wrapping ErrKeep
+// dead-letters it at once (kept and reported: an unknown payment, another
+// amount); any other error is retried with backoff.
+type ChannelNotifications interface {
+	ApplyStoredNotification(ctx context.Context, channel string, stored []byte) (outcome string, err error)
+}
+
+// ErrKeep: an event that no retry can apply; it is dead-lettered for an
+// operator (and can be replayed).
+var ErrKeep = errors.New("inbox: kept for review")
+
 // Adapters finds a POS adapter plugin by name (pluginhost.Host does).
 type Adapters interface {
 	POSAdapter(name string) (pos.Adapter, error)
@@ -92,10 +111,11 @@ type Inbox struct {
 	// dead-lettered; BaseBackoff doubles per attempt up to MaxBackoff.
 	MaxAttempts              int
 	BaseBackoff, MaxBackoff  time.Duration
-	Lease                    time.Duration // how long a claim is held
-	CallTimeout              time.Duration // per adapter call
-	Metrics                  *Metrics      // nil: not counted
-	Rejections               *Rejections   // nil: refusals not kept
+	Lease                    time.Duration        // how long a claim is held
+	CallTimeout              time.Duration        // per adapter call
+	Metrics                  *Metrics             // nil: not counted
+	Rejections               *Rejections          // nil: refusals not kept
+	Channels                 ChannelNotifications // payment-channel notifications (nil: retried until set)
 	wake                     chan struct{}
 	wakeOnce                 sync.Once
 	receipts                 group // group commit of receipts (group.go)
@@ -447,6 +467,10 @@ func (in *Inbox) record(j *job) store.InboxSettlement {
 // parse runs the event's stored request through its adapter again.
 func (in *Inbox) parse(ctx context.Context, e store.InboxEvent) *job {
 	j := &job{ev: e}
+	if channel, ok := strings.CutPrefix(e.ConnectionID, ChannelPrefix); ok {
+		in.applyChannel(ctx, j, channel)
+		return j
+	}
 	conn, err := in.DB.POSConnection(ctx, e.ConnectionID)
 	if errors.Is(err, store.ErrPOSConnectionNotFound) {
 		j.fail = permanent("connection %s no longer exists", e.ConnectionID)
@@ -487,6 +511,24 @@ func (in *Inbox) parse(ctx context.Context, e store.InboxEvent) *job {
 		j.outcomes = make([]string, len(res.Events))
 	}
 	return j
+}
+
+// applyChannel applies a payment-channel notification; it carries no
+// purchases, so parsing finishes it.
+func (in *Inbox) applyChannel(ctx context.Context, j *job, channel string) {
+	if in.Channels == nil {
+		j.fail = unavailable("no payment-channel processor")
+		return
+	}
+	out, err := in.Channels.ApplyStoredNotification(ctx, channel, j.ev.Request)
+	switch {
+	case errors.Is(err, ErrKeep):
+		j.fail = permanent("%v", err)
+	case err != nil:
+		j.fail = retry("%v", err)
+	default:
+		j.done = out
+	}
 }
 
 // connection reads connection id with its configuration.

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/inbox"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/sdk/payment"
@@ -82,6 +83,10 @@ type Funding struct {
 	// (default 5 min); QueryWindow how long after its creation an order is
 	// still asked about (default 48 h). See query.go.
 	QueryAfter, QueryWindow time.Duration
+	// Inbox, when set, takes notifications durably before they are
+	// acknowledged and applies them asynchronously (notifications.go);
+	// nil: Notify applies each one before answering.
+	Inbox *inbox.Inbox
 }
 
 func (f *Funding) now() time.Time {
@@ -221,6 +226,9 @@ func newID(prefix string) string {
 // channel takes that as "not accepted" (WeChat Pay by the status, Alipay
 // because the body is not "success") and delivers again.
 func (f *Funding) Notify(ctx context.Context, channel string, req webhook.Request) (webhook.Response, error) {
+	if f.Inbox != nil {
+		return f.receive(ctx, channel, req)
+	}
 	ch, err := f.Channels.PaymentChannel(channel)
 	if err != nil {
 		return webhook.Response{}, fmt.Errorf("%w: %q", ErrUnknownChannel, channel)

@@ -137,3 +137,27 @@ func (db *DB) SucceededPayouts(ctx context.Context, channel string, from, to tim
 	}
 	return out, nil
 }
+
+// HurryRefundPart makes a funding refund part that is not final due now
+// (its channel said something about it: ask again at once). It reports
+// whether the part was open.
+func (db *DB) HurryRefundPart(ctx context.Context, id string, now time.Time) (bool, error) {
+	res, err := db.W.ExecContext(ctx, `UPDATE funding_refund_parts SET next_at = ? WHERE id = ? AND state IN (?, ?, ?)`,
+		Micros(now), id, RefundPartRequested, RefundPartSubmitted, RefundPartUnknown)
+	if err != nil {
+		return false, fmt.Errorf("hurry refund part %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// HurryPayout makes a payout that is submitted or unknown due now (its
+// channel notified about it: query it at once). It reports whether it was.
+func (db *DB) HurryPayout(ctx context.Context, id string, now time.Time) (bool, error) {
+	res, err := db.W.ExecContext(ctx, `UPDATE payouts SET next_at = ? WHERE id = ? AND state IN (?, ?)`, Micros(now), id, PayoutSubmitted, PayoutUnknown)
+	if err != nil {
+		return false, fmt.Errorf("hurry payout %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}

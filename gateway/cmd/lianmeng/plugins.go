@@ -46,6 +46,10 @@ func startPluginsWith(cfg config.Config, opts pluginhost.Options, deps *api.Deps
 	deps.Reconciler = &settlement.Reconciler{DB: deps.DB, Channels: h}
 	if deps.Inbox != nil {
 		deps.Inbox.Adapters = h
+		// Channel notifications are stored in the inbox before they are
+		// acknowledged, and applied by its worker.
+		deps.Inbox.Channels = deps.Funding
+		deps.Funding.Inbox = deps.Inbox
 	}
 	deps.Ready = append(deps.Ready, api.ReadyCheck{Name: "plugins", Check: func(context.Context) error { return h.Ready() }})
 	return func() { h.Close() }, nil
