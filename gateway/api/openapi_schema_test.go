@@ -71,6 +71,8 @@ var oaContracts = []oaContract{
 	{"GET", "/v1/public/coverage", nil, "200", typeOf[publicCoverage]()},
 	{"GET", "/v1/public/merchants", nil, "200", typeOf[publicMerchantList]()},
 	{"GET", "/v1/public/history", nil, "200", typeOf[publicHistory]()},
+	{"GET", "/v1/operator/audit", nil, "200", typeOf[auditList]()},
+	{"GET", "/v1/operator/plugins", nil, "200", typeOf[pluginList]()},
 	{"POST", "/v1/operator/merchants/:merchant/staff", typeOf[createStaffRequest](), "201", typeOf[staffView]()},
 	{"GET", "/v1/operator/merchants/:merchant/staff", nil, "200", typeOf[staffList]()},
 

@@ -45,6 +45,8 @@ type Deps struct {
 	Now func() time.Time
 	// Ready lists extra readiness checks (plugins, ...).
 	Ready []ReadyCheck
+	// Plugins reports the plugins' health for the operator (nil: none).
+	Plugins func() []PluginStatus
 	// Writer is the batching writer every ledger write goes through.
 	Writer *store.Writer
 	// Evidence serves checkpoints and proofs (nil: routes answer 503).
@@ -97,6 +99,7 @@ type Server struct {
 
 	funding    *settlement.Funding    // payment channels (funding.go)
 	payouts    *settlement.Payouts    // payouts.go
+	plugins    func() []PluginStatus  // oversight.go
 	refunds    *settlement.Refunds    // fundingrefunds.go
 	life       *lifecycle.Service     // lifecycle.go
 	reconciler *settlement.Reconciler // statements.go
@@ -123,6 +126,7 @@ func New(d Deps) *Server {
 	}
 	s.funding = d.Funding
 	s.payouts = d.Payouts
+	s.plugins = d.Plugins
 	s.refunds = d.Refunds
 	s.reconciler = d.Reconciler
 	s.inbox = d.Inbox
@@ -199,6 +203,7 @@ func New(d Deps) *Server {
 	s.routesRules()
 	s.routesWebhooks()
 	s.routesPublic()
+	s.routesOversight() // oversight.go
 	s.routesStaff()
 	s.routesOpenAPI()
 	return s

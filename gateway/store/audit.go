@@ -105,3 +105,17 @@ func (db *DB) AdminEpoch(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// RecentAuditEvents lists audit events newest first, with ids below before
+// (0: from the newest).
+func (db *DB) RecentAuditEvents(ctx context.Context, before int64, limit int) ([]AuditEvent, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	var out []AuditEvent
+	err := db.R.SelectContext(ctx, &out, `SELECT id, kind, actor, subject, payload, created_at FROM audit_events WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list recent audit events: %w", err)
+	}
+	return out, nil
+}

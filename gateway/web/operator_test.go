@@ -98,6 +98,23 @@ func TestOperatorConsole(t *testing.T) {
 		if e := text(t, ctx, "#error"); !strings.Contains(e, "[scope_denied]") {
 			t.Errorf("read-only fund: %q", e)
 		}
+		// The audit log, newest first: the suspension, the revocation and
+		// the creation done through the console, each with who did it;
+		// the plugins (none run here).
+		kinds := eval[[]string](t, ctx, `[...document.querySelectorAll('#audit-rows tr')].map(r => r.dataset.kind + ' ' + r.children[2].textContent + ' ' + r.children[3].textContent)`)
+		joined := strings.Join(kinds, "\n")
+		for _, want := range []string{"merchant.status_set operator:", "credential.revoked operator:", "merchant.created operator:"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("audit log lacks %q:\n%s", want, joined)
+			}
+		}
+		if i, j := strings.Index(joined, "merchant.status_set"), strings.Index(joined, "merchant.created"); i < 0 || j < i {
+			t.Errorf("audit log not newest first:\n%s", joined)
+		}
+		if p := text(t, ctx, "#plugin-rows"); !strings.Contains(p, "未运行插件") {
+			t.Errorf("plugins: %q", p)
+		}
+		accessible(t, ctx, "the operator console with the audit log")
 		var acct struct {
 			BudgetPoints int64 `json:"budget_points"`
 		}

@@ -38,6 +38,14 @@ func startPluginsWith(cfg config.Config, opts pluginhost.Options, deps *api.Deps
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	deps.Points.Rules = ruleEvaluator{h}
+	deps.Plugins = func() []api.PluginStatus { // the operator's plugin health
+		var out []api.PluginStatus
+		for _, st := range h.Status() {
+			out = append(out, api.PluginStatus{Name: st.Name, Kind: st.Kind, Required: st.Required, State: st.State, Pid: st.Pid,
+				Restarts: st.Restarts, Circuit: st.Circuit, LastError: st.LastError})
+		}
+		return out
+	}
 	// Payment channels: funding and their notifications (a channel that is
 	// not configured answers unknown_channel).
 	deps.Funding = &settlement.Funding{DB: deps.DB, Writer: deps.Writer, Points: deps.Points, Channels: h, Log: opts.Logger}

@@ -24,7 +24,7 @@
 
   function signOut() {
     sessionStorage.removeItem(KEY);
-    token = ''; merchants = []; cursor = ''; totals = null; current = null;
+    token = ''; merchants = []; cursor = ''; totals = null; current = null; plugins = []; audit = []; auditCursor = '';
     render();
   }
 
@@ -78,10 +78,45 @@
     }
   }
 
+  let plugins = [];
+  let audit = [];
+  let auditCursor = '';
+
+  function renderPlugins() {
+    const body = $('plugin-rows');
+    body.replaceChildren();
+    if (plugins.length === 0) body.append(el('tr', {}, el('td', { colspan: '6', text: t('o.plugins.none') })));
+    for (const p of plugins) {
+      body.append(el('tr', { 'data-plugin': p.name, 'data-state': p.state },
+        el('th', { scope: 'row', text: p.name + (p.required ? t('o.plugins.required') : '') }), el('td', { text: p.kind }),
+        el('td', { class: p.state === 'up' ? 'ok' : 'bad', text: p.state }), el('td', { class: 'num', text: num(p.restarts) }),
+        el('td', { class: p.circuit === 'closed' ? '' : 'bad', text: p.circuit }), el('td', { text: p.last_error || '' })));
+    }
+  }
+
+  function renderAudit() {
+    const body = $('audit-rows');
+    body.replaceChildren();
+    for (const e of audit) {
+      body.append(el('tr', { 'data-audit': String(e.id), 'data-kind': e.kind },
+        el('td', { text: when(e.created_at) }), el('th', { scope: 'row', text: e.kind }),
+        el('td', { text: e.actor }), el('td', { text: e.subject })));
+    }
+    $('audit-more').hidden = !auditCursor;
+  }
+
+  async function loadAudit(more) {
+    const q = '?limit=50' + (more && auditCursor ? '&cursor=' + encodeURIComponent(auditCursor) : '');
+    const r = await call('GET', '/v1/operator/audit' + q);
+    audit = more ? audit.concat(r.events) : r.events;
+    auditCursor = r.next_cursor || '';
+    renderAudit();
+  }
+
   function render() {
     $('signin').hidden = !!token;
     $('console').hidden = !token;
-    renderTotals(); renderMerchants(); renderDetail();
+    renderTotals(); renderMerchants(); renderDetail(); renderPlugins(); renderAudit();
   }
 
   async function loadMerchants(more) {
@@ -96,6 +131,9 @@
     totals = await call('GET', '/v1/operator/totals');
     renderTotals();
     await loadMerchants(false);
+    plugins = (await call('GET', '/v1/operator/plugins')).plugins;
+    renderPlugins();
+    await loadAudit(false);
     document.body.dataset.loaded = 'true';
   }
 
@@ -140,6 +178,7 @@
     });
     $('signout').addEventListener('click', signOut);
     on('merchants-more', 'click', () => loadMerchants(true));
+    on('audit-more', 'click', () => loadAudit(true));
     on('create-form', 'submit', async () => {
       const m = await call('POST', '/v1/operator/merchants', { name: $('new-name').value.trim(), industry: $('new-industry').value.trim() });
       $('new-name').value = '';
