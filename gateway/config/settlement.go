@@ -20,6 +20,12 @@ type Settlement struct {
 	// 2026-11-30 22:00: a transaction at 21:59:59 is on the 30th's
 	// statement, one at 22:00:00 on the 1st's.
 	Cutoff string `yaml:"cutoff"`
+	// AutoPayoutMinFen, when positive, pays each merchant with a payout
+	// account its settled payable automatically once a day has ended, if
+	// it is at least this many fen: the payable at the cut-off, less what
+	// has left it since (never what was redeemed after the cut-off). 0
+	// (the default): merchants request payouts themselves.
+	AutoPayoutMinFen int64 `yaml:"auto_payout_min_fen"`
 }
 
 func defaultSettlement() Settlement {
@@ -56,6 +62,11 @@ func (s Settlement) validate() error {
 	if _, err := s.Location(); err != nil {
 		return err
 	}
-	_, err := s.CutoffOffset()
-	return err
+	if _, err := s.CutoffOffset(); err != nil {
+		return err
+	}
+	if s.AutoPayoutMinFen < 0 {
+		return fmt.Errorf("settlement.auto_payout_min_fen must be >= 0 (0: no automatic payouts), got %d", s.AutoPayoutMinFen)
+	}
+	return nil
 }

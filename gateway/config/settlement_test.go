@@ -40,6 +40,13 @@ func TestSettlementCutoff(t *testing.T) {
 	for _, bad := range []string{"24:00", "7:00", "07:60", "0700", "07:00:00", "-1:00", "ab:cd", ""} {
 		loadErr(t, "", []string{"LIANMENG_SETTLEMENT_CUTOFF=" + bad}, "settlement.cutoff", "HH:MM")
 	}
+	if d := config.Default().Settlement.AutoPayoutMinFen; d != 0 {
+		t.Fatalf("automatic payouts on by default (%d)", d)
+	}
+	if cfg, err := config.Load("", []string{"LIANMENG_SETTLEMENT_AUTO_PAYOUT_MIN_FEN=10000"}); err != nil || cfg.Settlement.AutoPayoutMinFen != 10_000 {
+		t.Fatalf("auto_payout_min_fen from the environment: %+v %v", cfg.Settlement, err)
+	}
+	loadErr(t, "", []string{"LIANMENG_SETTLEMENT_AUTO_PAYOUT_MIN_FEN=-1"}, "settlement.auto_payout_min_fen")
 	loadErr(t, "settlement:\n  time_zone: Mars/Olympus\n", nil, "settlement.time_zone", "IANA")
 	loadErr(t, "settlement:\n  time_zone: \"\"\n", nil, "settlement.time_zone")
 }

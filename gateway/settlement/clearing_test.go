@@ -197,3 +197,53 @@ func TestClearingCutoffBoundary(t *testing.T) {
 		}
 	})
 }
+
+// Automatic payouts at a 22:00 cut-off: a merchant's payable at the cut-off
+// (the redemption at 21:59:59 in, the one at 22:00 out), less a payout it
+// requested by hand after the cut-off, is requested once for the day
+// however often the job runs; a merchant below the minimum is left alone;
+// a day that has not ended is refused. On both databases.
+func TestAutoPayoutAtCutoff(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		x, ctx := setup(t, db), context.Background()
+		cst := time.FixedZone("CST", 8*3600)
+		c := &clock{t: time.Date(2026, 11, 30, 9, 0, 0, 0, cst)}
+		x.w.Close()
+		x.w = db.NewWriter(store.WriterOptions{Now: c.now})
+		t.Cleanup(x.w.Close)
+		if err := db.SetPayoutAccounts(ctx, x.merchant, []store.PayoutAccount{{Channel: "wechatpay", PayeeType: "wechat_openid", Account: "o1"}}); err != nil {
+			t.Fatal(err)
+		}
+		x.owe(t, 50_000)
+		c.t = time.Date(2026, 11, 30, 21, 59, 59, 0, cst)
+		x.owe(t, 7_000)
+		c.t = time.Date(2026, 11, 30, 22, 0, 0, 0, cst) // the next day's
+		x.owe(t, 100_000)
+		p := x.payouts(c)
+		if _, err := p.Request(ctx, settlement.PayoutRequest{MerchantID: x.merchant, AmountFen: 5_000, IdemKey: "by-hand"}); err != nil {
+			t.Fatal(err)
+		}
+		cal := settlement.Calendar{Location: cst, Cutoff: 22 * time.Hour}
+		if _, err := p.RequestSettled(ctx, cal, "2026-12-01", 1_000); !errors.Is(err, settlement.ErrInvalid) {
+			t.Fatalf("a day not ended: %v", err)
+		}
+		c.t = time.Date(2026, 11, 30, 23, 0, 0, 0, cst)
+		for run := 0; run < 2; run++ {
+			res, err := p.RequestSettled(ctx, cal, "2026-11-30", 1_000)
+			if err != nil || res.Requested != 1 || res.TotalFen != 52_000 {
+				t.Fatalf("run %d: %+v %v", run, res, err)
+			}
+		}
+		po, err := db.PayoutByKey(ctx, x.merchant, "auto:2026-11-30")
+		if err != nil || po.AmountFen != 52_000 || po.State != store.PayoutRequested {
+			t.Fatalf("automatic payout: %+v %v", po, err)
+		}
+		if payable, held, _ := x.balances(t); payable != 100_000 || held != 57_000 {
+			t.Fatalf("payable %d held %d: only the settled day may be held", payable, held)
+		}
+		// Below the minimum: nothing.
+		if res, err := p.RequestSettled(ctx, cal, "2026-11-29", 1_000); err != nil || res.Requested != 0 || res.Skipped != 1 {
+			t.Fatalf("an empty day: %+v %v", res, err)
+		}
+	})
+}

@@ -200,7 +200,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		jobs = append(jobs, scheduler.Job{Name: "settlement.funding_query", Interval: time.Minute, Run: deps.Funding.QueryOpen})
 	}
 	jobs = append(jobs, scheduler.Job{Name: "lifecycle", Interval: time.Minute, Run: deps.Lifecycle.ProcessDue}) // exits and the wind-down at their dates
-	jobs = append(jobs, settlementDailyJob(cfg, db, log, deps.Reconciler))                                       // statements and reconciliation of yesterday
+	jobs = append(jobs, settlementDailyJob(cfg, db, log, deps.Reconciler, deps.Payouts))                         // statements and reconciliation of yesterday
 	waits = append(waits, sched.Start(runCtx, jobs...))
 	waits = append(waits, startInbox(runCtx, deps.Inbox))
 	waits = append(waits, startWebhooks(runCtx, cfg, db, log)) // merchants' webhooks (webhooks.go)

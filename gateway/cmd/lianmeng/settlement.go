@@ -20,7 +20,7 @@ import (
 // the channel's own yesterday (midnight, Beijing time; exceptions recorded
 // once). A channel whose bill is not there yet is logged and tried again
 // the next hour.
-func settlementDailyJob(cfg config.Config, db *store.DB, log *slog.Logger, rc *settlement.Reconciler) scheduler.Job {
+func settlementDailyJob(cfg config.Config, db *store.DB, log *slog.Logger, rc *settlement.Reconciler, po *settlement.Payouts) scheduler.Job {
 	var channels []string
 	for _, p := range cfg.Plugins {
 		if p.Kind == sdk.KindPaymentChannel {
@@ -48,6 +48,16 @@ func settlementDailyJob(cfg config.Config, db *store.DB, log *slog.Logger, rc *s
 			return 0, err
 		}
 		n := len(sts)
+		// Settled payables paid automatically (settlement.auto_payout_min_fen),
+		// once per day (the payout's idempotency key is the day).
+		if min := cfg.Settlement.AutoPayoutMinFen; min > 0 && po != nil {
+			res, err := po.RequestSettled(ctx, cal, date, min)
+			if err != nil {
+				log.Warn("automatic payouts not requested", "date", date, "err", err)
+			} else if res.Requested > 0 {
+				log.Info("automatic payouts", "date", date, "payouts", res.Requested, "total_fen", res.TotalFen)
+			}
+		}
 		if rc != nil {
 			for _, ch := range channels {
 				billDate := now.In(settlement.ChinaTime).AddDate(0, 0, -1).Format("2006-01-02")
