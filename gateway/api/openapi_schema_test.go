@@ -127,6 +127,11 @@ var oaContracts = []oaContract{
 	{"GET", "/v1/public/rule-templates", nil, "200", typeOf[struct {
 		Templates []rules.Template `json:"templates"`
 	}]()},
+	{"GET", "/v1/member/referral", nil, "200", typeOf[memberReferralView]()},
+	{"POST", "/v1/member/referral/code", nil, "200", typeOf[points.ReferralCodeResult]()},
+	{"POST", "/v1/member/referral/referrer", typeOf[referrerRequest](), "201", typeOf[points.ReferResult]()},
+	{"POST", "/v1/operator/marketing/funding", typeOf[marketingFundRequest](), "201", typeOf[points.MarketingFundResult]()},
+	{"GET", "/v1/public/referral", nil, "200", typeOf[publicReferral]()},
 }
 
 func oaContractFor(method, path string) (oaContract, bool) {

@@ -148,6 +148,9 @@ func New(d Deps) *Server {
 	if s.svc.Now == nil {
 		s.svc.Now = d.Now
 	}
+	if s.svc.Referral == nil {
+		s.svc.Referral = d.Config.Rules.Referral.Terms()
+	}
 	if s.refunds != nil && s.refunds.Points == nil {
 		s.refunds.Points = s.svc
 	}
@@ -201,6 +204,7 @@ func New(d Deps) *Server {
 	s.routesStatements()
 	s.routesPOS()
 	s.routesRules()
+	s.routesReferrals()
 	s.routesWebhooks()
 	s.routesPublic()
 	s.routesOversight() // oversight.go

@@ -96,6 +96,12 @@ func TestFileErrors(t *testing.T) {
 	t.Run("duplicate_plugin", func(t *testing.T) {
 		loadErr(t, "plugins:\n  - {name: a, kind: earning_rule, path: 'builtin:a'}\n  - {name: a, kind: earning_rule, path: 'builtin:a'}\n", nil, "duplicate")
 	})
+	t.Run("three_referral_levels", func(t *testing.T) {
+		loadErr(t, "rules:\n  referral:\n    levels_permille: [100, 50, 25]\n    monthly_cap_points: 1000\n", nil, "rules.referral", "at most 2 levels")
+	})
+	t.Run("uncapped_referral", func(t *testing.T) {
+		loadErr(t, "rules:\n  referral:\n    levels_permille: [100]\n", nil, "rules.referral", "monthly_cap_points")
+	})
 	t.Run("missing_file", func(t *testing.T) {
 		_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"), nil)
 		if err == nil || !strings.Contains(err.Error(), "nope.yaml") {

@@ -151,6 +151,8 @@ const (
 	KindClawback       = "clawback"
 	KindDebtRecovery   = "debt_recovery"
 	KindExpire         = "expire"
+	// KindReferral pays a referrer's reward from alliance:marketing.
+	KindReferral = "referral"
 	// Funding refunds (points.Service.HoldFundingRefund): the unused
 	// budget's points go back to the mint and their cash from the reserve to
 	// alliance:refunds; then to external:refunded when the channel confirms,

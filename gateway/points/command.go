@@ -82,7 +82,7 @@ func (s *Service) earnCommand(r EarnRequest) Command {
 		// on demand anyway if the view was stale).
 		reads.Counters = []MemberKey{mk}
 	}
-	return Command{Name: "earn", IDs: earnIDs, Reads: reads, Apply: func(tx Tx) (any, error) { return s.Earn(tx, r) }}
+	return Command{Name: "earn", IDs: earnIDs + s.referralIDs(), Reads: reads, Apply: func(tx Tx) (any, error) { return s.Earn(tx, r) }}
 }
 
 // RedeemCommand spends a member's points at a merchant with the member's
@@ -101,7 +101,7 @@ func (s *Service) RedeemCommand(r RedeemRequest) Command {
 
 // RefundEarnCommand refunds (part of) an earning purchase (see RefundEarn).
 func (s *Service) RefundEarnCommand(r RefundEarnRequest) Command {
-	return Command{Name: "refund_earn", IDs: refundEarnIDs,
+	return Command{Name: "refund_earn", IDs: refundEarnIDs + s.referralIDs(),
 		Reads: Reads{Purchases: []PurchaseKey{{MerchantID: r.MerchantID, Kind: PurchaseEarn, OrderID: r.OrderID}}},
 		Apply: func(tx Tx) (any, error) { return s.RefundEarn(tx, r) }}
 }
@@ -143,4 +143,13 @@ func lotLimit(limit int) int {
 		return lotsPerRun
 	}
 	return min(limit, maxLotsPerRun)
+}
+
+// referralIDs are the ids referral rewards may add to an earn or a refund
+// (per level: a transaction and a lot, or a clawback and a debt).
+func (s *Service) referralIDs() int {
+	if !s.Referral.Enabled() {
+		return 0
+	}
+	return 2 * len(s.Referral.LevelsPermille)
 }

@@ -22,6 +22,11 @@ type RefundEarnResult struct {
 	ClawedBack  int64  `json:"clawed_back"`
 	NewDebt     int64  `json:"new_debt"`
 	TxID        int64  `json:"tx_id,omitempty"`
+	// ReferralClawedBack are referral rewards the purchase paid that went
+	// back to the marketing budget; ReferralDebt what referrers had spent
+	// of them (their debt, repaid from their later points).
+	ReferralClawedBack int64 `json:"referral_clawed_back,omitempty"`
+	ReferralDebt       int64 `json:"referral_debt,omitempty"`
 }
 
 // RefundEarn claws back points in proportion to the refunded amount, into
@@ -101,6 +106,9 @@ func (s *Service) RefundEarn(tx Tx, r RefundEarnRequest) (RefundEarnResult, erro
 			res.NewDebt = need
 		}
 		p.ReversedPoints += claw
+	}
+	if res.ReferralClawedBack, res.ReferralDebt, err = s.clawReferralRewards(tx, p, total); err != nil {
+		return RefundEarnResult{}, err
 	}
 	p.RefundedFen = total
 	if err := tx.SavePurchase(p); err != nil {
@@ -287,7 +295,7 @@ func (s *Service) settleDebts(tx Tx, memberID, ref string) (int64, error) {
 			if err := tx.SaveLot(l, false); err != nil {
 				return 0, err
 			}
-			t.Postings = append(t.Postings, ledger.Move(ledger.MemberAvailable(memberID), ledger.MerchantBudget(d.MerchantID), n)...)
+			t.Postings = append(t.Postings, ledger.Move(ledger.MemberAvailable(memberID), d.Creditor(), n)...)
 			d.Remaining -= n
 			settled += n
 		}
@@ -349,6 +357,11 @@ func (s *Service) Expire(tx Tx, limit int) (int, error) {
 			t := &ledger.Transaction{Kind: ledger.KindExpire, Ref: fmt.Sprintf("lot:%d", l.ID), CreatedAt: now}
 			t.Postings = append(ledger.Move(ledger.MemberAvailable(l.MemberID), ledger.Expired, l.Remaining),
 				ledger.Move(ledger.Reserve, cash, l.Remaining*s.Policy.FaceValueFen)...)
+			if l.MerchantID == ReferralIssuer && s.Policy.ExpiryPolicy == "return_to_merchant" {
+				// A referral reward returns to whoever funded it: the
+				// marketing budget, whose points the reserve still backs.
+				t.Postings = ledger.Move(ledger.MemberAvailable(l.MemberID), ledger.Marketing, l.Remaining)
+			}
 			if err := tx.Post(t); err != nil {
 				return 0, err
 			}

@@ -30,6 +30,8 @@ var memberDebits = []string{
 	// was published at least the notice period ahead (issue 16, item 3);
 	// each lot's cash goes back to the merchant that issued it.
 	"Service.WindDownLots",
+	// the clawback of the referral rewards a refunded purchase paid
+	"Service.clawReferralRewards",
 }
 
 // TestOnlyAllowedFlowsDebitMembers reads the gateway's source: every

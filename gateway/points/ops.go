@@ -24,6 +24,8 @@ type Service struct {
 	EarningStore EarningStore
 	// Rules evaluates earning-rule plugins (nil: flat rates only).
 	Rules RuleEvaluator
+	// Referral is the alliance's referral programme (nil: none).
+	Referral *ReferralTerms
 	// Reader answers the read-only queries (balances, lots, history).
 	Reader Reader
 	// Now is the clock outside a Tx (nil: time.Now).
@@ -135,6 +137,9 @@ type EarnResult struct {
 	ExpiresAt     time.Time `json:"expires_at"`
 	// Breakdown explains a flat-rate or rule-expression award.
 	Breakdown *Breakdown `json:"breakdown,omitempty"`
+	// ReferralPoints are the rewards this purchase paid the member's
+	// referrers from the alliance's marketing budget.
+	ReferralPoints int64 `json:"referral_points,omitempty"`
 }
 
 // ValidateEarn checks an earn request's shape; it needs no state.
@@ -266,7 +271,7 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 				continue
 			}
 			t := &ledger.Transaction{Kind: ledger.KindDebtRecovery, Ref: fmt.Sprintf("purchase:%d:debt:%d", id, d.ID), CreatedAt: now,
-				Postings: ledger.Move(budget, ledger.MerchantBudget(d.MerchantID), n)}
+				Postings: ledger.Move(budget, d.Creditor(), n)}
 			if d.MerchantID == m.ID {
 				// Owed to the same merchant: the points simply stay in its budget.
 				t = nil
@@ -304,6 +309,11 @@ func (s *Service) Earn(tx Tx, r EarnRequest) (EarnResult, error) {
 	}
 	res.PendingPoints = rest
 	if err := tx.SavePurchase(p); err != nil {
+		return EarnResult{}, err
+	}
+	// The referee's real, funded purchase rewards their referrers, from the
+	// marketing budget (never from this merchant's).
+	if res.ReferralPoints, err = s.rewardReferrers(tx, p, pts, res.ReleaseAt, res.ExpiresAt); err != nil {
 		return EarnResult{}, err
 	}
 	return res, nil

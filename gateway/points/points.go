@@ -92,6 +92,15 @@ type Debt struct {
 	New        bool
 }
 
+// Creditor is the account a debt's repayment goes to: the budget of the
+// merchant owed, or the marketing budget for a referral reward.
+func (d Debt) Creditor() string {
+	if d.MerchantID == ReferralIssuer {
+		return ledger.Marketing
+	}
+	return ledger.MerchantBudget(d.MerchantID)
+}
+
 // Consumption records how many points of a lot a redemption used, so a
 // redemption refund restores the same lots.
 type Consumption struct {

@@ -92,7 +92,11 @@ func (s *Service) WindDownLots(tx Tx, date time.Time, limit int) (int, error) {
 				return 0, fmt.Errorf("points: lot %d value overflows", l.ID)
 			}
 			t := &ledger.Transaction{Kind: ledger.KindExpire, Ref: fmt.Sprintf("lot:%d:winddown", l.ID), CreatedAt: now}
-			t.Postings = append(ledger.Move(from, ledger.Expired, l.Remaining), ledger.Move(ledger.Reserve, ledger.MerchantPayable(l.MerchantID), cash)...)
+			to := ledger.MerchantPayable(l.MerchantID)
+			if l.MerchantID == ReferralIssuer {
+				to = ledger.Breakage // a referral reward: the alliance funded it, no merchant did
+			}
+			t.Postings = append(ledger.Move(from, ledger.Expired, l.Remaining), ledger.Move(ledger.Reserve, to, cash)...)
 			if err := tx.Post(t); err != nil {
 				return 0, err
 			}

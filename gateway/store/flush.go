@@ -94,6 +94,9 @@ func (u *uow) flush() error {
 	if err := u.flushCounters(); err != nil {
 		return err
 	}
+	if err := u.flushReferrals(); err != nil {
+		return err
+	}
 	if len(u.newCons) > 0 {
 		var rows [][]any
 		seq := map[int64]int{}

@@ -41,6 +41,7 @@ type uow struct {
 	nonces    map[string]bool            // key|nonce -> used
 	consents  map[string]*points.Consent // code key -> consent (nil known missing)
 	counters  map[string]*counter        // counterKey -> member counter (counters.go)
+	referrals *referralState             // made on first use (referrals.go)
 
 	// write buffers
 	txs           []ledger.Transaction

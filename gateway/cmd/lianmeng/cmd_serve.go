@@ -152,7 +152,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	waits = append(waits, waitEvidence)
 	// One points module for the API and the scheduler; the API fills in
 	// its cached earning-configuration reads, plugins its rule evaluator.
-	svc := &points.Service{Policy: cfg.Points.Policy(), Reader: db}
+	svc := &points.Service{Policy: cfg.Points.Policy(), Reader: db, Referral: cfg.Rules.Referral.Terms()}
 	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence, Points: svc,
 		Ready: []api.ReadyCheck{{Name: "writer", Check: writer.Check}}}
 	deps.Inbox = newInbox(db, writer, svc, log, reg) // POS webhooks (pos.go)

@@ -65,8 +65,9 @@ type Tx struct {
 }
 
 var (
-	_ points.Tx     = (*Tx)(nil)
-	_ points.Reader = (*Tx)(nil)
+	_ points.Tx         = (*Tx)(nil)
+	_ points.Reader     = (*Tx)(nil)
+	_ points.ReferralTx = (*Tx)(nil)
 )
 
 // state is the ledger; Atomic undoes a refused request's changes to it.
@@ -81,6 +82,10 @@ type state struct {
 	cons      map[int64][]points.Consumption
 	consents  map[string]*points.Consent
 	counters  map[points.CounterKey]points.Counter
+	referrers map[string]string // member -> referrer
+	codes     map[string]string // member -> referral code
+	codeOwner map[string]string // referral code -> member
+	rewards   map[int64][]points.ReferralReward
 }
 
 // NewTx returns an empty ledger at now (UTC, truncated to the microsecond
@@ -89,7 +94,8 @@ func NewTx(now time.Time, merchants ...points.Merchant) *Tx {
 	t := &Tx{now: clock(now), st: state{merchants: map[string]points.Merchant{}, balances: map[string]int64{},
 		members: map[string]string{}, purchases: map[string]*points.Purchase{}, lots: map[int64]*ledger.Lot{},
 		cons: map[int64][]points.Consumption{}, consents: map[string]*points.Consent{},
-		counters: map[points.CounterKey]points.Counter{}}}
+		counters: map[points.CounterKey]points.Counter{}, referrers: map[string]string{}, codes: map[string]string{}, codeOwner: map[string]string{},
+		rewards: map[int64][]points.ReferralReward{}}}
 	for _, m := range merchants {
 		t.SetMerchant(m)
 	}
@@ -788,3 +794,78 @@ func (t *Tx) AddCounter(k points.CounterKey, purchases, pts int64) error {
 
 // Counters returns every counter, for assertions.
 func (t *Tx) Counters() map[points.CounterKey]points.Counter { return maps.Clone(t.st.counters) }
+
+// Referrer returns who referred a member.
+func (t *Tx) Referrer(memberID string) (string, error) {
+	if r, ok := t.st.referrers[memberID]; ok {
+		return r, nil
+	}
+	return "", points.ErrNotFound
+}
+
+// SaveReferral stores a referral (once per member, like the store's key).
+func (t *Tx) SaveReferral(r points.Referral) error {
+	if _, ok := t.st.referrers[r.MemberID]; ok {
+		return fmt.Errorf("pointstest: member %s was referred already", r.MemberID)
+	}
+	t.st.referrers[r.MemberID] = r.ReferrerID
+	t.onUndo(func() { delete(t.st.referrers, r.MemberID) })
+	return nil
+}
+
+// ReferralCode returns a member's referral code.
+func (t *Tx) ReferralCode(memberID string) (string, error) {
+	if c, ok := t.st.codes[memberID]; ok {
+		return c, nil
+	}
+	return "", points.ErrNotFound
+}
+
+// ReferralCodeOwner returns the member of a referral code.
+func (t *Tx) ReferralCodeOwner(code string) (string, error) {
+	if m, ok := t.st.codeOwner[code]; ok {
+		return m, nil
+	}
+	return "", points.ErrNotFound
+}
+
+// SaveReferralCode stores a member's code (both unique, as in the store).
+func (t *Tx) SaveReferralCode(memberID, code string) error {
+	if _, ok := t.st.codes[memberID]; ok {
+		return fmt.Errorf("pointstest: member %s has a code already", memberID)
+	}
+	if _, ok := t.st.codeOwner[code]; ok {
+		return fmt.Errorf("pointstest: code %s is taken", code)
+	}
+	t.st.codes[memberID], t.st.codeOwner[code] = code, memberID
+	t.onUndo(func() { delete(t.st.codes, memberID); delete(t.st.codeOwner, code) })
+	return nil
+}
+
+// ReferralRewards returns the rewards a purchase paid, by level.
+func (t *Tx) ReferralRewards(purchaseID int64) ([]points.ReferralReward, error) {
+	return slices.Clone(t.st.rewards[purchaseID]), nil
+}
+
+// SaveReferralReward inserts a new reward or updates its reversed points.
+func (t *Tx) SaveReferralReward(r *points.ReferralReward) error {
+	old := t.st.rewards[r.PurchaseID]
+	i := slices.IndexFunc(old, func(x points.ReferralReward) bool { return x.Level == r.Level })
+	if r.New != (i < 0) {
+		return fmt.Errorf("pointstest: reward %d/%d: new %v, stored %v", r.PurchaseID, r.Level, r.New, i >= 0)
+	}
+	next := slices.Clone(old)
+	cp := *r
+	cp.New = false
+	if i < 0 {
+		next = append(next, cp)
+	} else {
+		if want := next[i]; want.MemberID != cp.MemberID || want.LotID != cp.LotID || want.Points != cp.Points {
+			return fmt.Errorf("pointstest: update of reward %d/%d changes fields the store does not update", r.PurchaseID, r.Level)
+		}
+		next[i] = cp
+	}
+	t.st.rewards[r.PurchaseID] = next
+	t.onUndo(func() { t.st.rewards[r.PurchaseID] = old })
+	return nil
+}

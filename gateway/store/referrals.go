@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/lianmeng/lianmeng/gateway/points"
+)
+
+// Referrals (migration 00064): the unit of work implements
+// points.ReferralTx, caching what it read and buffering what it writes like
+// the rest of the batch (one commit, undone with a refused command).
+
+var _ points.ReferralTx = (*uow)(nil)
+
+type rewardKey struct {
+	purchase int64
+	level    int
+}
+
+// referralState is the batch's cache of referrals.
+type referralState struct {
+	referrers  map[string]string // member -> referrer ("" known none)
+	codes      map[string]string // member -> code ("" known none)
+	codeOwners map[string]string // code -> member ("" known none)
+	rewards    map[int64][]points.ReferralReward
+	newRefs    []points.Referral
+	newCodes   [][2]string // member, code
+	dirty      map[rewardKey]points.ReferralReward
+}
+
+func (u *uow) refs() *referralState {
+	if u.referrals == nil {
+		u.referrals = &referralState{referrers: map[string]string{}, codes: map[string]string{}, codeOwners: map[string]string{},
+			rewards: map[int64][]points.ReferralReward{}, dirty: map[rewardKey]points.ReferralReward{}}
+	}
+	return u.referrals
+}
+
+// lookup reads one string column by key once per batch.
+func (u *uow) lookup(cache map[string]string, key, q string) (string, error) {
+	if v, ok := cache[key]; ok {
+		if v == "" {
+			return "", points.ErrNotFound
+		}
+		return v, nil
+	}
+	var v string
+	err := u.get(&v, q, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		cache[key] = ""
+		return "", points.ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	cache[key] = v
+	return v, nil
+}
+
+func (u *uow) Referrer(memberID string) (string, error) {
+	v, err := u.lookup(u.refs().referrers, memberID, `SELECT referrer_id FROM referrals WHERE member_id = ?`)
+	if err != nil && !errors.Is(err, points.ErrNotFound) {
+		return "", fmt.Errorf("load referrer: %w", err)
+	}
+	return v, err
+}
+
+func (u *uow) SaveReferral(r points.Referral) error {
+	rs := u.refs()
+	prev, had := rs.referrers[r.MemberID]
+	rs.referrers[r.MemberID] = r.ReferrerID
+	rs.newRefs = append(rs.newRefs, r)
+	n := len(rs.newRefs) - 1
+	u.onUndo(func() {
+		if had {
+			rs.referrers[r.MemberID] = prev
+		} else {
+			delete(rs.referrers, r.MemberID)
+		}
+		rs.newRefs = rs.newRefs[:n]
+	})
+	return nil
+}
+
+func (u *uow) ReferralCode(memberID string) (string, error) {
+	v, err := u.lookup(u.refs().codes, memberID, `SELECT code FROM referral_codes WHERE member_id = ?`)
+	if err != nil && !errors.Is(err, points.ErrNotFound) {
+		return "", fmt.Errorf("load referral code: %w", err)
+	}
+	return v, err
+}
+
+func (u *uow) ReferralCodeOwner(code string) (string, error) {
+	v, err := u.lookup(u.refs().codeOwners, code, `SELECT member_id FROM referral_codes WHERE code = ?`)
+	if err != nil && !errors.Is(err, points.ErrNotFound) {
+		return "", fmt.Errorf("load referral code: %w", err)
+	}
+	return v, err
+}
+
+func (u *uow) SaveReferralCode(memberID, code string) error {
+	rs := u.refs()
+	pc, hadC := rs.codes[memberID]
+	po, hadO := rs.codeOwners[code]
+	rs.codes[memberID], rs.codeOwners[code] = code, memberID
+	rs.newCodes = append(rs.newCodes, [2]string{memberID, code})
+	n := len(rs.newCodes) - 1
+	u.onUndo(func() {
+		restore(rs.codes, memberID, pc, hadC)
+		restore(rs.codeOwners, code, po, hadO)
+		rs.newCodes = rs.newCodes[:n]
+	})
+	return nil
+}
+
+func restore(m map[string]string, k, v string, had bool) {
+	if had {
+		m[k] = v
+	} else {
+		delete(m, k)
+	}
+}
+
+func (u *uow) ReferralRewards(purchaseID int64) ([]points.ReferralReward, error) {
+	rs := u.refs()
+	if r, ok := rs.rewards[purchaseID]; ok {
+		return append([]points.ReferralReward(nil), r...), nil
+	}
+	var rows []struct {
+		PurchaseID int64  `db:"purchase_id"`
+		Level      int    `db:"level"`
+		MemberID   string `db:"member_id"`
+		LotID      int64  `db:"lot_id"`
+		Points     int64  `db:"points"`
+		Reversed   int64  `db:"reversed_points"`
+	}
+	if err := u.selectAll(&rows, `SELECT purchase_id, level, member_id, lot_id, points, reversed_points FROM referral_rewards
+		WHERE purchase_id = ? ORDER BY level`+u.forUpdate(), purchaseID); err != nil {
+		return nil, fmt.Errorf("load referral rewards: %w", err)
+	}
+	out := make([]points.ReferralReward, len(rows))
+	for i, r := range rows {
+		out[i] = points.ReferralReward{PurchaseID: r.PurchaseID, Level: r.Level, MemberID: r.MemberID, LotID: r.LotID, Points: r.Points, ReversedPoints: r.Reversed}
+	}
+	rs.rewards[purchaseID] = out
+	return append([]points.ReferralReward(nil), out...), nil
+}
+
+func (u *uow) SaveReferralReward(r *points.ReferralReward) error {
+	rs := u.refs()
+	if !r.New {
+		if _, err := u.ReferralRewards(r.PurchaseID); err != nil {
+			return err
+		}
+	}
+	prev, had := rs.rewards[r.PurchaseID]
+	next := append([]points.ReferralReward(nil), prev...)
+	cp := *r
+	replaced := false
+	for i := range next {
+		if next[i].Level == r.Level {
+			next[i], replaced = cp, true
+		}
+	}
+	if !replaced {
+		next = append(next, cp)
+	}
+	rs.rewards[r.PurchaseID] = next
+	k := rewardKey{r.PurchaseID, r.Level}
+	pd, hadD := rs.dirty[k]
+	if hadD && pd.New {
+		cp.New = true // still an insert
+	}
+	rs.dirty[k] = cp
+	u.onUndo(func() {
+		if had {
+			rs.rewards[r.PurchaseID] = prev
+		} else {
+			delete(rs.rewards, r.PurchaseID)
+		}
+		if hadD {
+			rs.dirty[k] = pd
+		} else {
+			delete(rs.dirty, k)
+		}
+	})
+	return nil
+}
+
+// flushReferrals writes the batch's codes, referrals and rewards.
+func (u *uow) flushReferrals() error {
+	rs := u.referrals
+	if rs == nil {
+		return nil
+	}
+	now := Micros(u.now)
+	var codes, refs, ins [][]any
+	for _, c := range rs.newCodes {
+		codes = append(codes, []any{c[1], c[0], now})
+	}
+	for _, r := range rs.newRefs {
+		refs = append(refs, []any{r.MemberID, r.ReferrerID, now})
+	}
+	if err := u.bulkInsert("referral_codes", []string{"code", "member_id", "created_at"}, codes, ""); err != nil {
+		return err
+	}
+	if err := u.bulkInsert("referrals", []string{"member_id", "referrer_id", "created_at"}, refs, ""); err != nil {
+		return err
+	}
+	for _, r := range rs.dirty {
+		if r.New {
+			ins = append(ins, []any{r.PurchaseID, r.Level, r.MemberID, r.LotID, r.Points, r.ReversedPoints, now})
+			continue
+		}
+		if _, err := u.exec(`UPDATE referral_rewards SET reversed_points = ? WHERE purchase_id = ? AND level = ?`, r.ReversedPoints, r.PurchaseID, r.Level); err != nil {
+			return fmt.Errorf("update referral reward: %w", err)
+		}
+	}
+	return u.bulkInsert("referral_rewards", []string{"purchase_id", "level", "member_id", "lot_id", "points", "reversed_points", "created_at"}, ins, "")
+}
+
+// ReferralOf answers a member's referral standing: their code (if they
+// have one) and who referred them ("" for nobody).
+func (db *DB) ReferralOf(ctx context.Context, memberID string) (code, referredBy string, err error) {
+	if err := db.R.GetContext(ctx, &code, `SELECT code FROM referral_codes WHERE member_id = ?`, memberID); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", "", fmt.Errorf("referral code: %w", err)
+	}
+	if err := db.R.GetContext(ctx, &referredBy, `SELECT referrer_id FROM referrals WHERE member_id = ?`, memberID); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", "", fmt.Errorf("referrer: %w", err)
+	}
+	return code, referredBy, nil
+}
