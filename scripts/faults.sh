@@ -18,6 +18,7 @@
 #                            ./soak-DATE); fails on growth
 #   FAULTS_RUN=REGEXP        only these scenarios (go test -run)
 #   FAULTS_REPORT=FILE       keep the JSON report lines (default: a temp file)
+#   FAULTS_LOG_DIR=DIR       append every gateway's whole log to DIR/NAME.log
 #   LIANMENG_TEST_MYSQL_DSN  shared server for the gateway scenarios' MariaDB
 #                            half (default root@tcp(127.0.0.1:3306)/test)
 set -euo pipefail

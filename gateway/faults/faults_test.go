@@ -404,28 +404,25 @@ func dialectName(driver string) string {
 	return driver
 }
 
-// TestSQLiteDiskFull puts the SQLite database on a small tmpfs, fills the
-// filesystem under load, then frees the space: while it is full writes are
-// refused with a clear error and nothing acknowledged is lost; afterwards
-// the gateway takes writes again by itself. Skipped (with a message) where
-// the test cannot mount a tmpfs (not root, or no mount permission).
+// TestSQLiteDiskFull puts the SQLite database on a small tmpfs and, under
+// load, fills the filesystem and keeps it full (a runaway file takes every
+// byte that appears, as a log filling a disk would). While it is full,
+// writes are refused with 503 storage_full and Retry-After and /readyz
+// answers 503; once the space is freed the running gateway takes writes
+// again by itself and /readyz is 200. Then the disk is filled again and
+// the gateway killed: restarted on the full disk it either comes up
+// refusing writes or exits naming the full filesystem, and once space is
+// freed it starts and takes writes. Nothing acknowledged is lost or
+// doubled. Skipped (with a message) where the test cannot mount a tmpfs
+// (not root, or no mount permission).
 func TestSQLiteDiskFull(t *testing.T) {
-	if !long() {
-		// Known defect (issue 19 note): once the filesystem filled, the
-		// gateway's retried writes grow the SQLite WAL into the space that
-		// is freed again, so it keeps answering storage_full (and cannot
-		// even restart) until the WAL is checkpointed and truncated. Until
-		// that is fixed the scenario runs only in the long form, where it
-		// fails, so that CI stays a signal for lost and doubled writes.
-		t.Skip("known defect: no recovery after SQLITE_FULL (the WAL grows into freed space); runs with FAULTS_LONG=1")
-	}
 	sz := sizes()
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "small")
 	if err := os.Mkdir(mnt, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=96m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a small tmpfs for the disk-full scenario (needs root and mount permission): %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
@@ -434,50 +431,141 @@ func TestSQLiteDiskFull(t *testing.T) {
 	g.start()
 	l := newLoad(t, runID("d"), []string{g.base()}, sz.merchants, sz.members, g.signinCode)
 	l.start(sz.clients)
-	time.Sleep(jitter(sz.between))
 
-	// Fill the filesystem to the last byte.
-	filler := filepath.Join(mnt, "filler")
-	f, err := os.Create(filler)
+	// whileFull checks, for d, that writes are refused with storage_full
+	// (with Retry-After) and that /readyz answers 503 at least once.
+	whileFull := func(when string, d time.Duration) {
+		before := l.transientCount("503 storage_full")
+		readyDown := false
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			if status, _ := readyz(g.base()); status == 503 {
+				readyDown = true
+			}
+		}
+		if l.transientCount("503 storage_full") == before {
+			t.Errorf("%s: no write was answered 503 storage_full (retried answers: %v)", when, l.transientSnapshot())
+		}
+		if !readyDown {
+			t.Errorf("%s: /readyz never answered 503", when)
+		}
+	}
+
+	// 1. Full under load, then 8 MiB freed (less than the clients' retried
+	// writes would take before a checkpoint could use it): the running
+	// gateway recovers by itself.
+	time.Sleep(jitter(sz.between))
+	fill := startFiller(t, filepath.Join(mnt, "filler"))
+	full := time.Now()
+	whileFull("while the filesystem was full", 3*time.Second)
+	freed := fill.giveBack(8 << 20)
+	var recover []time.Duration
+	d, ok := l.waitAck(freed, 60*time.Second)
+	if !ok {
+		du, _ := exec.Command("sh", "-c", "ls -la "+mnt+"; df -k "+mnt).CombinedOutput()
+		t.Fatalf("no write acknowledged within 60 s of freeing the space (full for %s)\n%s\n%s", freed.Sub(full), du, tail(g.logs(), 4000))
+	}
+	recover = append(recover, d)
+	if err := g.waitReady(30 * time.Second); err != nil {
+		t.Errorf("after the space was freed: %v", err)
+	}
+
+	// 2. Full again, and a crash: restarted on the full disk, serve comes
+	// up refusing writes, or exits and names the full filesystem (SQLite
+	// cannot rebuild a crashed WAL's index without a little space); it
+	// needs no new key file either way. Freed, it starts and recovers.
+	time.Sleep(jitter(sz.between))
+	fill1 := fill
+	fill = startFiller(t, filepath.Join(mnt, "filler2"))
+	time.Sleep(time.Second)
+	g.kill()
+	if g.tryStart(30 * time.Second) {
+		whileFull("after a restart on the full disk", 3*time.Second)
+		g.kill()
+	} else if logs := g.logs(); !strings.Contains(logs, "the filesystem holding it is full") {
+		t.Errorf("serve exited on the full disk without saying the filesystem is full:\n%s", tail(logs, 2000))
+	}
+	fill1.giveBack(-1)
+	freed = fill.giveBack(-1)
+	g.start()
+	if d, ok = l.waitAck(freed, 60*time.Second); !ok {
+		t.Fatalf("no write acknowledged within 60 s of freeing the space and restarting\n%s", tail(g.logs(), 4000))
+	}
+	recover = append(recover, d)
+	time.Sleep(sz.tail)
+	l.halt()
+	if n := l.transientCount("503 storage_full no Retry-After"); n > 0 {
+		t.Errorf("%d storage_full answers had no Retry-After", n)
+	}
+	l.check(t, store.SQLite, dsn, g)
+	l.report("sqlite-disk-full", "sqlite-tmpfs", 2, recover).emit(t)
+	g.stop()
+}
+
+// filler keeps a filesystem full: it writes to its file until the disk
+// refuses, and takes again whatever space appears until giveBack.
+type filler struct {
+	path string
+	stop chan struct{}
+	done chan struct{}
+	f    *os.File
+}
+
+func startFiller(t *testing.T, path string) *filler {
+	t.Helper()
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	fl := &filler{path: path, stop: make(chan struct{}), done: make(chan struct{}), f: f}
 	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	for _, n := range []int{64 << 10, 4 << 10, 512} {
-		for {
-			if _, err := f.Write(buf[:n]); err != nil {
-				break
+	fillUp := func() {
+		for _, n := range []int{1 << 20, 64 << 10, 4 << 10, 512} {
+			for {
+				if _, err := f.Write(buf[:n]); err != nil {
+					break
+				}
 			}
 		}
 	}
-	f.Close()
-	full := time.Now()
-	before := l.transientCount("")
-	time.Sleep(3 * time.Second)
-	refused := l.transientCount("") - before
-	t.Logf("while full: %d answers retried; transient: %v", refused, l.transientSnapshot())
-	status, _ := readyz(g.base())
-	t.Logf("/readyz while full: %d", status)
+	fillUp()
+	go func() {
+		defer close(fl.done)
+		for {
+			select {
+			case <-fl.stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				fillUp()
+			}
+		}
+	}()
+	t.Cleanup(func() { fl.giveBack(-1) })
+	return fl
+}
 
-	os.Remove(filler)
-	freed := time.Now()
-	d, ok := l.waitAck(freed, 60*time.Second)
-	if !ok {
-		t.Fatalf("no write acknowledged within 60 s of freeing the space (full for %s)\n%s", freed.Sub(full), g.logs())
+// giveBack stops the filler and frees n bytes of its file (all of it, and
+// the file, if n < 0); it returns when.
+func (fl *filler) giveBack(n int64) time.Time {
+	select {
+	case <-fl.stop:
+	default:
+		close(fl.stop)
 	}
-	time.Sleep(sz.tail)
-	l.halt()
-	if refused == 0 {
-		t.Errorf("no write was refused while the filesystem was full")
+	<-fl.done
+	if fi, err := fl.f.Stat(); err == nil && n >= 0 && n < fi.Size() {
+		fl.f.Truncate(fi.Size() - n)
+	} else {
+		fl.f.Close()
+		os.Remove(fl.path)
 	}
-	l.check(t, store.SQLite, dsn, g)
-	l.report("sqlite-disk-full", "sqlite-tmpfs", 1, []time.Duration{d}).emit(t)
-	g.stop()
+	return time.Now()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
 
 // TestInstances runs three gateways on one MariaDB (a private server)

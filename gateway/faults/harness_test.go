@@ -107,6 +107,22 @@ func (g *gateway) base() string { return "http://127.0.0.1:" + strconv.Itoa(g.po
 // start runs serve and waits until /readyz answers 200.
 func (g *gateway) start() {
 	g.t.Helper()
+	g.run()
+	if err := g.waitReady(90 * time.Second); err != nil {
+		g.t.Fatalf("%s: %v\n%s", g.name, err, g.logs())
+	}
+}
+
+// tryStart runs serve and reports whether it answers /healthz within d
+// (false if it exited first: its log says why).
+func (g *gateway) tryStart(within time.Duration) bool {
+	g.t.Helper()
+	g.run()
+	return g.waitPath("/healthz", within) == nil
+}
+
+func (g *gateway) run() {
+	g.t.Helper()
 	cmd := exec.Command(binary, "serve")
 	cmd.Dir = g.dir
 	cmd.Env = append(append([]string(nil), g.env...), "LIANMENG_LISTEN=127.0.0.1:"+strconv.Itoa(g.port))
@@ -131,9 +147,6 @@ func (g *gateway) start() {
 		cmd.Wait()
 		close(done)
 	}()
-	if err := g.waitReady(90 * time.Second); err != nil {
-		g.t.Fatalf("%s: %v\n%s", g.name, err, g.logs())
-	}
 }
 
 // record keeps the last log lines and the sign-in codes the dev sender
@@ -145,6 +158,12 @@ func (g *gateway) record(line string) {
 		g.log = g.log[200:]
 	}
 	g.log = append(g.log, line)
+	if dir := os.Getenv("FAULTS_LOG_DIR"); dir != "" {
+		if f, err := os.OpenFile(filepath.Join(dir, g.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
 	if strings.Contains(line, "purpose=member_signin") {
 		var to, code string
 		for _, f := range strings.Fields(line) {
@@ -172,6 +191,11 @@ func (g *gateway) logs() string {
 }
 
 func (g *gateway) waitReady(within time.Duration) error {
+	return g.waitPath("/readyz", within)
+}
+
+// waitPath waits until path answers 200.
+func (g *gateway) waitPath(path string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
@@ -183,7 +207,7 @@ func (g *gateway) waitReady(within time.Duration) error {
 			return fmt.Errorf("serve exited before it was ready")
 		default:
 		}
-		resp, err := hc.Get(g.base() + "/readyz")
+		resp, err := hc.Get(g.base() + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -191,7 +215,7 @@ func (g *gateway) waitReady(within time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("/readyz not 200 within %s (last: %v)", within, err)
+			return fmt.Errorf("%s not 200 within %s (last: %v)", path, within, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -64,6 +64,15 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if db.walPath == "" {
 		return db.runTx(ctx, db.W.BeginTxx, fn)
 	}
+	if err := db.storageReady(ctx); err != nil {
+		return err
+	}
+	return db.noteStorageFull(db.inSyncedTx(ctx, fn))
+}
+
+// inSyncedTx runs fn in a transaction on SQLite's writer connection that
+// commits with synchronous=FULL.
+func (db *DB) inSyncedTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	conn, err := db.W.Connx(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

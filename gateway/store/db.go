@@ -65,6 +65,7 @@ type DB struct {
 	pii     atomic.Pointer[pii.Keyring] // see SetPII
 	hooks   endpointCache               // active webhook endpoints for the outbox (outbox.go)
 
+	gate      storageGate   // SQLite: writes paused after a full disk (storagefull.go)
 	stopCkpt  chan struct{} // SQLite background checkpointer
 	ckptDone  chan struct{}
 	closeOnce sync.Once
@@ -136,7 +137,7 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	w.SetConnMaxLifetime(0)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, fullHint(path, err))
 	}
 	if err := restrictSidecars(path); err != nil {
 		w.Close()
@@ -150,7 +151,11 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	c, err := sql.Open("sqlite", "file:"+path+"?"+strings.ReplaceAll(pragmas.Encode(), url.QueryEscape("query_only(1)"), url.QueryEscape("query_only(0)")))
+	// The checkpointer waits at most 100 ms for readers and the writer when
+	// it truncates the WAL (see checkpointer), instead of 10 s.
+	cpragmas := strings.ReplaceAll(pragmas.Encode(), url.QueryEscape("query_only(1)"), url.QueryEscape("query_only(0)"))
+	cpragmas = strings.ReplaceAll(cpragmas, url.QueryEscape("busy_timeout(10000)"), url.QueryEscape("busy_timeout(100)"))
+	c, err := sql.Open("sqlite", "file:"+path+"?"+cpragmas)
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -158,6 +163,7 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	}
 	c.SetMaxOpenConns(1)
 	db := &DB{W: w, R: r, Dialect: SQLite, walPath: path + "-wal", stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
+	db.reclaimAtOpen(ctx) // storagefull.go
 	go db.checkpointer(c)
 	return db, nil
 }
@@ -211,9 +217,23 @@ func restrictSidecars(path string) error {
 	return nil
 }
 
+// walTruncateSize bounds the WAL file. SQLite starts the WAL again from
+// its beginning only when a write begins after a checkpoint copied all of
+// it and no reader still uses it; under steady load that moment may not
+// come for a long time, and the file, which SQLite never shrinks, grows
+// to the autocheckpoint size and beyond. Past this size the checkpointer
+// truncates it.
+const walTruncateSize = 32 << 20
+
 // checkpointer copies the WAL into the database file in the background
 // (PASSIVE: it never blocks the writer or readers), so the WAL stays short
-// without the writer paying for it.
+// without the writer paying for it. When the WAL file has grown past
+// walTruncateSize it runs a TRUNCATE checkpoint instead, which holds new
+// writes back while it waits (at most the connection's 100 ms busy
+// timeout, else it is tried on the next tick) for readers to finish, then
+// copies the rest and cuts the file to zero bytes. On a small disk that
+// keeps the WAL from taking the space the database file needs to take in
+// its content (storagefull.go).
 func (db *DB) checkpointer(c *sql.DB) {
 	defer close(db.ckptDone)
 	defer c.Close()
@@ -225,7 +245,11 @@ func (db *DB) checkpointer(c *sql.DB) {
 			return
 		case <-t.C:
 			// Errors (busy, closed) are retried on the next tick.
-			c.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			mode := "PASSIVE"
+			if fi, err := os.Stat(db.walPath); err == nil && fi.Size() > walTruncateSize {
+				mode = "TRUNCATE"
+			}
+			c.Exec("PRAGMA wal_checkpoint(" + mode + ")")
 		}
 	}
 }
@@ -312,12 +336,14 @@ func (db *DB) Close() error {
 	return err
 }
 
-// Ping checks that the database answers (for /readyz).
+// Ping checks that the database answers and takes writes (for /readyz):
+// while writes are paused after a full disk it fails (and tries to resume
+// them, see storageReady).
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.W.PingContext(ctx); err != nil {
 		return err
 	}
-	return nil
+	return db.storageReady(ctx)
 }
 
 // Now returns the current time in the store's unit (Unix microseconds).

@@ -261,6 +261,15 @@ func (db *DB) RecentEarnPurchases(ctx context.Context, merchantID string, n int)
 // alliance policy (-1) concrete, once, so that a later change of the
 // policy's defaults cannot change a published version's terms.
 func (db *DB) PinInheritedTerms(ctx context.Context, p points.Policy) error {
+	// Usually there is nothing left to pin: then nothing is written, so
+	// that serve also starts on a full disk (storagefull.go).
+	var n int
+	if err := db.R.GetContext(ctx, &n, `SELECT COUNT(*) FROM rule_versions WHERE release_delay_s < 0 OR validity_s < 0`); err != nil {
+		return fmt.Errorf("pin inherited terms: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE rule_versions SET release_delay_s = ? WHERE release_delay_s < 0`, int64(p.ReleaseDelay/time.Second)); err != nil {
 			return fmt.Errorf("pin release delay: %w", err)

@@ -65,7 +65,7 @@ func IsStorageFull(err error) bool {
 	if errors.As(err, &me) {
 		return me.Number == 1114 || me.Number == 1021
 	}
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrStorageFull) {
 		return true
 	}
 	s := err.Error()

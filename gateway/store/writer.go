@@ -335,9 +335,18 @@ func (w *Writer) run(batch []*Op) {
 		for i := range results {
 			results[i] = syncFailed(err)
 		}
+	} else if err := w.db.storageReady(context.Background()); err != nil {
+		// Paused after a full disk (storagefull.go): nothing is tried.
+		results = make([]OpResult, len(batch))
+		for i := range results {
+			results[i] = OpResult{Err: err}
+		}
 	} else {
 		results = w.commit(batch, true)
 		w.batchSize.Observe(float64(len(batch)))
+		for i := range results {
+			results[i].Err = w.db.noteStorageFull(results[i].Err)
+		}
 	}
 	if w.syncq != nil {
 		w.syncq <- committed{batch, results}

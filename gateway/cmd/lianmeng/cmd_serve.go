@@ -128,7 +128,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	// release and validity: fix them now, so later policy edits cannot
 	// change a published version's terms.
 	if err := db.PinInheritedTerms(ctx, cfg.Points.Policy()); err != nil {
-		return err
+		return fmt.Errorf("pin the inherited terms of rule versions: %w", err)
 	}
 	reg := prometheus.NewRegistry()
 	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(),

@@ -14,7 +14,9 @@ import (
 )
 
 // WriteExclusive creates path holding data with the given mode, unless path
-// already exists, in which case it reports false and leaves path alone.
+// already exists, in which case it reports false and leaves path alone
+// without writing anything (so a process restarting on a full disk still
+// starts with the keys it has).
 //
 // It writes a temporary file in the same directory, fsyncs it, hard-links it
 // to path (which fails if path exists, so the first of racing creators wins
@@ -22,6 +24,9 @@ import (
 // fsyncs the directory, so a power loss right after WriteExclusive returns
 // cannot leave path empty or missing.
 func WriteExclusive(path string, data []byte, mode os.FileMode) (created bool, err error) {
+	if _, err := os.Lstat(path); err == nil {
+		return false, nil
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-key-*")
 	if err != nil {

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package store
+
+func diskFree(string) (uint64, bool) { return 0, false }
