@@ -52,7 +52,17 @@ func newMerchant(t *testing.T, db *store.DB) string {
 	return m.ID
 }
 
+// TestPlanAndCommit runs on both databases, with the plan's external sort
+// in memory and spilling to disk every record (repeats found across runs).
 func TestPlanAndCommit(t *testing.T) {
+	t.Run("in-memory", testPlanAndCommit)
+	t.Run("spilled", func(t *testing.T) {
+		defer legacy.SpillEvery(1)()
+		testPlanAndCommit(t)
+	})
+}
+
+func testPlanAndCommit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -74,10 +84,15 @@ func TestPlanAndCommit(t *testing.T) {
 		}}); err != nil {
 			t.Fatal(err)
 		}
-		o := legacy.Options{MerchantID: m, Format: legacy.CSV, MinValidity: 30 * 24 * time.Hour, Chunk: 2, Now: func() time.Time { return now }}
+		o := legacy.Options{MerchantID: m, Format: legacy.CSV, MinValidity: 30 * 24 * time.Hour, Chunk: 2, Now: func() time.Time { return now },
+			TempDir: t.TempDir()}
 		rep, err := legacy.Plan(ctx, db, svc, source(badCSV), o)
 		if err != nil {
 			t.Fatal(err)
+		}
+		defer rep.Close()
+		if rep.Repeats.Len() != 1 {
+			t.Fatalf("%d repeated lines, want 1", rep.Repeats.Len())
 		}
 		var got []string
 		for _, e := range rep.Errors {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"time"
 
@@ -32,6 +31,8 @@ type Options struct {
 	Now   func() time.Time
 	// Progress is told bytes read of the file's size, per phase.
 	Progress func(phase string, done, total int64)
+	// TempDir holds the plan's scratch files (default: os.TempDir()).
+	TempDir string
 }
 
 func (o *Options) defaults() {
@@ -59,9 +60,13 @@ type Report struct {
 	NewMembers int   // distinct identities that will become members
 	ErrorCount int
 	Errors     []*LineError // the first MaxReported, in line order
-	// Repeats are the lines repeating an earlier one: Commit skips them.
-	Repeats map[int]bool
+	// Repeats are the lines repeating an earlier one, kept on disk:
+	// Commit skips them. Close removes the file.
+	Repeats *LineSet
 }
+
+// Close removes the report's scratch file.
+func (r *Report) Close() error { return r.Repeats.Close() }
 
 // check validates one row's reading and form (repeats are found by Plan).
 func check(svc *points.Service, r Row, now time.Time) *LineError {
@@ -82,19 +87,13 @@ func check(svc *points.Service, r Row, now time.Time) *LineError {
 	return nil
 }
 
-// seenRow is what Plan keeps of a valid row to find repeats once the file
-// is read: 24 bytes, where a map entry costs about twice that.
-type seenRow struct {
-	fp     uint64
-	points int64
-	line   int32
-	known  bool // the member exists
-}
-
 // Plan reads the whole file once: it checks every row, finds which
 // members exist, and names the import by the file's SHA-256. It writes
-// nothing.
-func Plan(ctx context.Context, members Members, svc *points.Service, src Source, o Options) (Report, error) {
+// nothing to the database. Its memory does not grow with the file: the
+// valid rows' fingerprints (to find repeated rows) and the new members'
+// (to count them once) go through an external sort on scratch files in
+// o.TempDir, and the repeated lines are kept on disk for Commit.
+func Plan(ctx context.Context, members Members, svc *points.Service, src Source, o Options) (rep Report, err error) {
 	o.defaults()
 	f, size, err := src()
 	if err != nil {
@@ -107,9 +106,11 @@ func Plan(ctx context.Context, members Members, svc *points.Service, src Source,
 		return Report{}, err
 	}
 	now := o.Now()
-	rep := Report{Repeats: map[int]bool{}}
-	var rows []seenRow
-	var newIDs []uint64
+	// seen: k = the row's fingerprint, v = line<<1 | known member, w = points.
+	seen, newIDs, repeats := newSorter(o.TempDir), newSorter(o.TempDir), newSorter(o.TempDir)
+	defer seen.close()
+	defer newIDs.close()
+	defer repeats.close()
 	for n := 0; ; n++ {
 		r, err := rd.Next()
 		if err == io.EOF {
@@ -125,16 +126,20 @@ func Plan(ctx context.Context, members Members, svc *points.Service, src Source,
 		}
 		rep.Valid++
 		rep.Points += r.Points
-		sr := seenRow{fp: fingerprint(r.ImportRow), points: r.Points, line: int32(r.Line)}
+		sr := rec{k: fingerprint(r.ImportRow), v: uint64(r.Line) << 1, w: r.Points}
 		if _, err := members.FindMember(ctx, o.MerchantID, r.Member); err == nil {
 			rep.Matches++
-			sr.known = true
+			sr.v |= 1
 		} else if errors.Is(err, points.ErrNotFound) {
-			newIDs = append(newIDs, fingerprint(points.ImportRow{Member: r.Member}))
+			if err := newIDs.add(rec{k: fingerprint(points.ImportRow{Member: r.Member})}); err != nil {
+				return Report{}, err
+			}
 		} else {
 			return Report{}, err
 		}
-		rows = append(rows, sr)
+		if err := seen.add(sr); err != nil {
+			return Report{}, err
+		}
 		if n%1024 == 0 {
 			o.Progress("checking", rd.Bytes, size)
 			if err := ctx.Err(); err != nil {
@@ -146,35 +151,47 @@ func Plan(ctx context.Context, members Members, svc *points.Service, src Source,
 	if _, err := io.Copy(h, f); err != nil { // anything after the last line
 		return Report{}, err
 	}
-	// Repeats: the same content as an earlier line (sorted by content,
-	// then line, the first of each run is the original).
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].fp != rows[j].fp {
-			return rows[i].fp < rows[j].fp
+	// Repeats: the same content as an earlier line (in content order, then
+	// line order, the first of each run is the original).
+	var first rec
+	var errs []*LineError
+	if err := seen.each(func(r rec) error {
+		if r.k != first.k || first.v == 0 {
+			first = r
+			return nil
 		}
-		return rows[i].line < rows[j].line
-	})
-	for i := 1; i < len(rows); i++ {
-		if rows[i].fp != rows[i-1].fp {
-			continue
-		}
-		first := i - 1
-		for first > 0 && rows[first-1].fp == rows[i].fp {
-			first--
-		}
-		d := rows[i]
-		rep.Repeats[int(d.line)] = true
+		line := int(r.v >> 1)
 		rep.Valid--
-		rep.Points -= d.points
-		if d.known {
+		rep.Points -= r.w
+		if r.v&1 == 1 {
 			rep.Matches--
 		}
-		rep.add(&LineError{Line: int(d.line), Code: points.CodeImportDup, Message: fmt.Sprintf("the same row as line %d", rows[first].line)})
+		if len(rep.Errors)+len(errs) < MaxReported {
+			errs = append(errs, &LineError{Line: line, Code: points.CodeImportDup, Message: fmt.Sprintf("the same row as line %d", first.v>>1)})
+		}
+		rep.ErrorCount++
+		return repeats.add(rec{k: uint64(line)})
+	}); err != nil {
+		return Report{}, err
 	}
-	rows = nil
+	rep.Errors = append(rep.Errors, errs...)
 	sort.Slice(rep.Errors, func(i, j int) bool { return rep.Errors[i].Line < rep.Errors[j].Line })
-	slices.Sort(newIDs)
-	rep.NewMembers = len(slices.Compact(newIDs))
+	if len(rep.Errors) > MaxReported { // keep the first lines
+		rep.Errors = rep.Errors[:MaxReported]
+	}
+	var last uint64
+	if err := newIDs.each(func(r rec) error {
+		if rep.NewMembers == 0 || r.k != last {
+			rep.NewMembers++
+			last = r.k
+		}
+		return nil
+	}); err != nil {
+		return Report{}, err
+	}
+	if rep.Repeats, err = writeLineSet(o.TempDir, repeats); err != nil {
+		return Report{}, err
+	}
 	rep.ImportID = "imp_" + hex.EncodeToString(h.Sum(nil))[:32]
 	return rep, nil
 }
@@ -198,6 +215,7 @@ type Result struct {
 func Commit(ctx context.Context, svc *points.Service, submit func(points.Command) (any, error), src Source, plan Report, o Options) (Result, error) {
 	importID := plan.ImportID
 	o.defaults()
+	plan.Repeats.rewind()
 	f, size, err := src()
 	if err != nil {
 		return Result{}, err
@@ -234,8 +252,13 @@ func Commit(ctx context.Context, svc *points.Service, submit func(points.Command
 		if err != nil {
 			return res, err
 		}
-		if check(svc, r, now) != nil || plan.Repeats[r.Line] {
+		if check(svc, r, now) != nil {
 			continue // reported by the plan; nothing is committed for it
+		}
+		if again, err := plan.Repeats.Has(r.Line); err != nil {
+			return res, err
+		} else if again {
+			continue
 		}
 		chunk = append(chunk, r.ImportRow)
 		if len(chunk) == o.Chunk {

@@ -117,6 +117,7 @@ func cmdImport(o importOptions, path string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer rep.Close() // its scratch file of repeated lines
 	for _, e := range rep.Errors {
 		fmt.Fprintln(stdout, e.Error())
 	}
