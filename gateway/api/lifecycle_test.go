@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +68,9 @@ func TestLifecycleOverHTTP(t *testing.T) {
 		}
 		if len(log.Notices) != 1 || log.Notices[0].Kind != rules.NoticeMerchantExit || !log.Notices[0].EffectiveAt.Equal(e.EffectiveAt) || log.Notices[0].NoticeDays != 30 {
 			t.Fatalf("rule log notices: %+v", log.Notices)
+		}
+		if feed := fndReq(t, "GET", base+"/v1/public/rules/"+mid+"/feed.atom", nil).expectOK(t).Body; !strings.Contains(string(feed), "merchant exit announced") {
+			t.Fatalf("the Atom feed does not announce the exit: %s", feed)
 		}
 		var pub publicLifecycle
 		if err := json.Unmarshal(fndReq(t, "GET", base+"/v1/public/lifecycle", nil).expectOK(t).Body, &pub); err != nil || len(pub.Exits) != 1 || pub.WindDown != nil {

@@ -60,6 +60,14 @@ func (l Log) Atom(self string, now time.Time) ([]byte, error) {
 			latest = later(latest, *v.PublishedAt)
 		}
 	}
+	// The merchant's exit and the wind-down, newest announcement first.
+	for i := len(l.Notices) - 1; i >= 0; i-- {
+		n := l.Notices[i]
+		f.Entries = append([]atomEntry{{ID: fmt.Sprintf("%s#%s-%d", self, n.Kind, n.AnnouncedAt.UnixMicro()), Title: strings.ReplaceAll(n.Kind, "_", " ") + " announced",
+			Updated: n.AnnouncedAt.UTC().Format(time.RFC3339Nano), Content: atomContent{Type: "text",
+				Body: fmt.Sprintf("Effective %s (%d days' notice). %s", n.EffectiveAt.UTC().Format(time.RFC3339), n.NoticeDays, n.Summary)}}}, f.Entries...)
+		latest = later(latest, n.AnnouncedAt)
+	}
 	if !latest.IsZero() {
 		f.Updated = latest.UTC().Format(time.RFC3339Nano)
 	}
