@@ -3,12 +3,13 @@
 // an import would do (a dry run), and commits the valid rows in chunks
 // through the batching writer as points.ImportCommand, each row once.
 //
-// Memory is the chunk, plus 24 bytes per valid row (and 8 per row of a new
-// member) kept by the plan to find repeated rows and count new members
-// once the file is read; the file is read twice (plan, then commit), never
-// held. An interrupted import resumes by running it again: the import's id
-// is the file's SHA-256, and a row already imported is skipped by its
-// record (points.PurchaseImport), never imported twice.
+// Memory does not grow with the file: the chunk, and the plan's external
+// sort (spill.go) of the valid rows' fingerprints, which finds repeated
+// rows and counts new members on scratch files; the file is read twice
+// (plan, then commit), never held. An interrupted import resumes by
+// running it again: the import's id is the file's SHA-256, and a row
+// already imported is skipped by its record (points.PurchaseImport), never
+// imported twice.
 package legacy
 
 import (
