@@ -19,6 +19,8 @@ func (s *Server) routesRules() {
 	if c, ok := s.svc.Rules.(rules.PluginConfigChecker); ok {
 		s.rules.Plugins = c // the plugins loaded check a version's configuration of them
 	}
+	// and compare two configurations of one plugin on the corpus.
+	s.rules.Evaluator = s.svc.Rules
 	op := s.operatorAuth
 	s.handle(fiber.MethodGet, "/v1/operator/merchants/:merchant/rules", op, s.listRuleVersions)
 	s.handle(fiber.MethodPost, "/v1/operator/merchants/:merchant/rules/drafts", op, s.createRuleDraft)

@@ -97,6 +97,8 @@ func describe(t Terms) string {
 	switch {
 	case t.Expression != "":
 		fmt.Fprintf(&b, "Points by the rule expression: %s. ", t.Expression)
+	case t.RulePlugin != "" && len(t.RulePluginConfig) > 0:
+		fmt.Fprintf(&b, "Points by the %s rule plugin, configured with %s. ", t.RulePlugin, t.RulePluginConfig)
 	case t.RulePlugin != "":
 		fmt.Fprintf(&b, "Points by the %s rule plugin. ", t.RulePlugin)
 	default:
@@ -104,6 +106,12 @@ func describe(t Terms) string {
 	}
 	if t.MaxPoints > 0 {
 		fmt.Fprintf(&b, "At most %d points per purchase. ", t.MaxPoints)
+	}
+	if t.MemberDayCap > 0 {
+		fmt.Fprintf(&b, "At most %d points per member per day. ", t.MemberDayCap)
+	}
+	if t.MemberMonthCap > 0 {
+		fmt.Fprintf(&b, "At most %d points per member per month. ", t.MemberMonthCap)
 	}
 	if len(t.ExcludedCategories) > 0 {
 		fmt.Fprintf(&b, "No points on: %s. ", strings.Join(t.ExcludedCategories, ", "))

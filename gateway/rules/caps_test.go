@@ -1,7 +1,11 @@
 package rules_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +161,63 @@ func TestPluginConfigTerm(t *testing.T) {
 	cs := rules.Diff(&tr, nw, policy(), nil)
 	if len(cs) != 1 || cs[0].Term != "rule_plugin_config" || !cs[0].LessFavourable {
 		t.Fatalf("config change: %+v", cs)
+	}
+}
+
+// fakeStore keeps drafts in memory (only what CreateDraft uses).
+type fakeStore struct {
+	rules.Store
+	drafts []rules.Version
+}
+
+func (f *fakeStore) RuleVersions(context.Context, string) ([]rules.Version, error) { return f.drafts, nil }
+func (f *fakeStore) CreateRuleDraft(_ context.Context, v rules.Version) (rules.Version, error) {
+	v.ID = int64(len(f.drafts) + 1)
+	f.drafts = append(f.drafts, v)
+	return v, nil
+}
+
+type checker map[string]error
+
+func (c checker) CheckRuleConfig(_ context.Context, plugin string, config []byte) error { return c[string(config)] }
+
+// A draft's plugin configuration is checked by the plugin when drafted:
+// refused (400 rule_plugin_config_invalid) or, with the plugin unreachable,
+// not stored either (503).
+func TestDraftPluginConfigChecked(t *testing.T) {
+	st := &fakeStore{}
+	svc := &rules.Service{Policy: policy(), Notice: rules.DefaultNotice, Store: st,
+		Plugins: checker{`{"bad":1}`: fmt.Errorf("%w: fuel: no grades", rules.ErrPluginConfig), `{"down":1}`: errors.New("plugin down")}}
+	ctx := context.Background()
+	d := rules.Draft{RulePlugin: "fuel", RulePluginConfig: json.RawMessage(`{"bad": 1}`)}
+	_, err := svc.CreateDraft(ctx, "m", d, "x")
+	var re *rules.Error
+	if !errors.As(err, &re) || re.Code != rules.CodePluginConfigInvalid || re.Status != 400 {
+		t.Fatalf("refused config: %v", err)
+	}
+	d.RulePluginConfig = json.RawMessage(`{"down":1}`)
+	if _, err := svc.CreateDraft(ctx, "m", d, "x"); !errors.As(err, &re) || re.Status != 503 {
+		t.Fatalf("plugin down: %v", err)
+	}
+	if len(st.drafts) != 0 {
+		t.Fatalf("refused drafts were stored: %+v", st.drafts)
+	}
+	d.RulePluginConfig = json.RawMessage(`{"good": 1}`)
+	v, err := svc.CreateDraft(ctx, "m", d, "x")
+	if err != nil || string(v.Terms.RulePluginConfig) != `{"good":1}` {
+		t.Fatalf("accepted: %+v %v", v, err)
+	}
+	// The public log says it in plain words, with the caps.
+	v.Terms.MemberDayCap, v.Terms.MemberMonthCap = 150, 400
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v.Status, v.Number, v.PublishedAt, v.EffectiveAt = rules.StatusPublished, 1, &now, &now
+	feed, err := (rules.Log{MerchantID: "m", History: []rules.Version{v}}).Atom("https://example.test/feed", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`configured with {&#34;good&#34;:1}`, "At most 150 points per member per day", "At most 400 points per member per month"} {
+		if !strings.Contains(string(feed), want) {
+			t.Errorf("feed lacks %q:\n%s", want, feed)
+		}
 	}
 }

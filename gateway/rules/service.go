@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,73 @@ type Service struct {
 	// Plugins checks a draft's rule_plugin_config with its plugin (nil:
 	// only its form is checked; the plugin refuses it at the first earn).
 	Plugins PluginConfigChecker
+	// Evaluator runs the comparison corpus through a rule plugin, so that
+	// another configuration of the plugin in effect is judged by the points
+	// it awards (nil: such a change counts as less favourable).
+	Evaluator points.RuleEvaluator
+}
+
+// pluginJudgement is the corpus comparison of two configurations of one
+// rule plugin, made before the publication's transaction (plugins are
+// never called while it holds the rule set), valid only if the version in
+// effect is still activeNumber when the check runs.
+type pluginJudgement struct {
+	activeNumber int64
+	fewer        *Change // nil: no corpus purchase earns fewer points
+}
+
+// judgePluginConfig compares, when the draft keeps the plugin in effect
+// with another configuration, what both configurations award on the
+// corpus. nil when there is nothing to judge or the plugin cannot answer
+// for every purchase (the change then stays less favourable).
+func (s *Service) judgePluginConfig(ctx context.Context, merchantID string, active *Version, draft Terms, corpus []Purchase) *pluginJudgement {
+	if s.Evaluator == nil || active == nil || draft.RulePlugin == "" || active.Terms.RulePlugin != draft.RulePlugin ||
+		bytes.Equal(active.Terms.RulePluginConfig, draft.RulePluginConfig) {
+		return nil
+	}
+	j := &pluginJudgement{activeNumber: active.Number}
+	var worse int
+	for _, pu := range corpus {
+		in := points.RuleInput{MerchantID: merchantID, OrderID: "corpus", AmountFen: pu.AmountFen, Items: pu.Items, OccurredAt: corpusTime}
+		in.PluginConfig = active.Terms.RulePluginConfig
+		o, err := s.Evaluator.EvaluateEarning(ctx, draft.RulePlugin, in)
+		if err != nil {
+			return nil
+		}
+		in.PluginConfig = draft.RulePluginConfig
+		n, err := s.Evaluator.EvaluateEarning(ctx, draft.RulePlugin, in)
+		if err != nil {
+			return nil
+		}
+		op, np := min(o.Points, capOf(active.Terms, s.Policy)), min(n.Points, capOf(draft, s.Policy))
+		if np < op {
+			worse++
+			if j.fewer == nil {
+				j.fewer = &Change{Term: "points", Old: fmt.Sprintf("%d points for %s", op, pu.Label), LessFavourable: true}
+				j.fewer.New = np
+			}
+		}
+	}
+	if j.fewer != nil {
+		j.fewer.New = fmt.Sprintf("%d points (fewer on %d of %d comparison purchases)", j.fewer.New, worse, len(corpus))
+	}
+	return j
+}
+
+// apply settles the rule_plugin_config change by the judgement.
+func (j *pluginJudgement) apply(changes []Change, active *Version) []Change {
+	if j == nil || active == nil || active.Number != j.activeNumber {
+		return changes
+	}
+	for i := range changes {
+		if changes[i].Term == "rule_plugin_config" {
+			changes[i].LessFavourable = false
+		}
+	}
+	if j.fewer != nil {
+		changes = append(changes, *j.fewer)
+	}
+	return changes
 }
 
 // PluginConfigChecker asks a rule plugin whether it accepts a
@@ -241,7 +309,15 @@ func (s *Service) Publish(ctx context.Context, merchantID, industry string, id i
 	if err != nil {
 		return Publication{}, err
 	}
-	return s.publish(merchantID, id, effectiveAt, now, corpus, func(check func([]Version) (any, error)) (Version, error) {
+	var judge *pluginJudgement
+	if vs, err := s.Versions(ctx, merchantID); err == nil {
+		for _, v := range vs {
+			if v.ID == id && v.Status == StatusDraft {
+				judge = s.judgePluginConfig(ctx, merchantID, Active(vs), v.Terms, corpus)
+			}
+		}
+	}
+	return s.publish(merchantID, id, effectiveAt, now, corpus, judge, func(check func([]Version) (any, error)) (Version, error) {
 		return s.Store.PublishRuleVersion(ctx, merchantID, id, effectiveAt, now, actor, check)
 	}, nil)
 }
@@ -259,7 +335,11 @@ func (s *Service) PublishNow(ctx context.Context, merchantID, industry string, d
 		return Publication{}, err
 	}
 	v := Version{MerchantID: merchantID, Status: StatusDraft, Terms: t, CreatedBy: actor, CreatedAt: now}
-	return s.publish(merchantID, 0, now, now, corpus, func(check func([]Version) (any, error)) (Version, error) {
+	var judge *pluginJudgement
+	if vs, err := s.Versions(ctx, merchantID); err == nil {
+		judge = s.judgePluginConfig(ctx, merchantID, Active(vs), t, corpus)
+	}
+	return s.publish(merchantID, 0, now, now, corpus, judge, func(check func([]Version) (any, error)) (Version, error) {
 		return s.Store.PublishRuleTerms(ctx, v, now, now, actor, check)
 	}, &v)
 }
@@ -267,7 +347,7 @@ func (s *Service) PublishNow(ctx context.Context, merchantID, industry string, d
 // publish runs a publication through store with the checks: the draft
 // (id, or terms when given) exists and is a draft, nothing else is
 // scheduled, and the notice period holds for a less favourable version.
-func (s *Service) publish(merchantID string, id int64, effectiveAt, now time.Time, corpus []Purchase,
+func (s *Service) publish(merchantID string, id int64, effectiveAt, now time.Time, corpus []Purchase, judge *pluginJudgement,
 	store func(check func([]Version) (any, error)) (Version, error), terms *Version) (Publication, error) {
 	var changes []Change
 	v, err := store(func(current []Version) (any, error) {
@@ -289,10 +369,11 @@ func (s *Service) publish(merchantID string, id int64, effectiveAt, now time.Tim
 				sch.Number, sch.effective().Format(time.RFC3339))}
 		}
 		var old *Terms
-		if a := Active(current); a != nil {
-			old = &a.Terms
+		active := Active(current)
+		if active != nil {
+			old = &active.Terms
 		}
-		changes = Diff(old, draft.Terms, s.Policy, corpus)
+		changes = judge.apply(Diff(old, draft.Terms, s.Policy, corpus), active)
 		if err := NoticeCheck(changes, effectiveAt, now, s.Notice); err != nil {
 			return nil, err
 		}

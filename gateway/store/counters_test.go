@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -265,6 +267,24 @@ func TestRulePluginConfigInVersion(t *testing.T) {
 		d.RulePluginConfig = []byte(`{"points_per_litre":{"fuel_92":2}}`)
 		_, err = f.publish(t, d, time.Time{})
 		asRulesErr(t, err, rules.CodeNoticePeriodNotMet)
+		// With the plugin at hand, the corpus shows it: more points per
+		// litre is favourable (at once), fewer is not.
+		f.svc.Evaluator = perLitre{}
+		fuel := func(d rules.Draft) (rules.Publication, error) { // judged on the fuel corpus
+			v, err := f.svc.CreateDraft(ctx, f.m, d, "operator:test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f.svc.Publish(ctx, f.m, "fuel", v.ID, time.Time{}, "operator:test")
+		}
+		if p, err := fuel(d); err != nil || p.Version.State != rules.StateActive || rules.LessFavourable(p.Changes) {
+			t.Fatalf("more points per litre: %+v %v", p, err)
+		}
+		d.RulePluginConfig = []byte(`{"points_per_litre":{"fuel_92":1}}`)
+		_, err = fuel(d)
+		if re := asRulesErr(t, err, rules.CodeNoticePeriodNotMet); !strings.Contains(re.Message, "points") {
+			t.Fatalf("fewer points per litre: %v", re)
+		}
 		// A configuration without a plugin, or not an object, is refused.
 		bad := base()
 		bad.RulePluginConfig = []byte(`{"x":1}`)
@@ -276,4 +296,22 @@ func TestRulePluginConfigInVersion(t *testing.T) {
 			t.Fatal("a configuration that is not an object was accepted")
 		}
 	})
+}
+
+// perLitre is a fuel rule plugin in miniature: points per litre of the
+// fuel_92 lines, at the configuration's rate.
+type perLitre struct{}
+
+func (perLitre) EvaluateEarning(_ context.Context, _ string, in points.RuleInput) (points.Award, error) {
+	var cfg struct {
+		PointsPerLitre map[string]int64 `json:"points_per_litre"`
+	}
+	if err := json.Unmarshal(in.PluginConfig, &cfg); err != nil {
+		return points.Award{}, err
+	}
+	var n int64
+	for _, it := range in.Items {
+		n += it.Quantity * cfg.PointsPerLitre[it.Category] / 1000
+	}
+	return points.Award{Points: n, RuleVersion: "plugin:fuel"}, nil
 }
