@@ -170,7 +170,9 @@ type fakeStore struct {
 	drafts []rules.Version
 }
 
-func (f *fakeStore) RuleVersions(context.Context, string) ([]rules.Version, error) { return f.drafts, nil }
+func (f *fakeStore) RuleVersions(context.Context, string) ([]rules.Version, error) {
+	return f.drafts, nil
+}
 func (f *fakeStore) CreateRuleDraft(_ context.Context, v rules.Version) (rules.Version, error) {
 	v.ID = int64(len(f.drafts) + 1)
 	f.drafts = append(f.drafts, v)
@@ -179,7 +181,9 @@ func (f *fakeStore) CreateRuleDraft(_ context.Context, v rules.Version) (rules.V
 
 type checker map[string]error
 
-func (c checker) CheckRuleConfig(_ context.Context, plugin string, config []byte) error { return c[string(config)] }
+func (c checker) CheckRuleConfig(_ context.Context, plugin string, config []byte) error {
+	return c[string(config)]
+}
 
 // A draft's plugin configuration is checked by the plugin when drafted:
 // refused (400 rule_plugin_config_invalid) or, with the plugin unreachable,
