@@ -66,8 +66,24 @@ type rateLimits struct {
 
 // sharedLimits is the database's side of shared rate limits (store.DB).
 type sharedLimits interface {
-	TakeRateLimit(ctx context.Context, limiter, key string, now time.Time, interval time.Duration, burst int) (time.Duration, error)
+	TakeRateLimit(ctx context.Context, limiter, key string, now time.Time, interval time.Duration, burst, n int) (time.Duration, error)
 }
+
+// A shared bucket is not written once per request: an instance reserves
+// a chunk of a limit's burst (burst/16, at most 128; 1 for small bursts,
+// so member, sign-in and lookup limits are exact) in one upsert and serves
+// it from memory, for at most chunkLife. Near the limit it asks for one
+// request at a time. The cost: an instance may spend a chunk it reserved
+// a little later than the bucket would have, so a client can exceed a
+// burst by at most one chunk per instance; the gain: at 1000 requests a
+// second on one credential, 8 writes a second instead of 1000 (one take
+// is a commit; about 1,000 takes a second was measured on this machine's
+// MariaDB, shared with other work).
+const (
+	chunkDivisor = 16
+	maxChunk     = 128
+	chunkLife    = time.Minute
+)
 
 // sharedLimitTimeout bounds one take from the shared store: past it the
 // local bucket decides.
@@ -111,10 +127,21 @@ func (r *rateLimits) take(name, key string, now time.Time) time.Duration {
 		if len(key) > 100 { // the table's key column is 128 characters
 			key = "h " + r.hash(key)
 		}
+		if l.spendChunk(key, now) {
+			return 0
+		}
+		n := min(max(1, l.burst/chunkDivisor), maxChunk)
 		ctx, cancel := context.WithTimeout(context.Background(), sharedLimitTimeout)
-		d, err := r.shared.TakeRateLimit(ctx, name, key, now, l.every, l.burst)
+		d, err := r.shared.TakeRateLimit(ctx, name, key, now, l.every, l.burst, n)
+		if err == nil && d > 0 && n > 1 { // no room for a chunk: for one?
+			n = 1
+			d, err = r.shared.TakeRateLimit(ctx, name, key, now, l.every, l.burst, 1)
+		}
 		cancel()
 		if err == nil {
+			if d == 0 && n > 1 {
+				l.fillChunk(key, n-1, now.Add(chunkLife))
+			}
 			return d
 		}
 		r.storeErrors.Inc()
@@ -158,6 +185,9 @@ type limitedKey struct {
 	key  string
 	lim  *rate.Limiter
 	used time.Time
+	// A chunk reserved from the shared bucket: left requests until.
+	left  int
+	until time.Time
 }
 
 // newKeyedLimiter returns nil for a disabled limit; a nil limiter admits
@@ -204,6 +234,42 @@ func (k *keyedLimiter) take(key string, now time.Time) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// spendChunk spends one request of key's reserved chunk, if it has one
+// left and not expired.
+func (k *keyedLimiter) spendChunk(key string, now time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	el, ok := k.keys[key]
+	if !ok {
+		return false
+	}
+	e := el.Value.(*limitedKey)
+	if e.left <= 0 || !now.Before(e.until) {
+		return false
+	}
+	e.left--
+	return true
+}
+
+// fillChunk keeps n requests reserved for key until then (the key's entry
+// is made if needed, within the limiter's bound on keys).
+func (k *keyedLimiter) fillChunk(key string, n int, until time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	el, ok := k.keys[key]
+	if ok {
+		k.lru.MoveToFront(el)
+	} else {
+		for k.lru.Len() >= k.max {
+			k.drop(k.lru.Back())
+		}
+		el = k.lru.PushFront(&limitedKey{key: key, lim: rate.NewLimiter(k.limit, k.burst)})
+		k.keys[key] = el
+	}
+	e := el.Value.(*limitedKey)
+	e.left, e.until = n, until
 }
 
 func (k *keyedLimiter) drop(el *list.Element) {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,5 +175,48 @@ func TestRateLimitStoreChoice(t *testing.T) {
 	cfg.RateLimits.Store = "memory"
 	if cfg.RateLimits.Shared("mysql") {
 		t.Fatal("memory shared on MySQL")
+	}
+}
+
+// countingLimits counts the takes that reach the shared store.
+type countingLimits struct {
+	sharedLimits
+	n atomic.Int64
+}
+
+func (c *countingLimits) TakeRateLimit(ctx context.Context, limiter, key string, now time.Time, interval time.Duration, burst, n int) (time.Duration, error) {
+	c.n.Add(1)
+	return c.sharedLimits.TakeRateLimit(ctx, limiter, key, now, interval, burst, n)
+}
+
+// With a larger burst each instance reserves chunks (64/16 = 4 requests per
+// write): still exactly the burst is admitted across the two instances,
+// with about a quarter of the writes.
+func TestRateLimitSharedInChunks(t *testing.T) {
+	a, b, _, _ := twoInstances(t, func(l *config.RateLimits) {
+		l.Credential = config.Limit{Requests: 1, Per: config.Duration(time.Hour), Burst: 64}
+	})
+	ca, cb := &countingLimits{sharedLimits: a.srv.limits.shared}, &countingLimits{sharedLimits: b.srv.limits.shared}
+	a.srv.limits.shared, b.srv.limits.shared = ca, cb
+	mid := a.createMerchant(t, "Chunks")
+	key := a.createKey(t, mid, signature.HMACSHA256)
+	admitted, refused := 0, map[*fndGateway]bool{}
+	for i := 0; i < 200 && len(refused) < 2; i++ {
+		g := []*fndGateway{a, b, a}[i%3] // unevenly
+		r := fndSend(t, g.signed(t, "GET", "/v1/merchant/me", nil, mid, key, g.clock.Now(), signature.NewNonce()))
+		switch r.Status {
+		case http.StatusOK:
+			admitted++
+		case http.StatusTooManyRequests:
+			refused[g] = true
+		default:
+			t.Fatalf("request %d: %s", i, r)
+		}
+	}
+	if admitted != 64 {
+		t.Fatalf("%d requests admitted across two instances, want the burst of 64", admitted)
+	}
+	if w := ca.n.Load() + cb.n.Load(); w > 40 {
+		t.Fatalf("%d takes reached the database for %d requests", w, admitted)
 	}
 }

@@ -12,24 +12,26 @@ import (
 // limiter and key in rate_limit_buckets, taken atomically by one statement,
 // so instances on one database enforce one limit between them.
 
-// TakeRateLimit spends one request of key's bucket at now, for a limit of
-// one request per interval with bursts of burst. It returns 0 if the
-// request is admitted, else how long until it would be. The admission is
-// one upsert: inserted (a new key) or changed (tat moved on) means
-// admitted; a row left as it was means refused.
-func (db *DB) TakeRateLimit(ctx context.Context, limiter, key string, now time.Time, interval time.Duration, burst int) (time.Duration, error) {
-	if interval <= 0 || burst < 1 {
-		return 0, fmt.Errorf("rate limit %s: interval %s and burst %d must be positive", limiter, interval, burst)
+// TakeRateLimit spends n requests of key's bucket at once at now (n > 1
+// lets an instance reserve a few and serve them from memory), for a limit
+// of one request per interval with bursts of burst. It returns 0 if they
+// are admitted, else how long until one request would be (asked again
+// with n = 1 when a larger n is refused). The admission is one upsert:
+// inserted (a new key) or changed (tat moved on) means admitted; a row
+// left as it was means refused.
+func (db *DB) TakeRateLimit(ctx context.Context, limiter, key string, now time.Time, interval time.Duration, burst, n int) (time.Duration, error) {
+	if interval <= 0 || burst < 1 || n < 1 || n > burst {
+		return 0, fmt.Errorf("rate limit %s: interval %s, burst %d and n %d must be positive, n at most the burst", limiter, interval, burst, n)
 	}
 	t, iv := now.UnixNano(), int64(interval)
-	tolerance := iv * int64(burst-1)
+	cost, room := iv*int64(n), t+iv*int64(burst-n) // admitted while max(tat, now) <= room
 	q := `INSERT INTO rate_limit_buckets (limiter, rkey, tat) VALUES (?, ?, ?)
-		ON DUPLICATE KEY UPDATE tat = IF(tat <= ?, GREATEST(tat, ?) + ?, tat)`
-	args := []any{limiter, key, t + iv, t + tolerance, t, iv}
+		ON DUPLICATE KEY UPDATE tat = IF(GREATEST(tat, ?) <= ?, GREATEST(tat, ?) + ?, tat)`
+	args := []any{limiter, key, t + cost, t, room, t, cost}
 	if db.Dialect == SQLite {
 		q = `INSERT INTO rate_limit_buckets (limiter, rkey, tat) VALUES (?, ?, ?)
-			ON CONFLICT (limiter, rkey) DO UPDATE SET tat = MAX(tat, ?) + ? WHERE tat <= ?`
-		args = []any{limiter, key, t + iv, t, iv, t + tolerance}
+			ON CONFLICT (limiter, rkey) DO UPDATE SET tat = MAX(tat, ?) + ? WHERE MAX(tat, ?) <= ?`
+		args = []any{limiter, key, t + cost, t, cost, t, room}
 	}
 	// MySQL counts 1 for an insert, 2 for a changed row and 0 for a row the
 	// IF left alone (the driver does not ask for found rows); SQLite counts
@@ -38,11 +40,11 @@ func (db *DB) TakeRateLimit(ctx context.Context, limiter, key string, now time.T
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %s: %w", limiter, err)
 	}
-	n, err := res.RowsAffected()
+	affected, err := res.RowsAffected()
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %s: %w", limiter, err)
 	}
-	if n > 0 {
+	if affected > 0 {
 		return 0, nil
 	}
 	var tat int64
@@ -53,10 +55,10 @@ func (db *DB) TakeRateLimit(ctx context.Context, limiter, key string, now time.T
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %s: %w", limiter, err)
 	}
-	if wait := time.Duration(tat - tolerance - t); wait > 0 {
+	if wait := time.Duration(tat - iv*int64(burst-1) - t); wait > 0 {
 		return wait, nil
 	}
-	return interval, nil // refilled between the two statements: try again
+	return interval, nil // room for one, not for n: ask for one
 }
 
 // PurgeRateLimits deletes up to limit buckets that are full again at now

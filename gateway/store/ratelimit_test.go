@@ -21,7 +21,7 @@ func TestTakeRateLimit(t *testing.T) {
 		t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 		take := func(limiter, key string, at time.Time) time.Duration {
 			t.Helper()
-			d, err := db.TakeRateLimit(ctx, limiter, key, at, time.Second, 3)
+			d, err := db.TakeRateLimit(ctx, limiter, key, at, time.Second, 3, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,8 +57,24 @@ func TestTakeRateLimit(t *testing.T) {
 				t.Fatalf("after 10 s, request %d refused", i+1)
 			}
 		}
-		if _, err := db.TakeRateLimit(ctx, "x", "k", t0, 0, 1); err == nil {
+		if _, err := db.TakeRateLimit(ctx, "x", "k", t0, 0, 1, 1); err == nil {
 			t.Fatal("a zero interval accepted")
+		}
+
+		// Several at once: 4 of a burst of 10, twice, then 4 more do not
+		// fit (2 left) but 1 does; n above the burst is refused.
+		for i, want := range []time.Duration{0, 0, time.Second} {
+			if d, err := db.TakeRateLimit(ctx, "credential", "n", t0, time.Second, 10, 4); err != nil || d != want {
+				t.Fatalf("take 4, %d: wait %s (%v), want %s", i+1, d, err, want)
+			}
+		}
+		for i, want := range []time.Duration{0, 0, time.Second} {
+			if d, err := db.TakeRateLimit(ctx, "credential", "n", t0, time.Second, 10, 1); err != nil || d != want {
+				t.Fatalf("then 1, %d: wait %s (%v), want %s", i+1, d, err, want)
+			}
+		}
+		if _, err := db.TakeRateLimit(ctx, "credential", "n", t0, time.Second, 10, 11); err == nil {
+			t.Fatal("more than the burst at once accepted")
 		}
 
 		// Concurrent takers at one instant: exactly the burst is admitted.
@@ -68,7 +84,7 @@ func TestTakeRateLimit(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				d, err := db.TakeRateLimit(ctx, "signin", "hot", t0, time.Minute, 5)
+				d, err := db.TakeRateLimit(ctx, "signin", "hot", t0, time.Minute, 5, 1)
 				if err != nil {
 					t.Error(err)
 				} else if d == 0 {
@@ -86,12 +102,12 @@ func TestTakeRateLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != 3 { // lookup k1, lookup k2, member k1
-			t.Fatalf("purged %d buckets, want 3", n)
+		if n != 4 { // lookup k1, lookup k2, member k1, credential n
+			t.Fatalf("purged %d buckets, want 4", n)
 		}
 		// The hot bucket was kept: a minute later one request (not a burst).
 		for i, want := range []time.Duration{0, time.Minute} {
-			d, err := db.TakeRateLimit(ctx, "signin", "hot", t0.Add(time.Minute), time.Minute, 5)
+			d, err := db.TakeRateLimit(ctx, "signin", "hot", t0.Add(time.Minute), time.Minute, 5, 1)
 			if err != nil || d != want {
 				t.Fatalf("a minute later, request %d: wait %s (%v), want %s", i+1, d, err, want)
 			}
