@@ -9,10 +9,12 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,12 +23,16 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/api"
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/consent"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
+	"github.com/lianmeng/lianmeng/gateway/messaging"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/rules"
+	"github.com/lianmeng/lianmeng/gateway/scheduler"
 	"github.com/lianmeng/lianmeng/gateway/staff"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/sdk/client"
+	"github.com/lianmeng/lianmeng/sdk/signature"
 )
 
 func init() {
@@ -89,6 +95,7 @@ type demoMerchant struct {
 	fundFen         int64
 	perDay, meanFen int64 // purchases a day and their mean amount
 	id, store       string
+	api             *client.Client // signed as the merchant
 }
 
 // demo seeds (unless the database exists) and serves the sample alliance
@@ -204,6 +211,12 @@ func seedDemo(ctx context.Context, cfg config.Config, log *slog.Logger, ms []*de
 		r := w.Submit(ctx, &store.Op{Command: c})
 		return r.Value, r.Err
 	}
+	jobs := scheduler.PointsJobs(w, svc, time.Minute)
+	al, err := startDemoAPI(ctx, cfg, db, w, svc, clk, log)
+	if err != nil {
+		return err
+	}
+	defer al.stop()
 	for _, m := range ms {
 		mm, err := merchant.NewMerchant(m.name, m.industry, clk.Now())
 		if err != nil {
@@ -235,6 +248,19 @@ func seedDemo(ctx context.Context, cfg config.Config, log *slog.Logger, ms []*de
 		if _, err := submit(svc.FundCommand(points.FundRequest{MerchantID: m.id, AmountFen: m.fundFen, ExternalRef: "demo-funding-1"})); err != nil {
 			return fmt.Errorf("fund %s: %w", m.name, err)
 		}
+		// The merchant's API credential, for its redemptions.
+		cred, secret, err := merchant.NewCredential(m.id, "hmac-sha256", "", "demo till", clk.Now())
+		if err != nil {
+			return err
+		}
+		if err := db.Merchants().CreateCredential(ctx, cred, "demo"); err != nil {
+			return err
+		}
+		signer, err := signature.NewHMACSigner(cred.ID, secret)
+		if err != nil {
+			return err
+		}
+		m.api = client.NewMerchant(al.base, m.id, signer, client.WithClock(clk.Now))
 	}
 	rng := mrand.New(mrand.NewPCG(seed, 0x6c69616e6d656e67))
 	phones := make([]string, 24)
@@ -281,18 +307,20 @@ func seedDemo(ctx context.Context, cfg config.Config, log *slog.Logger, ms []*de
 				}
 			}
 		}
-		if _, err := submit(svc.ReleaseCommand(1000)); err != nil {
-			return err
-		}
-		// Members spend some of what was released, with a code from their app.
-		for i := 0; i < 3; i++ {
-			clk.Add(10 * time.Minute)
-			if err := demoRedeem(ctx, db, svc, submit, clk, ms[rng.IntN(len(ms))], phones[rng.IntN(len(phones))], rng); err != nil {
-				return err
+		// Due lots released and expired as the scheduler does it.
+		for _, j := range jobs {
+			if _, err := j.Run(ctx); err != nil {
+				return fmt.Errorf("%s: %w", j.Name, err)
 			}
 		}
-		if _, err := submit(svc.ExpireCommand(1000)); err != nil {
-			return err
+		// Members spend some of what was released: each signs in with the
+		// code texted to them, makes a redemption code in the app, and the
+		// merchant redeems with it, all through the API.
+		for i := 0; i < 3; i++ {
+			clk.Add(10 * time.Minute)
+			if err := al.redeem(ctx, ms[rng.IntN(len(ms))], phones[rng.IntN(len(phones))], rng, clk); err != nil {
+				return err
+			}
 		}
 	}
 	if _, err := db.TakeSnapshots(ctx, now, 10*time.Minute, cfg.Points.FaceValueFen); err != nil {
@@ -301,29 +329,111 @@ func seedDemo(ctx context.Context, cfg config.Config, log *slog.Logger, ms []*de
 	return nil
 }
 
-// demoRedeem has a member with available points spend up to half of them
-// at m, with a redemption code as the member's app makes it.
-func demoRedeem(ctx context.Context, db *store.DB, svc *points.Service, submit func(points.Command) (any, error), clk *demoClock,
-	m *demoMerchant, phone string, rng *mrand.Rand) error {
-	id := points.Identity{Kind: "phone", Value: phone}
-	memberID, err := db.FindMember(ctx, m.id, id)
-	if errors.Is(err, points.ErrNotFound) {
-		return nil
+// demoAPI is a private gateway API on the simulated clock that the
+// seeding talks to as members and merchants do: members sign in with the
+// code texted to them (captured here, as their phone would show it) and
+// make redemption codes; merchants redeem with them, signed.
+type demoAPI struct {
+	base   string
+	texts  *demoTexts
+	tokens map[string]demoSession // by phone
+	stop   func()
+}
+
+type demoSession struct {
+	token   string
+	expires time.Time
+}
+
+// demoTexts keeps the last code texted to each phone.
+type demoTexts struct {
+	mu   sync.Mutex
+	last map[string]string
+}
+
+func (d *demoTexts) Send(_ context.Context, m messaging.Message) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.last[m.To] = m.Code
+	return nil
+}
+
+func (d *demoTexts) code(phone string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last[phone]
+}
+
+func startDemoAPI(ctx context.Context, cfg config.Config, db *store.DB, w *store.Writer, svc *points.Service, clk *demoClock, log *slog.Logger) (*demoAPI, error) {
+	if err := ensureMemberTokenKey(&cfg, log); err != nil {
+		return nil, err
+	}
+	// Its own limits: one address signs every simulated member in.
+	cfg.RateLimits.SignIn = config.Limit{Requests: 100_000, Per: config.Duration(time.Second), Burst: 100_000}
+	cfg.RateLimits.Member = cfg.RateLimits.SignIn
+	texts := &demoTexts{last: map[string]string{}}
+	srv := api.New(api.Deps{Config: cfg, DB: db, Log: slog.New(slog.DiscardHandler), Writer: w, Now: clk.Now, Points: svc,
+		Consent: &consent.Service{Store: db, Sender: texts, Now: clk.Now}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	return &demoAPI{base: "http://" + ln.Addr().String(), texts: texts, tokens: map[string]demoSession{},
+		stop: func() { cancel(); <-done }}, nil
+}
+
+// member returns a signed-in client for phone, signing in again when the
+// member token has expired.
+func (a *demoAPI) member(ctx context.Context, phone string, clk *demoClock) (*client.Client, error) {
+	s, ok := a.tokens[phone]
+	if !ok || !clk.Now().Before(s.expires.Add(-time.Minute)) {
+		anon := client.NewOperator(a.base, "", client.WithClock(clk.Now))
+		if err := anon.Do(ctx, "POST", "/v1/member/signin", map[string]string{"phone": phone}, nil); err != nil {
+			return nil, fmt.Errorf("member sign-in: %w", err)
+		}
+		var tok struct {
+			Token     string    `json:"token"`
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if err := anon.Do(ctx, "POST", "/v1/member/signin/verify", map[string]string{"phone": phone, "code": a.texts.code(phone)}, &tok); err != nil {
+			return nil, fmt.Errorf("member sign-in code: %w", err)
+		}
+		s = demoSession{token: tok.Token, expires: tok.ExpiresAt}
+		a.tokens[phone] = s
+	}
+	return client.NewOperator(a.base, s.token, client.WithClock(clk.Now)), nil
+}
+
+// redeem has the member at phone, if it has available points, spend up to
+// half of them at m with a redemption code from its app.
+func (a *demoAPI) redeem(ctx context.Context, m *demoMerchant, phone string, rng *mrand.Rand, clk *demoClock) error {
+	mc, err := a.member(ctx, phone, clk)
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Code == "unknown_member" {
+		return nil // no purchase yet: not a member
 	} else if err != nil {
 		return err
 	}
-	b, err := svc.MemberBalance(ctx, memberID)
-	if err != nil || b.Available < 20 {
-		return err
+	var bal points.MemberBalance
+	if err := mc.Do(ctx, "GET", "/v1/member/balance", nil, &bal); err != nil {
+		return fmt.Errorf("member balance: %w", err)
 	}
-	pts := 10 + rng.Int64N(b.Available/2)
-	code := points.RedemptionCodeFrom(fmt.Sprintf("%016d", rng.Int64N(1e16)))
-	if err := db.CreateConsent(ctx, points.Consent{Key: points.RedemptionCodeKey(code), Kind: points.ConsentApp, MemberID: memberID,
-		CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(5 * time.Minute)}); err != nil {
-		return err
+	if bal.Available < 20 {
+		return nil
 	}
-	_, err = submit(svc.RedeemCommand(points.RedeemRequest{MerchantID: m.id, StoreID: m.store, OrderID: "demo-r-" + code[:8],
-		Code: code, Points: pts, AmountFen: pts * svc.Policy.FaceValueFen * 3}))
+	var code struct {
+		Code string `json:"code"`
+	}
+	if err := mc.Do(ctx, "POST", "/v1/member/redemption-codes", map[string]int64{"max_points": 0}, &code); err != nil {
+		return fmt.Errorf("redemption code: %w", err)
+	}
+	pts := 10 + rng.Int64N(bal.Available/2)
+	order := fmt.Sprintf("demo-r-%d", rng.Int64())
+	err = m.api.Do(ctx, "POST", "/v1/merchant/redeem", map[string]any{"store_id": m.store, "order_id": order, "code": code.Code,
+		"points": pts, "amount_fen": pts * 3}, nil, client.IdempotencyKey(order))
 	if err != nil {
 		return fmt.Errorf("redeem at %s: %w", m.name, err)
 	}
