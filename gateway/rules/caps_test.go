@@ -225,3 +225,37 @@ func TestDraftPluginConfigChecked(t *testing.T) {
 		}
 	}
 }
+
+// Items are maps to an expression: fields, membership, size, has(),
+// comprehension, equality with a literal, and a missing key fails.
+func TestExpressionItems(t *testing.T) {
+	items := []points.Item{{SKU: "a", Name: "tea", Category: "drinks", Quantity: 2, AmountFen: 1000}, {SKU: "b", Category: "food", Quantity: 1, AmountFen: 500}}
+	in := points.RuleInput{AmountFen: 1500, Items: items, OccurredAt: time.Now()}
+	for src, want := range map[string]int64{
+		`items.exists(i, i.sku == "a") ? 1 : 0`:          1,
+		`"category" in items[0] ? 1 : 0`:                 1,
+		`"colour" in items[0] ? 1 : 0`:                   0,
+		`size(items[0])`:                                 5,
+		`has(items[1].name) ? 1 : 0`:                     1,
+		`sum(items.map(i, i.quantity * i.amount_fen))`:   2500,
+		`items.filter(i, i.category == "drinks").size()`: 1,
+		`items[0] == {"sku": "a", "name": "tea", "category": "drinks", "quantity": 2, "amount_fen": 1000} ? 1 : 0`: 1,
+		`items[0] == items[1] ? 1 : 0`: 0,
+	} {
+		x, err := rules.Compile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got, err := x.Points(in, 1500, items)
+		if err != nil || got != want {
+			t.Errorf("%s = %d, %v; want %d", src, got, err, want)
+		}
+	}
+	x, _ := rules.Compile(`int(items[0].colour)`)
+	if x == nil {
+		t.Fatal("a dyn field does not compile")
+	}
+	if _, err := x.Points(in, 1500, items); err == nil || !strings.Contains(err.Error(), "no such key") {
+		t.Fatalf("missing key: %v", err)
+	}
+}

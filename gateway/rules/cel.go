@@ -246,11 +246,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "eligible_fen":
 		return a.eligible, true
 	case "items":
-		list := make([]map[string]any, len(a.items))
-		for i, it := range a.items {
-			list[i] = map[string]any{"sku": it.SKU, "name": it.Name, "category": it.Category, "quantity": it.Quantity, "amount_fen": it.AmountFen}
-		}
-		return list, true
+		return itemList(a.items), true
 	case "store":
 		return a.in.StoreID, true
 	case "hour":
