@@ -50,6 +50,9 @@ var commandProbes = map[string]func(e probeEnv) []string{
 	"settle":          func(probeEnv) []string { return []string{"settle", "--date", time.Now().Format("2006-01-02"), "-q"} },
 	"verify":          func(probeEnv) []string { return []string{"verify", "-q"} },
 	"version":         func(probeEnv) []string { return []string{"version"} },
+	"prefill": func(probeEnv) []string {
+		return []string{"prefill", "--merchants", "2", "--members", "20", "--transactions", "40", "--clients", "4", "-q"}
+	},
 	"bench": func(e probeEnv) []string {
 		return []string{"bench", "--url", e.base, "--token", e.token, "--duration", "1s", "--warmup", "0s", "--merchants", "2",
 			"--clients", "2", "--max-requests", "40"}
@@ -61,6 +64,7 @@ var commandsNotRun = map[string]string{
 	"serve":        "started once for the whole probe, on the same database (bench runs against it); its routes are probed by api.TestNoRouteTakesMembersPoints",
 	"plugin serve": "speaks go-plugin on stdin/stdout to the gateway that started it; it has no database",
 	"witness":      "a separate server cosigning checkpoints; it has no database or configuration flag",
+	"demo":         "serves a simulated alliance on a database of its own it creates (a temporary directory or --data), never the configured one",
 }
 
 // TestNoCommandTakesMembersPoints: no CLI command, run for real, takes a
