@@ -157,20 +157,17 @@ func TestOnlyAllowedFlowsDebitMembers(t *testing.T) {
 // the only code outside gateway/points that uses them: the two merchant
 // routes (POST /v1/merchant/redeem, with the member's code; POST
 // /v1/merchant/earn/refund), the POS inbox's refunds, the scheduler's
-// release and expiry, the wind-down at its date, and the demo's simulated
-// members. No other route, and no CLI command but serve and demo (which
-// run these), reaches a member debit. api.TestNoRouteTakesMembersPoints
+// release and expiry, and the wind-down at its date. No other route, and
+// no CLI command but serve and demo (which run these), reaches a member
+// debit. api.TestNoRouteTakesMembersPoints
 // and lianmeng's TestNoCommandTakesMembersPoints check the same on the
 // running gateway.
 var (
 	debitEntries = []string{"Redeem", "RedeemCommand", "RefundEarn", "RefundEarnCommand", "Expire", "ExpireCommand", "Release", "ReleaseCommand",
 		"WindDownLots", "WindDownLotsCommand"}
-	// lianmeng.demoRedeem and lianmeng.seedDemo simulate members on the
-	// demo's own new database (lianmeng demo), never a configured one;
 	// lifecycle.Service.windDown expires the open lots at the published
 	// wind-down date.
-	debitCallers = []string{"api.Server.redeem", "api.Server.refundEarn", "inbox.Inbox.apply", "lianmeng.demoRedeem", "lianmeng.seedDemo",
-		"lifecycle.Service.windDown", "scheduler.PointsJobs"}
+	debitCallers = []string{"api.Server.redeem", "api.Server.refundEarn", "inbox.Inbox.apply", "lifecycle.Service.windDown", "scheduler.PointsJobs"}
 )
 
 // postingReaders build postings from stored rows (reads, not writes).
