@@ -36,6 +36,8 @@ type Reads struct {
 	// Counters are members' counters at a merchant (MemberKey.MerchantID)
 	// for the batch's day and month, to load and lock.
 	Counters []MemberKey
+	// Referrers are members whose referrer (if any) to load.
+	Referrers []MemberKey
 }
 
 // MemberKey names a member identity as seen by a merchant (customer ids
@@ -76,6 +78,9 @@ func (s *Service) earnCommand(r EarnRequest) Command {
 	reads := Reads{Merchants: []string{r.MerchantID}, Accounts: []string{ledger.MerchantBudget(r.MerchantID)},
 		Members:   []MemberKey{mk},
 		Purchases: []PurchaseKey{{MerchantID: r.MerchantID, Kind: PurchaseEarn, OrderID: r.OrderID}}}
+	if s.Referral.Enabled() {
+		reads.Referrers = []MemberKey{mk} // whom this earn may reward
+	}
 	if r.counted {
 		// The version in effect (as the cached view says) counts earns:
 		// load the member's counters with the batch (the earn reads them

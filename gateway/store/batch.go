@@ -40,7 +40,7 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 	var idem []idemKey
 	var nonces []nonceRow
 	var consents []string
-	var counters []points.MemberKey
+	var counters, referrers []points.MemberKey
 	for i, op := range batch {
 		if excluded[i] {
 			continue
@@ -54,6 +54,7 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 		purch = append(purch, r.Purchases...)
 		consents = append(consents, r.Consents...)
 		counters = append(counters, r.Counters...)
+		referrers = append(referrers, r.Referrers...)
 		if op.Idem != nil {
 			idem = append(idem, idemKey{op.Idem.MerchantID, op.Idem.Key})
 		}
@@ -82,6 +83,9 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 		return err
 	}
 	if err := u.prefetchCounters(counters); err != nil {
+		return err
+	}
+	if err := u.prefetchReferrers(referrers); err != nil {
 		return err
 	}
 	if err := u.loadPurchases(purch); err != nil {

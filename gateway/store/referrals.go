@@ -190,6 +190,40 @@ func (u *uow) SaveReferralReward(r *points.ReferralReward) error {
 	return nil
 }
 
+// prefetchReferrers loads, in one query, who referred the known members
+// among reads (a new member was referred by nobody yet).
+func (u *uow) prefetchReferrers(reads []points.MemberKey) error {
+	if len(reads) == 0 {
+		return nil
+	}
+	rs := u.refs()
+	var ids []string
+	for _, r := range reads {
+		mid := u.members[identityRow{r.Identity.Kind, u.db.identityLookup(r.MerchantID, r.Identity)}.String()]
+		if _, known := rs.referrers[mid]; mid != "" && !known {
+			rs.referrers[mid] = "" // known none unless the query says otherwise
+			ids = append(ids, mid)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	in, args := u.inList("?", 1, toAny(dedupe(ids)))
+	rows, err := u.queryx(`SELECT member_id, referrer_id FROM referrals WHERE member_id IN (`+in+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("load referrers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, r string
+		if err := rows.Scan(&m, &r); err != nil {
+			return err
+		}
+		rs.referrers[m] = r
+	}
+	return rows.Err()
+}
+
 // flushReferrals writes the batch's codes, referrals and rewards.
 func (u *uow) flushReferrals() error {
 	rs := u.referrals

@@ -332,9 +332,13 @@ func (u *uow) Member(merchantID string, id points.Identity, create bool) (string
 	mid := newMemberID(u.now)
 	u.members[k] = mid
 	u.newMembers = append(u.newMembers, memberIdentity{MemberID: mid, Kind: id.Kind, Lookup: lookup, Sealed: sealed})
-	// A new member has no lots or debts: no need to ask the database.
+	// A new member has no lots, debts or referrer: no need to ask the
+	// database.
 	u.lotsDone[mid] = true
 	u.debts[mid] = nil
+	if u.referrals != nil {
+		u.referrals.referrers[mid] = ""
+	}
 	n := len(u.newMembers) - 1
 	u.onUndo(func() { u.members[k] = ""; u.newMembers = u.newMembers[:n] })
 	return mid, nil
