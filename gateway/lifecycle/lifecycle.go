@@ -153,12 +153,30 @@ func (s *Service) exit(ctx context.Context, e store.MerchantExit) error {
 		return err
 	}
 	key := "exit:" + e.MerchantID
+	// The unused budget goes back through the channels it was paid with,
+	// as far as channel payments cover it; the rest (funded by hand) is
+	// noted for the operator.
+	unused, ok := ledger.MulChecked(bal[ledger.MerchantBudget(e.MerchantID)], s.Points.Policy.FaceValueFen)
+	if !ok {
+		return fmt.Errorf("lifecycle: budget of %s overflows", e.MerchantID)
+	}
+	refundable, err := s.DB.RefundableFen(ctx, e.MerchantID)
+	if err != nil {
+		return err
+	}
+	if prev, err := s.DB.FundingRefundByKey(ctx, e.MerchantID, key); err == nil { // asked before a crash
+		unused, refundable = prev.AmountFen, prev.AmountFen
+	}
+	amount := min(unused, refundable)
+	if rest := unused - amount; rest > 0 {
+		notes = append(notes, fmt.Sprintf("%d fen of the unused budget was not paid through a channel: the operator returns it", rest))
+	}
 	switch {
-	case bal[ledger.MerchantBudget(e.MerchantID)] == 0:
+	case amount <= 0:
 	case s.Refunds == nil:
 		notes = append(notes, "no payment channel: the unused budget stays for the operator to return")
 	default:
-		rf, err := s.Refunds.Request(ctx, settlement.RefundRequest{MerchantID: e.MerchantID, IdemKey: key, Reason: "leaving the alliance", RequestedBy: "lifecycle:exit"})
+		rf, err := s.Refunds.Request(ctx, settlement.RefundRequest{MerchantID: e.MerchantID, AmountFen: amount, IdemKey: key, Reason: "leaving the alliance", RequestedBy: "lifecycle:exit"})
 		switch {
 		case errors.Is(err, settlement.ErrNotRefundable), errors.Is(err, settlement.ErrInsufficientBudget), errors.Is(err, settlement.ErrReserveShort):
 			notes = append(notes, "budget not refunded: "+err.Error())

@@ -176,6 +176,9 @@ func TestMerchantExit(t *testing.T) {
 		x, ctx := newWorld(t, db), context.Background()
 		a, b := x.merchant(t, "Leaving Noodles"), x.merchant(t, "Staying Tea")
 		x.fundWechat(t, a, 100_000)
+		// Part of A's budget was funded by hand (a bank transfer): no channel
+		// can refund it, so the exit notes it for the operator.
+		x.submit(t, x.svc.FundCommand(points.FundRequest{MerchantID: a, AmountFen: 80_000, ExternalRef: "bank-a"}))
 		x.submit(t, x.svc.FundCommand(points.FundRequest{MerchantID: b, AmountFen: 50_000, ExternalRef: "bank-1"}))
 		if err := x.earn(a, "a-1", "13800000001", 30_000); err != nil {
 			t.Fatal(err)
@@ -224,7 +227,7 @@ func TestMerchantExit(t *testing.T) {
 			t.Fatal(err)
 		}
 		e, _ = db.MerchantExit(ctx, a)
-		if e.State != store.ExitDone || e.RefundID == "" || e.PayoutID == "" || e.Note != "" {
+		if e.State != store.ExitDone || e.RefundID == "" || e.PayoutID == "" || e.Note != "40000 fen of the unused budget was not paid through a channel: the operator returns it" {
 			t.Fatalf("exit after its date: %+v", e)
 		}
 		if m, _ := db.Merchants().GetMerchant(ctx, a); m.Status != merchant.StatusSuspended {
@@ -241,14 +244,14 @@ func TestMerchantExit(t *testing.T) {
 			x.clock.add(2 * time.Minute)
 		}
 		rf, _ := db.GetFundingRefund(ctx, e.RefundID)
-		if rf.State != store.RefundSucceeded || rf.AmountFen != 60_000 {
+		if rf.State != store.RefundSucceeded || rf.AmountFen != 100_000 {
 			t.Fatalf("refund: %+v", rf)
 		}
 		po, _ := db.GetPayout(ctx, e.PayoutID)
 		if po.State != store.PayoutSucceeded || po.AmountFen != 5_000 {
 			t.Fatalf("payout: %+v", po)
 		}
-		if x.balance(t, ledger.MerchantBudget(a)) != 0 || x.balance(t, ledger.MerchantPayable(a)) != 0 || x.balance(t, ledger.Refunded) != 60_000 {
+		if x.balance(t, ledger.MerchantBudget(a)) != 40_000 || x.balance(t, ledger.MerchantPayable(a)) != 0 || x.balance(t, ledger.Refunded) != 100_000 {
 			t.Fatal("the leaving merchant's account is not closed")
 		}
 		// The left merchant no longer issues or redeems.

@@ -258,3 +258,19 @@ func (db *DB) UpdateFundingRefund(ctx context.Context, r FundingRefund, now time
 	}
 	return nil
 }
+
+// RefundableFen is what of a merchant's channel payments is not yet
+// refunded (parts that failed count as not refunded): the most a funding
+// refund can return through the channels.
+func (db *DB) RefundableFen(ctx context.Context, merchantID string) (int64, error) {
+	var paid, refunded int64
+	if err := db.W.GetContext(ctx, &paid, `SELECT COALESCE(SUM(amount_fen), 0) FROM funding_orders WHERE merchant_id = ? AND status = ?`,
+		merchantID, FundingSucceeded); err != nil {
+		return 0, fmt.Errorf("refundable: %w", err)
+	}
+	if err := db.W.GetContext(ctx, &refunded, `SELECT COALESCE(SUM(amount_fen), 0) FROM funding_refund_parts WHERE merchant_id = ? AND state <> ?`,
+		merchantID, RefundPartFailed); err != nil {
+		return 0, fmt.Errorf("refundable: %w", err)
+	}
+	return paid - refunded, nil
+}
