@@ -3,13 +3,17 @@
 # SQLite (temporary directory) and then on MariaDB/MySQL (a fresh database,
 # dropped afterwards), runs `lianmeng bench` with the spread and hot shapes
 # against each, and prints a summary table. Not part of scripts/test.sh.
+# The pos shape (BENCH_SHAPES="spread pos") sends the same sales as Shopify
+# webhooks through the durable inbox; its earn/s includes the time the
+# inbox took to process the backlog after the window, and the summary
+# gives its ratio to the spread shape's direct earns (issue 12 asks >= 0.5).
 #
 #   BENCH_DURATION   measured time per shape        (default 15s)
 #   BENCH_WARMUP     warm-up per shape               (default 3s)
 #   BENCH_CLIENTS    concurrent clients              (default 64)
 #   BENCH_MERCHANTS  merchants for the spread shape  (default 1000)
 #   BENCH_DIALECTS   which databases                 (default "sqlite mysql")
-#   BENCH_SHAPES     which shapes                    (default "spread hot")
+#   BENCH_SHAPES     which shapes: spread, hot, pos  (default "spread hot")
 #   BENCH_PROFILE=1  also write a gateway CPU profile per run to BENCH_OUT
 #   BENCH_PREFILL    earn transactions written into each database before its
 #                    runs with `lianmeng prefill` (default 0: an empty ledger)
@@ -49,7 +53,7 @@ cleanup() {
     wait "$gw_pid" 2>/dev/null || true
   fi
   if [ "${mysql_created:-}" = 1 ]; then mysql_exec "DROP DATABASE IF EXISTS $bench_db" || true; fi
-  if [ "$out" = "$work" ]; then rm -rf "$work/sqlite" "$work/lianmeng"; else rm -rf "$work"; fi
+  if [ "$out" = "$work" ]; then rm -rf "$work/sqlite" "$work/lianmeng" "$work/lianmeng.yaml"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -82,7 +86,18 @@ db_bytes() { # dialect
 # The per-credential and operator rate limits are off: the hot shape drives
 # one key at thousands of earns per second, and setup creates merchants in
 # parallel.
+# The pos shape needs the Shopify adapter plugin (builtin, a child
+# process): the usual configuration plus a plugins section.
+gw_config="${LIANMENG_CONFIG:-}"
+case " $shapes " in *" pos "*)
+  gw_config="$work/lianmeng.yaml"
+  { [ -f configs/lianmeng.yaml ] && cat configs/lianmeng.yaml
+    printf '\nplugins:\n  - name: shopify\n    kind: pos_adapter\n    path: builtin:shopify\n'; } >"$gw_config"
+  ;;
+esac
+
 start_gateway() { # driver dsn
+  LIANMENG_CONFIG="$gw_config" \
   LIANMENG_DATABASE_DRIVER="$1" LIANMENG_DATABASE_DSN="$2" \
     LIANMENG_OPERATOR_TOKEN="$token" LIANMENG_LISTEN="127.0.0.1:$port" LIANMENG_LOG_LEVEL=warn \
     LIANMENG_DEBUG_PPROF_LISTEN="127.0.0.1:$pprof_port" \
@@ -199,5 +214,16 @@ print(f"{d:<8} {s:<7} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>
       f"{rss if rss is not None else '-':>7} {dpe if dpe is not None else '-':>7}  {codes}")
 EOF
   done
+done
+# The pos shape against direct earns (the spread shape) on each database.
+for dialect in $dialects; do
+  [ -s "$out/$dialect-pos.json" ] && [ -s "$out/$dialect-spread.json" ] || continue
+  python3 - "$dialect" "$out/$dialect-pos.json" "$out/$dialect-spread.json" <<'EOF'
+import json, sys
+d, p, s = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+ratio = p["earn_per_s"] / s["earn_per_s"] if s["earn_per_s"] else 0
+print(f"{d}: pos {p['earn_per_s']:.0f} earns/s end to end (webhooks acknowledged {p.get('ack_per_s', 0):.0f}/s, "
+      f"inbox drained {p.get('drain_seconds', 0):.1f} s after the window) = {ratio:.2f} x direct earns ({s['earn_per_s']:.0f}/s)")
+EOF
 done
 echo "results: $out"

@@ -431,6 +431,7 @@ func (s *Server) setPOSConnectionStatus(c *fiber.Ctx, status, reason string) err
 		return err
 	}
 	err = s.db.SetPOSConnectionStatus(c.UserContext(), pc.ID, pc.MerchantID, status, reason, actor(c), s.now().UTC().Truncate(time.Microsecond))
+	s.forgetPOSConnection(pc.ID)
 	if errors.Is(err, store.ErrPOSConnectionUnchanged) {
 		return Errorf(fiber.StatusConflict, CodePOSConnectionUnchanged, "the connection is already %s", status)
 	}
@@ -478,13 +479,23 @@ func (s *Server) rotatePOSConnection(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.RotatePOSConnection(c.UserContext(), pc.ID, pc.MerchantID, cfg, grace, actor(c), s.now().UTC().Truncate(time.Microsecond)); err != nil {
+	err = s.db.RotatePOSConnection(c.UserContext(), pc.ID, pc.MerchantID, cfg, grace, actor(c), s.now().UTC().Truncate(time.Microsecond))
+	s.forgetPOSConnection(pc.ID)
+	if err != nil {
 		return err
 	}
 	if pc, err = s.db.POSConnection(c.UserContext(), pc.ID); err != nil {
 		return err
 	}
 	return c.JSON(posConnectionViewOf(pc))
+}
+
+// forgetPOSConnection drops the inbox's cached copy of a connection this
+// instance just changed (other instances notice within a second).
+func (s *Server) forgetPOSConnection(id string) {
+	if s.inbox != nil {
+		s.inbox.Forget(id)
+	}
 }
 
 // rejectionList is a page of refused webhooks, newest first; NextBefore,

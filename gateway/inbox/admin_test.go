@@ -101,6 +101,7 @@ func TestDisabledConnectionRefusesWebhooks(t *testing.T) {
 		if err := db.SetPOSConnectionStatus(ctx, f.conn, f.merchant, store.POSConnectionDisabled, "till replaced", "operator:t", f.clock.now()); err != nil {
 			t.Fatal(err)
 		}
+		f.in.Forget(f.conn) // as the API does after a change
 		if err := db.SetPOSConnectionStatus(ctx, f.conn, f.merchant, store.POSConnectionDisabled, "again", "operator:t", f.clock.now()); !errors.Is(err, store.ErrPOSConnectionUnchanged) {
 			t.Fatalf("disabled twice: %v", err)
 		}
@@ -125,6 +126,7 @@ func TestDisabledConnectionRefusesWebhooks(t *testing.T) {
 		if err := db.SetPOSConnectionStatus(ctx, f.conn, f.merchant, store.POSConnectionActive, "", "operator:t", f.clock.now()); err != nil {
 			t.Fatal(err)
 		}
+		f.in.Forget(f.conn) // as the API does after a change
 		f.receive(t, request(ev, ""))
 		f.process(t)
 		if n, _ := f.earned(t, "o-d2"); n != 1 {
@@ -152,6 +154,7 @@ func TestRotationKeepsTheOldSecretForTheGrace(t *testing.T) {
 		if err := db.RotatePOSConnection(ctx, f.conn, f.merchant, []byte(`{"secret":"`+next+`"}`), time.Hour, "operator:t", f.clock.now()); err != nil {
 			t.Fatal(err)
 		}
+		f.in.Forget(f.conn) // as the API does after a change
 		old := testEvent{ID: "evt-o1", Type: "paid", Order: "o-o1", AmountFen: 100, Phone: "13800138000"}
 		f.receive(t, request(old, "")) // signed with the old secret, within the grace
 		nw := testEvent{ID: "evt-n1", Type: "paid", Order: "o-n1", AmountFen: 100, Phone: "13800138000"}
@@ -170,6 +173,7 @@ func TestRotationKeepsTheOldSecretForTheGrace(t *testing.T) {
 		if err := db.RotatePOSConnection(ctx, f.conn, f.merchant, []byte(`{"secret":"third"}`), 0, "operator:t", f.clock.now()); err != nil {
 			t.Fatal(err)
 		}
+		f.in.Forget(f.conn) // as the API does after a change
 		e2 := testEvent{ID: "evt-n2", Type: "paid", Order: "o-n2", AmountFen: 1, Phone: "13800138000"}
 		if _, err := f.in.Receive(ctx, f.conn, request(e2, signEvent(next, e2))); !errors.Is(err, inbox.ErrRejected) {
 			t.Fatalf("zero grace: %v", err)
@@ -184,4 +188,23 @@ func TestRotationKeepsTheOldSecretForTheGrace(t *testing.T) {
 func signEvent(secret string, ev testEvent) string {
 	body, _ := json.Marshal(ev)
 	return sign(secret, body)
+}
+
+// A connection changed through another instance (no Forget here) is
+// noticed within a second: the admin epoch moved.
+func TestConnectionCacheNoticesOtherInstances(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := setup(t, db)
+		ev := testEvent{ID: "evt-c1", Type: "paid", Order: "o-c1", AmountFen: 100, Phone: "13800138000"}
+		f.receive(t, request(ev, "")) // the connection is cached
+		if err := db.SetPOSConnectionStatus(ctx, f.conn, f.merchant, store.POSConnectionDisabled, "elsewhere", "operator:t", f.clock.now()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		ev.ID = "evt-c2"
+		if _, err := f.in.Receive(ctx, f.conn, request(ev, "")); !errors.Is(err, inbox.ErrDisabled) {
+			t.Fatalf("after another instance disabled it: %v", err)
+		}
+	})
 }

@@ -118,7 +118,8 @@ type Inbox struct {
 	Channels                 ChannelNotifications // payment-channel notifications (nil: retried until set)
 	wake                     chan struct{}
 	wakeOnce                 sync.Once
-	receipts                 group // group commit of receipts (group.go)
+	receipts                 group     // group commit of receipts (group.go)
+	conns                    connCache // connections (conncache.go)
 	concurrency, batchClaims int
 }
 
@@ -471,7 +472,7 @@ func (in *Inbox) parse(ctx context.Context, e store.InboxEvent) *job {
 		in.applyChannel(ctx, j, channel)
 		return j
 	}
-	conn, err := in.DB.POSConnection(ctx, e.ConnectionID)
+	conn, err := in.connection(ctx, e.ConnectionID)
 	if errors.Is(err, store.ErrPOSConnectionNotFound) {
 		j.fail = permanent("connection %s no longer exists", e.ConnectionID)
 		return j
@@ -529,11 +530,6 @@ func (in *Inbox) applyChannel(ctx context.Context, j *job, channel string) {
 	default:
 		j.done = out
 	}
-}
-
-// connection reads connection id with its configuration.
-func (in *Inbox) connection(ctx context.Context, id string) (store.POSConnection, error) {
-	return in.DB.POSConnection(ctx, id)
 }
 
 // handle runs req through the adapter with the connection's configuration

@@ -180,6 +180,7 @@ func TestPollBacksOffPerConnection(t *testing.T) {
 		if err := db.SetPOSConnectionStatus(ctx, "pc_good", f.merchant, store.POSConnectionDisabled, "closed", "operator:t", f.clock.now()); err != nil {
 			t.Fatal(err)
 		}
+		f.in.Forget("pc_good")
 		good.Add(tk(3))
 		f.clock.add(time.Hour)
 		calls, _ := good.Calls()

@@ -7,13 +7,18 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	mrand "math/rand/v2"
 	"net"
@@ -21,6 +26,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +41,13 @@ const (
 	ShapeSpread = "spread"
 	// ShapeHot sends every earn to one merchant: its budget is a hot row.
 	ShapeHot = "hot"
+	// ShapePOS spreads sales like ShapeSpread, but each arrives as a
+	// Shopify orders/paid webhook at the merchant's POS connection
+	// (signed with the connection's secret) instead of a signed earn: the
+	// gateway must run the shopify pos_adapter plugin (POSAdapter). After
+	// the window the run waits for the inbox to process every webhook,
+	// and earn/s counts that wait (Result.DrainSeconds).
+	ShapePOS = "pos"
 )
 
 // Bounds on a run.
@@ -72,6 +85,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// SetupConcurrency is the number of concurrent setup calls (default 16).
 	SetupConcurrency int
+	// POSAdapter names the gateway's Shopify pos_adapter plugin for
+	// ShapePOS (default "shopify").
+	POSAdapter string
+	// DrainTimeout bounds the wait for the inbox after a ShapePOS window
+	// (default 5 minutes).
+	DrainTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -96,6 +115,12 @@ func (c *Config) defaults() {
 	if c.SetupConcurrency == 0 {
 		c.SetupConcurrency = 16
 	}
+	if c.POSAdapter == "" {
+		c.POSAdapter = "shopify"
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 5 * time.Minute
+	}
 }
 
 // Validate checks the bounds and that BaseURL is a loopback address. Zero
@@ -111,9 +136,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("duration must be between 1ns and %s", MaxDuration)
 	case c.Warmup < 0 || c.Warmup > MaxDuration:
 		return fmt.Errorf("warmup must be between 0 and %s", MaxDuration)
-	case c.Shape != ShapeSpread && c.Shape != ShapeHot:
-		return fmt.Errorf("shape must be %s or %s", ShapeSpread, ShapeHot)
-	case c.Shape == ShapeSpread && (c.Merchants < 1 || c.Merchants > MaxMerchants):
+	case c.Shape != ShapeSpread && c.Shape != ShapeHot && c.Shape != ShapePOS:
+		return fmt.Errorf("shape must be %s, %s or %s", ShapeSpread, ShapeHot, ShapePOS)
+	case c.Shape != ShapeHot && (c.Merchants < 1 || c.Merchants > MaxMerchants):
 		return fmt.Errorf("merchants must be between 1 and %d", MaxMerchants)
 	case c.Algorithm != "hmac-sha256" && c.Algorithm != "ed25519":
 		return fmt.Errorf("algorithm must be hmac-sha256 or ed25519")
@@ -165,6 +190,15 @@ type Merchant struct {
 	KeyID  string
 	Signer signature.Signer
 	Client *client.Client
+	// POS is the merchant's POS connection (ShapePOS only).
+	POS *POSConnection
+}
+
+// POSConnection is where and how a merchant's POS webhooks are sent.
+type POSConnection struct {
+	URL    string // the gateway's webhook URL of the connection
+	Secret string // its Shopify client secret
+	HTTP   *http.Client
 }
 
 // At returns m with a client for another base URL (a restarted gateway).
@@ -183,6 +217,9 @@ type SetupOptions struct {
 	// earning-rule plugin instead of the flat rate (set with their first
 	// terms: changing terms later needs the notice period).
 	RulePlugin string
+	// POSAdapter, if set, also connects each merchant's POS through that
+	// Shopify pos_adapter plugin (Merchant.POS).
+	POSAdapter string
 }
 
 // Setup creates n merchants through the operator API: merchant, credential,
@@ -307,7 +344,95 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 		client.IdempotencyKey(ref)); err != nil {
 		return Merchant{}, fmt.Errorf("fund budget: %w", err)
 	}
-	return Merchant{ID: m.ID, KeyID: cred.ID, Signer: signer, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc))}, nil
+	out := Merchant{ID: m.ID, KeyID: cred.ID, Signer: signer, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc))}
+	if opt.POSAdapter != "" {
+		secret := "shpss_bench_" + randHex(16)
+		var conn struct {
+			WebhookPath string `json:"webhook_path"`
+		}
+		if err := op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/pos/connections", map[string]any{"adapter": opt.POSAdapter,
+			"label": "bench", "config": map[string]string{"client_secret": secret}}, &conn); err != nil {
+			return Merchant{}, fmt.Errorf("connect a POS (is the %s pos_adapter plugin configured?): %w", opt.POSAdapter, err)
+		}
+		out.POS = &POSConnection{URL: strings.TrimRight(cfg.BaseURL, "/") + conn.WebhookPath, Secret: secret, HTTP: hc}
+	}
+	return out, nil
+}
+
+// ShopifyOrder is the orders/paid webhook body the generator sends: a paid
+// order in CNY with the member's phone (order is the numeric order id).
+func ShopifyOrder(order string, m Member, amountFen int64) []byte {
+	b, _ := json.Marshal(map[string]any{"id": json.Number(order), "currency": "CNY", "financial_status": "paid",
+		"total_price": fmt.Sprintf("%d.%02d", amountFen/100, amountFen%100), "created_at": time.Now().UTC().Format(time.RFC3339),
+		"phone": "+86" + m.Value, "line_items": []any{}})
+	return b
+}
+
+// Webhook delivers body to the merchant's POS connection as Shopify would
+// (X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the body under the
+// client secret): an error unless the gateway answered 200.
+func Webhook(ctx context.Context, m *Merchant, eventID string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.POS.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	mac := hmac.New(sha256.New, []byte(m.POS.Secret))
+	mac.Write(body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Shopify-Hmac-Sha256", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Shopify-Topic", "orders/paid")
+	req.Header.Set("X-Shopify-Event-Id", eventID)
+	resp, err := m.POS.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
+			return &client.APIError{Status: resp.StatusCode, Code: e.Error.Code}
+		}
+		return &client.APIError{Status: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode)}
+	}
+	return nil
+}
+
+// drainInbox waits until the gateway's inbox has no pending event (every
+// webhook acknowledged so far is processed) and returns how long it took.
+// dead counts the dead letters then (up to 500).
+func drainInbox(ctx context.Context, cfg Config, hc *http.Client) (took time.Duration, dead int, err error) {
+	op, err := setupOperator(ctx, cfg, hc)
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	for {
+		var page struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		if err := op.Do(ctx, "GET", "/v1/operator/pos/inbox?state=pending&limit=1", nil, &page); err != nil {
+			return time.Since(start), 0, fmt.Errorf("inbox backlog: %w", err)
+		}
+		if len(page.Events) == 0 {
+			took := time.Since(start)
+			// A webhook dead-lettered is one that earned nothing: an error
+			// of the run, not a success.
+			if err := op.Do(ctx, "GET", "/v1/operator/pos/inbox?state=dead&limit=500", nil, &page); err != nil {
+				return took, 0, fmt.Errorf("inbox dead letters: %w", err)
+			}
+			dead = len(page.Events)
+			return took, dead, nil
+		}
+		if time.Since(start) > cfg.DrainTimeout {
+			return time.Since(start), 0, fmt.Errorf("the inbox still had pending events after %s", cfg.DrainTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Member is the member part of an earn request.
@@ -376,6 +501,12 @@ type Result struct {
 	P95Ms     float64        `json:"p95_ms"`
 	P99Ms     float64        `json:"p99_ms"`
 	MaxMs     float64        `json:"max_ms"`
+	// ShapePOS: AckPerS is the webhooks acknowledged per second of the
+	// window; DrainSeconds how long the inbox took after the window to
+	// process what was left, counted in EarnPerS (OK / (Seconds +
+	// DrainSeconds)): the rate the webhook path sustains end to end.
+	AckPerS      float64 `json:"ack_per_s,omitempty"`
+	DrainSeconds float64 `json:"drain_seconds,omitempty"`
 	// Warmup counts what the warm-up sent (not in the figures above).
 	WarmupRequests int64   `json:"warmup_requests"`
 	WarmupErrors   int64   `json:"warmup_errors"`
@@ -414,13 +545,29 @@ func Run(ctx context.Context, cfg Config, onMeasure func()) (Result, error) {
 	if cfg.Shape == ShapeHot {
 		n = 1
 	}
-	ms, err := Setup(ctx, cfg, n, hc, SetupOptions{})
+	opt := SetupOptions{}
+	if cfg.Shape == ShapePOS {
+		opt.POSAdapter = cfg.POSAdapter
+	}
+	ms, err := Setup(ctx, cfg, n, hc, opt)
 	if err != nil {
 		return Result{}, fmt.Errorf("setup: %w", err)
 	}
 	setup := time.Since(t0)
 	res := Drive(ctx, cfg, ms, onMeasure)
 	res.SetupSeconds = setup.Seconds()
+	if cfg.Shape == ShapePOS {
+		drain, dead, err := drainInbox(ctx, cfg, hc)
+		if err != nil {
+			return res, err
+		}
+		if dead > 0 {
+			res.Errors["inbox_dead_lettered"] += dead
+		}
+		res.DrainSeconds = drain.Seconds()
+		res.AckPerS = res.EarnPerS
+		res.EarnPerS = float64(res.OK) / (res.Seconds + res.DrainSeconds)
+	}
 	return res, nil
 }
 
@@ -428,6 +575,7 @@ func Run(ctx context.Context, cfg Config, onMeasure func()) (Result, error) {
 func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) Result {
 	cfg.defaults()
 	run := randHex(6)
+	posRun := 100_000 + mrand.IntN(900_000)
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup)
 	end := measureFrom.Add(cfg.Duration)
@@ -458,9 +606,16 @@ func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) Res
 				}
 				m := &ms[rng.IntN(len(ms))]
 				order := run + "-" + strconv.Itoa(i) + "-" + strconv.Itoa(seq)
-				body, _ := json.Marshal(EarnBody{OrderID: order, Member: PhoneMember(rng.IntN(cfg.Members)),
-					AmountFen: 100 + rng.Int64N(50_000)})
-				_, err := Earn(ctx, m, order, body)
+				member, amount := PhoneMember(rng.IntN(cfg.Members)), 100+rng.Int64N(50_000)
+				var err error
+				if m.POS != nil {
+					// Shopify order ids are numbers.
+					order = fmt.Sprintf("%d%04d%08d", posRun, i, seq)
+					err = Webhook(ctx, m, "evt-"+order, ShopifyOrder(order, member, amount))
+				} else {
+					body, _ := json.Marshal(EarnBody{OrderID: order, Member: member, AmountFen: amount})
+					_, err = Earn(ctx, m, order, body)
+				}
 				took := time.Since(now)
 				if now.Before(measureFrom) {
 					w.wReqs++

@@ -351,13 +351,13 @@ type InboxInsert struct {
 }
 
 // InsertInboxEvents stores several events in one durable transaction (one
-// commit for a group of concurrent receipts), each as InsertInboxEvent
-// would: a key already stored, or repeated earlier in the group, is a
+// commit for a group of concurrent receipts; see durableTx), each as
+// InsertInboxEvent would: a key already stored, or repeated earlier in the group, is a
 // duplicate naming the first. An event that cannot be inserted fails alone
 // (its Err), unless the transaction as a whole fails (the error returned).
 func (db *DB) InsertInboxEvents(ctx context.Context, evs []InboxEvent) ([]InboxInsert, error) {
 	out := make([]InboxInsert, len(evs))
-	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.durableTx(ctx, func(tx *sqlx.Tx) error {
 		seen := map[string]int{}
 		for i, e := range evs {
 			out[i] = InboxInsert{}
@@ -568,6 +568,23 @@ func (db *DB) InboxDepth(ctx context.Context) (InboxDepth, error) {
 		d.OldestPending = FromMicros(oldest.Int64)
 	}
 	return d, nil
+}
+
+// durableTx runs fn in a transaction that is durable when it returns. On
+// SQLite it commits at the write connection's synchronous=NORMAL and then
+// fdatasyncs the WAL (syncWAL) after giving the connection back, so the
+// batching writer's next batch does not wait for this fsync (inTx would
+// hold the single write connection through it); the WAL is written in
+// order, so the sync covers this commit, and nothing is acknowledged
+// before it returns. A reader may see the rows a moment before they are
+// durable, as with the writer's group commit: anything durable that
+// depends on them was committed after them, so is durable only if they
+// are. On MySQL it is an ordinary InnoDB commit.
+func (db *DB) durableTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if err := db.runTx(ctx, db.W.BeginTxx, fn); err != nil {
+		return err
+	}
+	return db.syncWAL()
 }
 
 func clip(s string, n int) string {

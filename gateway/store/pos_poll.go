@@ -96,8 +96,7 @@ WHERE c.status = ? AND p.next_at <= ? AND p.claimed_until <= ? ORDER BY p.next_a
 }
 
 // StorePOSPoll stores a poll's records in the inbox and the cursor after
-// them in one durable transaction (committed at synchronous=FULL on
-// SQLite), while the claim (p.ClaimedUntil) still holds; the connection is
+// them in one durable transaction (durableTx), while the claim (p.ClaimedUntil) still holds; the connection is
 // due again at next. With keep set the claim is renewed until keep (to
 // read the next page at once) and its new token returned in p. It returns
 // how many records were new.
@@ -107,7 +106,7 @@ func (db *DB) StorePOSPoll(ctx context.Context, p *POSPollState, evs []InboxEven
 	if !keep.IsZero() {
 		token = Micros(keep) + rand.Int64N(1_000_000)
 	}
-	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.durableTx(ctx, func(tx *sqlx.Tx) error {
 		stored = 0
 		res, err := tx.ExecContext(ctx, `UPDATE pos_poll_state SET poll_cursor = ?, next_at = ?, claimed_until = ?, failures = 0, last_error = '',
  last_polled_at = ?, last_ok_at = ?, records = records + ? WHERE connection_id = ? AND claimed_until = ?`,

@@ -56,6 +56,7 @@ func startDebugPprof() {
 // benchOptions are bench's flags.
 type benchOptions struct {
 	url, token, shape, algorithm, cpuprofile, pprofURL, cpuPids string
+	posAdapter                                                  string
 	clients, merchants                                          int
 	duration, warmup                                            time.Duration
 	maxRequests                                                 int64
@@ -68,7 +69,8 @@ func newBenchCommand() *cobra.Command {
 		Use:   "bench [flags]",
 		Short: "load-test a running gateway with signed earns (loopback only)",
 		Long: `bench sets up merchants on a running gateway with the operator token, then
-sends signed earn requests from concurrent clients and reports earn/s,
+sends signed earn requests (with --shape pos, Shopify webhooks to each
+merchant's POS connection) from concurrent clients and reports earn/s,
 latency percentiles and errors (with --cpu-pids, also the CPU each process
 spent per earn). It only targets loopback addresses. scripts/bench.sh runs
 the whole benchmark against SQLite and MySQL.`,
@@ -81,8 +83,9 @@ the whole benchmark against SQLite and MySQL.`,
 	f.IntVar(&o.clients, "clients", 64, "concurrent clients, one request in flight each")
 	f.DurationVar(&o.duration, "duration", 15*time.Second, "measured duration")
 	f.DurationVar(&o.warmup, "warmup", 3*time.Second, "warm-up before measuring (not counted)")
-	f.StringVar(&o.shape, "shape", loadgen.ShapeSpread, "traffic `SHAPE`: spread (over --merchants merchants) or hot (all on one merchant)")
-	f.IntVar(&o.merchants, "merchants", 1000, "merchants for --shape spread")
+	f.StringVar(&o.shape, "shape", loadgen.ShapeSpread, "traffic `SHAPE`: spread (over --merchants merchants), hot (all on one merchant) or pos (like spread, each sale a Shopify webhook through the inbox; earn/s includes draining the inbox after the window)")
+	f.IntVar(&o.merchants, "merchants", 1000, "merchants for --shape spread and pos")
+	f.StringVar(&o.posAdapter, "pos-adapter", "shopify", "for --shape pos: the `NAME` of the gateway's Shopify pos_adapter plugin")
 	f.StringVar(&o.algorithm, "algorithm", "hmac-sha256", "merchant credential `ALGORITHM`: hmac-sha256 or ed25519")
 	f.Int64Var(&o.maxRequests, "max-requests", 0, "stop after this many requests (0: only the duration bounds the run)")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
@@ -102,7 +105,7 @@ func cmdBench(o benchOptions, stdout, stderr io.Writer) error {
 	}
 	cfg := loadgen.Config{BaseURL: o.url, OperatorToken: o.token, Clients: o.clients, Duration: o.duration, Warmup: o.warmup,
 		Shape: o.shape, Merchants: o.merchants, Algorithm: o.algorithm, MaxRequests: o.maxRequests, Members: 100_000,
-		RequestTimeout: 10 * time.Second, SetupConcurrency: 16}
+		RequestTimeout: 10 * time.Second, SetupConcurrency: 16, POSAdapter: o.posAdapter}
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
@@ -214,6 +217,9 @@ func printResult(w io.Writer, out benchOutput) {
 	fmt.Fprintf(w, "shape %s, %d merchant(s), %d clients, %.1f s measured (setup %.1f s, warm-up %d requests)\n",
 		r.Shape, r.Merchants, r.Clients, r.Seconds, r.SetupSeconds, r.WarmupRequests)
 	fmt.Fprintf(w, "earn/s   %.0f (%d ok of %d requests)\n", r.EarnPerS, r.OK, r.Requests)
+	if r.Shape == loadgen.ShapePOS {
+		fmt.Fprintf(w, "webhooks %.0f acknowledged/s; the inbox processed the rest %.1f s after the window (counted in earn/s)\n", r.AckPerS, r.DrainSeconds)
+	}
 	fmt.Fprintf(w, "latency  p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.P50Ms, r.P95Ms, r.P99Ms, r.MaxMs)
 	if len(r.Errors) == 0 {
 		fmt.Fprintln(w, "errors   none")

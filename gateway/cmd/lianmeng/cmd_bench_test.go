@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/config"
 	"github.com/lianmeng/lianmeng/gateway/loadgen"
+	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 )
 
 const benchTestToken = "bench-test-operator-token"
@@ -117,5 +120,53 @@ func TestBenchUsage(t *testing.T) {
 	t.Setenv("LIANMENG_OPERATOR_TOKEN", "")
 	if code, _, stderr := runCLI("bench"); code != 2 || !strings.Contains(stderr, "token") {
 		t.Errorf("no token: exit %d, %q", code, stderr)
+	}
+}
+
+// TestBenchPOSShape runs `lianmeng bench -shape pos` for a second against
+// the gateway binary with the builtin Shopify adapter: every merchant gets
+// a POS connection, every sale is a signed Shopify webhook, and when the
+// command returns the inbox has processed them all (each acknowledged
+// webhook earned, counted in the database).
+func TestBenchPOSShape(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gateway binary")
+	}
+	bin := buildGatewayBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "lianmeng.yaml")
+	if err := os.WriteFile(cfgPath, []byte("plugins:\n  - name: shopify\n    kind: pos_adapter\n    path: builtin:shopify\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	driver, dsn := storetest.NewDatabase(t, store.SQLite)
+	g := startGatewayProc(t, bin, dir, append(gatewayEnv(driver, dsn), "LIANMENG_CONFIG="+cfgPath))
+	code, stdout, stderr := runCLI("bench", "-url", g.base, "-token", crashToken, "-shape", "pos",
+		"-merchants", "5", "-clients", "8", "-warmup", "200ms", "-duration", "1s", "-json")
+	if code != 0 {
+		t.Fatalf("bench exit %d: %s\n%s", code, stderr, g.logs())
+	}
+	var r loadgen.Result
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("bench -json output %q: %v", stdout, err)
+	}
+	if r.Shape != "pos" || r.Merchants != 5 || r.OK <= 0 || r.AckPerS <= 0 || r.EarnPerS <= 0 || r.EarnPerS > r.AckPerS || len(r.Errors) != 0 || r.WarmupErrors != 0 {
+		t.Fatalf("result: %+v", r)
+	}
+	db, err := store.Open(context.Background(), driver, dsn, store.Options{MaxOpenConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var earned, pending int
+	if err := db.R.Get(&earned, `SELECT COUNT(*) FROM purchases WHERE kind = 'earn'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.R.Get(&pending, `SELECT COUNT(*) FROM inbox_events WHERE state <> 'done'`); err != nil {
+		t.Fatal(err)
+	}
+	// Requests that finished after the window are acknowledged but not
+	// counted in OK: at least OK + warm-up earned, nothing left.
+	if pending != 0 || int64(earned) < r.OK+r.WarmupRequests {
+		t.Fatalf("%d earned, %d not done, for %d acknowledged in the window and %d in the warm-up", earned, pending, r.OK, r.WarmupRequests)
 	}
 }
