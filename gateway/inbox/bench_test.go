@@ -25,7 +25,7 @@ import (
 // earns/s): each is a connection read, an adapter call, a sealed insert,
 // grouped into one commit with the receipts beside it.
 func BenchmarkPOSWebhook(b *testing.B) {
-	for _, shape := range []string{"direct", "webhook"} {
+	for _, shape := range []string{"direct", "webhook", "receive"} {
 		b.Run(shape, func(b *testing.B) {
 			db := storetest.Open(b, store.SQLite)
 			f := setup(b, db)
@@ -62,6 +62,11 @@ func BenchmarkPOSWebhook(b *testing.B) {
 					}
 				}
 			})
+			if shape == "receive" {
+				// Receipts alone (no worker): what the receive path can take.
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "receipts/s")
+				return
+			}
 			if shape == "webhook" {
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "receipts/s")
 				for {

@@ -8,11 +8,14 @@ import (
 )
 
 // group commits concurrent receipts together: the first caller to find no
-// commit in progress leads, storing everything queued in one transaction
-// (store.DB.InsertInboxEvents) and again while more arrived meanwhile;
-// the others wait for their result. One durable commit then covers many
-// webhooks, as the batching writer's group commit covers many earns, and
-// no receipt is answered before its commit.
+// commit in progress leads, committing everything queued in one
+// transaction (store.DB.CommitInboxEvents) and again while more arrived
+// meanwhile; the others wait for their result. One commit then covers many
+// webhooks, as the batching writer's group commit covers many earns. Each
+// group's commit is made durable (store.DB.SyncWAL) apart, while the
+// leader already commits the next group: the fdatasync of one group and
+// the commit of the next overlap. No receipt is answered before the sync
+// that follows its commit.
 type group struct {
 	mu       sync.Mutex
 	pending  []*receipt
@@ -49,14 +52,24 @@ func (g *group) insert(ctx context.Context, db *store.DB, ev store.InboxEvent) (
 		}
 		// A waiter's request may have been cancelled; the commit is for
 		// all of them, so it runs to its end.
-		res, err := db.InsertInboxEvents(context.WithoutCancel(ctx), evs)
-		for i, b := range batch {
-			if err != nil {
-				b.res = store.InboxInsert{Err: err}
-			} else {
-				b.res = res[i]
+		res, err := db.CommitInboxEvents(context.WithoutCancel(ctx), evs)
+		answer := func(err error) {
+			for i, b := range batch {
+				if err != nil {
+					b.res = store.InboxInsert{Err: err}
+				} else {
+					b.res = res[i]
+				}
+				close(b.done)
 			}
-			close(b.done)
+		}
+		if err != nil {
+			answer(err)
+		} else {
+			// A sync started after this commit covers it (and any sync
+			// finishing first covers only earlier commits: each group
+			// waits for its own).
+			go func() { answer(db.SyncWAL()) }()
 		}
 		g.mu.Lock()
 	}

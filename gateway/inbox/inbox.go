@@ -96,6 +96,7 @@ const (
 	DefaultMaxBackoff  = 15 * time.Minute
 	DefaultLease       = 30 * time.Second
 	DefaultCallTimeout = 10 * time.Second
+	DefaultWorkers     = 4
 )
 
 // Inbox receives and processes POS webhooks.
@@ -112,6 +113,7 @@ type Inbox struct {
 	MaxAttempts              int
 	BaseBackoff, MaxBackoff  time.Duration
 	Lease                    time.Duration        // how long a claim is held
+	Workers                  int                  // processing loops of Run
 	CallTimeout              time.Duration        // per adapter call
 	Metrics                  *Metrics             // nil: not counted
 	Rejections               *Rejections          // nil: refusals not kept
@@ -303,14 +305,33 @@ func (in *Inbox) Wake() {
 	}
 }
 
-// Run processes due events until ctx ends: it claims a batch, handles the
-// events concurrently (so their commands share the writer's batches), and
-// polls every interval when idle (at once after a receipt on this
-// instance).
+// Run processes due events until ctx ends with Workers loops (default
+// DefaultWorkers), each claiming a batch, handling its events concurrently
+// (so their commands share the writer's batches), and polling every
+// interval when idle (at once after a receipt on this instance wakes one).
+// Several loops keep the writer fed while one waits for its batch's
+// fdatasync or records its outcomes; their claims are fenced as another
+// instance's would be.
 func (in *Inbox) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
 	}
+	n := in.Workers
+	if n <= 0 {
+		n = DefaultWorkers
+	}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.work(ctx, interval)
+		}()
+	}
+	wg.Wait()
+}
+
+func (in *Inbox) work(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

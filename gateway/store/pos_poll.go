@@ -106,7 +106,10 @@ func (db *DB) StorePOSPoll(ctx context.Context, p *POSPollState, evs []InboxEven
 	if !keep.IsZero() {
 		token = Micros(keep) + rand.Int64N(1_000_000)
 	}
+	t := &txStmts{db: db, ctx: ctx}
+	defer t.done()
 	err := db.durableTx(ctx, func(tx *sqlx.Tx) error {
+		t.tx = tx
 		stored = 0
 		res, err := tx.ExecContext(ctx, `UPDATE pos_poll_state SET poll_cursor = ?, next_at = ?, claimed_until = ?, failures = 0, last_error = '',
  last_polled_at = ?, last_ok_at = ?, records = records + ? WHERE connection_id = ? AND claimed_until = ?`,
@@ -118,7 +121,7 @@ func (db *DB) StorePOSPoll(ctx context.Context, p *POSPollState, evs []InboxEven
 			return ErrPollClaimLost
 		}
 		for _, e := range evs {
-			_, dup, err := db.insertInbox(ctx, tx, e)
+			_, dup, err := db.insertInbox(t, e)
 			if err != nil {
 				return err
 			}
