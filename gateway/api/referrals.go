@@ -46,6 +46,9 @@ func (s *Server) referralTerms() referralTerms {
 
 type publicReferral struct {
 	Terms referralTerms `json:"terms"`
+	// History lists every change of the terms, oldest first, as recorded
+	// (and sealed into the evidence log) when a gateway started with them.
+	History []points.PublishedReferralTerms `json:"history"`
 	// MarketingPoints is what the marketing budget can still pay.
 	MarketingPoints int64     `json:"marketing_points"`
 	AsOf            time.Time `json:"as_of"`
@@ -56,7 +59,11 @@ func (s *Server) publicReferral(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(publicReferral{Terms: s.referralTerms(), MarketingPoints: pts, AsOf: s.now().UTC().Truncate(time.Second)})
+	h, err := s.db.ReferralTermsHistory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(publicReferral{Terms: s.referralTerms(), History: h, MarketingPoints: pts, AsOf: s.now().UTC().Truncate(time.Second)})
 }
 
 type memberReferralView struct {

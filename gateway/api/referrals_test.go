@@ -19,6 +19,10 @@ func TestReferralsOverHTTP(t *testing.T) {
 		g := ptsStart(t, db, nil)
 		g.srv.svc.Referral = &points.ReferralTerms{LevelsPermille: []int64{500, 100}, MonthlyCapPoints: 1000}
 		ctx := context.Background()
+		// What serve does at start: the terms become public and dated.
+		if _, err := db.PublishReferralTerms(ctx, g.srv.svc.Referral, g.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
 		m := g.merchant(t, 1000, 1_000_000) // 10% back
 		earn := func(order, ph string, amount int64) points.EarnResult {
 			t.Helper()
@@ -72,7 +76,8 @@ func TestReferralsOverHTTP(t *testing.T) {
 		}
 		var pub publicReferral
 		if err := client.NewOperator(g.base, "").Do(ctx, "GET", "/v1/public/referral", nil, &pub); err != nil ||
-			pub.MarketingPoints != 10_000-50 || len(pub.Terms.LevelsPermille) != 2 || pub.Terms.Version == "" {
+			pub.MarketingPoints != 10_000-50 || len(pub.Terms.LevelsPermille) != 2 || pub.Terms.Version == "" ||
+			len(pub.History) != 1 || pub.History[0].Version != pub.Terms.Version {
 			t.Fatalf("public terms: %+v %v", pub, err)
 		}
 		var ref points.RefundEarnResult

@@ -464,3 +464,24 @@ func (s *Service) MarketingPoints(ctx context.Context) (int64, error) {
 // MarketingScope is the idempotency and audit subject of the marketing
 // budget's fundings.
 const MarketingScope = ledger.Marketing
+
+// AuditReferralTerms is the audit event (so the evidence log entry) of the
+// referral terms the gateway runs under, recorded when they change.
+const AuditReferralTerms = "rules.referral_terms"
+
+// PublishedReferralTerms is one entry of the programme's public history.
+type PublishedReferralTerms struct {
+	// Version is the terms' version, or "none" when the programme stopped.
+	Version          string    `json:"version"`
+	LevelsPermille   []int64   `json:"levels_permille"`
+	MonthlyCapPoints int64     `json:"monthly_cap_points"`
+	Since            time.Time `json:"since"`
+}
+
+// Published is the terms as recorded (nil: no programme).
+func (t *ReferralTerms) Published(at time.Time) PublishedReferralTerms {
+	if !t.Enabled() {
+		return PublishedReferralTerms{Version: "none", LevelsPermille: []int64{}, Since: at}
+	}
+	return PublishedReferralTerms{Version: t.Version(), LevelsPermille: t.LevelsPermille, MonthlyCapPoints: t.MonthlyCapPoints, Since: at}
+}

@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/lianmeng/lianmeng/gateway/points"
 )
@@ -266,4 +270,50 @@ func (db *DB) ReferralOf(ctx context.Context, memberID string) (code, referredBy
 		return "", "", fmt.Errorf("referrer: %w", err)
 	}
 	return code, referredBy, nil
+}
+
+// PublishReferralTerms records the referral terms the gateway starts with
+// as an audit event (sealed into the evidence log) when they differ from
+// the last recorded ones, so every change of the programme is public and
+// dated. It reports whether it recorded them.
+func (db *DB) PublishReferralTerms(ctx context.Context, t *points.ReferralTerms, at time.Time) (bool, error) {
+	pub := t.Published(at.UTC().Truncate(time.Microsecond))
+	recorded := false
+	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var last string
+		err := tx.GetContext(ctx, &last, `SELECT payload FROM audit_events WHERE kind = ? ORDER BY id DESC LIMIT 1`, points.AuditReferralTerms)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if pub.Version == "none" {
+				return nil // never had a programme
+			}
+		case err != nil:
+			return fmt.Errorf("last referral terms: %w", err)
+		default:
+			var prev points.PublishedReferralTerms
+			if json.Unmarshal([]byte(last), &prev) == nil && prev.Version == pub.Version {
+				return nil
+			}
+		}
+		recorded = true
+		return insertAudit(ctx, tx, points.AuditReferralTerms, "configuration", "alliance:referral", pub, pub.Since)
+	})
+	return recorded, err
+}
+
+// ReferralTermsHistory lists the recorded referral terms, oldest first.
+func (db *DB) ReferralTermsHistory(ctx context.Context) ([]points.PublishedReferralTerms, error) {
+	var rows []string
+	if err := db.R.SelectContext(ctx, &rows, `SELECT payload FROM audit_events WHERE kind = ? ORDER BY id`, points.AuditReferralTerms); err != nil {
+		return nil, fmt.Errorf("referral terms history: %w", err)
+	}
+	out := make([]points.PublishedReferralTerms, 0, len(rows))
+	for _, r := range rows {
+		var p points.PublishedReferralTerms
+		if err := json.Unmarshal([]byte(r), &p); err != nil {
+			return nil, fmt.Errorf("referral terms history: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

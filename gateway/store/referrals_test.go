@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -150,5 +151,39 @@ func TestReferralRewards(t *testing.T) {
 		_, err = submit(svc.RefundEarnCommand(points.RefundEarnRequest{MerchantID: m, OrderID: "d2", AmountFen: 1}))
 		refused(err, points.CodeAlreadyRefunded)
 		assertClean(t, db)
+	})
+}
+
+// The terms a gateway starts with are recorded when they change (an audit
+// event, so an evidence log entry), never twice in a row.
+func TestReferralTermsPublished(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		v1 := &points.ReferralTerms{LevelsPermille: []int64{100}, MonthlyCapPoints: 500}
+		v2 := &points.ReferralTerms{LevelsPermille: []int64{100, 50}, MonthlyCapPoints: 500}
+		for i, c := range []struct {
+			terms *points.ReferralTerms
+			want  bool
+		}{{nil, false}, {v1, true}, {v1, false}, {v2, true}, {nil, true}, {nil, false}, {v1, true}} {
+			got, err := db.PublishReferralTerms(ctx, c.terms, at.Add(time.Duration(i)*time.Hour))
+			if err != nil || got != c.want {
+				t.Fatalf("step %d: recorded %v (%v), want %v", i, got, err, c.want)
+			}
+		}
+		h, err := db.ReferralTermsHistory(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var versions []string
+		for _, p := range h {
+			versions = append(versions, p.Version)
+		}
+		if want := []string{v1.Version(), v2.Version(), "none", v1.Version()}; fmt.Sprint(versions) != fmt.Sprint(want) {
+			t.Fatalf("history %v, want %v", versions, want)
+		}
+		if !h[1].Since.Equal(at.Add(3*time.Hour)) || len(h[1].LevelsPermille) != 2 {
+			t.Fatalf("second entry %+v", h[1])
+		}
 	})
 }

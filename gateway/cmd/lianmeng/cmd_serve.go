@@ -130,6 +130,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if err := db.PinInheritedTerms(ctx, cfg.Points.Policy()); err != nil {
 		return fmt.Errorf("pin the inherited terms of rule versions: %w", err)
 	}
+	// The referral terms this gateway pays under: a change of them is an
+	// entry in the evidence log and in the public history.
+	if changed, err := db.PublishReferralTerms(ctx, cfg.Rules.Referral.Terms(), time.Now()); err != nil {
+		return fmt.Errorf("publish the referral terms: %w", err)
+	} else if changed {
+		log.Info("referral terms published", "version", cfg.Rules.Referral.Terms().Published(time.Now()).Version)
+	}
 	reg := prometheus.NewRegistry()
 	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(),
 		Concurrency: cfg.Points.Writers, Log: log, Registry: reg})
