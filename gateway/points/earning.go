@@ -219,6 +219,11 @@ type RuleEvaluator interface {
 // same request would fail again.
 const CodeRuleFailed = "rule_failed"
 
+// ErrRuleTimeout marks a rule expression stopped by its evaluation
+// timeout: unlike its cost limit, that may be a busy machine, so the earn is
+// refused as unavailable (retry), not as a rule that fails.
+var ErrRuleTimeout = errors.New("rule expression evaluation timed out")
+
 // ErrRuleUnavailable marks a rule plugin that is down, slow or crashing.
 var ErrRuleUnavailable = errors.New("earning rule unavailable")
 

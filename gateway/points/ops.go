@@ -414,6 +414,10 @@ func (s *Service) award(m Merchant, r EarnRequest) (int64, string, int64, error)
 		in := RuleInput{MerchantID: m.ID, StoreID: r.StoreID, OrderID: r.OrderID, AmountFen: r.AmountFen, Items: r.Items, OccurredAt: r.OccurredAt,
 			Attributes: r.Attributes, Counters: r.counters}
 		n, err := m.Expr.Points(in, m.EligibleFen(r.AmountFen, r.Items), m.EligibleItems(r.Items))
+		if errors.Is(err, ErrRuleTimeout) {
+			return 0, "", 0, &Error{Class: Unavailable, Code: CodeRuleUnavailable, RetryAfter: time.Second, cause: err,
+				Message: "the merchant's rule expression did not finish in time; retry with the same Idempotency-Key"}
+		}
 		if err != nil {
 			return 0, "", 0, &Error{Class: Unprocessable, Code: CodeRuleFailed, Message: "the merchant's rule expression failed for this purchase: " + err.Error(), cause: err}
 		}

@@ -259,3 +259,32 @@ func TestExpressionItems(t *testing.T) {
 		t.Fatalf("missing key: %v", err)
 	}
 }
+
+type failingExpr struct{ err error }
+
+func (f failingExpr) Points(points.RuleInput, int64, []points.Item) (int64, error) { return 0, f.err }
+
+// An expression stopped by its cost limit fails the earn for good (422
+// rule_failed); one stopped by the wall clock (a busy machine) is refused
+// for now (503 rule_unavailable, retry), never awarded a guess.
+func TestExpressionTimeoutIsRetryable(t *testing.T) {
+	svc := &points.Service{Policy: policy()}
+	for _, c := range []struct {
+		err   error
+		class points.Class
+		code  string
+	}{
+		{fmt.Errorf("%w: cost limit exceeded", rules.ErrCostLimit), points.Unprocessable, points.CodeRuleFailed},
+		{fmt.Errorf("%w (%w): deadline", rules.ErrCostLimit, points.ErrRuleTimeout), points.Unavailable, points.CodeRuleUnavailable},
+	} {
+		tx := pointstest.NewTx(time.Unix(1e9, 0), points.Merchant{ID: "m", Active: true, Earning: points.Earning{Version: 1, Expr: failingExpr{c.err}}})
+		if _, err := svc.Fund(tx, points.FundRequest{MerchantID: "m", AmountFen: 1000, ExternalRef: "f"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := svc.Earn(tx, points.EarnRequest{MerchantID: "m", OrderID: "o", Member: points.Identity{Kind: points.IdentityPhone, Value: "1"}, AmountFen: 100})
+		var pe *points.Error
+		if !errors.As(err, &pe) || pe.Class != c.class || pe.Code != c.code {
+			t.Errorf("%v: got %v", c.err, err)
+		}
+	}
+}

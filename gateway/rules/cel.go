@@ -214,9 +214,15 @@ func (e *Expression) points(in points.RuleInput, eligibleFen int64, items []poin
 	defer cancel()
 	out, _, err := e.prg.ContextEval(ctx, vars)
 	if err != nil {
-		// Either bound stops a rule that costs too much.
-		if strings.Contains(err.Error(), "cost limit") || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Either bound stops a rule that costs too much. The cost limit is
+		// the rule's own doing (the same purchase fails again); the wall
+		// clock may be a busy machine's, so a timeout is also
+		// points.ErrRuleTimeout: the earn is refused for now, to retry.
+		if strings.Contains(err.Error(), "cost limit") {
 			return 0, fmt.Errorf("%w: %v", ErrCostLimit, err)
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return 0, fmt.Errorf("%w (%w): %v", ErrCostLimit, points.ErrRuleTimeout, err)
 		}
 		return 0, fmt.Errorf("rule expression: %w", err)
 	}
