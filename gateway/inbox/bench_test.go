@@ -18,12 +18,13 @@ import (
 //
 //	go test ./gateway/inbox -run XXX -bench POSWebhook -benchtime 2000x
 //
-// earns/s of "webhook" against "direct" is the ratio the issue asks about.
-// Measured 2026-12-01 on the shared (busy) 2-core machine, -benchtime
-// 3000x -count 2: direct 1667-1894 earns/s, webhook 539-715 (about a
-// third); the receipt is the bound (receipts/s is within a few percent of
-// earns/s): each is a connection read, an adapter call, a sealed insert,
-// grouped into one commit with the receipts beside it.
+// earns/s of "webhook" against "direct" is the ratio the issue asks about;
+// "receive" is receipts alone (no worker). Measured 2026-12-01 on the
+// shared (busy, noisy) 2-core machine, -benchtime 3000x, alternated with
+// the previous code four times: webhook/direct 0.32-0.60 (before:
+// 0.24-0.33), webhook 501-629 earns/s (before 409-597); receive alone
+// 2469-2805 receipts/s; CPU per webhook about 600-660 µs (before 720-820).
+// scripts/bench.sh over HTTP measured 0.60 (README, POS adapters).
 func BenchmarkPOSWebhook(b *testing.B) {
 	for _, shape := range []string{"direct", "webhook", "receive"} {
 		b.Run(shape, func(b *testing.B) {
