@@ -23,7 +23,8 @@ import (
 // shared (busy, noisy) 2-core machine, -benchtime 3000x, alternated with
 // the previous code four times: webhook/direct 0.32-0.60 (before:
 // 0.24-0.33), webhook 501-629 earns/s (before 409-597); receive alone
-// 2469-2805 receipts/s; CPU per webhook about 600-660 µs (before 720-820).
+// 2469-2805 receipts/s; CPU per webhook about 600-660 µs (before: 720 in
+// one run).
 // scripts/bench.sh over HTTP measured 0.60 (README, POS adapters).
 func BenchmarkPOSWebhook(b *testing.B) {
 	for _, shape := range []string{"direct", "webhook", "receive"} {
