@@ -129,6 +129,8 @@ run_shapes() { # dialect
     # this machine) and the generator itself.
     pids="gateway=$gw_pid"
     if [ "$1" = mysql ] && db_pid=$(pgrep -x -o mariadbd || pgrep -x -o mysqld); then pids="$pids,database=$db_pid"; fi
+    # The pos shape's adapter plugin is a child process of the gateway.
+    if [ "$shape" = pos ] && plugin_pid=$(pgrep -o -P "$gw_pid"); then pids="$pids,plugin=$plugin_pid"; fi
     "$bin" bench -url "http://127.0.0.1:$port" -token "$token" -shape "$shape" -merchants "$merchants" \
       -clients "$clients" -warmup "$warmup" -duration "$duration" -json -cpu-pids "$pids" "${prof[@]}" >"$out/$1-$shape.json"
     # Memory and disk: the gateway's peak RSS so far, and the database's
@@ -206,7 +208,7 @@ d, s, f = sys.argv[1:]
 r = json.load(open(f))
 errs = r.get("errors") or {}
 codes = ",".join(f"{k}={v}" for k, v in sorted(errs.items())) or "-"
-short = {"gateway": "gw", "database": "db", "generator": "gen"}
+short = {"gateway": "gw", "database": "db", "generator": "gen", "plugin": "plug"}
 cpu = " ".join(f"{short.get(c['name'], c['name'])} {c['us_per_earn']:.0f} ({c['cores']:.2f})" for c in r.get("cpu") or []) or "-"
 rss = r.get("gateway_peak_rss_mib")
 dpe = r.get("disk_bytes_per_earn")
