@@ -406,9 +406,9 @@ type cachedEndpoint struct {
 // committed between the two reads leaves a newer set under an older epoch,
 // which the next batch reloads; never an older set under a newer epoch.
 func (c *endpointCache) active(u *uow) (map[string][]cachedEndpoint, error) {
-	var epoch int64
-	if err := u.get(&epoch, `SELECT epoch FROM admin_epoch WHERE id = 1`); err != nil {
-		return nil, fmt.Errorf("outbox endpoints: admin epoch: %w", err)
+	epoch, err := u.adminEpoch()
+	if err != nil {
+		return nil, fmt.Errorf("outbox endpoints: %w", err)
 	}
 	c.mu.Lock()
 	if c.loaded && c.epoch == epoch {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -271,11 +272,21 @@ func (db *DB) PinInheritedTerms(ctx context.Context, p points.Policy) error {
 		return nil
 	}
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE rule_versions SET release_delay_s = ? WHERE release_delay_s < 0`, int64(p.ReleaseDelay/time.Second)); err != nil {
+		r1, err := tx.ExecContext(ctx, `UPDATE rule_versions SET release_delay_s = ? WHERE release_delay_s < 0`, int64(p.ReleaseDelay/time.Second))
+		if err != nil {
 			return fmt.Errorf("pin release delay: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE rule_versions SET validity_s = ? WHERE validity_s < 0`, int64(p.Validity/time.Second)); err != nil {
+		r2, err := tx.ExecContext(ctx, `UPDATE rule_versions SET validity_s = ? WHERE validity_s < 0`, int64(p.Validity/time.Second))
+		if err != nil {
 			return fmt.Errorf("pin validity: %w", err)
+		}
+		// Terms changed: caches of them (merchantCache, the API's) reload.
+		n1, _ := r1.RowsAffected()
+		n2, _ := r2.RowsAffected()
+		if n1+n2 > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE admin_epoch SET epoch = epoch + 1 WHERE id = 1`); err != nil {
+				return fmt.Errorf("bump admin epoch: %w", err)
+			}
 		}
 		return nil
 	})
@@ -290,6 +301,84 @@ const effectiveVersionSQL = `SELECT ` + ruleColsV + ` FROM rule_versions v WHERE
 const ruleColsV = `v.id, v.merchant_id, v.version, v.status, v.rate_bp, v.max_points, v.rule_plugin, v.release_delay_s, v.validity_s,
 	v.excluded, v.summary_zh, v.summary_en, v.expression, v.member_day_cap, v.member_month_cap, v.plugin_config, v.created_by, v.created_at,
 	v.published_at, v.effective_at, v.withdrawn_at`
+
+// publishedVersionsSQL starts the batch's read of merchants' published
+// versions (the merchant list and the rest follow).
+const publishedVersionsSQL = `SELECT ` + ruleColsV + ` FROM rule_versions v WHERE v.merchant_id IN (`
+
+// merchantCache holds, for the batch, merchants' status and every
+// published rule version, as of an admin epoch. Every change to them
+// writes an audit event that increments the epoch in the same commit
+// (merchant creation and status, rule publication and withdrawal;
+// PinInheritedTerms bumps it too). Each batch reads the epoch inside its
+// own transaction before it reads anything here, and the cache is dropped
+// whenever the epoch moved, so a batch never uses terms older than its
+// transaction sees; the version in effect is chosen at the batch's time
+// from the cached list, so a scheduled version takes effect on time with
+// no change at all.
+type merchantCache struct {
+	mu    sync.Mutex
+	epoch int64
+	byID  map[string]*cachedMerchant
+}
+
+type cachedMerchant struct {
+	status   string
+	versions []cachedVersion // published, by number
+}
+
+type cachedVersion struct {
+	number      int64
+	effectiveAt int64 // Unix microseconds
+	earning     points.Earning
+}
+
+// effective is the published version with the highest number whose
+// effective time has come (as effectiveVersionSQL), or nil.
+func (m *cachedMerchant) effective(at time.Time) *cachedVersion {
+	now := Micros(at)
+	var best *cachedVersion
+	for i := range m.versions {
+		v := &m.versions[i]
+		if v.effectiveAt <= now && (best == nil || v.number > best.number) {
+			best = v
+		}
+	}
+	return best
+}
+
+// get returns the cached merchants among ids and the ids it lacks, after
+// dropping everything if the epoch moved.
+func (c *merchantCache) get(epoch int64, ids []string) (map[string]*cachedMerchant, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byID == nil || c.epoch != epoch {
+		c.byID, c.epoch = map[string]*cachedMerchant{}, epoch
+	}
+	found := make(map[string]*cachedMerchant, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if m, ok := c.byID[id]; ok {
+			found[id] = m
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return found, missing
+}
+
+// put caches merchants read under epoch (read before them, so they are at
+// least that recent); a cache already at another epoch keeps its own.
+func (c *merchantCache) put(epoch int64, ms map[string]*cachedMerchant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch != epoch || len(c.byID) > 200_000 {
+		return
+	}
+	for id, m := range ms {
+		c.byID[id] = m
+	}
+}
 
 // earning is the runtime form of a version.
 func (r ruleRow) earning() points.Earning { return r.terms().Earning(r.Version.Int64) }

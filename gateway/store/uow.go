@@ -59,6 +59,9 @@ type uow struct {
 	undo []func()
 
 	missed []string // statements to prepare after the transaction (stmts.go)
+
+	epoch     int64 // the admin epoch as this transaction sees it (adminEpoch)
+	epochRead bool
 }
 
 type acct struct {
@@ -162,28 +165,70 @@ func (u *uow) loadMerchants(ids []string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	in, args := u.inList("?", 1, toAny(want))
+	// Merchants and their published rule versions come from the cache
+	// (merchantCache), checked against the admin epoch inside this
+	// transaction; the version in effect is chosen at the batch's time.
+	epoch, err := u.adminEpoch()
+	if err != nil {
+		return err
+	}
+	found, missing := u.db.merchantCache.get(epoch, want)
+	if len(missing) > 0 {
+		loaded, err := u.readMerchants(missing)
+		if err != nil {
+			return err
+		}
+		u.db.merchantCache.put(epoch, loaded)
+		for id, e := range loaded {
+			found[id] = e
+		}
+	}
+	for id, e := range found {
+		m := &points.Merchant{ID: id, Active: e.status == merchant.StatusActive}
+		if v := e.effective(u.now); v != nil {
+			m.Earning = v.earning
+		}
+		u.merchants[id] = m
+	}
+	return nil
+}
+
+// readMerchants reads merchants' status and every published rule version.
+func (u *uow) readMerchants(ids []string) (map[string]*cachedMerchant, error) {
+	in, args := u.inList("?", 1, toAny(ids))
 	var rows []struct {
 		ID     string `db:"id"`
 		Status string `db:"status"`
 	}
 	if err := u.selectAll(&rows, `SELECT id, status FROM merchants WHERE id IN (`+in+`)`, args...); err != nil {
-		return fmt.Errorf("load merchants: %w", err)
+		return nil, fmt.Errorf("load merchants: %w", err)
 	}
-	// The rule version in effect at the batch's time (rules.go).
 	var versions []ruleRow
-	if err := u.selectAll(&versions, fmt.Sprintf(effectiveVersionSQL, in), append(args, Micros(u.now))...); err != nil {
-		return fmt.Errorf("load rule versions: %w", err)
+	if err := u.selectAll(&versions, publishedVersionsSQL+in+`) AND v.status = 'published' ORDER BY v.merchant_id, v.version`, args...); err != nil {
+		return nil, fmt.Errorf("load rule versions: %w", err)
 	}
+	out := make(map[string]*cachedMerchant, len(rows))
 	for _, r := range rows {
-		u.merchants[r.ID] = &points.Merchant{ID: r.ID, Active: r.Status == merchant.StatusActive}
+		out[r.ID] = &cachedMerchant{status: r.Status}
 	}
 	for _, v := range versions {
-		if m := u.merchants[v.MerchantID]; m != nil {
-			m.Earning = v.earning()
+		if m := out[v.MerchantID]; m != nil {
+			m.versions = append(m.versions, cachedVersion{number: v.Version.Int64, effectiveAt: v.EffectiveAt, earning: v.earning()})
 		}
 	}
-	return nil
+	return out, nil
+}
+
+// adminEpoch reads the admin epoch once per batch, inside its transaction.
+func (u *uow) adminEpoch() (int64, error) {
+	if u.epochRead {
+		return u.epoch, nil
+	}
+	if err := u.get(&u.epoch, `SELECT epoch FROM admin_epoch WHERE id = 1`); err != nil {
+		return 0, fmt.Errorf("admin epoch: %w", err)
+	}
+	u.epochRead = true
+	return u.epoch, nil
 }
 
 // ---- accounts
