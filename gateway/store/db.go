@@ -65,10 +65,9 @@ type DB struct {
 	pii     atomic.Pointer[pii.Keyring] // see SetPII
 	hooks   endpointCache               // active webhook endpoints for the outbox (outbox.go)
 
-	gate      storageGate   // SQLite: writes paused after a full disk (storagefull.go)
-
 	merchantCache merchantCache // merchants and their rule versions for the batch (rules.go)
 
+	gate      storageGate   // SQLite: writes paused after a full disk (storagefull.go)
 	stopCkpt  chan struct{} // SQLite background checkpointer
 	ckptDone  chan struct{}
 	closeOnce sync.Once
