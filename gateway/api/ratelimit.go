@@ -127,8 +127,28 @@ func (r *rateLimits) take(name, key string, now time.Time) time.Duration {
 		if len(key) > 100 { // the table's key column is 128 characters
 			key = "h " + r.hash(key)
 		}
-		if l.spendChunk(key, now) {
-			return 0
+		// One reservation per key at a time: concurrent requests wait for
+		// it (at most sharedLimitTimeout) and spend its chunk, rather than
+		// each reserving a chunk of their own and emptying the bucket.
+		var done chan struct{}
+		for done == nil {
+			spent, wait, mine := l.chunkOrReserve(key, now)
+			if spent {
+				return 0
+			}
+			if mine != nil {
+				done = mine
+				break
+			}
+			select {
+			case <-wait:
+				continue
+			case <-time.After(sharedLimitTimeout):
+				// The reservation is as slow as a failing store: this
+				// instance's bucket decides, as it does then.
+				r.storeErrors.Inc()
+				return l.take(key, now)
+			}
 		}
 		n := min(max(1, l.burst/chunkDivisor), maxChunk)
 		ctx, cancel := context.WithTimeout(context.Background(), sharedLimitTimeout)
@@ -138,10 +158,12 @@ func (r *rateLimits) take(name, key string, now time.Time) time.Duration {
 			d, err = r.shared.TakeRateLimit(ctx, name, key, now, l.every, l.burst, 1)
 		}
 		cancel()
+		add := 0
+		if err == nil && d == 0 {
+			add = n - 1
+		}
+		l.reserved(key, done, add, now.Add(chunkLife))
 		if err == nil {
-			if d == 0 && n > 1 {
-				l.fillChunk(key, n-1, now.Add(chunkLife))
-			}
 			return d
 		}
 		r.storeErrors.Inc()
@@ -185,9 +207,11 @@ type limitedKey struct {
 	key  string
 	lim  *rate.Limiter
 	used time.Time
-	// A chunk reserved from the shared bucket: left requests until.
-	left  int
-	until time.Time
+	// A chunk reserved from the shared bucket: left requests until; a
+	// reservation under way closes reserving when done.
+	left      int
+	until     time.Time
+	reserving chan struct{}
 }
 
 // newKeyedLimiter returns nil for a disabled limit; a nil limiter admits
@@ -236,26 +260,11 @@ func (k *keyedLimiter) take(key string, now time.Time) time.Duration {
 	return 0
 }
 
-// spendChunk spends one request of key's reserved chunk, if it has one
-// left and not expired.
-func (k *keyedLimiter) spendChunk(key string, now time.Time) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	el, ok := k.keys[key]
-	if !ok {
-		return false
-	}
-	e := el.Value.(*limitedKey)
-	if e.left <= 0 || !now.Before(e.until) {
-		return false
-	}
-	e.left--
-	return true
-}
-
-// fillChunk keeps n requests reserved for key until then (the key's entry
-// is made if needed, within the limiter's bound on keys).
-func (k *keyedLimiter) fillChunk(key string, n int, until time.Time) {
+// chunkOrReserve spends one request of key's reserved chunk if it has one
+// (spent); else, if another request is reserving for key, returns the
+// channel closed when it is done (wait); else makes this request the one
+// reserving and returns the channel it must close through reserved (mine).
+func (k *keyedLimiter) chunkOrReserve(key string, now time.Time) (spent bool, wait, mine chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	el, ok := k.keys[key]
@@ -269,7 +278,35 @@ func (k *keyedLimiter) fillChunk(key string, n int, until time.Time) {
 		k.keys[key] = el
 	}
 	e := el.Value.(*limitedKey)
-	e.left, e.until = n, until
+	if e.left > 0 && now.Before(e.until) {
+		e.left--
+		return true, nil, nil
+	}
+	if e.reserving != nil {
+		return false, e.reserving, nil
+	}
+	e.reserving = make(chan struct{})
+	return false, nil, e.reserving
+}
+
+// reserved ends a reservation: add requests join key's chunk (valid until
+// then) and whoever waited on done is woken.
+func (k *keyedLimiter) reserved(key string, done chan struct{}, add int, until time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if el, ok := k.keys[key]; ok {
+		e := el.Value.(*limitedKey)
+		if add > 0 {
+			if !until.Before(e.until) || e.left == 0 {
+				e.until = until
+			}
+			e.left += add
+		}
+		if e.reserving == done {
+			e.reserving = nil
+		}
+	}
+	close(done)
 }
 
 func (k *keyedLimiter) drop(el *list.Element) {

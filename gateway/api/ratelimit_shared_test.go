@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,5 +219,38 @@ func TestRateLimitSharedInChunks(t *testing.T) {
 	}
 	if w := ca.n.Load() + cb.n.Load(); w > 40 {
 		t.Fatalf("%d takes reached the database for %d requests", w, admitted)
+	}
+}
+
+// Many requests of one key at once share one reservation at a time: with a
+// burst of 2000 (chunks of 125), 1280 concurrent requests are all admitted
+// with about one write per chunk, where each reserving its own chunk
+// would empty the bucket after 16 and refuse the rest.
+func TestRateLimitSharedChunksUnderConcurrency(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	cl := &countingLimits{sharedLimits: db}
+	cfg := config.Default().RateLimits
+	cfg.Credential = config.Limit{Requests: 1000, Per: config.Duration(time.Second), Burst: 2000}
+	r := newRateLimits(cfg, prometheus.NewRegistry(), []byte("key"), cl, fndLogger())
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 64; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if r.take("credential", "kid", now) > 0 {
+					refused.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := refused.Load(); n != 0 {
+		t.Fatalf("%d of 1280 requests refused within a burst of 2000", n)
+	}
+	if w := cl.n.Load(); w > 20 {
+		t.Fatalf("%d takes reached the database for 1280 requests (chunks of 125)", w)
 	}
 }
