@@ -52,9 +52,9 @@ func newLookups(repo merchant.Repository, db *store.DB) *lookups {
 }
 
 // get returns m[k] if fresh, else loads and caches it.
-func get[V any](l *lookups, m map[string]cached[V], k string, load func() (V, error)) (V, error) {
+func get[V any](ctx context.Context, l *lookups, m map[string]cached[V], k string, load func() (V, error)) (V, error) {
 	now := l.now()
-	l.poll(now)
+	l.poll(ctx, now)
 	l.mu.Lock()
 	e, ok := m[k]
 	l.mu.Unlock()
@@ -83,20 +83,20 @@ func get[V any](l *lookups, m map[string]cached[V], k string, load func() (V, er
 }
 
 func (l *lookups) merchant(ctx context.Context, id string) (merchant.Merchant, error) {
-	return get(l, l.merchants, id, func() (merchant.Merchant, error) { return l.repo.GetMerchant(ctx, id) })
+	return get(ctx, l, l.merchants, id, func() (merchant.Merchant, error) { return l.repo.GetMerchant(ctx, id) })
 }
 
 func (l *lookups) credential(ctx context.Context, id string) (merchant.Credential, error) {
-	return get(l, l.creds, id, func() (merchant.Credential, error) { return l.repo.GetCredential(ctx, id) })
+	return get(ctx, l, l.creds, id, func() (merchant.Credential, error) { return l.repo.GetCredential(ctx, id) })
 }
 
 func (l *lookups) store(ctx context.Context, id string) (merchant.Store, error) {
-	return get(l, l.stores, id, func() (merchant.Store, error) { return l.repo.GetStore(ctx, id) })
+	return get(ctx, l, l.stores, id, func() (merchant.Store, error) { return l.repo.GetStore(ctx, id) })
 }
 
 // MerchantEarning is the cached points.EarningSource the earn path reads.
 func (l *lookups) MerchantEarning(ctx context.Context, merchantID string) (points.Earning, error) {
-	return get(l, l.earning, merchantID, func() (points.Earning, error) { return l.db.MerchantEarningAt(ctx, merchantID, l.now()) })
+	return get(ctx, l, l.earning, merchantID, func() (points.Earning, error) { return l.db.MerchantEarningAt(ctx, merchantID, l.now()) })
 }
 
 // forget drops cached entries after a change made through this instance.
@@ -114,8 +114,10 @@ func (l *lookups) forget(merchantID, credentialID string) {
 }
 
 // poll reads the audit watermark at most once per auditPoll and clears the
-// cache when another instance changed something.
-func (l *lookups) poll(now time.Time) {
+// cache when another instance changed something. It runs in the request
+// that happens to come first, under that request's deadline (with no
+// deadline it waited for as long as the database pool stayed exhausted).
+func (l *lookups) poll(ctx context.Context, now time.Time) {
 	l.mu.Lock()
 	if now.Sub(l.polledAt) < auditPoll && !l.polledAt.IsZero() {
 		l.mu.Unlock()
@@ -123,7 +125,7 @@ func (l *lookups) poll(now time.Time) {
 	}
 	l.polledAt = now // one poller at a time; the others use the cache
 	l.mu.Unlock()
-	mark, err := l.db.AdminEpoch(context.Background())
+	mark, err := l.db.AdminEpoch(ctx)
 	if err != nil {
 		l.forgetAll() // cannot tell: do not trust the cache
 		return

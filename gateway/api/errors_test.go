@@ -9,8 +9,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/gofiber/fiber/v2"
@@ -225,4 +228,37 @@ func TestErrorsOperatorValidation(t *testing.T) {
 		}
 		fndOp(t, "POST", revoke, "").expectErr(t, 409, "already_revoked")
 	})
+}
+
+// A request whose database work cannot finish (here: waits for its
+// context, as for a connection from an exhausted pool) is answered 503
+// unavailable with Retry-After one second short of the write timeout,
+// before the HTTP server would cut the connection without an answer.
+func TestRequestDeadlineAnswersUnavailable(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	cfg := fndConfig()
+	cfg.HTTP.WriteTimeout = config.Duration(2 * time.Second)
+	s := fndNewServer(db, cfg, nil)
+	s.App().Get("/test/wait", func(c *fiber.Ctx) error {
+		<-c.UserContext().Done()
+		return fmt.Errorf("get a connection: %w", c.UserContext().Err())
+	})
+	base, _ := fndServe(t, s)
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(base + "/test/wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	took := time.Since(start)
+	var body struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 503 || body.Error.Code != CodeUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("got %d %q Retry-After %q, want 503 unavailable with Retry-After", resp.StatusCode, body.Error.Code, resp.Header.Get("Retry-After"))
+	}
+	if took < 900*time.Millisecond || took > 1900*time.Millisecond {
+		t.Errorf("answered after %s, want about 1 s (the 2 s write timeout less 1 s)", took)
+	}
 }

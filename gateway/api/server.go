@@ -189,7 +189,7 @@ func New(d Deps) *Server {
 	// strictRequest runs before any route: ambiguous headers and framing,
 	// a request Content-Encoding and JSON a parser could read two ways are
 	// refused before anything is looked up, decompressed or written.
-	s.app.Use(s.requestID, s.accessLog, s.recoverPanic, strictRequest)
+	s.app.Use(s.requestID, s.accessLog, s.recoverPanic, strictRequest, requestDeadline(d.Config.HTTP.WriteTimeout.D()))
 	s.routesHealth()
 	s.routesOperator()
 	s.routesOperatorTokens()
@@ -277,6 +277,25 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 	c.Locals(localRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
 	return c.Next()
+}
+
+// requestDeadline bounds the work of every request one second short of
+// the HTTP write timeout (which would cut the connection without an
+// answer): a request left waiting for a database connection, as when lock
+// waits hold every connection of a small pool, or for a database that
+// stopped answering, is answered 503 unavailable with Retry-After
+// (store.IsUnavailable holds for the deadline) instead of hanging.
+func requestDeadline(writeTimeout time.Duration) fiber.Handler {
+	budget := max(writeTimeout-time.Second, time.Second)
+	return func(c *fiber.Ctx) error {
+		if writeTimeout <= 0 {
+			return c.Next()
+		}
+		ctx, cancel := context.WithTimeout(c.UserContext(), budget)
+		defer cancel()
+		c.SetUserContext(ctx)
+		return c.Next()
+	}
 }
 
 func newRequestID() string {

@@ -71,8 +71,11 @@ type Log struct {
 
 // HTTP tunes the HTTP server.
 type HTTP struct {
-	BodyLimit       int      `yaml:"body_limit"` // bytes
-	ReadTimeout     Duration `yaml:"read_timeout"`
+	BodyLimit   int      `yaml:"body_limit"` // bytes
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout also bounds each request's work: its context ends one
+	// second earlier, and what is still waiting for the database then is
+	// answered 503 unavailable (api.requestDeadline).
 	WriteTimeout    Duration `yaml:"write_timeout"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }

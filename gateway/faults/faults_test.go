@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+	"github.com/lianmeng/lianmeng/sdk/client"
 	"github.com/lianmeng/lianmeng/sdk/host"
 	"github.com/lianmeng/lianmeng/sdk/plugintest"
 )
@@ -289,6 +291,87 @@ func TestMariaDBLockWaitAndConnections(t *testing.T) {
 	rep := l.report("lock-wait+connections", "mariadb-private", 2, recover)
 	rep.emit(t)
 	t.Logf("held %d connections of the server's 60 and killed the gateway's %d", len(hogs), len(victims))
+	g.stop()
+}
+
+// TestMariaDBSmallPool runs the gateway with a pool of one connection
+// (database.max_open_conns: 1; it used to hang at start, in the
+// migrations) and a 3 s HTTP write timeout, and under load holds the hot
+// merchants' budget rows in a second session for 5 s, so that a writer
+// batch sits in lock waits holding the only connection: nothing may
+// deadlock, requests are answered 503 unavailable with Retry-After within
+// the request deadline (the write timeout less 1 s) instead of hanging,
+// and once the lock is gone the gateway recovers by itself; nothing
+// acknowledged is lost or doubled (a write answered 503 whose batch
+// commits later is replayed to the client's retry).
+func TestMariaDBSmallPool(t *testing.T) {
+	sz := sizes()
+	driver, dsn := storetest.NewDatabase(t, store.MySQL)
+	g := newGateway(t, "gateway", t.TempDir(), gatewayEnv(driver, dsn, "LIANMENG_DATABASE_MAX_OPEN_CONNS=1", "LIANMENG_HTTP_WRITE_TIMEOUT=3s"))
+	g.start()
+	l := newLoad(t, runID("s"), []string{g.base()}, sz.merchants, sz.members, g.signinCode)
+	l.deadline = 60 * time.Second // a request not answered within a minute counts as lost
+	l.start(sz.clients)
+	time.Sleep(jitter(sz.between))
+
+	admin := openMySQL(t, dsn)
+	ctx := context.Background()
+	var tx *sql.Tx
+	for attempt := 0; ; attempt++ {
+		var err error
+		if tx, err = admin.BeginTx(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.ExecContext(ctx, "SELECT name FROM accounts WHERE name LIKE 'merchant:%:budget' ORDER BY name FOR UPDATE")
+		if err == nil {
+			break
+		}
+		tx.Rollback()
+		if !store.IsRetryable(err) || attempt == 50 {
+			t.Fatalf("lock the budgets: %v", err)
+		}
+	}
+	locked := time.Now()
+	before := l.transientCount("503 unavailable")
+	// Probe while the pool is held: a write answered within the request
+	// deadline (2 s), plus slack for a loaded machine.
+	var slowest time.Duration
+	var probes []*request
+	for time.Since(locked) < 5*time.Second {
+		r := l.earn(0, 0, l.members[0])
+		start := time.Now()
+		err := l.merchantAt(0, 0).Client.Do(ctx, "POST", paths[kindEarn], r.body, nil, client.IdempotencyKey(r.key))
+		slowest = max(slowest, time.Since(start))
+		probes = append(probes, r)
+		var ae *client.APIError
+		if err != nil && !(errors.As(err, &ae) && ae.Status == 503 && ae.Code == "unavailable" && ae.RetryAfter > 0) {
+			t.Errorf("a write while the pool was held: %v, want 201 or 503 unavailable with Retry-After", err)
+		}
+	}
+	if slowest > 4*time.Second {
+		t.Errorf("the slowest of %d writes while the pool was held took %s (request deadline 2 s)", len(probes), slowest)
+	}
+	at := time.Now()
+	tx.Rollback()
+	for _, r := range probes {
+		l.do(ctx, 0, r) // recorded like any other, retried until answered
+	}
+	if l.transientCount("503 unavailable") == before {
+		t.Errorf("no write was answered 503 unavailable while the pool was held (retried answers: %v)", l.transientSnapshot())
+	}
+	d, ok := l.waitAck(at, 60*time.Second)
+	if !ok {
+		t.Fatalf("no write acknowledged within 60 s of the lock's release\n%s", tail(g.logs(), 4000))
+	}
+	time.Sleep(sz.tail)
+	l.halt()
+	admin.Close()
+	if n := l.transientCount("503 unavailable no Retry-After"); n > 0 {
+		t.Errorf("%d unavailable answers had no Retry-After", n)
+	}
+	t.Logf("pool of 1 held for %s; slowest of %d probe writes meanwhile %s", at.Sub(locked).Round(time.Millisecond), len(probes), slowest.Round(time.Millisecond))
+	l.check(t, driver, dsn, g)
+	l.report("small-pool", "mariadb", 1, []time.Duration{d}).emit(t)
 	g.stop()
 }
 

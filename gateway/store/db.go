@@ -25,6 +25,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -67,8 +68,9 @@ type DB struct {
 
 	merchantCache merchantCache // merchants and their rule versions for the batch (rules.go)
 
-	gate      storageGate   // SQLite: writes paused after a full disk (storagefull.go)
-	stopCkpt  chan struct{} // SQLite background checkpointer
+	gate      storageGate      // SQLite: writes paused after a full disk (storagefull.go)
+	mysqlConn driver.Connector // MySQL: for a pool of the migrations' own (migrate.go)
+	stopCkpt  chan struct{}    // SQLite background checkpointer
 	ckptDone  chan struct{}
 	closeOnce sync.Once
 }
@@ -321,7 +323,7 @@ func openMySQL(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to mysql %s@%s/%s: %w", cfg.User, cfg.Addr, cfg.DBName, err)
 	}
-	return &DB{W: db, R: db, Dialect: MySQL}, nil
+	return &DB{W: db, R: db, Dialect: MySQL, mysqlConn: conn}, nil
 }
 
 // Close closes both pools.

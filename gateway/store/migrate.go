@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -21,12 +22,15 @@ type MigrationState struct {
 	Applied bool
 }
 
-func (db *DB) provider(log *slog.Logger) (*goose.Provider, error) {
+// provider returns the goose provider and a function that releases what it
+// holds.
+func (db *DB) provider(log *slog.Logger) (*goose.Provider, func(), error) {
 	sub, err := fs.Sub(migrations, "migrations/"+db.Dialect)
 	if err != nil {
-		return nil, fmt.Errorf("store: migrations for %s: %w", db.Dialect, err)
+		return nil, nil, fmt.Errorf("store: migrations for %s: %w", db.Dialect, err)
 	}
 	dialect := goose.DialectSQLite3
+	conn, release := db.W.DB, func() {}
 	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
 	if log != nil {
 		opts = append(opts, goose.WithSlog(log))
@@ -37,24 +41,34 @@ func (db *DB) provider(log *slog.Logger) (*goose.Provider, error) {
 		// (portable to TiDB) lets exactly one of them migrate.
 		locker, err := lock.NewMySQLTableLocker()
 		if err != nil {
-			return nil, fmt.Errorf("store: migration locker: %w", err)
+			return nil, nil, fmt.Errorf("store: migration locker: %w", err)
 		}
 		opts = append(opts, goose.WithLocker(locker))
+		// goose holds one connection while its locker takes another: with
+		// database.max_open_conns 1 that waited forever in the shared pool.
+		// The migrations get a small pool of their own.
+		if db.mysqlConn != nil {
+			own := sql.OpenDB(db.mysqlConn)
+			own.SetMaxOpenConns(4)
+			conn, release = own, func() { own.Close() }
+		}
 	}
-	p, err := goose.NewProvider(dialect, db.W.DB, sub, opts...)
+	p, err := goose.NewProvider(dialect, conn, sub, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("store: migrations: %w", err)
+		release()
+		return nil, nil, fmt.Errorf("store: migrations: %w", err)
 	}
-	return p, nil
+	return p, release, nil
 }
 
 // Migrate applies every pending migration and returns the versions applied.
 // Applying twice changes nothing.
 func (db *DB) Migrate(ctx context.Context, log *slog.Logger) ([]int64, error) {
-	p, err := db.provider(log)
+	p, release, err := db.provider(log)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	res, err := p.Up(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrate up: %w", err)
@@ -68,10 +82,11 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) ([]int64, error) {
 
 // MigrationStatus lists every known migration and whether it is applied.
 func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
-	p, err := db.provider(nil)
+	p, release, err := db.provider(nil)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	st, err := p.Status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: migration status: %w", err)
@@ -85,9 +100,10 @@ func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
 
 // HasPending reports whether migrations remain to be applied.
 func (db *DB) HasPending(ctx context.Context) (bool, error) {
-	p, err := db.provider(nil)
+	p, release, err := db.provider(nil)
 	if err != nil {
 		return false, err
 	}
+	defer release()
 	return p.HasPending(ctx)
 }
