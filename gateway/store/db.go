@@ -229,13 +229,18 @@ func restrictSidecars(path string) error {
 // truncates it.
 const walTruncateSize = 32 << 20
 
+// truncateBackoff is how long the checkpointer keeps to PASSIVE after a
+// TRUNCATE that readers kept from finishing.
+const truncateBackoff = 5 * time.Second
+
 // checkpointer copies the WAL into the database file in the background
 // (PASSIVE: it never blocks the writer or readers), so the WAL stays short
 // without the writer paying for it. When the WAL file has grown past
 // walTruncateSize it runs a TRUNCATE checkpoint instead, which holds new
 // writes back while it waits (at most the connection's 100 ms busy
-// timeout, else it is tried on the next tick) for readers to finish, then
-// copies the rest and cuts the file to zero bytes. On a small disk that
+// timeout, else it keeps to PASSIVE for truncateBackoff) for readers to
+// finish, then copies the rest and cuts the file to zero bytes. On a small
+// disk that
 // keeps the WAL from taking the space the database file needs to take in
 // its content (storagefull.go).
 func (db *DB) checkpointer(c *sql.DB) {
@@ -243,17 +248,24 @@ func (db *DB) checkpointer(c *sql.DB) {
 	defer c.Close()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var truncateAfter time.Time
 	for {
 		select {
 		case <-db.stopCkpt:
 			return
 		case <-t.C:
 			// Errors (busy, closed) are retried on the next tick.
-			mode := "PASSIVE"
-			if fi, err := os.Stat(db.walPath); err == nil && fi.Size() > walTruncateSize {
-				mode = "TRUNCATE"
+			if fi, err := os.Stat(db.walPath); err == nil && fi.Size() > walTruncateSize && time.Now().After(truncateAfter) {
+				// A reader that held it up (a long `lianmeng verify`, an
+				// export) is left alone for a while: each attempt holds
+				// writes back for up to the busy timeout.
+				var busy, frames, done int
+				if err := c.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done); err != nil || busy != 0 {
+					truncateAfter = time.Now().Add(truncateBackoff)
+				}
+				continue
 			}
-			c.Exec("PRAGMA wal_checkpoint(" + mode + ")")
+			c.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 		}
 	}
 }

@@ -23,11 +23,47 @@ import (
 // The lease is plain SQL (an UPDATE that renews or takes over an expired
 // lease, an INSERT for the first holder), re-checked by every sealing
 // transaction, so it works on SQLite, MySQL and TiDB alike. Reads go to the
-// read pool; each Seal is one short write transaction.
-type EvidenceStore struct{ db *DB }
+// read pool, or to one read transaction (EvidenceSnapshot); each Seal is
+// one short write transaction.
+type EvidenceStore struct {
+	db   *DB
+	snap *sqlx.Tx // EvidenceSnapshot: every read sees one snapshot
+}
 
 // Evidence returns the evidence store of db.
-func (db *DB) Evidence() *EvidenceStore { return &EvidenceStore{db} }
+func (db *DB) Evidence() *EvidenceStore { return &EvidenceStore{db: db} }
+
+// EvidenceSnapshot returns an evidence store whose reads all see one
+// snapshot of the database (a read-only transaction, REPEATABLE READ on
+// MySQL), and the function that ends it. `lianmeng verify` reads through
+// it: read in separate statements while a live sealer appended, leaves
+// and tiles could come from different moments and disagree.
+func (db *DB) EvidenceSnapshot(ctx context.Context) (*EvidenceStore, func(), error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.Dialect == MySQL {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.R.BeginTxx(ctx, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: evidence snapshot: %w", err)
+	}
+	return &EvidenceStore{db: db, snap: tx}, func() { tx.Rollback() }, nil
+}
+
+// evidenceReader is what the evidence reads need of a pool or transaction.
+type evidenceReader interface {
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+	QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error)
+	QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row
+}
+
+func (s *EvidenceStore) read() evidenceReader {
+	if s.snap != nil {
+		return s.snap
+	}
+	return s.db.R
+}
 
 var _ evidence.Store = (*EvidenceStore)(nil)
 
@@ -131,7 +167,7 @@ func (r checkpointRow) parse() (evidence.StoredCheckpoint, error) {
 
 func (s *EvidenceStore) checkpoint(ctx context.Context, where string, args ...any) (evidence.StoredCheckpoint, error) {
 	var r checkpointRow
-	err := s.db.R.GetContext(ctx, &r, `SELECT size, signed, state FROM evidence_checkpoints `+where, args...)
+	err := s.read().GetContext(ctx, &r, `SELECT size, signed, state FROM evidence_checkpoints `+where, args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return evidence.StoredCheckpoint{}, evidence.ErrNotFound
 	} else if err != nil {
@@ -157,7 +193,7 @@ func (s *EvidenceStore) CheckpointAt(ctx context.Context, size uint64) (evidence
 // returned with its size and Err set, so verify can report it.
 func (s *EvidenceStore) Checkpoints(ctx context.Context, after int64, limit int) ([]evidence.StoredCheckpoint, error) {
 	var rows []checkpointRow
-	if err := s.db.R.SelectContext(ctx, &rows, `SELECT size, signed, state FROM evidence_checkpoints WHERE size > ? ORDER BY size LIMIT ?`, after, limit); err != nil {
+	if err := s.read().SelectContext(ctx, &rows, `SELECT size, signed, state FROM evidence_checkpoints WHERE size > ? ORDER BY size LIMIT ?`, after, limit); err != nil {
 		return nil, fmt.Errorf("list evidence checkpoints: %w", err)
 	}
 	out := make([]evidence.StoredCheckpoint, len(rows))
@@ -178,7 +214,7 @@ func (s *EvidenceStore) Tile(ctx context.Context, level uint8, index uint64) ([]
 		return nil, evidence.ErrNotFound
 	}
 	var b []byte
-	err := s.db.R.GetContext(ctx, &b, `SELECT hashes FROM evidence_tiles WHERE level = ? AND idx = ?`, int(level), int64(index))
+	err := s.read().GetContext(ctx, &b, `SELECT hashes FROM evidence_tiles WHERE level = ? AND idx = ?`, int(level), int64(index))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, evidence.ErrNotFound
 	} else if err != nil {
@@ -195,7 +231,7 @@ func (s *EvidenceStore) LastTiles(ctx context.Context) ([]evidence.Tile, error) 
 			Idx    int64  `db:"idx"`
 			Hashes []byte `db:"hashes"`
 		}
-		err := s.db.R.GetContext(ctx, &r, `SELECT idx, hashes FROM evidence_tiles WHERE level = ? ORDER BY idx DESC LIMIT 1`, level)
+		err := s.read().GetContext(ctx, &r, `SELECT idx, hashes FROM evidence_tiles WHERE level = ? ORDER BY idx DESC LIMIT 1`, level)
 		if errors.Is(err, sql.ErrNoRows) {
 			break
 		} else if err != nil {
@@ -234,7 +270,7 @@ func (s *EvidenceStore) Cosignatures(ctx context.Context, size uint64) ([]eviden
 		Line    string `db:"line"`
 		At      int64  `db:"cosigned_at"`
 	}
-	if err := s.db.R.SelectContext(ctx, &rows, `SELECT witness, line, cosigned_at FROM evidence_cosignatures WHERE size = ? ORDER BY witness`, int64(size)); err != nil {
+	if err := s.read().SelectContext(ctx, &rows, `SELECT witness, line, cosigned_at FROM evidence_cosignatures WHERE size = ? ORDER BY witness`, int64(size)); err != nil {
 		return nil, fmt.Errorf("read evidence cosignatures: %w", err)
 	}
 	out := make([]evidence.Cosignature, len(rows))
@@ -264,14 +300,14 @@ const leafCols = `idx, entry_type, entry_id, entry_created, leaf_hash, chain_has
 // LeafCount implements evidence.Store.
 func (s *EvidenceStore) LeafCount(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.R.GetContext(ctx, &n, `SELECT COUNT(*) FROM evidence_leaves`)
+	err := s.read().GetContext(ctx, &n, `SELECT COUNT(*) FROM evidence_leaves`)
 	return n, err
 }
 
 // Leaves implements evidence.Store.
 func (s *EvidenceStore) Leaves(ctx context.Context, from uint64, limit int) ([]evidence.Leaf, error) {
 	var rows []leafRow
-	if err := s.db.R.SelectContext(ctx, &rows, `SELECT `+leafCols+` FROM evidence_leaves WHERE idx >= ? ORDER BY idx LIMIT ?`, int64(from), limit); err != nil {
+	if err := s.read().SelectContext(ctx, &rows, `SELECT `+leafCols+` FROM evidence_leaves WHERE idx >= ? ORDER BY idx LIMIT ?`, int64(from), limit); err != nil {
 		return nil, fmt.Errorf("list evidence leaves: %w", err)
 	}
 	out := make([]evidence.Leaf, len(rows))
@@ -284,7 +320,7 @@ func (s *EvidenceStore) Leaves(ctx context.Context, from uint64, limit int) ([]e
 // LeafOf implements evidence.Store.
 func (s *EvidenceStore) LeafOf(ctx context.Context, ref evidence.EntryRef) (evidence.Leaf, error) {
 	var r leafRow
-	err := s.db.R.GetContext(ctx, &r, `SELECT `+leafCols+` FROM evidence_leaves WHERE entry_type = ? AND entry_id = ?`, ref.Type, ref.ID)
+	err := s.read().GetContext(ctx, &r, `SELECT `+leafCols+` FROM evidence_leaves WHERE entry_type = ? AND entry_id = ?`, ref.Type, ref.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return evidence.Leaf{}, evidence.ErrNotFound
 	} else if err != nil {
@@ -296,7 +332,7 @@ func (s *EvidenceStore) LeafOf(ctx context.Context, ref evidence.EntryRef) (evid
 // SealCursor implements evidence.Store.
 func (s *EvidenceStore) SealCursor(ctx context.Context, typ string) (evidence.Cursor, error) {
 	var c evidence.Cursor
-	err := s.db.R.QueryRowxContext(ctx, `SELECT entry_created, entry_id FROM evidence_leaves WHERE entry_type = ? ORDER BY entry_created DESC, entry_id DESC LIMIT 1`, typ).
+	err := s.read().QueryRowxContext(ctx, `SELECT entry_created, entry_id FROM evidence_leaves WHERE entry_type = ? ORDER BY entry_created DESC, entry_id DESC LIMIT 1`, typ).
 		Scan(&c.Created, &c.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return evidence.Cursor{}, nil
@@ -334,7 +370,7 @@ func (s *EvidenceStore) selectEntries(ctx context.Context, typ, cond string, uns
 		q += ` AND NOT EXISTS (SELECT 1 FROM evidence_leaves l` + hint + ` WHERE l.entry_type = '` + typ + `' AND l.entry_id = t.id)`
 	}
 	q += tail
-	rows, err := s.db.R.QueryxContext(ctx, q, args...)
+	rows, err := s.read().QueryxContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
@@ -387,7 +423,7 @@ func (s *EvidenceStore) loadPostings(ctx context.Context, es []evidence.Entry) e
 	const chunk = 1000
 	for i := 0; i < len(ids); i += chunk {
 		part := ids[i:min(i+chunk, len(ids))]
-		rows, err := s.db.R.QueryxContext(ctx, `SELECT tx_id, account, asset, amount FROM postings WHERE tx_id IN (`+placeholders(len(part), "?")+`)`, part...)
+		rows, err := s.read().QueryxContext(ctx, `SELECT tx_id, account, asset, amount FROM postings WHERE tx_id IN (`+placeholders(len(part), "?")+`)`, part...)
 		if err != nil {
 			return fmt.Errorf("read postings: %w", err)
 		}
@@ -429,10 +465,10 @@ func (s *EvidenceStore) CountEntries(ctx context.Context, typ string, from, to i
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := s.db.R.GetContext(ctx, &rows, `SELECT COUNT(*) FROM `+table+` WHERE created_at >= ? AND created_at <= ?`, from, to); err != nil {
+	if err := s.read().GetContext(ctx, &rows, `SELECT COUNT(*) FROM `+table+` WHERE created_at >= ? AND created_at <= ?`, from, to); err != nil {
 		return 0, 0, fmt.Errorf("count %s: %w", table, err)
 	}
-	if err := s.db.R.GetContext(ctx, &sealed, `SELECT COUNT(*) FROM evidence_leaves WHERE entry_type = ? AND entry_created >= ? AND entry_created <= ?`, typ, from, to); err != nil {
+	if err := s.read().GetContext(ctx, &sealed, `SELECT COUNT(*) FROM evidence_leaves WHERE entry_type = ? AND entry_created >= ? AND entry_created <= ?`, typ, from, to); err != nil {
 		return 0, 0, fmt.Errorf("count evidence leaves: %w", err)
 	}
 	return rows, sealed, nil

@@ -300,7 +300,14 @@ func verifyEvidence(ctx context.Context, cfg config.Config, db *store.DB, saved 
 	if settle <= 0 {
 		settle = evidence.DefaultSettle
 	}
-	return evidence.Verify(ctx, db.Evidence(), evidence.VerifyOptions{
+	// One snapshot for the whole check: a live sealer keeps appending
+	// leaves and tiles meanwhile.
+	st, release, err := db.EvidenceSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return evidence.Verify(ctx, st, evidence.VerifyOptions{
 		PublicKey: pub,
 		// Rows are sealed on the sealer's next poll after settling.
 		Settle:   settle + evidence.DefaultPoll,
