@@ -278,8 +278,25 @@ func (db *DB) ReferralOf(ctx context.Context, memberID string) (code, referredBy
 // dated. It reports whether it recorded them.
 func (db *DB) PublishReferralTerms(ctx context.Context, t *points.ReferralTerms, at time.Time) (bool, error) {
 	pub := t.Published(at.UTC().Truncate(time.Microsecond))
+	// Unchanged (the usual start): read only, so a start on a full disk
+	// writes nothing.
+	var last string
+	err := db.R.GetContext(ctx, &last, `SELECT payload FROM audit_events WHERE kind = ? ORDER BY id DESC LIMIT 1`, points.AuditReferralTerms)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if pub.Version == "none" {
+			return false, nil
+		}
+	case err != nil:
+		return false, fmt.Errorf("last referral terms: %w", err)
+	default:
+		var prev points.PublishedReferralTerms
+		if json.Unmarshal([]byte(last), &prev) == nil && prev.Version == pub.Version {
+			return false, nil
+		}
+	}
 	recorded := false
-	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var last string
 		err := tx.GetContext(ctx, &last, `SELECT payload FROM audit_events WHERE kind = ? ORDER BY id DESC LIMIT 1`, points.AuditReferralTerms)
 		switch {
