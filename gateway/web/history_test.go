@@ -63,7 +63,9 @@ func TestTransparencyHistory(t *testing.T) {
 			t.Errorf("chart src %q: want the last day in it", src)
 		}
 		for _, id := range []string{"chart-coverage", "chart-points"} {
-			if ok := eval[bool](t, ctx, `(() => { const i = document.getElementById('`+id+`'); return i.complete && i.naturalWidth === 720; })()`); !ok {
+			if ok := eval[bool](t, ctx, `new Promise(r => { const i = document.getElementById('`+id+`');
+				const done = () => r(i.naturalWidth === 720);
+				if (i.complete) done(); else { i.addEventListener('load', done); i.addEventListener('error', done); } })`); !ok {
 				t.Errorf("%s did not load", id)
 			}
 		}
@@ -82,7 +84,7 @@ func TestTransparencyHistory(t *testing.T) {
 		screenshot(t, ctx, "transparency-history-"+db.Dialect)
 		accessible(t, ctx, "the transparency page's history")
 
-		do(t, ctx, chromedp.Click(chromedp.CSS("#lang-toggle")))
+		do(t, ctx, chromedp.Click(chromedp.CSS("#lang-toggle")), chromedp.WaitReady(chromedp.CSS(`#chart-points[src*="lang=en"]`)))
 		if src := attr(t, ctx, "#chart-points", "src"); !strings.HasSuffix(src, "lang=en&v="+dayB) {
 			t.Errorf("English chart src %q", src)
 		}

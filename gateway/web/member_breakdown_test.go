@@ -49,6 +49,7 @@ func TestMemberHistoryBreakdown(t *testing.T) {
 		screenshot(t, ctx, "member-breakdown-"+db.Dialect)
 		accessible(t, ctx, "the member history with breakdowns")
 		do(t, ctx, chromedp.Click(chromedp.CSS("#lang-toggle")))
+		eval[bool](t, ctx, `new Promise(r => { const f = () => document.querySelector('#hist-rows li[data-line="cap"]').textContent.startsWith('cap') ? r(true) : setTimeout(f, 20); f(); })`)
 		if got := text(t, ctx, `#hist-rows tr[data-kind="earn"] li[data-line="cap"]`); got != "cap purchase_value (5,000): −5,000" {
 			t.Errorf("English cap line %q", got)
 		}
