@@ -16,6 +16,8 @@
 #                            FAULTS_SOAK_EVERY (10s) and drawn in soak.svg
 #                            (with soak.csv) in FAULTS_SOAK_OUT (default
 #                            ./soak-DATE); fails on growth
+#   FAULTS_SOAK_CLIENTS=N    soak with N clients (default: the form's 12 or
+#                            24; fewer for a gentler rate on a shared machine)
 #   FAULTS_RUN=REGEXP        only these scenarios (go test -run)
 #   FAULTS_REPORT=FILE       keep the JSON report lines (default: a temp file)
 #   FAULTS_LOG_DIR=DIR       append every gateway's whole log to DIR/NAME.log

@@ -58,7 +58,12 @@ func TestSoak(t *testing.T) {
 	g.start()
 	admin := openMySQL(t, m.dsn(""))
 	l := newLoad(t, runID("s"), []string{g.base()}, sz.merchants, sz.members, g.signinCode)
-	l.start(sz.clients)
+	clients := sz.clients
+	if n, err := strconv.Atoi(os.Getenv("FAULTS_SOAK_CLIENTS")); err == nil && n > 0 {
+		clients = n // fewer clients, a gentler rate on a shared machine
+	}
+	l.start(clients)
+	t.Logf("soak: %s, %d clients, sampled every %s", dur, clients, every)
 	start := time.Now()
 	var samples []sample
 	for time.Since(start) < dur {
