@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The fault suite (issue 19, gateway/faults, build tag "faults"): real
-# `lianmeng serve` processes under signed earn/redeem/refund load while the
+# `lianmeng serve` processes under signed earn/redeem/refund load (with POS
+# webhooks and payment-channel notifications in the kill scenario) while the
 # suite kills the gateway (SIGKILL), mixes in hostile requests, and kills,
 # restarts and starves a private MariaDB it starts itself (its own data
 # directory and port; the shared server only hosts fresh databases for the

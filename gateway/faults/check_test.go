@@ -132,9 +132,11 @@ func (l *load) check(t testing.TB, driver, dsn string, g *gateway, others ...*ga
 
 	if g != nil {
 		checkCoverage(t, g.base())
-		// verify reads the log's leaves and tiles in separate queries: with
-		// a sealer still appending it could see tiles past the leaves it
-		// read, so every gateway stops first.
+		// verify beside the live sealer (it reads one snapshot), then once
+		// every gateway has stopped.
+		if err := g.verify(); err != nil {
+			t.Errorf("beside the running gateway: %v", err)
+		}
 		g.stop()
 		for _, o := range others {
 			o.stop()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
+	"github.com/lianmeng/lianmeng/plugins/wechatpay/wechatpaytest"
 	"github.com/lianmeng/lianmeng/sdk/client"
 	"github.com/lianmeng/lianmeng/sdk/host"
 	"github.com/lianmeng/lianmeng/sdk/plugintest"
@@ -82,10 +83,26 @@ func killGateway(t *testing.T, dialect, driver, dsn string, hostile bool) {
 	if hostile {
 		name, kills = "hostile", 1
 	}
-	g := newGateway(t, "gateway", t.TempDir(), gatewayEnv(driver, dsn))
+	// The kill scenario also carries POS webhooks and channel
+	// notifications (feeds_test.go), through the builtin Shopify adapter
+	// and WeChat Pay channel, the channel against its fake.
+	var env []string
+	var wx *wechatpaytest.Server
+	if !hostile {
+		var err error
+		if wx, err = wechatpaytest.New(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(wx.Close)
+		env = append(env, feedsEnv(wx))
+	}
+	g := newGateway(t, "gateway", t.TempDir(), gatewayEnv(driver, dsn, env...))
 	g.start()
 	l := newLoad(t, runID("k"), []string{g.base()}, sz.merchants, sz.members, g.signinCode)
 	l.hostile = hostile
+	if wx != nil {
+		l.feeds = newFeeds(t, l, g.base(), wx)
+	}
 	l.start(sz.clients)
 	var recover []time.Duration
 	for i := 0; i < kills; i++ {
@@ -101,6 +118,11 @@ func killGateway(t *testing.T, dialect, driver, dsn string, hostile bool) {
 	}
 	time.Sleep(sz.tail)
 	l.halt()
+	if l.feeds != nil {
+		l.feeds.check(t, driver, dsn)
+		l.feeds.checkCanFail(t, driver, dsn)
+		t.Logf("FEEDS %s/%s: %s", name, dialect, l.feeds.summary())
+	}
 	l.check(t, driver, dsn, g)
 	l.report(name, dialect, kills, recover).emit(t)
 	g.stop()

@@ -87,6 +87,8 @@ type load struct {
 	bases   []string // gateways; client w uses bases[w % len]
 	members []*member
 	hostile bool
+	// feeds, if set, mixes in POS webhooks and channel fundings (feeds_test.go).
+	feeds *feeds
 	// hang mixes in earns the rule plugin sleeps past its deadline on, at
 	// the merchants in ruleMerchants (which earn through the plugin).
 	hang          bool
@@ -294,6 +296,10 @@ func (l *load) client(w int) {
 		}
 		p := mrand.Float64()
 		switch {
+		case l.feeds != nil && p < 0.06:
+			l.feeds.webhook(l.t, l)
+		case l.feeds != nil && p < 0.08:
+			l.feeds.fund(l.t, l)
 		case l.hostile && p < 0.12:
 			l.sendHostile(ctx, w)
 		case l.hang && p < 0.03:
