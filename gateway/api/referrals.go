@@ -37,15 +37,34 @@ type referralTerms struct {
 }
 
 func (s *Server) referralTerms() referralTerms {
-	t := s.svc.Referral
+	return publishedTerms(s.svc.ReferralAt(s.now()))
+}
+
+func publishedTerms(t *points.ReferralTerms) referralTerms {
 	if !t.Enabled() {
 		return referralTerms{LevelsPermille: []int64{}}
 	}
 	return referralTerms{Enabled: true, Version: t.Version(), LevelsPermille: t.LevelsPermille, MonthlyCapPoints: t.MonthlyCapPoints}
 }
 
+// scheduledReferral is a published change of the terms not yet in force.
+type scheduledReferral struct {
+	Terms         referralTerms `json:"terms"`
+	EffectiveFrom time.Time     `json:"effective_from"`
+	PublishedAt   time.Time     `json:"published_at"`
+	// LessFavourable changes wait at least rules.notice_period after
+	// their first publication; Changes is the term-by-term diff against
+	// the terms in force.
+	LessFavourable bool                        `json:"less_favourable"`
+	Changes        []points.ReferralTermChange `json:"changes"`
+}
+
 type publicReferral struct {
+	// Terms are the terms rewards are paid under now.
 	Terms referralTerms `json:"terms"`
+	// Scheduled is the change published and not yet in force (absent:
+	// none).
+	Scheduled *scheduledReferral `json:"scheduled,omitempty"`
 	// History lists every change of the terms, oldest first, as recorded
 	// (and sealed into the evidence log) when a gateway started with them.
 	History []points.PublishedReferralTerms `json:"history"`
@@ -63,7 +82,12 @@ func (s *Server) publicReferral(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(publicReferral{Terms: s.referralTerms(), History: h, MarketingPoints: pts, AsOf: s.now().UTC().Truncate(time.Second)})
+	out := publicReferral{Terms: s.referralTerms(), History: h, MarketingPoints: pts, AsOf: s.now().UTC().Truncate(time.Second)}
+	if _, p := points.ReferralState(h, s.now()); p != nil {
+		out.Scheduled = &scheduledReferral{Terms: publishedTerms(p.Terms()), EffectiveFrom: p.EffectiveFrom, PublishedAt: p.Since,
+			LessFavourable: p.LessFavourable, Changes: append([]points.ReferralTermChange{}, p.Changes...)}
+	}
+	return c.JSON(out)
 }
 
 type memberReferralView struct {

@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -20,7 +23,7 @@ func TestReferralsOverHTTP(t *testing.T) {
 		g.srv.svc.Referral = &points.ReferralTerms{LevelsPermille: []int64{500, 100}, MonthlyCapPoints: 1000}
 		ctx := context.Background()
 		// What serve does at start: the terms become public and dated.
-		if _, err := db.PublishReferralTerms(ctx, g.srv.svc.Referral, g.clock.Now()); err != nil {
+		if _, _, err := db.PublishReferralTerms(ctx, g.srv.svc.Referral, time.Time{}, g.clock.Now(), 30*24*time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		m := g.merchant(t, 1000, 1_000_000) // 10% back
@@ -112,4 +115,78 @@ func FuzzMemberReferrer(f *testing.F) {
 func FuzzOperatorFundMarketing(f *testing.F) {
 	fuzzRoute(f, "FuzzOperatorFundMarketing", `{"amount_fen":100000,"external_ref":"mk-1"}`, `{"amount_fen":0,"external_ref":"x"}`,
 		`{"amount_fen":100}`, `{"amount_fen":1e3,"external_ref":"x"}`, `{"amount_fen":100,"external_ref":"x","y":1}`)
+}
+
+// A less favourable change of the referral terms over HTTP on both
+// databases: refused without notice, then published with an effective
+// time a notice period ahead, public with its diff while scheduled, and
+// rewards keep the old terms until it takes effect.
+func TestReferralNoticeOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := ptsStart(t, db, nil)
+		ctx := context.Background()
+		const notice = 7 * 24 * time.Hour
+		old := &points.ReferralTerms{LevelsPermille: []int64{500}, MonthlyCapPoints: 1000}
+		lower := &points.ReferralTerms{LevelsPermille: []int64{100}, MonthlyCapPoints: 1000}
+		start := g.clock.Now()
+		if _, sc, err := db.PublishReferralTerms(ctx, old, time.Time{}, start, notice); err != nil || sc.Active.Version() != old.Version() {
+			t.Fatalf("first terms: %+v %v", sc, err)
+		}
+		_, _, err := db.PublishReferralTerms(ctx, lower, time.Time{}, start, notice)
+		var ne *points.ReferralNoticeError
+		if !errors.As(err, &ne) || !ne.Earliest.Equal(start.UTC().Truncate(time.Microsecond).Add(notice)) ||
+			!strings.Contains(err.Error(), ne.Earliest.UTC().Format(time.RFC3339)) || !strings.Contains(err.Error(), "level_1_permille 500 -> 100") {
+			t.Fatalf("no notice: %v", err)
+		}
+		eff := start.Add(notice)
+		rec, sc, err := db.PublishReferralTerms(ctx, lower, eff, start, notice)
+		if err != nil || rec == nil || !rec.LessFavourable || !sc.Scheduled {
+			t.Fatalf("scheduled: %+v %+v %v", rec, sc, err)
+		}
+		g.srv.svc.SetReferralSchedule(sc)
+		m := g.merchant(t, 1000, 1_000_000) // 10% back
+		earn := func(order, ph string, amount int64) points.EarnResult {
+			t.Helper()
+			var r points.EarnResult
+			if err := m.C.Do(ctx, "POST", "/v1/merchant/earn", map[string]any{"order_id": order, "member": phone(ph), "amount_fen": amount}, &r,
+				client.IdempotencyKey(newKey())); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		earn("a0", "13800000001", 100)
+		earn("b0", "13800000002", 100)
+		a, b := client.NewOperator(g.base, g.signIn(t, "13800000001")), client.NewOperator(g.base, g.signIn(t, "13800000002"))
+		var code points.ReferralCodeResult
+		if err := a.Do(ctx, "POST", "/v1/member/referral/code", nil, &code); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Do(ctx, "POST", "/v1/member/referral/referrer", map[string]any{"code": code.Code}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.op.Do(ctx, "POST", "/v1/operator/marketing/funding", map[string]any{"amount_fen": 10_000, "external_ref": "mk-1"}, nil,
+			client.IdempotencyKey("mk-1")); err != nil {
+			t.Fatal(err)
+		}
+		var pub publicReferral
+		if err := client.NewOperator(g.base, "").Do(ctx, "GET", "/v1/public/referral", nil, &pub); err != nil ||
+			pub.Terms.Version != old.Version() || pub.Scheduled == nil || pub.Scheduled.Terms.Version != lower.Version() ||
+			!pub.Scheduled.EffectiveFrom.Equal(eff.UTC().Truncate(time.Microsecond)) || !pub.Scheduled.LessFavourable ||
+			len(pub.Scheduled.Changes) != 1 || pub.Scheduled.Changes[0].Term != "level_1_permille" || len(pub.History) != 2 {
+			t.Fatalf("public while scheduled: %+v %v", pub, err)
+		}
+		// Before the effective time: the old terms (500‰ of 100 points).
+		if r := earn("b1", "13800000002", 1000); r.ReferralPoints != 50 {
+			t.Fatalf("before: %+v", r)
+		}
+		g.clock.Advance(notice)
+		if r := earn("b2", "13800000002", 1000); r.ReferralPoints != 10 {
+			t.Fatalf("after: %+v", r)
+		}
+		pub = publicReferral{}
+		if err := client.NewOperator(g.base, "").Do(ctx, "GET", "/v1/public/referral", nil, &pub); err != nil ||
+			pub.Terms.Version != lower.Version() || pub.Scheduled != nil {
+			t.Fatalf("public after: %+v %v", pub, err)
+		}
+	})
 }

@@ -148,7 +148,7 @@ func New(d Deps) *Server {
 	if s.svc.Now == nil {
 		s.svc.Now = d.Now
 	}
-	if s.svc.Referral == nil {
+	if s.svc.Referral == nil && !s.svc.ReferralScheduled {
 		s.svc.Referral = d.Config.Rules.Referral.Terms()
 	}
 	if s.refunds != nil && s.refunds.Points == nil {

@@ -419,7 +419,7 @@ func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
 		}
 		name := prefix + "_" + strings.ToUpper(tag)
 		fv := v.Field(i)
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration(0)) {
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration(0)) && f.Type != reflect.TypeOf(time.Time{}) {
 			if err := applyEnv(fv, name, env); err != nil {
 				return err
 			}
@@ -454,6 +454,12 @@ func setFromString(fv reflect.Value, s string) error {
 			return fmt.Errorf("not a duration (e.g. 5s, 1m): %q", s)
 		}
 		fv.SetInt(int64(d))
+	case fv.Type() == reflect.TypeOf(time.Time{}):
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return fmt.Errorf("not an RFC 3339 time (e.g. 2027-01-01T00:00:00+08:00): %q", s)
+		}
+		fv.Set(reflect.ValueOf(t))
 	case fv.Kind() == reflect.String:
 		fv.SetString(s)
 	case fv.Kind() == reflect.Bool:

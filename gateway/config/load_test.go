@@ -255,3 +255,20 @@ func TestSecretsNeverPrint(t *testing.T) {
 		t.Error("an empty secret should print empty (so 'not set' is visible)")
 	}
 }
+
+// rules.referral.effective_from reads an RFC 3339 time from the file or
+// the environment; empty is at once (the zero time).
+func TestReferralEffectiveFrom(t *testing.T) {
+	cfg, err := config.Load(writeFile(t, "c.yaml", "rules:\n  referral:\n    levels_permille: [100]\n    monthly_cap_points: 10\n    effective_from: 2027-02-01T00:00:00+08:00\n"), nil)
+	if err != nil || !cfg.Rules.Referral.EffectiveFrom.Equal(time.Date(2027, 1, 31, 16, 0, 0, 0, time.UTC)) {
+		t.Fatalf("from the file: %v %v", cfg.Rules.Referral.EffectiveFrom, err)
+	}
+	cfg, err = config.Load(writeFile(t, "c.yaml", "rules:\n  referral:\n    effective_from:\n"), []string{"LIANMENG_RULES_REFERRAL_EFFECTIVE_FROM=2027-03-01T00:00:00Z"})
+	if err != nil || !cfg.Rules.Referral.EffectiveFrom.Equal(time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("from the environment: %v %v", cfg.Rules.Referral.EffectiveFrom, err)
+	}
+	if cfg, err := config.Load(writeFile(t, "c.yaml", "rules:\n  referral:\n    effective_from:\n"), nil); err != nil || !cfg.Rules.Referral.EffectiveFrom.IsZero() {
+		t.Fatalf("empty: %v %v", cfg.Rules.Referral.EffectiveFrom, err)
+	}
+	loadErr(t, "", []string{"LIANMENG_RULES_REFERRAL_EFFECTIVE_FROM=tomorrow"}, "LIANMENG_RULES_REFERRAL_EFFECTIVE_FROM", "RFC 3339")
+}

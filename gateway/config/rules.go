@@ -23,6 +23,12 @@ type Rules struct {
 type Referral struct {
 	LevelsPermille   []int64 `yaml:"levels_permille"`
 	MonthlyCapPoints int64   `yaml:"monthly_cap_points"`
+	// EffectiveFrom is when these terms take effect (RFC 3339; empty: at
+	// once). Terms less favourable to members than those in force (a lower
+	// share at any level, a lower cap, fewer levels, the programme off)
+	// need it at least notice_period after they were first published:
+	// serve refuses to start otherwise, naming the earliest allowed time.
+	EffectiveFrom time.Time `yaml:"effective_from"`
 }
 
 // Terms is the programme for the points module (nil: no programme).

@@ -78,7 +78,7 @@ func (s *Service) earnCommand(r EarnRequest) Command {
 	reads := Reads{Merchants: []string{r.MerchantID}, Accounts: []string{ledger.MerchantBudget(r.MerchantID)},
 		Members:   []MemberKey{mk},
 		Purchases: []PurchaseKey{{MerchantID: r.MerchantID, Kind: PurchaseEarn, OrderID: r.OrderID}}}
-	if s.Referral.Enabled() {
+	if s.referralLevels() > 0 {
 		reads.Referrers = []MemberKey{mk} // whom this earn may reward
 	}
 	if r.counted {
@@ -153,8 +153,5 @@ func lotLimit(limit int) int {
 // referralIDs are the ids referral rewards may add to an earn or a refund
 // (per level: a transaction and a lot, or a clawback and a debt).
 func (s *Service) referralIDs() int {
-	if !s.Referral.Enabled() {
-		return 0
-	}
-	return 2 * len(s.Referral.LevelsPermille)
+	return 2 * s.referralLevels()
 }

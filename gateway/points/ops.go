@@ -26,6 +26,12 @@ type Service struct {
 	Rules RuleEvaluator
 	// Referral is the alliance's referral programme (nil: none).
 	Referral *ReferralTerms
+	// ReferralScheduled says a change of the programme is scheduled:
+	// ReferralNext (nil: none) replaces Referral from ReferralNextFrom on
+	// (SetReferralSchedule; ReferralAt answers the terms at a time).
+	ReferralScheduled bool
+	ReferralNext      *ReferralTerms
+	ReferralNextFrom  time.Time
 	// Reader answers the read-only queries (balances, lots, history).
 	Reader Reader
 	// Now is the clock outside a Tx (nil: time.Now).

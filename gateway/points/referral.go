@@ -157,7 +157,7 @@ func (s *Service) ReferralCodeCommand(memberID string) Command {
 
 // IssueReferralCode returns the member's code, making one the first time.
 func (s *Service) IssueReferralCode(tx Tx, memberID string) (ReferralCodeResult, error) {
-	if !s.Referral.Enabled() {
+	if !s.ReferralAt(tx.Now()).Enabled() {
 		return ReferralCodeResult{}, errf(Unprocessable, CodeReferralClosed, "the alliance has no referral programme")
 	}
 	rt, err := referralTx(tx)
@@ -208,7 +208,7 @@ func (s *Service) ReferCommand(memberID, code string) Command {
 // Refer links a member to their referrer: once, never to themselves,
 // never into a cycle.
 func (s *Service) Refer(tx Tx, memberID, code string) (ReferResult, error) {
-	if !s.Referral.Enabled() {
+	if !s.ReferralAt(tx.Now()).Enabled() {
 		return ReferResult{}, errf(Unprocessable, CodeReferralClosed, "the alliance has no referral programme")
 	}
 	rt, err := referralTx(tx)
@@ -263,17 +263,18 @@ func (s *Service) Refer(tx Tx, memberID, code string) (ReferResult, error) {
 // (purchase id): each level's permille, within the referrer's monthly cap
 // and what the marketing budget holds. It returns the points paid.
 func (s *Service) rewardReferrers(tx Tx, p *Purchase, pts int64, releaseAt, expiresAt time.Time) (int64, error) {
-	if !s.Referral.Enabled() || pts <= 0 {
+	now := tx.Now()
+	terms := s.ReferralAt(now) // the terms in force when the referee earned
+	if !terms.Enabled() || pts <= 0 {
 		return 0, nil
 	}
 	rt, err := referralTx(tx)
 	if err != nil {
 		return 0, err
 	}
-	now := tx.Now()
 	var paid int64
 	member := p.MemberID
-	for level, permille := range s.Referral.LevelsPermille {
+	for level, permille := range terms.LevelsPermille {
 		referrer, err := rt.Referrer(member)
 		if errors.Is(err, ErrNotFound) {
 			break
@@ -288,7 +289,7 @@ func (s *Service) rewardReferrers(tx Tx, p *Purchase, pts int64, releaseAt, expi
 		if err != nil {
 			return 0, err
 		}
-		reward = min(reward, max(s.Referral.MonthlyCapPoints-c.Points, 0))
+		reward = min(reward, max(terms.MonthlyCapPoints-c.Points, 0))
 		bal, err := tx.Balance(ledger.Marketing)
 		if err != nil {
 			return 0, err
@@ -308,7 +309,7 @@ func (s *Service) rewardReferrers(tx Tx, p *Purchase, pts int64, releaseAt, expi
 			return 0, err
 		}
 		lot := &ledger.Lot{ID: lotID, MemberID: referrer, MerchantID: ReferralIssuer, PurchaseID: p.ID, Points: reward, Remaining: reward,
-			State: ledger.LotPending, RuleVersion: fmt.Sprintf("%s:L%d", s.Referral.Version(), level+1), EarnedAt: now,
+			State: ledger.LotPending, RuleVersion: fmt.Sprintf("%s:L%d", terms.Version(), level+1), EarnedAt: now,
 			ReleaseAt: releaseAt, ExpiresAt: expiresAt}
 		if err := tx.SaveLot(lot, true); err != nil {
 			return 0, err
@@ -322,6 +323,33 @@ func (s *Service) rewardReferrers(tx Tx, p *Purchase, pts int64, releaseAt, expi
 		paid += reward
 	}
 	return paid, nil
+}
+
+// ReferralAt is the programme in force at t: Referral, or ReferralNext
+// from ReferralNextFrom on when a change is scheduled.
+func (s *Service) ReferralAt(t time.Time) *ReferralTerms {
+	if s.ReferralScheduled && !t.Before(s.ReferralNextFrom) {
+		return s.ReferralNext
+	}
+	return s.Referral
+}
+
+// SetReferralSchedule makes the service pay under a schedule.
+func (s *Service) SetReferralSchedule(sc ReferralSchedule) {
+	s.Referral, s.ReferralScheduled, s.ReferralNext, s.ReferralNextFrom = sc.Active, sc.Scheduled, sc.Next, sc.NextFrom
+}
+
+// referralLevels is the most levels any scheduled terms pay (0: no
+// programme now or later): what a command reads and reserves ids for.
+func (s *Service) referralLevels() int {
+	n := 0
+	if s.Referral.Enabled() {
+		n = len(s.Referral.LevelsPermille)
+	}
+	if s.ReferralScheduled && s.ReferralNext.Enabled() {
+		n = max(n, len(s.ReferralNext.LevelsPermille))
+	}
+	return n
 }
 
 // ReferralIssuer is the issuer recorded on a referral reward's lot: the
@@ -472,16 +500,184 @@ const AuditReferralTerms = "rules.referral_terms"
 // PublishedReferralTerms is one entry of the programme's public history.
 type PublishedReferralTerms struct {
 	// Version is the terms' version, or "none" when the programme stopped.
-	Version          string    `json:"version"`
-	LevelsPermille   []int64   `json:"levels_permille"`
-	MonthlyCapPoints int64     `json:"monthly_cap_points"`
-	Since            time.Time `json:"since"`
+	Version          string  `json:"version"`
+	LevelsPermille   []int64 `json:"levels_permille"`
+	MonthlyCapPoints int64   `json:"monthly_cap_points"`
+	// Since is when these terms were recorded (published).
+	Since time.Time `json:"since"`
+	// EffectiveFrom is when they take effect (entries recorded before
+	// scheduling existed took effect when recorded).
+	EffectiveFrom time.Time `json:"effective_from"`
+	// NoticeFrom is when these terms were first published (a reschedule of
+	// the same terms keeps it): the notice period runs from it.
+	NoticeFrom time.Time `json:"notice_from"`
+	// LessFavourable says whether they are less favourable to members than
+	// the terms in force when they were published, Changes how, term by term.
+	LessFavourable bool                 `json:"less_favourable"`
+	Changes        []ReferralTermChange `json:"changes,omitempty"`
+}
+
+// effective is when the entry takes (or took) effect.
+func (p PublishedReferralTerms) effective() time.Time {
+	if p.EffectiveFrom.IsZero() {
+		return p.Since
+	}
+	return p.EffectiveFrom
+}
+
+// Terms is the entry's programme (nil: none).
+func (p PublishedReferralTerms) Terms() *ReferralTerms {
+	if p.Version == "none" || len(p.LevelsPermille) == 0 {
+		return nil
+	}
+	return &ReferralTerms{LevelsPermille: p.LevelsPermille, MonthlyCapPoints: p.MonthlyCapPoints}
+}
+
+// ReferralTermChange is one term that differs between two versions of
+// the programme (levels, level_N_permille, monthly_cap_points; a term of
+// a programme that is off counts as 0).
+type ReferralTermChange struct {
+	Term string `json:"term"`
+	From int64  `json:"from"`
+	To   int64  `json:"to"`
+	// LessFavourable: members get less under the new value.
+	LessFavourable bool `json:"less_favourable"`
+}
+
+// CompareReferralTerms lists how next differs from cur and whether it is
+// less favourable to members on any term: fewer levels (switching the
+// programme off included), a lower share at any level, a lower cap.
+func CompareReferralTerms(cur, next *ReferralTerms) (less bool, changes []ReferralTermChange) {
+	norm := func(t *ReferralTerms) (levels []int64, cap int64) {
+		if !t.Enabled() {
+			return nil, 0
+		}
+		return t.LevelsPermille, t.MonthlyCapPoints
+	}
+	cl, cc := norm(cur)
+	nl, nc := norm(next)
+	add := func(term string, from, to int64) {
+		if from != to {
+			changes = append(changes, ReferralTermChange{Term: term, From: from, To: to, LessFavourable: to < from})
+			less = less || to < from
+		}
+	}
+	add("levels", int64(len(cl)), int64(len(nl)))
+	for i := range max(len(cl), len(nl)) {
+		var from, to int64
+		if i < len(cl) {
+			from = cl[i]
+		}
+		if i < len(nl) {
+			to = nl[i]
+		}
+		add(fmt.Sprintf("level_%d_permille", i+1), from, to)
+	}
+	add("monthly_cap_points", cc, nc)
+	return less, changes
+}
+
+// ReferralSchedule is the programme in force and the change scheduled,
+// if any: rewards are paid under Active until NextFrom, then under Next.
+type ReferralSchedule struct {
+	Active *ReferralTerms
+	// Scheduled says whether a change is scheduled (Next nil: the
+	// programme stops at NextFrom).
+	Scheduled bool
+	Next      *ReferralTerms
+	NextFrom  time.Time
+}
+
+// ReferralState replays the published history: the entry in force at t
+// and the one scheduled after t (nil when none). A publication replaces
+// (withdraws) a change still scheduled when it was made.
+func ReferralState(history []PublishedReferralTerms, t time.Time) (active, pending *PublishedReferralTerms) {
+	for i := range history {
+		ev := &history[i]
+		if pending != nil && !pending.effective().After(ev.Since) {
+			active, pending = pending, nil
+		}
+		if ev.effective().After(ev.Since) {
+			pending = ev
+		} else {
+			active, pending = ev, nil
+		}
+	}
+	if pending != nil && !pending.effective().After(t) {
+		active, pending = pending, nil
+	}
+	return active, pending
+}
+
+// CodeReferralNotice is the code of terms refused for want of notice.
+const CodeReferralNotice = "notice_period_not_met"
+
+// ReferralNoticeError refuses less favourable terms scheduled sooner than
+// the notice period allows.
+type ReferralNoticeError struct {
+	Changes  []ReferralTermChange
+	Earliest time.Time
+	Notice   time.Duration
+}
+
+func (e *ReferralNoticeError) Error() string {
+	var less []string
+	for _, c := range e.Changes {
+		if c.LessFavourable {
+			less = append(less, fmt.Sprintf("%s %d -> %d", c.Term, c.From, c.To))
+		}
+	}
+	return fmt.Sprintf("%s: the new referral terms are less favourable to members than the terms in force (%s): "+
+		"they take effect no sooner than the notice period (%s) after they were first published; "+
+		"set rules.referral.effective_from to %s or later", CodeReferralNotice, strings.Join(less, ", "), e.Notice, e.Earliest.UTC().Format(time.RFC3339))
+}
+
+// PlanReferralTerms decides, from the published history, what the terms
+// configured now (next, to take effect at effectiveFrom; zero: at once)
+// mean: the entry to record (nil when nothing changed) and the schedule
+// to pay under. Terms less favourable to members than those in force take
+// effect no sooner than notice after they were first published (an
+// earlier effective time is refused with a ReferralNoticeError); others
+// may take effect at once.
+func PlanReferralTerms(history []PublishedReferralTerms, next *ReferralTerms, effectiveFrom, now time.Time, notice time.Duration) (*PublishedReferralTerms, ReferralSchedule, error) {
+	active, pending := ReferralState(history, now)
+	var cur *ReferralTerms
+	curVersion := "none"
+	if active != nil {
+		cur, curVersion = active.Terms(), active.Version
+	}
+	pub := next.Published(now)
+	if pending != nil && pending.Version == pub.Version && (effectiveFrom.IsZero() || effectiveFrom.Equal(pending.effective())) {
+		// A restart while the change is scheduled.
+		return nil, ReferralSchedule{Active: cur, Scheduled: true, Next: pending.Terms(), NextFrom: pending.effective()}, nil
+	}
+	if pending == nil && pub.Version == curVersion {
+		return nil, ReferralSchedule{Active: cur}, nil
+	}
+	pub.NoticeFrom = now
+	if pending != nil && pending.Version == pub.Version && !pending.NoticeFrom.IsZero() {
+		pub.NoticeFrom = pending.NoticeFrom
+	}
+	pub.LessFavourable, pub.Changes = CompareReferralTerms(cur, next)
+	eff := effectiveFrom
+	if pub.LessFavourable {
+		if earliest := pub.NoticeFrom.Add(notice); eff.Before(earliest) {
+			return nil, ReferralSchedule{}, &ReferralNoticeError{Changes: pub.Changes, Earliest: earliest, Notice: notice}
+		}
+	} else if eff.Before(now) {
+		eff = now // never retroactive
+	}
+	pub.EffectiveFrom = eff
+	if !eff.After(now) {
+		return &pub, ReferralSchedule{Active: next}, nil
+	}
+	return &pub, ReferralSchedule{Active: cur, Scheduled: true, Next: next, NextFrom: eff}, nil
 }
 
 // Published is the terms as recorded (nil: no programme).
 func (t *ReferralTerms) Published(at time.Time) PublishedReferralTerms {
 	if !t.Enabled() {
-		return PublishedReferralTerms{Version: "none", LevelsPermille: []int64{}, Since: at}
+		return PublishedReferralTerms{Version: "none", LevelsPermille: []int64{}, Since: at, EffectiveFrom: at}
 	}
-	return PublishedReferralTerms{Version: t.Version(), LevelsPermille: t.LevelsPermille, MonthlyCapPoints: t.MonthlyCapPoints, Since: at}
+	return PublishedReferralTerms{Version: t.Version(), LevelsPermille: t.LevelsPermille, MonthlyCapPoints: t.MonthlyCapPoints, Since: at, EffectiveFrom: at}
 }

@@ -273,55 +273,53 @@ func (db *DB) ReferralOf(ctx context.Context, memberID string) (code, referredBy
 }
 
 // PublishReferralTerms records the referral terms the gateway starts with
-// as an audit event (sealed into the evidence log) when they differ from
-// the last recorded ones, so every change of the programme is public and
-// dated. It reports whether it recorded them.
-func (db *DB) PublishReferralTerms(ctx context.Context, t *points.ReferralTerms, at time.Time) (bool, error) {
-	pub := t.Published(at.UTC().Truncate(time.Microsecond))
+// (to take effect at effectiveFrom; zero: at once) as an audit event
+// (sealed into the evidence log) when they differ from the terms in force
+// and from the change scheduled, so every change of the programme is
+// public and dated before it takes effect. points.PlanReferralTerms
+// decides (and refuses less favourable terms without notice); the result
+// is the recorded entry (nil: nothing changed) and the schedule to pay under.
+func (db *DB) PublishReferralTerms(ctx context.Context, t *points.ReferralTerms, effectiveFrom, now time.Time, notice time.Duration) (*points.PublishedReferralTerms, points.ReferralSchedule, error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	if !effectiveFrom.IsZero() {
+		effectiveFrom = effectiveFrom.UTC().Truncate(time.Microsecond)
+	}
 	// Unchanged (the usual start): read only, so a start on a full disk
 	// writes nothing.
-	var last string
-	err := db.R.GetContext(ctx, &last, `SELECT payload FROM audit_events WHERE kind = ? ORDER BY id DESC LIMIT 1`, points.AuditReferralTerms)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if pub.Version == "none" {
-			return false, nil
-		}
-	case err != nil:
-		return false, fmt.Errorf("last referral terms: %w", err)
-	default:
-		var prev points.PublishedReferralTerms
-		if json.Unmarshal([]byte(last), &prev) == nil && prev.Version == pub.Version {
-			return false, nil
-		}
+	h, err := db.ReferralTermsHistory(ctx)
+	if err != nil {
+		return nil, points.ReferralSchedule{}, err
 	}
-	recorded := false
+	rec, sched, err := points.PlanReferralTerms(h, t, effectiveFrom, now, notice)
+	if err != nil || rec == nil {
+		return nil, sched, err
+	}
 	err = db.inTx(ctx, func(tx *sqlx.Tx) error {
-		var last string
-		err := tx.GetContext(ctx, &last, `SELECT payload FROM audit_events WHERE kind = ? ORDER BY id DESC LIMIT 1`, points.AuditReferralTerms)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if pub.Version == "none" {
-				return nil // never had a programme
-			}
-		case err != nil:
-			return fmt.Errorf("last referral terms: %w", err)
-		default:
-			var prev points.PublishedReferralTerms
-			if json.Unmarshal([]byte(last), &prev) == nil && prev.Version == pub.Version {
-				return nil
-			}
+		// Decide again on what the transaction reads: another gateway may
+		// have published meanwhile.
+		h, err := referralTermsHistory(ctx, tx)
+		if err != nil {
+			return err
 		}
-		recorded = true
-		return insertAudit(ctx, tx, points.AuditReferralTerms, "configuration", "alliance:referral", pub, pub.Since)
+		if rec, sched, err = points.PlanReferralTerms(h, t, effectiveFrom, now, notice); err != nil || rec == nil {
+			return err
+		}
+		return insertAudit(ctx, tx, points.AuditReferralTerms, "configuration", "alliance:referral", rec, rec.Since)
 	})
-	return recorded, err
+	if err != nil {
+		return nil, points.ReferralSchedule{}, err
+	}
+	return rec, sched, nil
 }
 
 // ReferralTermsHistory lists the recorded referral terms, oldest first.
 func (db *DB) ReferralTermsHistory(ctx context.Context) ([]points.PublishedReferralTerms, error) {
+	return referralTermsHistory(ctx, db.R)
+}
+
+func referralTermsHistory(ctx context.Context, q sqlx.QueryerContext) ([]points.PublishedReferralTerms, error) {
 	var rows []string
-	if err := db.R.SelectContext(ctx, &rows, `SELECT payload FROM audit_events WHERE kind = ? ORDER BY id`, points.AuditReferralTerms); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT payload FROM audit_events WHERE kind = ? ORDER BY id`, points.AuditReferralTerms); err != nil {
 		return nil, fmt.Errorf("referral terms history: %w", err)
 	}
 	out := make([]points.PublishedReferralTerms, 0, len(rows))

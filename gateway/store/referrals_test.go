@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,22 +156,81 @@ func TestReferralRewards(t *testing.T) {
 }
 
 // The terms a gateway starts with are recorded when they change (an audit
-// event, so an evidence log entry), never twice in a row.
+// event, so an evidence log entry), never twice in a row; a less
+// favourable change waits the notice period from its first publication,
+// a more favourable one takes effect at once, and publishing the terms in
+// force again withdraws a scheduled change.
 func TestReferralTermsPublished(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		const notice = 30 * 24 * time.Hour
 		at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 		v1 := &points.ReferralTerms{LevelsPermille: []int64{100}, MonthlyCapPoints: 500}
 		v2 := &points.ReferralTerms{LevelsPermille: []int64{100, 50}, MonthlyCapPoints: 500}
-		for i, c := range []struct {
-			terms *points.ReferralTerms
-			want  bool
-		}{{nil, false}, {v1, true}, {v1, false}, {v2, true}, {nil, true}, {nil, false}, {v1, true}} {
-			got, err := db.PublishReferralTerms(ctx, c.terms, at.Add(time.Duration(i)*time.Hour))
-			if err != nil || got != c.want {
-				t.Fatalf("step %d: recorded %v (%v), want %v", i, got, err, c.want)
+		lowCap := &points.ReferralTerms{LevelsPermille: []int64{100, 50}, MonthlyCapPoints: 400}
+		publish := func(terms *points.ReferralTerms, eff, now time.Time) (*points.PublishedReferralTerms, points.ReferralSchedule, error) {
+			t.Helper()
+			return db.PublishReferralTerms(ctx, terms, eff, now, notice)
+		}
+		must := func(terms *points.ReferralTerms, eff, now time.Time, want bool) points.ReferralSchedule {
+			t.Helper()
+			rec, sc, err := publish(terms, eff, now)
+			if err != nil || (rec != nil) != want {
+				t.Fatalf("%v at %s: recorded %+v (%v), want %v", terms, now, rec, err, want)
+			}
+			return sc
+		}
+		refused := func(terms *points.ReferralTerms, eff, now, earliest time.Time) {
+			t.Helper()
+			_, _, err := publish(terms, eff, now)
+			var ne *points.ReferralNoticeError
+			if !errors.As(err, &ne) || !ne.Earliest.Equal(earliest) || !strings.Contains(err.Error(), earliest.Format(time.RFC3339)) {
+				t.Fatalf("%v effective %s at %s: %v, want refused until %s", terms, eff, now, err, earliest)
 			}
 		}
+		must(nil, time.Time{}, at, false) // never had a programme
+		if sc := must(v1, time.Time{}, at.Add(time.Hour), true); sc.Active.Version() != v1.Version() || sc.Scheduled {
+			t.Fatalf("v1 at once: %+v", sc)
+		}
+		must(v1, time.Time{}, at.Add(2*time.Hour), false)
+		// More favourable (a second level): at once.
+		if sc := must(v2, time.Time{}, at.Add(3*time.Hour), true); sc.Active.Version() != v2.Version() {
+			t.Fatalf("v2 at once: %+v", sc)
+		}
+		// Less favourable, each term: fewer levels, a lower share, a lower
+		// cap, the programme off. Without notice: refused, nothing recorded.
+		now := at.Add(4 * time.Hour)
+		for _, less := range []*points.ReferralTerms{v1, {LevelsPermille: []int64{100, 40}, MonthlyCapPoints: 500}, lowCap, nil} {
+			refused(less, time.Time{}, now, now.Add(notice))
+			refused(less, now.Add(notice-time.Second), now, now.Add(notice))
+		}
+		// With notice: scheduled; v2 is still paid until then.
+		eff := now.Add(notice)
+		sc := must(lowCap, eff, now, true)
+		if !sc.Scheduled || sc.Active.Version() != v2.Version() || sc.Next.Version() != lowCap.Version() || !sc.NextFrom.Equal(eff) {
+			t.Fatalf("scheduled: %+v", sc)
+		}
+		svc := &points.Service{}
+		svc.SetReferralSchedule(sc)
+		if svc.ReferralAt(eff.Add(-time.Second)).Version() != v2.Version() || svc.ReferralAt(eff).Version() != lowCap.Version() {
+			t.Fatal("the service does not switch at the effective time")
+		}
+		// A restart while scheduled records nothing; moving the change
+		// sooner counts the notice from its first publication.
+		must(lowCap, time.Time{}, now.Add(24*time.Hour), false)
+		refused(lowCap, eff.Add(-time.Hour), now.Add(24*time.Hour), eff)
+		// Back to the terms in force: the scheduled change is withdrawn.
+		if sc := must(v2, time.Time{}, now.Add(48*time.Hour), true); sc.Scheduled || sc.Active.Version() != v2.Version() {
+			t.Fatalf("withdrawn: %+v", sc)
+		}
+		// Switched off with notice; after the effective time it is in force.
+		off := now.Add(72 * time.Hour)
+		must(nil, off.Add(notice), off, true)
+		if sc := must(nil, time.Time{}, off.Add(notice+time.Hour), false); sc.Active.Enabled() || sc.Scheduled {
+			t.Fatalf("off: %+v", sc)
+		}
+		// Back on: more favourable, at once.
+		must(v1, time.Time{}, off.Add(notice+2*time.Hour), true)
 		h, err := db.ReferralTermsHistory(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -179,11 +239,15 @@ func TestReferralTermsPublished(t *testing.T) {
 		for _, p := range h {
 			versions = append(versions, p.Version)
 		}
-		if want := []string{v1.Version(), v2.Version(), "none", v1.Version()}; fmt.Sprint(versions) != fmt.Sprint(want) {
+		if want := []string{v1.Version(), v2.Version(), lowCap.Version(), v2.Version(), "none", v1.Version()}; fmt.Sprint(versions) != fmt.Sprint(want) {
 			t.Fatalf("history %v, want %v", versions, want)
 		}
-		if !h[1].Since.Equal(at.Add(3*time.Hour)) || len(h[1].LevelsPermille) != 2 {
-			t.Fatalf("second entry %+v", h[1])
+		if p := h[2]; !p.EffectiveFrom.Equal(eff) || !p.LessFavourable || len(p.Changes) != 1 || p.Changes[0].Term != "monthly_cap_points" ||
+			p.Changes[0].From != 500 || p.Changes[0].To != 400 {
+			t.Fatalf("scheduled entry %+v", p)
+		}
+		if p := h[4]; !p.LessFavourable || !p.EffectiveFrom.Equal(off.Add(notice)) {
+			t.Fatalf("switch-off entry %+v", p)
 		}
 	})
 }

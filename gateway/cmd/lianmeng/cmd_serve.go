@@ -132,10 +132,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	}
 	// The referral terms this gateway pays under: a change of them is an
 	// entry in the evidence log and in the public history.
-	if changed, err := db.PublishReferralTerms(ctx, cfg.Rules.Referral.Terms(), time.Now()); err != nil {
+	// Less favourable terms are refused here unless published with notice;
+	// until a scheduled change takes effect, rewards keep the terms in force.
+	rec, referral, err := db.PublishReferralTerms(ctx, cfg.Rules.Referral.Terms(), cfg.Rules.Referral.EffectiveFrom, time.Now(), cfg.Rules.NoticePeriod.D())
+	if err != nil {
 		return fmt.Errorf("publish the referral terms: %w", err)
-	} else if changed {
-		log.Info("referral terms published", "version", cfg.Rules.Referral.Terms().Published(time.Now()).Version)
+	} else if rec != nil {
+		log.Info("referral terms published", "version", rec.Version, "effective_from", rec.EffectiveFrom, "less_favourable", rec.LessFavourable)
 	}
 	reg := prometheus.NewRegistry()
 	writer := db.NewWriter(store.WriterOptions{BatchSize: cfg.Points.BatchSize, BatchWait: cfg.Points.BatchWait.D(),
@@ -159,7 +162,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	waits = append(waits, waitEvidence)
 	// One points module for the API and the scheduler; the API fills in
 	// its cached earning-configuration reads, plugins its rule evaluator.
-	svc := &points.Service{Policy: cfg.Points.Policy(), Reader: db, Referral: cfg.Rules.Referral.Terms()}
+	svc := &points.Service{Policy: cfg.Points.Policy(), Reader: db}
+	svc.SetReferralSchedule(referral)
 	deps := api.Deps{Config: cfg, DB: db, Log: log, Registry: reg, Writer: writer, Evidence: evidence, Points: svc,
 		Ready: []api.ReadyCheck{{Name: "writer", Check: writer.Check}}}
 	deps.Inbox = newInbox(db, writer, svc, log, reg) // POS webhooks (pos.go)
