@@ -260,6 +260,9 @@ type Report struct {
 	EffectiveAt time.Time            `json:"effective_at"`
 	Merchants   []store.WindDownLine `json:"merchants"`
 	TotalFen    int64                `json:"total_fen"`
+	// MarketingFen is what the alliance's marketing budget still held,
+	// returned to the alliance (breakage), not to a merchant.
+	MarketingFen int64 `json:"marketing_fen"`
 	// ReserveFen is what the reserve holds after (0: all of it returned).
 	ReserveFen int64 `json:"reserve_fen"`
 }
@@ -295,6 +298,11 @@ func (s *Service) windDown(ctx context.Context) (bool, error) {
 			return false, r.Err
 		}
 	}
+	mk := s.Writer.Submit(ctx, &store.Op{Command: s.Points.WindDownMarketingCommand(w.EffectiveAt),
+		Audit: &store.OpAudit{Kind: "alliance.wind_down_marketing_closed", Actor: "lifecycle", Subject: ledger.Marketing, Request: map[string]any{}}})
+	if mk.Err != nil {
+		return false, mk.Err
+	}
 	if n, err := s.DB.OpenLots(ctx); err != nil || n > 0 {
 		return false, fmt.Errorf("wind-down: %d lots still open (%v)", n, err)
 	}
@@ -307,6 +315,9 @@ func (s *Service) windDown(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	rep := Report{EffectiveAt: w.EffectiveAt, Merchants: lines, ReserveFen: bal[ledger.Reserve]}
+	if rep.MarketingFen, err = s.DB.WindDownMarketingReturned(ctx, points.KindWindDownMarketing); err != nil {
+		return false, err
+	}
 	if rep.Merchants == nil {
 		rep.Merchants = []store.WindDownLine{}
 	}

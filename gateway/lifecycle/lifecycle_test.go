@@ -285,6 +285,9 @@ func TestWindDown(t *testing.T) {
 		a, b := x.merchant(t, "Noodles"), x.merchant(t, "Tea")
 		x.submit(t, x.svc.FundCommand(points.FundRequest{MerchantID: a, AmountFen: 100_000, ExternalRef: "bank-a"}))
 		x.submit(t, x.svc.FundCommand(points.FundRequest{MerchantID: b, AmountFen: 40_000, ExternalRef: "bank-b"}))
+		// The operator's marketing budget: nobody referred, so it is all
+		// left at the date and goes back to the alliance, not a merchant.
+		x.submit(t, x.svc.FundMarketingCommand(points.FundRequest{AmountFen: 7_000, ExternalRef: "bank-mkt"}))
 		if err := x.earn(a, "a-1", "13800000001", 30_000); err != nil {
 			t.Fatal(err)
 		}
@@ -344,7 +347,7 @@ func TestWindDown(t *testing.T) {
 			a: {MerchantID: a, LotsFen: 28_000, BudgetFen: 60_000, TotalFen: 88_000},
 			b: {MerchantID: b, LotsFen: 10_000, BudgetFen: 30_000, TotalFen: 40_000},
 		}
-		if len(rep.Merchants) != 2 || rep.ReserveFen != 0 || rep.TotalFen != 128_000 {
+		if len(rep.Merchants) != 2 || rep.ReserveFen != 0 || rep.TotalFen != 128_000 || rep.MarketingFen != 7_000 {
 			t.Fatalf("report %+v", rep)
 		}
 		for _, l := range rep.Merchants {
@@ -352,7 +355,8 @@ func TestWindDown(t *testing.T) {
 				t.Fatalf("report line %+v, want %+v", l, want[l.MerchantID])
 			}
 		}
-		if x.balance(t, ledger.MerchantPayable(a)) != 88_000 || x.balance(t, ledger.MerchantPayable(b)) != 40_000+12_000 || x.balance(t, ledger.Reserve) != 0 {
+		if x.balance(t, ledger.MerchantPayable(a)) != 88_000 || x.balance(t, ledger.MerchantPayable(b)) != 40_000+12_000 || x.balance(t, ledger.Reserve) != 0 ||
+			x.balance(t, ledger.Marketing) != 0 || x.balance(t, ledger.Breakage) != 7_000 {
 			t.Fatalf("payables %d %d reserve %d", x.balance(t, ledger.MerchantPayable(a)), x.balance(t, ledger.MerchantPayable(b)), x.balance(t, ledger.Reserve))
 		}
 		if n, _ := db.OpenLots(ctx); n != 0 {
@@ -367,7 +371,7 @@ func TestWindDown(t *testing.T) {
 		if err := db.R.Select(&kinds, `SELECT kind FROM audit_events WHERE kind LIKE 'alliance.%' ORDER BY id`); err != nil {
 			t.Fatal(err)
 		}
-		if len(kinds) != 4 || kinds[0] != "alliance.wind_down_announced" || kinds[3] != "alliance.wound_down" {
+		if len(kinds) != 5 || kinds[0] != "alliance.wind_down_announced" || kinds[3] != "alliance.wind_down_marketing_closed" || kinds[4] != "alliance.wound_down" {
 			t.Fatalf("audit %v", kinds)
 		}
 		x.clean(t)

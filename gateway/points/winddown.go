@@ -25,6 +25,12 @@ const CodeWindingDown = "alliance_winding_down"
 // date (budget -> mint, reserve -> the merchant's payable).
 const KindWindDownBudget = "winddown_budget"
 
+// KindWindDownMarketing closes the alliance's marketing budget at the
+// wind-down date (alliance:marketing -> mint, reserve -> breakage): the
+// operator funded it with the alliance's own money, so what referrals did
+// not pay out goes back to the alliance, not to a merchant.
+const KindWindDownMarketing = "winddown_marketing"
+
 // IssuanceGate says whether points may still be issued (earned, funded,
 // imported); a nil gate never closes.
 type IssuanceGate interface {
@@ -142,6 +148,40 @@ func (s *Service) WindDownBudget(tx Tx, merchantID string, date time.Time) (Fund
 	}
 	t := &ledger.Transaction{Kind: KindWindDownBudget, Ref: "winddown:" + merchantID, CreatedAt: now}
 	t.Postings = append(ledger.Move(budget, ledger.Mint, pts), ledger.Move(ledger.Reserve, ledger.MerchantPayable(merchantID), cash)...)
+	if err := tx.Post(t); err != nil {
+		return FundingRefundResult{}, err
+	}
+	return FundingRefundResult{TxID: t.ID, Points: pts}, nil
+}
+
+// WindDownMarketingCommand closes the marketing budget at the wind-down
+// date (see WindDownMarketing).
+func (s *Service) WindDownMarketingCommand(date time.Time) Command {
+	return Command{Name: "winddown_marketing", IDs: 1,
+		Reads: Reads{Accounts: []string{ledger.Marketing, ledger.Reserve}},
+		Apply: func(tx Tx) (any, error) { return s.WindDownMarketing(tx, date) }}
+}
+
+// WindDownMarketing moves what is left of the alliance's marketing budget
+// back to the mint and its cash from the reserve to alliance:breakage (the
+// alliance's own money), once the date has come. Without it the reserve
+// would keep backing points nobody can ever be given. An empty budget posts
+// nothing (TxID 0), so running it again is harmless.
+func (s *Service) WindDownMarketing(tx Tx, date time.Time) (FundingRefundResult, error) {
+	now := tx.Now()
+	if date.IsZero() || now.Before(date) {
+		return FundingRefundResult{}, errf(Unprocessable, CodeWindingDown, "the wind-down date %s has not come", date.UTC().Format(time.RFC3339))
+	}
+	pts, err := tx.Balance(ledger.Marketing)
+	if err != nil || pts == 0 {
+		return FundingRefundResult{}, err
+	}
+	cash, ok := ledger.MulChecked(pts, s.Policy.FaceValueFen)
+	if !ok {
+		return FundingRefundResult{}, fmt.Errorf("points: marketing budget overflows")
+	}
+	t := &ledger.Transaction{Kind: KindWindDownMarketing, Ref: "winddown:" + ledger.Marketing, CreatedAt: now}
+	t.Postings = append(ledger.Move(ledger.Marketing, ledger.Mint, pts), ledger.Move(ledger.Reserve, ledger.Breakage, cash)...)
 	if err := tx.Post(t); err != nil {
 		return FundingRefundResult{}, err
 	}

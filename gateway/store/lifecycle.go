@@ -283,3 +283,15 @@ func (db *DB) WindDownReturns(ctx context.Context, budgetKind string) ([]WindDow
 	}
 	return out, nil
 }
+
+// WindDownMarketingReturned is the cash the wind-down's closing of the
+// marketing budget (transactions of kind) moved to the alliance's
+// breakage, read from the ledger so a re-run reports what was posted.
+func (db *DB) WindDownMarketingReturned(ctx context.Context, kind string) (int64, error) {
+	var fen int64
+	if err := db.W.GetContext(ctx, &fen, `SELECT COALESCE(SUM(p.amount), 0) FROM ledger_transactions t
+		JOIN postings p ON p.tx_id = t.id WHERE t.kind = ? AND p.account = ?`, kind, ledger.Breakage); err != nil {
+		return 0, fmt.Errorf("wind-down marketing return: %w", err)
+	}
+	return fen, nil
+}
