@@ -13,6 +13,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -103,6 +104,7 @@ type Server struct {
 	refunds    *settlement.Refunds    // fundingrefunds.go
 	life       *lifecycle.Service     // lifecycle.go
 	reconciler *settlement.Reconciler // statements.go
+	keyUse     sync.Map               // key id -> Unix minute of its last recorded use (touchKey)
 }
 
 // Route is a registered route, checked against the OpenAPI document.

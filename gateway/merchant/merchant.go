@@ -47,13 +47,16 @@ type Store struct {
 // for ed25519/sm2, or the base64 shared secret for hmac-sha256; it is never
 // serialised.
 type Credential struct {
-	ID          string     `json:"id"`
-	MerchantID  string     `json:"merchant_id"`
-	Algorithm   string     `json:"algorithm"`
-	Label       string     `json:"label"`
-	Status      string     `json:"status"`
-	CreatedAt   time.Time  `json:"created_at"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	ID         string     `json:"id"`
+	MerchantID string     `json:"merchant_id"`
+	Algorithm  string     `json:"algorithm"`
+	Label      string     `json:"label"`
+	Status     string     `json:"status"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	// LastUsedAt is when the key last signed an accepted request, to the
+	// minute (the gateway records it at most once a minute); nil: never.
+	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
 	Scopes      []string   `json:"scopes"` // what the key may do (ScopeEarn, ...), in Scopes order
 	KeyMaterial string     `json:"-"`
 }
@@ -133,6 +136,9 @@ type Repository interface {
 	GetCredential(ctx context.Context, id string) (Credential, error)
 	ListCredentials(ctx context.Context, merchantID string) ([]Credential, error)
 	RevokeCredential(ctx context.Context, merchantID, id string, at time.Time, actor string) error
+	// TouchCredential records a use of credential id at at (at most one
+	// write a minute per credential; see the store).
+	TouchCredential(ctx context.Context, id string, at time.Time) error
 	SetMerchantStatus(ctx context.Context, id, status string, at time.Time, actor string) error
 }
 

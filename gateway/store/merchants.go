@@ -125,6 +125,8 @@ type credentialRow struct {
 	// KeySealed is the sealed secret of an hmac-sha256 credential
 	// (credentials_sealed.go); key_material is then empty.
 	KeySealed sql.NullString `db:"key_sealed"`
+	// LastUsed is when the key last signed an accepted request (TouchCredential).
+	LastUsed sql.NullInt64 `db:"last_used_at"`
 }
 
 func (r credentialRow) domain() merchant.Credential {
@@ -134,11 +136,18 @@ func (r credentialRow) domain() merchant.Credential {
 		t := FromMicros(r.RevokedAt.Int64)
 		c.RevokedAt = &t
 	}
+	if r.LastUsed.Valid {
+		t := FromMicros(r.LastUsed.Int64)
+		c.LastUsedAt = &t
+	}
 	c.Scopes = strings.Fields(r.Scopes)
 	return c
 }
 
 const credentialCols = `id, merchant_id, algorithm, key_material, label, status, created_at, revoked_at, scopes, key_sealed`
+
+// credentialRead is what a lookup reads: the stored columns and the last use.
+const credentialRead = credentialCols + `, last_used_at`
 
 // credential returns the credential of row r, its secret opened.
 func (s *Merchants) credential(r credentialRow) (merchant.Credential, error) {
@@ -167,7 +176,7 @@ func (s *Merchants) CreateCredential(ctx context.Context, c merchant.Credential,
 
 func (s *Merchants) GetCredential(ctx context.Context, id string) (merchant.Credential, error) {
 	var r credentialRow
-	err := s.db.R.GetContext(ctx, &r, `SELECT `+credentialCols+` FROM api_keys WHERE id = ?`, id)
+	err := s.db.R.GetContext(ctx, &r, `SELECT `+credentialRead+` FROM api_keys WHERE id = ?`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return merchant.Credential{}, merchant.ErrNotFound
 	}
@@ -179,7 +188,7 @@ func (s *Merchants) GetCredential(ctx context.Context, id string) (merchant.Cred
 
 func (s *Merchants) ListCredentials(ctx context.Context, merchantID string) ([]merchant.Credential, error) {
 	var rows []credentialRow
-	if err := s.db.R.SelectContext(ctx, &rows, `SELECT `+credentialCols+` FROM api_keys WHERE merchant_id = ? ORDER BY created_at, id`, merchantID); err != nil {
+	if err := s.db.R.SelectContext(ctx, &rows, `SELECT `+credentialRead+` FROM api_keys WHERE merchant_id = ? ORDER BY created_at, id`, merchantID); err != nil {
 		return nil, fmt.Errorf("list credentials: %w", err)
 	}
 	out := make([]merchant.Credential, len(rows))
@@ -213,6 +222,19 @@ func (s *Merchants) RevokeCredential(ctx context.Context, merchantID, id string,
 		}
 		return insertAudit(ctx, tx, "credential.revoked", actor, merchantID, map[string]string{"key_id": id}, at)
 	})
+}
+
+// TouchCredential records that credential id signed an accepted request at
+// at. It only moves the time forward and skips the write when the stored
+// use is less than a minute old, so callers may call it freely; the API
+// also throttles it in memory (api.Server.touchKey).
+func (s *Merchants) TouchCredential(ctx context.Context, id string, at time.Time) error {
+	us := Micros(at)
+	if _, err := s.db.W.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		us, id, us-int64(time.Minute/time.Microsecond)); err != nil {
+		return fmt.Errorf("touch credential %s: %w", id, err)
+	}
+	return nil
 }
 
 // UseNonce records a (key, nonce) pair; it returns ErrReplay if it was seen

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,9 +43,10 @@ var consoleTmpl = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return t.In(chinaTime).Format("2006-01-02 15:04")
 	},
-	"local": func(t time.Time) string { return t.In(chinaTime).Format("2006-01-02T15:04") },
-	"pct":   percentBP,
-	"can":   staff.Can,
+	"local":    func(t time.Time) string { return t.In(chinaTime).Format("2006-01-02T15:04") },
+	"pct":      percentBP,
+	"can":      staff.Can,
+	"hasScope": func(set []string, s string) bool { return slices.Contains(set, s) },
 }).ParseFS(templates, "templates/*.html"))
 
 // chinaTime is the alliance's day: "today" runs midnight to midnight in
@@ -96,6 +98,7 @@ func RegisterConsole(r fiber.Router, k *Console) {
 	r.Get("/merchant", k.require(staff.ViewToday), k.today)
 	r.Get("/merchant/finance", k.require(staff.ViewFinance), k.finance)
 	r.Get("/merchant/credentials", k.require(staff.ViewCredentials), k.credentials)
+	r.Post("/merchant/credentials", k.require(staff.ViewCredentials), k.checkCSRF, k.createCredential)
 	r.Post("/merchant/credentials/:key/revoke", k.require(staff.ViewCredentials), k.checkCSRF, k.revoke)
 	r.Post("/merchant/logout", k.require(staff.ViewToday), k.checkCSRF, k.logout)
 	k.registerMore(r) // console_more.go
@@ -260,13 +263,55 @@ func (k *Console) finance(c *fiber.Ctx) error {
 	return k.render(c, 200, "finance", page{Title: "资金 Finance", Session: s, Data: a})
 }
 
+// credentialsData is the credentials page: the merchant's keys, the
+// scopes a new key may take, and a just-created key with its secret
+// (shown on this one response, never stored in the clear nor shown again).
+type credentialsData struct {
+	Creds   []merchant.Credential
+	Scopes  []string
+	Default []string
+	Created *merchant.Credential
+	Secret  string
+}
+
 func (k *Console) credentials(c *fiber.Ctx) error {
+	return k.renderCredentials(c, 200, "", credentialsData{})
+}
+
+func (k *Console) renderCredentials(c *fiber.Ctx, status int, msg string, d credentialsData) error {
 	s := sessionOf(c)
 	creds, err := k.Merchants.ListCredentials(c.UserContext(), s.MerchantID)
 	if err != nil {
 		return err
 	}
-	return k.render(c, 200, "credentials", page{Title: "API 凭证 Credentials", Session: s, Data: creds})
+	d.Creds, d.Scopes, d.Default = creds, merchant.Scopes, merchant.DefaultScopes()
+	return k.render(c, status, "credentials", page{Title: "API 凭证 Credentials", Session: s, Message: msg, Data: d})
+}
+
+// createCredential issues a key to the session's merchant through the
+// same domain constructor and store call as the operator API
+// (merchant.NewCredential, ParseScopes, Repository.CreateCredential); an
+// hmac-sha256 secret is on this page once.
+func (k *Console) createCredential(c *fiber.Ctx) error {
+	s := sessionOf(c)
+	var scopes []string
+	for _, v := range c.Request().PostArgs().PeekMulti("scope") {
+		scopes = append(scopes, string(v))
+	}
+	cred, secret, err := merchant.NewCredential(s.MerchantID, c.FormValue("algorithm"), strings.TrimSpace(c.FormValue("public_key")), c.FormValue("label"), k.Now())
+	if err == nil {
+		cred.Scopes, err = merchant.ParseScopes(scopes)
+	}
+	var inv *merchant.InvalidError
+	if errors.As(err, &inv) {
+		return k.renderCredentials(c, 400, "[validation_failed] "+inv.Error(), credentialsData{})
+	} else if err != nil {
+		return err
+	}
+	if err := k.Merchants.CreateCredential(c.UserContext(), cred, "staff:"+s.StaffID); err != nil {
+		return err
+	}
+	return k.renderCredentials(c, 201, "", credentialsData{Created: &cred, Secret: secret})
 }
 
 // revoke revokes one of the session's merchant's credentials; a key of
