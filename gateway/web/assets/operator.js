@@ -1,5 +1,6 @@
 // The operator console: totals, merchants (create, suspend, reactivate,
-// fund), stores and API credentials, all through the operator API with a
+// fund), stores and API credentials, plugin health, dead-lettered POS
+// events (replay), reconciliation exceptions and the audit log, all through the operator API with a
 // named operator token kept in this tab only.
 'use strict';
 
@@ -24,7 +25,7 @@
 
   function signOut() {
     sessionStorage.removeItem(KEY);
-    token = ''; merchants = []; cursor = ''; totals = null; current = null; plugins = []; audit = []; auditCursor = '';
+    token = ''; merchants = []; cursor = ''; totals = null; current = null; plugins = []; audit = []; auditCursor = ''; dead = []; recon = null;
     render();
   }
 
@@ -79,6 +80,62 @@
   }
 
   let plugins = [];
+  let dead = [];
+  let recon = null; // {date, channel, exceptions}
+
+  function renderDead() {
+    const body = $('dead-rows');
+    body.replaceChildren();
+    if (dead.length === 0) body.append(el('tr', {}, el('td', { colspan: '8', text: t('o.dead.none') })));
+    for (const e of dead) {
+      const b = el('button', { type: 'button', class: 'secondary', text: t('o.dead.replay'), 'aria-label': t('o.dead.replay') + ' ' + e.id });
+      b.addEventListener('click', () => replay(e.id).catch(showError));
+      body.append(el('tr', { 'data-event': String(e.id) },
+        el('th', { scope: 'row', text: String(e.id) }), el('td', { text: e.merchant_id }), el('td', { text: e.connection_id }),
+        el('td', { text: e.event_type }), el('td', { class: 'num', text: num(e.attempts) }), el('td', { text: when(e.received_at) }),
+        el('td', { class: 'reason', text: e.last_error || '' }), el('td', {}, b)));
+    }
+  }
+
+  async function loadDead() {
+    dead = (await call('GET', '/v1/operator/pos/inbox?state=dead&limit=100')).events;
+    renderDead();
+  }
+
+  // replay puts a dead event back in the queue (the API refuses a token
+  // without the merchants:write scope, and an event no longer dead).
+  async function replay(id) {
+    await call('POST', '/v1/operator/pos/inbox/' + encodeURIComponent(id) + '/replay');
+    $('dead-status').textContent = t('o.dead.replayed') + id;
+    await loadDead();
+  }
+
+  function renderRecon() {
+    const body = $('recon-rows');
+    body.replaceChildren();
+    if (!recon) return;
+    if (recon.exceptions.length === 0) body.append(el('tr', {}, el('td', { colspan: '8', text: t('o.recon.none') })));
+    for (const x of recon.exceptions) {
+      body.append(el('tr', { 'data-exception': String(x.id), 'data-kind': x.kind },
+        el('td', { text: x.channel }), el('th', { scope: 'row', text: x.kind }), el('td', { text: x.line_type }),
+        el('td', { text: x.transaction_id }), el('td', { text: x.channel_ref }),
+        el('td', { class: 'num', text: yuan(x.ledger_fen) }), el('td', { class: 'num', text: yuan(x.channel_fen) }), el('td', { text: x.detail })));
+    }
+  }
+
+  async function loadRecon() {
+    const date = $('recon-date').value, channel = $('recon-channel').value.trim();
+    const r = await call('GET', '/v1/operator/reconciliation?date=' + encodeURIComponent(date) + (channel ? '&channel=' + encodeURIComponent(channel) : ''));
+    recon = { date, channel, exceptions: r.exceptions || [] };
+    renderRecon();
+  }
+
+  // yesterday is the last bill day in China Standard Time (UTC+8), the
+  // day a channel's bill covers.
+  function yesterday() {
+    const d = new Date(Date.now() + 8 * 3600e3 - 24 * 3600e3);
+    return d.toISOString().slice(0, 10);
+  }
   let audit = [];
   let auditCursor = '';
 
@@ -116,7 +173,7 @@
   function render() {
     $('signin').hidden = !!token;
     $('console').hidden = !token;
-    renderTotals(); renderMerchants(); renderDetail(); renderPlugins(); renderAudit();
+    renderTotals(); renderMerchants(); renderDetail(); renderPlugins(); renderDead(); renderRecon(); renderAudit();
   }
 
   async function loadMerchants(more) {
@@ -133,6 +190,9 @@
     await loadMerchants(false);
     plugins = (await call('GET', '/v1/operator/plugins')).plugins;
     renderPlugins();
+    await loadDead();
+    if (!$('recon-date').value) $('recon-date').value = yesterday();
+    await loadRecon();
     await loadAudit(false);
     document.body.dataset.loaded = 'true';
   }
@@ -179,6 +239,7 @@
     $('signout').addEventListener('click', signOut);
     on('merchants-more', 'click', () => loadMerchants(true));
     on('audit-more', 'click', () => loadAudit(true));
+    on('recon-form', 'submit', loadRecon);
     on('create-form', 'submit', async () => {
       const m = await call('POST', '/v1/operator/merchants', { name: $('new-name').value.trim(), industry: $('new-industry').value.trim() });
       $('new-name').value = '';
