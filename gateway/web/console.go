@@ -68,7 +68,11 @@ type Console struct {
 	// (nil: no payment channel, the console lists payouts only).
 	Rules   *rules.Service
 	Payouts *settlement.Payouts
-	Log     *slog.Logger
+	// Funding is the API's funding service and FundingChannels the payment
+	// channels a top-up may use (nil: no channel, no top-up form).
+	Funding         *settlement.Funding
+	FundingChannels []string
+	Log             *slog.Logger
 	// Now is the clock (tests move it); SessionTTL defaults to 8 hours.
 	Now        func() time.Time
 	SessionTTL time.Duration
@@ -101,7 +105,8 @@ func RegisterConsole(r fiber.Router, k *Console) {
 	r.Post("/merchant/credentials", k.require(staff.ViewCredentials), k.checkCSRF, k.createCredential)
 	r.Post("/merchant/credentials/:key/revoke", k.require(staff.ViewCredentials), k.checkCSRF, k.revoke)
 	r.Post("/merchant/logout", k.require(staff.ViewToday), k.checkCSRF, k.logout)
-	k.registerMore(r) // console_more.go
+	k.registerMore(r)    // console_more.go
+	k.registerFunding(r) // console_funding.go
 }
 
 // page is what every console template gets.
@@ -254,14 +259,7 @@ func (k *Console) today(c *fiber.Ctx) error {
 	return k.render(c, 200, "today", page{Title: "今日 Today", Session: s, Data: todayData{Day: from.Format("2006-01-02"), Figures: f}})
 }
 
-func (k *Console) finance(c *fiber.Ctx) error {
-	s := sessionOf(c)
-	a, err := k.Points.MerchantAccount(c.UserContext(), s.MerchantID)
-	if err != nil {
-		return err
-	}
-	return k.render(c, 200, "finance", page{Title: "资金 Finance", Session: s, Data: a})
-}
+func (k *Console) finance(c *fiber.Ctx) error { return k.renderFinance(c, 200, "") }
 
 // credentialsData is the credentials page: the merchant's keys, the
 // scopes a new key may take, and a just-created key with its secret

@@ -7,6 +7,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,9 +28,12 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/messaging"
 	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/web"
+	"github.com/lianmeng/lianmeng/plugins/sandbox"
 	"github.com/lianmeng/lianmeng/sdk/client"
+	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/signature"
 )
 
@@ -45,6 +49,19 @@ type gateway struct {
 	sender *captureSender
 	op     *client.Client
 	opTok  string
+	// sandbox is the payment channel "sandbox" (plugins/sandbox): its
+	// page pays a funding and notifies the gateway as a real channel would.
+	sandbox *sandbox.Channel
+}
+
+// sandboxOnly is the gateway's payment channels: the sandbox.
+type sandboxOnly struct{ ch *sandbox.Channel }
+
+func (s sandboxOnly) PaymentChannel(name string) (payment.Channel, error) {
+	if name != "sandbox" {
+		return nil, fmt.Errorf("%w: %q", settlement.ErrUnknownChannel, name)
+	}
+	return s.ch, nil
 }
 
 func startGateway(t testing.TB, db *store.DB, opts ...func(*config.Config)) *gateway {
@@ -83,17 +100,25 @@ func startGateway(t testing.TB, db *store.DB, opts ...func(*config.Config)) *gat
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Writer: w, Now: g.clock.Now, Points: g.svc,
-		Evidence: evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()),
-		Consent:  &consent.Service{Store: db, Sender: g.sender, Now: g.clock.Now}})
-	web.Register(srv.App())
-	web.RegisterHistory(srv.App(), &web.History{DB: db, Now: g.clock.Now})
-	web.RegisterConsole(srv.App(), &web.Console{DB: db, Merchants: db.Merchants(), Points: g.svc, Rules: srv.Rules(), Log: log, Now: g.clock.Now})
-
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.base = "http://" + ln.Addr().String()
+	sbCfg, _ := json.Marshal(map[string]string{"notify_url": g.base + "/v1/channels/sandbox/notify", "secret": "web-test-sandbox-secret"})
+	if g.sandbox, err = sandbox.New(context.Background(), sbCfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.sandbox.Close() })
+	funding := &settlement.Funding{DB: db, Writer: w, Points: g.svc, Channels: sandboxOnly{g.sandbox}, Log: log, Now: g.clock.Now}
+	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Writer: w, Now: g.clock.Now, Points: g.svc,
+		Evidence: evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()),
+		Consent:  &consent.Service{Store: db, Sender: g.sender, Now: g.clock.Now}, Funding: funding})
+	web.Register(srv.App())
+	web.RegisterHistory(srv.App(), &web.History{DB: db, Now: g.clock.Now})
+	web.RegisterConsole(srv.App(), &web.Console{DB: db, Merchants: db.Merchants(), Points: g.svc, Rules: srv.Rules(), Log: log, Now: g.clock.Now,
+		Funding: funding, FundingChannels: []string{"sandbox"}})
+
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -103,7 +128,6 @@ func startGateway(t testing.TB, db *store.DB, opts ...func(*config.Config)) *gat
 			t.Errorf("serve: %v", err)
 		}
 	})
-	g.base = "http://" + ln.Addr().String()
 
 	// A named operator token with every scope, made with the bootstrap one
 	// as an operator would.

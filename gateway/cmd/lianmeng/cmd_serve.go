@@ -191,7 +191,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	web.Register(srv.App())                              // the pages: /, /member, /operator
 	web.RegisterHistory(srv.App(), &web.History{DB: db}) // the transparency page's charts
 	// The merchant console (/merchant): staff sign-in, pages by role.
-	web.RegisterConsole(srv.App(), &web.Console{DB: db, Merchants: db.Merchants(), Points: svc, Rules: srv.Rules(), Payouts: deps.Payouts, Log: log})
+	// Top-ups go through the API's funding service (nil: no channel).
+	console := &web.Console{DB: db, Merchants: db.Merchants(), Points: svc, Rules: srv.Rules(), Payouts: deps.Payouts, Log: log}
+	if deps.Funding != nil {
+		console.Funding, console.FundingChannels = deps.Funding, paymentChannelNames(cfg)
+	}
+	web.RegisterConsole(srv.App(), console)
 
 	host, _ := os.Hostname()
 	sched := &scheduler.Scheduler{DB: db, Holder: fmt.Sprintf("%s:%d", host, os.Getpid()), Log: log}

@@ -13,6 +13,17 @@ import (
 	"github.com/lianmeng/lianmeng/sdk"
 )
 
+// paymentChannelNames lists the configured payment channel plugins.
+func paymentChannelNames(cfg config.Config) []string {
+	var channels []string
+	for _, p := range cfg.Plugins {
+		if p.Kind == sdk.KindPaymentChannel {
+			channels = append(channels, p.Name)
+		}
+	}
+	return channels
+}
+
 // settlementDailyJob settles the last clearing day that has ended
 // (settlement.time_zone and settlement.cutoff) every hour under the
 // scheduler's lease: the merchants' statements (a re-run makes the same
@@ -21,12 +32,7 @@ import (
 // once). A channel whose bill is not there yet is logged and tried again
 // the next hour.
 func settlementDailyJob(cfg config.Config, db *store.DB, log *slog.Logger, rc *settlement.Reconciler, po *settlement.Payouts) scheduler.Job {
-	var channels []string
-	for _, p := range cfg.Plugins {
-		if p.Kind == sdk.KindPaymentChannel {
-			channels = append(channels, p.Name)
-		}
-	}
+	channels := paymentChannelNames(cfg)
 	cal, calErr := settlementCalendar(cfg)
 	return scheduler.Job{Name: "settlement.daily", Interval: time.Hour, Run: func(ctx context.Context) (int, error) {
 		if calErr != nil {
