@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,9 +31,12 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/scheduler"
+	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/staff"
 	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/plugins/sandbox"
 	"github.com/lianmeng/lianmeng/sdk/client"
+	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/signature"
 )
 
@@ -63,7 +68,9 @@ one snapshot per day for the transparency page's charts.
 It prints where the pages are and how to sign in to each: the merchant
 console's staff logins, an operator token for the operator console, and
 members' phone numbers (the development sender prints their sign-in codes
-in the log). Budgets are funded directly, not through a payment channel.
+in the log). Budgets are funded as merchants fund them: through the
+SANDBOX payment channel (plugins/sandbox; no real money), each top-up an
+order paid on the sandbox's page and credited on its signed notification.
 
 With --data DIR the alliance is kept in DIR (seeded on the first run only);
 without, it lives in a temporary directory removed on exit. Nothing here is
@@ -245,8 +252,8 @@ func seedDemo(ctx context.Context, cfg config.Config, log *slog.Logger, ms []*de
 				return err
 			}
 		}
-		if _, err := submit(svc.FundCommand(points.FundRequest{MerchantID: m.id, AmountFen: m.fundFen, ExternalRef: "demo-funding-1"})); err != nil {
-			return fmt.Errorf("fund %s: %w", m.name, err)
+		if err := al.fund(ctx, m, m.fundFen, "demo-funding-1"); err != nil {
+			return err
 		}
 		// The merchant's API credential, for its redemptions.
 		cred, secret, err := merchant.NewCredential(m.id, "hmac-sha256", "", "demo till", clk.Now())
@@ -277,7 +284,7 @@ func seedDemo(ctx context.Context, cfg config.Config, log *slog.Logger, ms []*de
 			}
 		}
 		if d == days/2 { // a top-up
-			if _, err := submit(svc.FundCommand(points.FundRequest{MerchantID: ms[0].id, AmountFen: 200_000, ExternalRef: "demo-funding-2"})); err != nil {
+			if err := al.fund(ctx, ms[0], 200_000, "demo-funding-2"); err != nil {
 				return err
 			}
 		}
@@ -334,10 +341,53 @@ func seedDemo(ctx context.Context, cfg config.Config, log *slog.Logger, ms []*de
 // code texted to them (captured here, as their phone would show it) and
 // make redemption codes; merchants redeem with them, signed.
 type demoAPI struct {
-	base   string
-	texts  *demoTexts
-	tokens map[string]demoSession // by phone
-	stop   func()
+	base    string
+	texts   *demoTexts
+	tokens  map[string]demoSession // by phone
+	stop    func()
+	db      *store.DB
+	funding *settlement.Funding // on the sandbox channel
+	sandbox *sandbox.Channel
+}
+
+// demoChannels is the seeding's one payment channel, the sandbox.
+type demoChannels struct{ ch *sandbox.Channel }
+
+func (d demoChannels) PaymentChannel(name string) (payment.Channel, error) {
+	if name != sandbox.Name {
+		return nil, fmt.Errorf("%w: %q", settlement.ErrUnknownChannel, name)
+	}
+	return d.ch, nil
+}
+
+// fund tops up m's budget as a merchant does: a funding order on the
+// sandbox channel (settlement.Funding.Create, as POST /v1/merchant/funding),
+// paid on the sandbox's page, whose signed notification reaches the demo
+// API's /v1/channels/sandbox/notify and is credited there, once.
+func (a *demoAPI) fund(ctx context.Context, m *demoMerchant, fen int64, key string) error {
+	o, err := a.funding.Create(ctx, settlement.FundingRequest{MerchantID: m.id, Channel: sandbox.Name, AmountFen: fen, IdemKey: key, CreatedBy: "demo"})
+	if err != nil {
+		return fmt.Errorf("funding order of %s: %w", m.name, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.sandbox.PageURL(o.ID), nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pay the sandbox order of %s: %w", m.name, err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("pay the sandbox order of %s: %s %s", m.name, res.Status, b)
+	}
+	if o, err = a.db.FundingOrder(ctx, o.ID); err != nil {
+		return err
+	} else if o.Status != store.FundingSucceeded {
+		return fmt.Errorf("the sandbox order of %s is %s after its payment", m.name, o.Status)
+	}
+	return nil
 }
 
 type demoSession struct {
@@ -372,17 +422,30 @@ func startDemoAPI(ctx context.Context, cfg config.Config, db *store.DB, w *store
 	cfg.RateLimits.SignIn = config.Limit{Requests: 100_000, Per: config.Duration(time.Second), Burst: 100_000}
 	cfg.RateLimits.Member = cfg.RateLimits.SignIn
 	texts := &demoTexts{last: map[string]string{}}
-	srv := api.New(api.Deps{Config: cfg, DB: db, Log: slog.New(slog.DiscardHandler), Writer: w, Now: clk.Now, Points: svc,
-		Consent: &consent.Service{Store: db, Sender: texts, Now: clk.Now}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	base := "http://" + ln.Addr().String()
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	sbCfg, _ := json.Marshal(sandbox.Config{NotifyURL: base + "/v1/channels/sandbox/notify", Secret: hex.EncodeToString(secret)})
+	sb, err := sandbox.New(ctx, sbCfg)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start the sandbox channel: %w", err)
+	}
+	funding := &settlement.Funding{DB: db, Writer: w, Points: svc, Channels: demoChannels{sb}, Log: log, Now: clk.Now}
+	srv := api.New(api.Deps{Config: cfg, DB: db, Log: slog.New(slog.DiscardHandler), Writer: w, Now: clk.Now, Points: svc,
+		Consent: &consent.Service{Store: db, Sender: texts, Now: clk.Now}, Funding: funding})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
-	return &demoAPI{base: "http://" + ln.Addr().String(), texts: texts, tokens: map[string]demoSession{},
-		stop: func() { cancel(); <-done }}, nil
+	return &demoAPI{base: base, texts: texts, tokens: map[string]demoSession{}, db: db, funding: funding, sandbox: sb,
+		stop: func() { cancel(); <-done; sb.Close() }}, nil
 }
 
 // member returns a signed-in client for phone, signing in again when the

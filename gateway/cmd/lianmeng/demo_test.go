@@ -148,6 +148,16 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	vs, err := db.CheckInvariants(context.Background(), 1, nil)
+	// Every budget was funded through the sandbox channel: five paid
+	// orders (four first top-ups, one later), each credited by its
+	// notification (a channel transaction, not a direct funding).
+	var paid, credited, direct int
+	_ = db.R.GetContext(context.Background(), &paid, `SELECT COUNT(*) FROM funding_orders WHERE channel = 'sandbox' AND status = 'succeeded'`)
+	_ = db.R.GetContext(context.Background(), &credited, `SELECT COUNT(*) FROM funding_orders WHERE channel = 'sandbox' AND fund_tx_id > 0`)
+	_ = db.R.GetContext(context.Background(), &direct, `SELECT COUNT(*) FROM funding_orders WHERE channel <> 'sandbox'`)
+	if paid != 5 || credited != 5 || direct != 0 {
+		t.Errorf("funding orders: %d paid, %d credited, %d on another channel; want 5, 5, 0", paid, credited, direct)
+	}
 	db.Close()
 	if err != nil || len(vs) > 0 {
 		t.Fatalf("invariants: %v %v", vs, err)
