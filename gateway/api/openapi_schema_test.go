@@ -93,6 +93,7 @@ var oaContracts = []oaContract{
 	{"GET", "/v1/member/lots", nil, "200", typeOf[struct {
 		Lots []ledger.Lot `json:"lots"`
 	}]()},
+	{"GET", "/v1/merchant/purchases", nil, "200", typeOf[merchantPurchaseList]()},
 	{"GET", "/v1/member/history", nil, "200", typeOf[struct {
 		Transactions []points.HistoryEntry `json:"transactions"`
 		NextCursor   string                `json:"next_cursor,omitempty"`

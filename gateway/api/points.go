@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -33,6 +35,7 @@ func (s *Server) routesPoints() {
 	s.handle(fiber.MethodPost, "/v1/merchant/redeem", mw, lc, sc, s.limitMember, s.redeem)
 	s.handle(fiber.MethodPost, "/v1/merchant/redeem/refund", mw, lc, sc, s.refundRedeem)
 	s.handle(fiber.MethodGet, "/v1/merchant/account", s.merchantAuth, lc, sc, s.merchantAccount)
+	s.handle(fiber.MethodGet, "/v1/merchant/purchases", s.merchantAuth, lc, sc, s.merchantPurchases)
 	s.handle(fiber.MethodPost, "/v1/merchant/members/lookup", s.merchantAuth, lc, sc, s.limitLookup, s.limitMember, s.memberLookup)
 	s.handle(fiber.MethodPost, "/v1/merchant/members/token", s.merchantAuth, lc, sc, s.limitLookup, s.limitMember, s.memberToken)
 
@@ -449,5 +452,45 @@ func (s *Server) memberHistory(c *fiber.Ctx) error {
 	if len(txs) == limit {
 		out["next_cursor"] = strconv.FormatInt(txs[len(txs)-1].ID, 10)
 	}
+	return c.JSON(out)
+}
+
+// merchantPurchaseList is a page of the merchant's purchase history.
+type merchantPurchaseList struct {
+	Purchases []points.MerchantPurchase `json:"purchases"`
+	// NextCursor is present when the page is full: ?cursor= for the next
+	// (older) page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// merchantPurchases is the signed merchant's purchases, newest first, each
+// with how its points were computed (the breakdown kept with it, or the
+// rule version's terms): the member's history's explanation, seen by the
+// merchant.
+func (s *Server) merchantPurchases(c *fiber.Ctx) error {
+	limit, err := pageLimit(c, 50, 500)
+	if err != nil {
+		return err
+	}
+	var before int64
+	if cur := c.Query("cursor"); cur != "" {
+		before, err = strconv.ParseInt(cur, 10, 64)
+		if err != nil || before <= 0 {
+			return Errorf(400, CodeValidation, "cursor must be the next_cursor of a previous page")
+		}
+	}
+	kind := c.Query("kind")
+	if kind != "" && !slices.Contains(points.MerchantPurchaseKinds, kind) {
+		return Errorf(400, CodeValidation, "kind is one of %s", strings.Join(points.MerchantPurchaseKinds, ", "))
+	}
+	ps, err := s.db.MerchantPurchases(c.UserContext(), merchantID(c), kind, before, limit)
+	if err != nil {
+		return err
+	}
+	out := merchantPurchaseList{Purchases: ps}
+	if len(ps) == limit {
+		out.NextCursor = strconv.FormatInt(ps[len(ps)-1].ID, 10)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(out)
 }

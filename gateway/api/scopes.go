@@ -24,6 +24,7 @@ var merchantScopes = map[Route]string{
 	{fiber.MethodGet, "/v1/merchant/evidence/transactions/:tx"}: merchant.ScopeRead,
 	{fiber.MethodGet, "/v1/merchant/me"}:                        merchant.ScopeRead,
 	{fiber.MethodGet, "/v1/merchant/account"}:                   merchant.ScopeFinance,
+	{fiber.MethodGet, "/v1/merchant/purchases"}:                 merchant.ScopeRead,
 
 	// The merchant's own earning rules (rules.go): reading and simulating
 	// need read; drafting, publishing and withdrawing, which decide what the

@@ -155,6 +155,22 @@ type PurchaseDetail struct {
 	Breakdown    *Breakdown    `json:"breakdown,omitempty" db:"-"`
 }
 
+// MerchantPurchase is a purchase in its merchant's history: the detail a
+// member sees, plus who bought (the member's id), at which store, when,
+// and what refunds took back.
+type MerchantPurchase struct {
+	PurchaseDetail
+	MemberID       string    `json:"member_id" db:"member_id"`
+	StoreID        string    `json:"store_id" db:"store_id"`
+	RefundedFen    int64     `json:"refunded_fen" db:"refunded_fen"`
+	ReversedPoints int64     `json:"reversed_points" db:"reversed_points"`
+	CreatedAt      time.Time `json:"created_at" db:"-"`
+}
+
+// MerchantPurchaseKinds are the kinds a merchant's history lists (funding
+// is in the merchant's account, not here).
+var MerchantPurchaseKinds = []string{PurchaseEarn, PurchaseRedeem, PurchaseImport}
+
 // VersionTerms are a published rule version's earning terms.
 type VersionTerms struct {
 	Version    int64  `json:"version" db:"version"`

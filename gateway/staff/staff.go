@@ -41,6 +41,7 @@ const (
 	ViewStatements  = "statements" // signed daily statements and their downloads
 	ViewPayouts     = "payouts"    // payouts of the payable
 	ViewPOS         = "pos"        // POS connections and their inbox
+	ViewPurchases   = "purchases"  // the purchase history with how each purchase's points were computed
 )
 
 var allowed = map[string][]string{
@@ -51,6 +52,7 @@ var allowed = map[string][]string{
 	ViewStatements:  {RoleOwner, RoleFinance},
 	ViewPayouts:     {RoleOwner, RoleFinance},
 	ViewPOS:         {RoleOwner},
+	ViewPurchases:   {RoleOwner, RoleFinance, RoleCashier},
 }
 
 // Can reports whether role may open view.

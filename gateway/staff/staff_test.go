@@ -54,12 +54,12 @@ func TestNewChecksInput(t *testing.T) {
 
 func TestRolesSeeOnlyTheirViews(t *testing.T) {
 	want := map[string][]string{
-		RoleOwner:   {ViewToday, ViewFinance, ViewCredentials},
-		RoleFinance: {ViewToday, ViewFinance},
-		RoleCashier: {ViewToday},
+		RoleOwner:   {ViewToday, ViewFinance, ViewCredentials, ViewPurchases},
+		RoleFinance: {ViewToday, ViewFinance, ViewPurchases},
+		RoleCashier: {ViewToday, ViewPurchases},
 	}
 	for _, role := range append(Roles, "", "admin") {
-		for _, view := range []string{ViewToday, ViewFinance, ViewCredentials, "other"} {
+		for _, view := range []string{ViewToday, ViewFinance, ViewCredentials, ViewPurchases, "other"} {
 			exp := false
 			for _, v := range want[role] {
 				exp = exp || v == view

@@ -151,19 +151,58 @@ func (db *DB) MemberPurchases(ctx context.Context, memberID string, ids []int64)
 	for _, id := range ids {
 		args = append(args, id)
 	}
+	ps, err := db.explainedPurchases(ctx, `p.member_id = ? AND p.id IN (`+placeholders(len(ids), "?")+`)`, "", args...)
+	if err != nil {
+		return nil, fmt.Errorf("member purchases: %w", err)
+	}
+	for _, p := range ps {
+		out[p.ID] = p.PurchaseDetail
+	}
+	return out, nil
+}
+
+// MerchantPurchases is a page of the merchant's purchases (earns,
+// redemptions, imports; kind "" for all of them), newest first, before
+// the purchase id before (0: from the newest), each explained like a
+// member's (points.MerchantPurchases).
+func (db *DB) MerchantPurchases(ctx context.Context, merchantID, kind string, before int64, limit int) ([]points.MerchantPurchase, error) {
+	where, args := `p.merchant_id = ? AND p.kind IN (?, ?, ?)`, []any{merchantID, points.PurchaseEarn, points.PurchaseRedeem, points.PurchaseImport}
+	if kind != "" {
+		where, args = `p.merchant_id = ? AND p.kind = ?`, []any{merchantID, kind}
+	}
+	if before > 0 {
+		where += ` AND p.id < ?`
+		args = append(args, before)
+	}
+	args = append(args, limit)
+	ps, err := db.explainedPurchases(ctx, where, ` ORDER BY p.id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("merchant purchases: %w", err)
+	}
+	return ps, nil
+}
+
+// explainedPurchases reads the purchases where says (p is purchases) with
+// the merchant's name, the breakdown kept with each, and, for an earn
+// without a breakdown under a numbered rule version, that version's terms:
+// the one query behind the member's and the merchant's history.
+func (db *DB) explainedPurchases(ctx context.Context, where, tail string, args ...any) ([]points.MerchantPurchase, error) {
 	var rows []struct {
-		points.PurchaseDetail
+		points.MerchantPurchase
+		CreatedAt int64          `db:"created_at"`
 		Breakdown sql.NullString `db:"breakdown"`
 	}
 	if err := db.R.SelectContext(ctx, &rows, `SELECT p.id, p.kind, p.merchant_id, COALESCE(m.name, '') AS merchant_name, p.order_id,
-		p.amount_fen, p.points, p.rule_version, b.breakdown
+		p.amount_fen, p.points, p.rule_version, p.member_id, p.store_id, p.refunded_fen, p.reversed_points, p.created_at, b.breakdown
 		FROM purchases p LEFT JOIN merchants m ON m.id = p.merchant_id LEFT JOIN purchase_breakdowns b ON b.purchase_id = p.id
-		WHERE p.member_id = ? AND p.id IN (`+placeholders(len(ids), "?")+`)`, args...); err != nil {
-		return nil, fmt.Errorf("member purchases: %w", err)
+		WHERE `+where+tail, args...); err != nil {
+		return nil, err
 	}
+	out := make([]points.MerchantPurchase, 0, len(rows))
 	terms := map[string]*points.VersionTerms{} // merchant and version
 	for _, r := range rows {
-		d := r.PurchaseDetail
+		d := r.MerchantPurchase
+		d.CreatedAt = FromMicros(r.CreatedAt)
 		if r.Breakdown.Valid {
 			var b points.Breakdown
 			if err := json.Unmarshal([]byte(r.Breakdown.String), &b); err != nil {
@@ -186,7 +225,7 @@ func (db *DB) MemberPurchases(ctx context.Context, memberID string, ids []int64)
 			}
 			d.Terms = t
 		}
-		out[d.ID] = d
+		out = append(out, d)
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/rules"
 	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/staff"
@@ -36,6 +37,41 @@ func (k *Console) registerMore(r fiber.Router) {
 	r.Post("/merchant/payouts", k.require(staff.ViewPayouts), k.checkCSRF, k.requestPayout)
 	r.Get("/merchant/pos", k.require(staff.ViewPOS), k.posPage)
 	r.Post("/merchant/pos/inbox/:event/replay", k.require(staff.ViewPOS), k.checkCSRF, k.replayEvent)
+	r.Get("/merchant/purchases", k.require(staff.ViewPurchases), k.purchasesPage)
+}
+
+// purchasesData is a page of the merchant's purchase history.
+type purchasesData struct {
+	Purchases []points.MerchantPurchase
+	// Next is the cursor of the next (older) page ("" on the last).
+	Next string
+}
+
+// purchasesPageSize is how many purchases a page of the console lists.
+const purchasesPageSize = 50
+
+// purchasesPage lists the merchant's purchases, newest first, each with
+// how its points were computed: the same read as GET
+// /v1/merchant/purchases.
+func (k *Console) purchasesPage(c *fiber.Ctx) error {
+	s := sessionOf(c)
+	var before int64
+	if cur := c.Query("cursor"); cur != "" {
+		n, err := strconv.ParseInt(cur, 10, 64)
+		if err != nil || n <= 0 {
+			return k.fail(c, 400, s, "翻页参数无效。The page cursor is not valid.")
+		}
+		before = n
+	}
+	ps, err := k.DB.MerchantPurchases(c.UserContext(), s.MerchantID, "", before, purchasesPageSize)
+	if err != nil {
+		return err
+	}
+	d := purchasesData{Purchases: ps}
+	if len(ps) == purchasesPageSize {
+		d.Next = strconv.FormatInt(ps[len(ps)-1].ID, 10)
+	}
+	return k.render(c, 200, "purchases", page{Title: "购买记录 Purchases", Session: s, Data: d})
 }
 
 // rulesData is the rules page: the versions with their states, the
