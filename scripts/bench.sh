@@ -7,6 +7,10 @@
 # webhooks through the durable inbox; its earn/s includes the time the
 # inbox took to process the backlog after the window, and the summary
 # gives its ratio to the spread shape's direct earns (issue 12 asks >= 0.5).
+# BENCH_RULE=cel also runs the spread shape with every merchant earning
+# through a CEL rule version instead of the flat rate (on a fresh database,
+# like the flat runs), and the summary gives the CEL/flat ratio of earn/s
+# and of the gateway's CPU per earn (issue 11 asks for a drop of <= 10%).
 #
 #   BENCH_DURATION   measured time per shape        (default 15s)
 #   BENCH_WARMUP     warm-up per shape               (default 3s)
@@ -18,6 +22,11 @@
 #   BENCH_PREFILL    earn transactions written into each database before its
 #                    runs with `lianmeng prefill` (default 0: an empty ledger)
 #   BENCH_OUT        where results go                (default: a temp dir)
+#   BENCH_RULE       flat, or cel: also the spread shape under a CEL rule
+#                    (default flat)
+#   BENCH_CEL_EXPRESSION  the CEL rule for BENCH_RULE=cel (default: a
+#                    typical rule, the one BenchmarkEarnCEL measures; it must
+#                    award at least the flat 1 point per yuan)
 #   LIANMENG_TEST_MYSQL_DSN  MySQL server            (default root@tcp(127.0.0.1:3306)/test)
 #
 # Besides throughput and latency, each row reports the CPU µs per earn of
@@ -36,6 +45,13 @@ merchants="${BENCH_MERCHANTS:-1000}"
 dialects="${BENCH_DIALECTS:-sqlite mysql}"
 prefill="${BENCH_PREFILL:-0}"
 shapes="${BENCH_SHAPES:-spread hot}"
+rule="${BENCH_RULE:-flat}"
+cel_expression="${BENCH_CEL_EXPRESSION:-eligible_fen / 100 + sum(items.filter(i, i.category == \"drinks\").map(i, i.amount_fen)) / 100 + (member_tier == \"gold\" ? 10 : 0)}"
+case "$rule" in
+  flat) rule_runs=flat ;;
+  cel) rule_runs="flat cel" ;;
+  *) echo "bench.sh: BENCH_RULE is flat or cel, not $rule" >&2; exit 2 ;;
+esac
 server_dsn="${LIANMENG_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/test}"
 token="bench-operator-token-$(date +%s)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -96,17 +112,17 @@ case " $shapes " in *" pos "*)
   ;;
 esac
 
-start_gateway() { # driver dsn
+start_gateway() { # driver dsn run
   LIANMENG_CONFIG="$gw_config" \
   LIANMENG_DATABASE_DRIVER="$1" LIANMENG_DATABASE_DSN="$2" \
     LIANMENG_OPERATOR_TOKEN="$token" LIANMENG_LISTEN="127.0.0.1:$port" LIANMENG_LOG_LEVEL=warn \
     LIANMENG_DEBUG_PPROF_LISTEN="127.0.0.1:$pprof_port" \
     LIANMENG_RATE_LIMITS_CREDENTIAL_REQUESTS=0 LIANMENG_RATE_LIMITS_OPERATOR_REQUESTS=0 \
-    "$bin" serve >"$out/serve-$1.log" 2>&1 &
+    "$bin" serve >"$out/serve-$1-$3.log" 2>&1 &
   gw_pid=$!
   for _ in $(seq 1 300); do
     if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then return 0; fi
-    kill -0 "$gw_pid" 2>/dev/null || { cat "$out/serve-$1.log" >&2; echo "bench.sh: gateway exited" >&2; exit 1; }
+    kill -0 "$gw_pid" 2>/dev/null || { cat "$out/serve-$1-$3.log" >&2; echo "bench.sh: gateway exited" >&2; exit 1; }
     sleep 0.1
   done
   echo "bench.sh: gateway not ready after 30 s" >&2
@@ -119,12 +135,13 @@ stop_gateway() {
   gw_pid=""
 }
 
-run_shapes() { # dialect
-  local earned=$prefill
-  for shape in $shapes; do
-    echo "== $1 / $shape: $clients clients, $warmup warm-up, $duration measured"
+run_shapes() { # dialect run (flat: the shapes; cel: spread under the CEL rule)
+  local earned=$prefill run_shapes=$shapes suffix="" rule_args=()
+  if [ "$2" = cel ]; then run_shapes=spread suffix=-cel rule_args=(-rule-expression "$cel_expression"); fi
+  for shape in $run_shapes; do
+    echo "== $1 / $shape$suffix: $clients clients, $warmup warm-up, $duration measured"
     prof=()
-    [ "${BENCH_PROFILE:-}" = 1 ] && prof=(-cpuprofile "$out/cpu-$1-$shape.pprof" -pprof-url "http://127.0.0.1:$pprof_port")
+    [ "${BENCH_PROFILE:-}" = 1 ] && prof=(-cpuprofile "$out/cpu-$1-$shape$suffix.pprof" -pprof-url "http://127.0.0.1:$pprof_port")
     # CPU per earn of the gateway, the database server (when it runs on
     # this machine) and the generator itself.
     pids="gateway=$gw_pid"
@@ -132,12 +149,12 @@ run_shapes() { # dialect
     # The pos shape's adapter plugin is a child process of the gateway.
     if [ "$shape" = pos ] && plugin_pid=$(pgrep -o -P "$gw_pid"); then pids="$pids,plugin=$plugin_pid"; fi
     "$bin" bench -url "http://127.0.0.1:$port" -token "$token" -shape "$shape" -merchants "$merchants" \
-      -clients "$clients" -warmup "$warmup" -duration "$duration" -json -cpu-pids "$pids" "${prof[@]}" >"$out/$1-$shape.json"
+      -clients "$clients" -warmup "$warmup" -duration "$duration" -json -cpu-pids "$pids" "${prof[@]}" "${rule_args[@]}" >"$out/$1-$shape$suffix.json"
     # Memory and disk: the gateway's peak RSS so far, and the database's
     # files over every earn it holds (earlier shapes on it included).
-    earned=$((earned + $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["ok"] + r["warmup_requests"] - r["warmup_errors"])' "$out/$1-$shape.json")))
+    earned=$((earned + $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["ok"] + r["warmup_requests"] - r["warmup_errors"])' "$out/$1-$shape$suffix.json")))
     rss_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$gw_pid/status" 2>/dev/null || echo 0)
-    python3 - "$out/$1-$shape.json" "${rss_kib:-0}" "$(db_bytes "$1")" "$earned" <<'EOF'
+    python3 - "$out/$1-$shape$suffix.json" "${rss_kib:-0}" "$(db_bytes "$1")" "$earned" <<'EOF'
 import json, sys
 f, rss, disk, earned = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 r = json.load(open(f))
@@ -145,20 +162,23 @@ r.update(gateway_peak_rss_mib=round(rss / 1024, 1), db_bytes=disk, earns_in_db=e
          disk_bytes_per_earn=round(disk / earned) if earned else None)
 json.dump(r, open(f, "w"))
 EOF
-    cat "$out/$1-$shape.json"; echo
+    cat "$out/$1-$shape$suffix.json"; echo
   done
 }
 
 for dialect in $dialects; do
+for run in $rule_runs; do
+  # Each run (flat, then cel) on a fresh database.
   case "$dialect" in
     sqlite)
       driver=sqlite dsn="$work/sqlite/lianmeng.db"
+      rm -rf "$work/sqlite"
       mkdir -p "$work/sqlite"
       ;;
     mysql)
       if ! mysql_exec "SELECT 1" >/dev/null 2>&1; then
         echo "bench.sh: MariaDB/MySQL at $server_dsn does not answer; skipping mysql" >&2
-        continue
+        continue 2
       fi
       mysql_exec "DROP DATABASE IF EXISTS $bench_db; CREATE DATABASE $bench_db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
       mysql_created=1
@@ -166,7 +186,7 @@ for dialect in $dialects; do
       # Fresh keys with the fresh database: the sealer remembers, beside
       # its key, the largest checkpoint it published, and would refuse a
       # database that was dropped since (as it should in production).
-      export LIANMENG_EVIDENCE_KEY_DIR="$work/mysql-keys"
+      export LIANMENG_EVIDENCE_KEY_DIR="$work/mysql-keys-$run"
       ;;
     *) echo "bench.sh: unknown dialect $dialect" >&2; exit 2 ;;
   esac
@@ -177,7 +197,7 @@ for dialect in $dialects; do
     LIANMENG_DATABASE_DRIVER="$driver" LIANMENG_DATABASE_DSN="$dsn" "$bin" prefill --transactions "$prefill" \
       --merchants "$merchants" -q
   fi
-  start_gateway "$driver" "$dsn"
+  start_gateway "$driver" "$dsn" "$run"
   if [ "$prefill" -gt 0 ]; then
     # The sealer catches up with the prefilled transactions first, so the
     # runs measure earns, not the sealer's backlog.
@@ -187,19 +207,20 @@ for dialect in $dialects; do
       sleep 2
     done
   fi
-  run_shapes "$dialect"
+  run_shapes "$dialect" "$run"
   stop_gateway
   if [ "$dialect" = mysql ]; then
     mysql_exec "DROP DATABASE IF EXISTS $bench_db"
     mysql_created=0
   fi
 done
+done
 
 echo
 echo "== summary ($(nproc) cores, generator on the same machine; $clients clients, $duration per shape; $prefill transactions prefilled)"
-printf '%-8s %-7s %8s %8s %8s %8s %7s  %-38s %7s %7s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "RSS MiB" "B/earn" "error codes"
+printf '%-8s %-10s %8s %8s %8s %8s %7s  %-38s %7s %7s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "RSS MiB" "B/earn" "error codes"
 for dialect in $dialects; do
-  for shape in $shapes; do
+  for shape in $shapes spread-cel; do
     f="$out/$dialect-$shape.json"
     [ -s "$f" ] || continue
     python3 - "$dialect" "$shape" "$f" <<'EOF'
@@ -212,7 +233,7 @@ short = {"gateway": "gw", "database": "db", "generator": "gen", "plugin": "plug"
 cpu = " ".join(f"{short.get(c['name'], c['name'])} {c['us_per_earn']:.0f} ({c['cores']:.2f})" for c in r.get("cpu") or []) or "-"
 rss = r.get("gateway_peak_rss_mib")
 dpe = r.get("disk_bytes_per_earn")
-print(f"{d:<8} {s:<7} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<38} "
+print(f"{d:<8} {s:<10} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<38} "
       f"{rss if rss is not None else '-':>7} {dpe if dpe is not None else '-':>7}  {codes}")
 EOF
   done
@@ -226,6 +247,19 @@ d, p, s = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3])
 ratio = p["earn_per_s"] / s["earn_per_s"] if s["earn_per_s"] else 0
 print(f"{d}: pos {p['earn_per_s']:.0f} earns/s end to end (webhooks acknowledged {p.get('ack_per_s', 0):.0f}/s, "
       f"inbox drained {p.get('drain_seconds', 0):.1f} s after the window) = {ratio:.2f} x direct earns ({s['earn_per_s']:.0f}/s)")
+EOF
+done
+# The spread shape under a CEL rule against the flat rate (BENCH_RULE=cel).
+for dialect in $dialects; do
+  [ -s "$out/$dialect-spread-cel.json" ] && [ -s "$out/$dialect-spread.json" ] || continue
+  python3 - "$dialect" "$out/$dialect-spread-cel.json" "$out/$dialect-spread.json" <<'EOF'
+import json, sys
+d, c, f = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+ratio = c["earn_per_s"] / f["earn_per_s"] if f["earn_per_s"] else 0
+gw = lambda r: next((x["us_per_earn"] for x in r.get("cpu") or [] if x["name"] == "gateway"), None)
+cpu = f", gateway CPU per earn {gw(c):.0f} / {gw(f):.0f} µs = {gw(c) / gw(f):.2f}" if gw(c) and gw(f) else ""
+print(f"{d}: CEL rule {c['earn_per_s']:.0f} earns/s / flat rate {f['earn_per_s']:.0f} earns/s = {ratio:.2f} "
+      f"({(1 - ratio) * 100:.1f}% drop; issue 11 asks <= 10%){cpu}")
 EOF
 done
 echo "results: $out"

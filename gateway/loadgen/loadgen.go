@@ -91,6 +91,10 @@ type Config struct {
 	// DrainTimeout bounds the wait for the inbox after a ShapePOS window
 	// (default 5 minutes).
 	DrainTimeout time.Duration
+	// RuleExpression, if set, makes the merchants earn through a CEL rule
+	// version with this expression instead of the flat rate
+	// (SetupOptions.RuleExpression).
+	RuleExpression string
 }
 
 func (c *Config) defaults() {
@@ -217,6 +221,11 @@ type SetupOptions struct {
 	// earning-rule plugin instead of the flat rate (set with their first
 	// terms: changing terms later needs the notice period).
 	RulePlugin string
+	// RuleExpression, if set, is published (through the operator's rule
+	// drafts) as a CEL rule version over the flat rate: it must not be
+	// less favourable to members than RateBP, or the gateway refuses it
+	// without notice.
+	RuleExpression string
 	// POSAdapter, if set, also connects each merchant's POS through that
 	// Shopify pos_adapter plugin (Merchant.POS).
 	POSAdapter string
@@ -338,6 +347,17 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 	earning := map[string]any{"rate_bp": opt.RateBP, "max_points": 0, "rule_plugin": opt.RulePlugin}
 	if err := op.Do(ctx, "PUT", "/v1/operator/merchants/"+m.ID+"/earning", earning, nil); err != nil {
 		return Merchant{}, fmt.Errorf("set earning rate: %w", err)
+	}
+	if opt.RuleExpression != "" {
+		var draft struct {
+			ID int64 `json:"id"`
+		}
+		if err := op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/rules/drafts", map[string]any{"expression": opt.RuleExpression}, &draft); err != nil {
+			return Merchant{}, fmt.Errorf("draft the rule expression: %w", err)
+		}
+		if err := op.Do(ctx, "POST", fmt.Sprintf("/v1/operator/merchants/%s/rules/drafts/%d/publish", m.ID, draft.ID), map[string]any{}, nil); err != nil {
+			return Merchant{}, fmt.Errorf("publish the rule expression (it must not be less favourable than the flat rate): %w", err)
+		}
 	}
 	ref := "bench-fund-" + m.ID
 	if err := op.Do(ctx, "POST", "/v1/operator/merchants/"+m.ID+"/fund", map[string]any{"amount_fen": opt.FundFen, "external_ref": ref}, nil,
@@ -489,18 +509,21 @@ func ErrorCode(err error) string {
 
 // Result is what a run measured.
 type Result struct {
-	Shape     string         `json:"shape"`
-	Clients   int            `json:"clients"`
-	Merchants int            `json:"merchants"`
-	Seconds   float64        `json:"seconds"`
-	Requests  int64          `json:"requests"`
-	OK        int64          `json:"ok"`
-	Errors    map[string]int `json:"errors"`
-	EarnPerS  float64        `json:"earn_per_s"`
-	P50Ms     float64        `json:"p50_ms"`
-	P95Ms     float64        `json:"p95_ms"`
-	P99Ms     float64        `json:"p99_ms"`
-	MaxMs     float64        `json:"max_ms"`
+	Shape string `json:"shape"`
+	// RuleExpression is the CEL rule the merchants earned under ("": the
+	// flat rate).
+	RuleExpression string         `json:"rule_expression,omitempty"`
+	Clients        int            `json:"clients"`
+	Merchants      int            `json:"merchants"`
+	Seconds        float64        `json:"seconds"`
+	Requests       int64          `json:"requests"`
+	OK             int64          `json:"ok"`
+	Errors         map[string]int `json:"errors"`
+	EarnPerS       float64        `json:"earn_per_s"`
+	P50Ms          float64        `json:"p50_ms"`
+	P95Ms          float64        `json:"p95_ms"`
+	P99Ms          float64        `json:"p99_ms"`
+	MaxMs          float64        `json:"max_ms"`
 	// ShapePOS: AckPerS is the webhooks acknowledged per second of the
 	// window; DrainSeconds how long the inbox took after the window to
 	// process what was left, counted in EarnPerS (OK / (Seconds +
@@ -545,7 +568,7 @@ func Run(ctx context.Context, cfg Config, onMeasure func()) (Result, error) {
 	if cfg.Shape == ShapeHot {
 		n = 1
 	}
-	opt := SetupOptions{}
+	opt := SetupOptions{RuleExpression: cfg.RuleExpression}
 	if cfg.Shape == ShapePOS {
 		opt.POSAdapter = cfg.POSAdapter
 	}
@@ -556,6 +579,7 @@ func Run(ctx context.Context, cfg Config, onMeasure func()) (Result, error) {
 	setup := time.Since(t0)
 	res := Drive(ctx, cfg, ms, onMeasure)
 	res.SetupSeconds = setup.Seconds()
+	res.RuleExpression = cfg.RuleExpression
 	if cfg.Shape == ShapePOS {
 		drain, dead, err := drainInbox(ctx, cfg, hc)
 		if err != nil {

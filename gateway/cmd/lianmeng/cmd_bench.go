@@ -56,7 +56,7 @@ func startDebugPprof() {
 // benchOptions are bench's flags.
 type benchOptions struct {
 	url, token, shape, algorithm, cpuprofile, pprofURL, cpuPids string
-	posAdapter                                                  string
+	posAdapter, ruleExpression                                  string
 	clients, merchants                                          int
 	duration, warmup                                            time.Duration
 	maxRequests                                                 int64
@@ -86,6 +86,7 @@ the whole benchmark against SQLite and MySQL.`,
 	f.StringVar(&o.shape, "shape", loadgen.ShapeSpread, "traffic `SHAPE`: spread (over --merchants merchants), hot (all on one merchant) or pos (like spread, each sale a Shopify webhook through the inbox; earn/s includes draining the inbox after the window)")
 	f.IntVar(&o.merchants, "merchants", 1000, "merchants for --shape spread and pos")
 	f.StringVar(&o.posAdapter, "pos-adapter", "shopify", "for --shape pos: the `NAME` of the gateway's Shopify pos_adapter plugin")
+	f.StringVar(&o.ruleExpression, "rule-expression", "", "earn through a CEL rule version with this `EXPRESSION` (published at once over the flat rate of 1 point per yuan, so it must award at least eligible_fen / 100) instead of the flat rate")
 	f.StringVar(&o.algorithm, "algorithm", "hmac-sha256", "merchant credential `ALGORITHM`: hmac-sha256 or ed25519")
 	f.Int64Var(&o.maxRequests, "max-requests", 0, "stop after this many requests (0: only the duration bounds the run)")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
@@ -105,7 +106,7 @@ func cmdBench(o benchOptions, stdout, stderr io.Writer) error {
 	}
 	cfg := loadgen.Config{BaseURL: o.url, OperatorToken: o.token, Clients: o.clients, Duration: o.duration, Warmup: o.warmup,
 		Shape: o.shape, Merchants: o.merchants, Algorithm: o.algorithm, MaxRequests: o.maxRequests, Members: 100_000,
-		RequestTimeout: 10 * time.Second, SetupConcurrency: 16, POSAdapter: o.posAdapter}
+		RequestTimeout: 10 * time.Second, SetupConcurrency: 16, POSAdapter: o.posAdapter, RuleExpression: o.ruleExpression}
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}

@@ -85,6 +85,26 @@ func TestBenchCommand(t *testing.T) {
 			}
 		})
 	}
+	// Under a CEL rule version (scripts/bench.sh BENCH_RULE=cel): published
+	// at once when it awards at least the flat rate; a less favourable one
+	// is refused without notice, and bench says so.
+	t.Run("cel", func(t *testing.T) {
+		const expr = `eligible_fen / 100 + (member_tier == "gold" ? 10 : 0)`
+		code, stdout, stderr := runCLI("bench", "-url", base, "-token", benchTestToken, "-shape", "spread", "-merchants", "5",
+			"-clients", "4", "-warmup", "0s", "-duration", "500ms", "-json", "-rule-expression", expr)
+		if code != 0 {
+			t.Fatalf("bench exit %d: %s", code, stderr)
+		}
+		var r loadgen.Result
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.RuleExpression != expr || r.OK <= 0 || len(r.Errors) != 0 {
+			t.Fatalf("result %+v (%v)", r, err)
+		}
+		code, _, stderr = runCLI("bench", "-url", base, "-token", benchTestToken, "-shape", "hot",
+			"-clients", "1", "-warmup", "0s", "-duration", "200ms", "-rule-expression", "eligible_fen / 200")
+		if code == 0 || !strings.Contains(stderr, "publish the rule expression") || !strings.Contains(stderr, "notice_period_not_met") {
+			t.Fatalf("a less favourable rule: exit %d: %s", code, stderr)
+		}
+	})
 	t.Run("text", func(t *testing.T) {
 		code, stdout, stderr := runCLI("bench", "-url", base, "-token", benchTestToken, "-shape", "hot",
 			"-clients", "2", "-warmup", "0s", "-duration", "300ms", "-max-requests", "20")
