@@ -71,10 +71,19 @@ func (r *request) int(field string) int64 {
 	return int64(f)
 }
 
-// member is a phone in the load's pool, signed in once it has earned.
+// member is a phone in the load's pool, signed in once it has earned and
+// again whenever its token (15 minutes) has expired.
 type member struct {
 	phone string
+	mu    sync.Mutex // one sign-in at a time: the sender throttles resends
 	token string
+}
+
+// currentToken is the member's token now.
+func (m *member) currentToken() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.token
 }
 
 // load drives signed traffic at one or more gateways and records every
@@ -87,6 +96,8 @@ type load struct {
 	bases   []string // gateways; client w uses bases[w % len]
 	members []*member
 	hostile bool
+	// lookup finds the sign-in code the dev sender logged for a phone.
+	lookup func(phone string) string
 	// feeds, if set, mixes in POS webhooks and channel fundings (feeds_test.go).
 	feeds *feeds
 	// hang mixes in earns the rule plugin sleeps past its deadline on, at
@@ -114,7 +125,7 @@ type load struct {
 func newLoad(t testing.TB, run string, bases []string, merchants, members int, lookup func(phone string) string, rulePlugin ...string) *load {
 	t.Helper()
 	l := &load{t: t, run: run, bases: bases, hc: loadgen.NewHTTPClient(64, 10*time.Second),
-		rejected: map[string]int{}, transient: map[string]int{}, deadline: 180 * time.Second}
+		rejected: map[string]int{}, transient: map[string]int{}, deadline: 180 * time.Second, lookup: lookup}
 	t.Cleanup(l.hc.CloseIdleConnections)
 	ctx, cancel := withTimeout(2 * time.Minute)
 	defer cancel()
@@ -147,26 +158,40 @@ func newLoad(t testing.TB, run string, bases []string, merchants, members int, l
 		if !r.acked {
 			t.Fatalf("first earn of member %s: %s", m.phone, r.code)
 		}
-		op := client.NewOperator(bases[0], "", client.WithHTTPClient(l.hc))
-		if err := op.Do(ctx, "POST", "/v1/member/signin", map[string]string{"phone": m.phone}, nil); err != nil {
-			t.Fatalf("signin %s: %v", m.phone, err)
+		if err := l.signIn(ctx, 0, m, ""); err != nil {
+			t.Fatal(err)
 		}
-		var code string
-		for end := time.Now().Add(10 * time.Second); code == "" && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			code = lookup(m.phone)
-		}
-		if code == "" {
-			t.Fatalf("no sign-in code logged for %s", m.phone)
-		}
-		var tok struct {
-			Token string `json:"token"`
-		}
-		if err := op.Do(ctx, "POST", "/v1/member/signin/verify", map[string]string{"phone": m.phone, "code": code}, &tok); err != nil {
-			t.Fatalf("signin verify %s: %v", m.phone, err)
-		}
-		m.token = tok.Token
 	}
 	return l
+}
+
+// signIn signs the member in with the code the dev sender logs, unless
+// another worker already replaced the expired token stale meanwhile.
+func (l *load) signIn(ctx context.Context, w int, m *member, stale string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.token != stale {
+		return nil
+	}
+	op := client.NewOperator(l.bases[w%len(l.bases)], "", client.WithHTTPClient(l.hc))
+	if err := op.Do(ctx, "POST", "/v1/member/signin", map[string]string{"phone": m.phone}, nil); err != nil {
+		return fmt.Errorf("signin %s: %w", m.phone, err)
+	}
+	var code string
+	for end := time.Now().Add(10 * time.Second); code == "" && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		code = l.lookup(m.phone)
+	}
+	if code == "" {
+		return fmt.Errorf("no sign-in code logged for %s", m.phone)
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := op.Do(ctx, "POST", "/v1/member/signin/verify", map[string]string{"phone": m.phone, "code": code}, &tok); err != nil {
+		return fmt.Errorf("signin verify %s: %w", m.phone, err)
+	}
+	m.token = tok.Token
+	return nil
 }
 
 func (l *load) merchantAt(w, i int) *loadgen.Merchant {
@@ -351,8 +376,9 @@ func (l *load) client(w int) {
 // redemptionCode asks a member's redemption code (a consent row, not a
 // ledger write: on failure the client simply asks again).
 func (l *load) redemptionCode(ctx context.Context, w int, m *member) (string, bool) {
-	mc := client.NewOperator(l.bases[w%len(l.bases)], m.token, client.WithHTTPClient(l.hc))
 	for end := time.Now().Add(l.deadline); time.Now().Before(end) && !l.stop.Load(); {
+		tok := m.currentToken()
+		mc := client.NewOperator(l.bases[w%len(l.bases)], tok, client.WithHTTPClient(l.hc))
 		var out struct {
 			Code string `json:"code"`
 		}
@@ -361,6 +387,14 @@ func (l *load) redemptionCode(ctx context.Context, w int, m *member) (string, bo
 			return out.Code, true
 		}
 		var ae *client.APIError
+		if errors.As(err, &ae) && ae.Code == "member_token_invalid" {
+			// The token lasts 15 minutes; a member app signs in again.
+			if err := l.signIn(ctx, w, m, tok); err != nil {
+				l.t.Logf("signing %s in again: %v", m.phone, err)
+				time.Sleep(time.Second)
+			}
+			continue
+		}
 		if errors.As(err, &ae) && ae.Status < 500 {
 			l.t.Errorf("redemption code for %s: %v", m.phone, err)
 			return "", false
