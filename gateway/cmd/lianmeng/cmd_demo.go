@@ -35,6 +35,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/staff"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/plugins/sandbox"
+	"github.com/lianmeng/lianmeng/sdk"
 	"github.com/lianmeng/lianmeng/sdk/client"
 	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/signature"
@@ -50,6 +51,9 @@ type demoOptions struct {
 	data   string
 	days   int
 	seed   uint64
+	// pluginEnv is passed to the sandbox plugin's process (tests: the
+	// variable that makes the test binary serve builtin plugins).
+	pluginEnv []string
 }
 
 func newDemoCommand() *cobra.Command {
@@ -70,7 +74,9 @@ console's staff logins, an operator token for the operator console, and
 members' phone numbers (the development sender prints their sign-in codes
 in the log). Budgets are funded as merchants fund them: through the
 SANDBOX payment channel (plugins/sandbox; no real money), each top-up an
-order paid on the sandbox's page and credited on its signed notification.
+order paid on the sandbox's page and credited on its signed notification;
+the gateway it serves has the sandbox channel configured, so the console's
+top-up works too.
 
 With --data DIR the alliance is kept in DIR (seeded on the first run only);
 without, it lives in a temporary directory removed on exit. Nothing here is
@@ -123,7 +129,20 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer, ready ch
 	cfg.Database.Driver = store.SQLite
 	cfg.Database.DSN = config.Secret(filepath.Join(dir, "lianmeng.db"))
 	cfg.Database.MigrateOnStart = true
-	cfg.Listen = o.listen
+	listen, notify, err := demoListen(o.listen)
+	if err != nil {
+		return err
+	}
+	cfg.Listen = listen
+	// The served gateway has the sandbox channel too, so the console's
+	// top-up works as it would with a licensed channel (no real money).
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	cfg.Plugins = append(cfg.Plugins, config.Plugin{Name: sandbox.Name, Kind: sdk.KindPaymentChannel, Path: "builtin:" + sandbox.Name,
+		Timeout: config.Duration(5 * time.Second), Env: o.pluginEnv,
+		Config: map[string]any{"notify_url": "http://" + notify + "/v1/channels/" + sandbox.Name + "/notify", "secret": hex.EncodeToString(secret)}})
 	cfg.Log.Level = "warn" // the guide, not the request log; codes sent to members are warnings
 	cfg.Members.Sender = "dev"
 	cfg.Metrics.Listen = "" // no second port to collide with a gateway already running
@@ -526,4 +545,30 @@ func printDemoGuide(w io.Writer, base, operatorToken string, ms []merchant.Merch
 	}
 	fmt.Fprintf(&b, "\n  The API: %s/v1/openapi.json\n\n", base)
 	fmt.Fprint(w, b.String())
+}
+
+// demoListen resolves port 0 of the listen address to a free port chosen
+// now (the sandbox channel's notify URL must name it before serve starts)
+// and returns the address to listen on and the one to notify, loopback for
+// a wildcard host.
+func demoListen(listen string) (addr, notify string, err error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", "", fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if port == "0" {
+		l, err := net.Listen("tcp", listen)
+		if err != nil {
+			return "", "", fmt.Errorf("find a free port for %s: %w", listen, err)
+		}
+		_, port, _ = net.SplitHostPort(l.Addr().String())
+		if err := l.Close(); err != nil {
+			return "", "", err
+		}
+	}
+	notifyHost := host
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		notifyHost = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), net.JoinHostPort(notifyHost, port), nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lianmeng/lianmeng/gateway/config"
+	"github.com/lianmeng/lianmeng/gateway/internal/eventually"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
 )
@@ -59,7 +60,8 @@ func runDemo(t *testing.T, o demoOptions) (base, guide string, stop func() error
 func TestDemo(t *testing.T) {
 	const days = 10 // more than the release delay: members redeem
 	data := t.TempDir()
-	base, guide, stop := runDemo(t, demoOptions{listen: "127.0.0.1:0", data: data, days: days, seed: 7})
+	t.Setenv(reexecEnv, "1") // this test binary serves builtin:sandbox
+	base, guide, stop := runDemo(t, demoOptions{listen: "127.0.0.1:0", data: data, days: days, seed: 7, pluginEnv: []string{reexecEnv}})
 	for path, want := range map[string]string{"/": "联盟透明度", "/member": "我的积分", "/operator": "运营后台", "/merchant/login": "Staff sign-in"} {
 		if code, body := get(t, base+path); code != 200 || !strings.Contains(body, want) {
 			t.Errorf("%s: %d", path, code)
@@ -132,6 +134,28 @@ func TestDemo(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Errorf("operator token from the guide: %v %v", resp, err)
 	}
+	// The served gateway has the sandbox channel, so the console can top up.
+	eventually.True(t, 30*time.Second, "the sandbox channel up in the served demo", func() bool {
+		req, _ := http.NewRequest("GET", base+"/v1/operator/plugins", nil)
+		req.Header.Set("Authorization", "Bearer "+tok[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var ps struct {
+			Plugins []struct{ Name, Kind, State string }
+		}
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&ps) != nil {
+			return false
+		}
+		for _, p := range ps.Plugins {
+			if p.Name == "sandbox" && p.Kind == "payment_channel" && p.State == "up" {
+				return true
+			}
+		}
+		return false
+	})
 	resp, err = http.Post(base+"/v1/member/signin", "application/json", strings.NewReader(`{"phone":"13900000001"}`))
 	if err != nil || resp.StatusCode != 202 {
 		t.Errorf("member sign-in for a printed phone: %v %v", resp, err)
