@@ -316,14 +316,17 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return v
 }
 
-// attr is an attribute of the first element matching a CSS selector.
+// attr is an attribute of the first element matching a CSS selector ("" if
+// it has none), read live in the page once the element exists.
+// chromedp.AttributeValue reads chromedp's own copy of the node, which DOM
+// events update asynchronously: it could still show an old src after a
+// WaitReady on the new one had matched (seen once as a flaky chart URL).
 func attr(t *testing.T, ctx context.Context, sel, name string) string {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
-	if err != nil {
-		t.Fatalf("attribute %s of %s: %v", name, sel, err)
-	}
-	return v.Value
+	do(t, ctx, chromedp.WaitReady(chromedp.CSS(sel)))
+	qs, _ := json.Marshal(sel)
+	qn, _ := json.Marshal(name)
+	return eval[string](t, ctx, fmt.Sprintf(`document.querySelector(%s).getAttribute(%s) ?? ""`, qs, qn))
 }
 
 // eval evaluates JavaScript in the page, awaiting a promise.
