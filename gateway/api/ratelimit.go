@@ -234,16 +234,7 @@ func (k *keyedLimiter) take(key string, now time.Time) time.Duration {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	el, ok := k.keys[key]
-	if ok {
-		k.lru.MoveToFront(el)
-	} else {
-		for k.lru.Len() >= k.max {
-			k.drop(k.lru.Back())
-		}
-		el = k.lru.PushFront(&limitedKey{key: key, lim: rate.NewLimiter(k.limit, k.burst)})
-		k.keys[key] = el
-	}
+	el := k.entry(key)
 	for b := k.lru.Back(); b != el && now.Sub(b.Value.(*limitedKey).used) >= k.idle; b = k.lru.Back() {
 		k.drop(b)
 	}
@@ -267,16 +258,7 @@ func (k *keyedLimiter) take(key string, now time.Time) time.Duration {
 func (k *keyedLimiter) chunkOrReserve(key string, now time.Time) (spent bool, wait, mine chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	el, ok := k.keys[key]
-	if ok {
-		k.lru.MoveToFront(el)
-	} else {
-		for k.lru.Len() >= k.max {
-			k.drop(k.lru.Back())
-		}
-		el = k.lru.PushFront(&limitedKey{key: key, lim: rate.NewLimiter(k.limit, k.burst)})
-		k.keys[key] = el
-	}
+	el := k.entry(key)
 	e := el.Value.(*limitedKey)
 	if e.left > 0 && now.Before(e.until) {
 		e.left--
@@ -307,6 +289,21 @@ func (k *keyedLimiter) reserved(key string, done chan struct{}, add int, until t
 		}
 	}
 	close(done)
+}
+
+// entry returns key's element, most recently used now, adding it (and
+// dropping the least recently used past max) if it is new. k.mu is held.
+func (k *keyedLimiter) entry(key string) *list.Element {
+	if el, ok := k.keys[key]; ok {
+		k.lru.MoveToFront(el)
+		return el
+	}
+	for k.lru.Len() >= k.max {
+		k.drop(k.lru.Back())
+	}
+	el := k.lru.PushFront(&limitedKey{key: key, lim: rate.NewLimiter(k.limit, k.burst)})
+	k.keys[key] = el
+	return el
 }
 
 func (k *keyedLimiter) drop(el *list.Element) {
