@@ -63,13 +63,17 @@ func (p *Payouts) now() time.Time {
 }
 
 func (p *Payouts) backoff(attempt int) time.Duration {
-	base, max := p.BaseBackoff, p.MaxBackoff
-	if base <= 0 {
-		base = time.Second
-	}
-	if max <= 0 {
-		max = 30 * time.Minute
-	}
+	return backoff(p.BaseBackoff, p.MaxBackoff, attempt)
+}
+
+func (p *Payouts) poll() time.Duration { return orDefault(p.PollInterval, time.Minute) }
+
+func (p *Payouts) timeout() time.Duration { return orDefault(p.CallTimeout, 10*time.Second) }
+
+// backoff is the channel workers' (payouts, funding refunds) delay before
+// attempt: base doubled per attempt up to max (defaults 1 s and 30 min).
+func backoff(base, max time.Duration, attempt int) time.Duration {
+	base, max = orDefault(base, time.Second), orDefault(max, 30*time.Minute)
 	d := base
 	for i := 1; i < attempt && d < max; i++ {
 		d *= 2
@@ -77,18 +81,12 @@ func (p *Payouts) backoff(attempt int) time.Duration {
 	return min(d, max)
 }
 
-func (p *Payouts) poll() time.Duration {
-	if p.PollInterval > 0 {
-		return p.PollInterval
+// orDefault is d, or def when d is unset.
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
 	}
-	return time.Minute
-}
-
-func (p *Payouts) timeout() time.Duration {
-	if p.CallTimeout > 0 {
-		return p.CallTimeout
-	}
-	return 10 * time.Second
+	return def
 }
 
 // Purchase kinds of the payout postings: one of each per payout, so a

@@ -62,8 +62,7 @@ func (r *Refunds) now() time.Time {
 }
 
 func (r *Refunds) backoff(attempt int) time.Duration {
-	p := Payouts{BaseBackoff: r.BaseBackoff, MaxBackoff: r.MaxBackoff}
-	return p.backoff(attempt)
+	return backoff(r.BaseBackoff, r.MaxBackoff, attempt)
 }
 
 // RefundRequest asks to refund AmountFen of a merchant's unused budget
@@ -225,11 +224,7 @@ func (r *Refunds) step(ctx context.Context, p store.FundingRefundPart) error {
 	if err != nil {
 		return r.retry(ctx, p, "channel "+p.Channel+": "+err.Error())
 	}
-	timeout := r.CallTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(ctx, orDefault(r.CallTimeout, 10*time.Second))
 	defer cancel()
 	p.Attempts++
 	// Sent again with the same refund number, a refund the channel already
@@ -251,11 +246,7 @@ func (r *Refunds) step(ctx context.Context, p store.FundingRefundPart) error {
 		return r.settle(ctx, rf, p, true, "")
 	case payment.StatusPending:
 		p.State, p.Failure = store.RefundPartSubmitted, ""
-		poll := r.PollInterval
-		if poll <= 0 {
-			poll = time.Minute
-		}
-		p.NextAt = r.now().Add(poll)
+		p.NextAt = r.now().Add(orDefault(r.PollInterval, time.Minute))
 		return r.DB.UpdateRefundPart(ctx, p, r.now())
 	case payment.StatusFailed:
 		return r.settle(ctx, rf, p, false, res.FailureCode+": "+res.FailureMessage)
