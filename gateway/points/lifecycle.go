@@ -51,9 +51,7 @@ func (s *Service) RefundEarn(tx Tx, r RefundEarnRequest) (RefundEarnResult, erro
 	if total > p.AmountFen {
 		return RefundEarnResult{}, errf(Unprocessable, CodeRefundExceeds, "refund of %d fen exceeds the %d fen left to refund", r.AmountFen, p.AmountFen-p.RefundedFen)
 	}
-	target := new(big.Int).Mul(big.NewInt(p.Points), big.NewInt(total))
-	target.Quo(target, big.NewInt(p.AmountFen))
-	claw := target.Int64() - p.ReversedPoints
+	claw := refundedShare(p.Points, total, p.AmountFen) - p.ReversedPoints
 	res := RefundEarnResult{PurchaseID: p.ID, MemberID: p.MemberID, RefundedFen: total}
 	now := tx.Now()
 	budget := ledger.MerchantBudget(p.MerchantID)
@@ -115,6 +113,14 @@ func (s *Service) RefundEarn(tx Tx, r RefundEarnRequest) (RefundEarnResult, erro
 		return RefundEarnResult{}, err
 	}
 	return res, nil
+}
+
+// refundedShare is floor(pts × refundedFen / amountFen), computed without
+// overflow: the cumulative clawback of points paid on a purchase (its own
+// or a referral reward) once refundedFen of it is refunded.
+func refundedShare(pts, refundedFen, amountFen int64) int64 {
+	v := new(big.Int).Mul(big.NewInt(pts), big.NewInt(refundedFen))
+	return v.Quo(v, big.NewInt(amountFen)).Int64()
 }
 
 // clawSources lists lots to claw from, in order: the purchase's own lot,

@@ -373,9 +373,7 @@ func (s *Service) clawReferralRewards(tx Tx, p *Purchase, refundedFen int64) (cl
 	now := tx.Now()
 	for i := range rewards {
 		r := &rewards[i]
-		target := new(big.Int).Mul(big.NewInt(r.Points), big.NewInt(refundedFen))
-		target.Quo(target, big.NewInt(p.AmountFen))
-		claw := target.Int64() - r.ReversedPoints
+		claw := refundedShare(r.Points, refundedFen, p.AmountFen) - r.ReversedPoints
 		if claw <= 0 {
 			continue
 		}
