@@ -105,8 +105,13 @@ func (x *world) fundWechat(t *testing.T, mid string, fen int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = x.wx.Pay(o.ID)
-	n, _ := x.wx.PaymentNotification(o.ID)
+	if _, err := x.wx.Pay(o.ID); err != nil {
+		t.Fatal(err)
+	}
+	n, err := x.wx.PaymentNotification(o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := x.funding.Notify(ctx, "wechatpay", webhook.Request{Method: http.MethodPost, Path: "/v1/channels/wechatpay/notify", Header: n.Header.Clone(), Body: n.Body}); err != nil {
 		t.Fatal(err)
 	}
