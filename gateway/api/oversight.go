@@ -70,12 +70,9 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var before int64
-	if cur := c.Query("cursor"); cur != "" {
-		before, err = strconv.ParseInt(cur, 10, 64)
-		if err != nil || before <= 0 {
-			return Errorf(400, CodeValidation, "cursor must be the next_cursor of a previous page")
-		}
+	before, err := pageCursor(c)
+	if err != nil {
+		return err
 	}
 	evs, err := s.db.RecentAuditEvents(c.UserContext(), before, limit)
 	if err != nil {

@@ -436,12 +436,9 @@ func (s *Server) memberHistory(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var before int64
-	if cur := c.Query("cursor"); cur != "" {
-		before, err = strconv.ParseInt(cur, 10, 64)
-		if err != nil || before <= 0 {
-			return Errorf(400, CodeValidation, "cursor must be the next_cursor of a previous page")
-		}
+	before, err := pageCursor(c)
+	if err != nil {
+		return err
 	}
 	// Each entry with its purchase and how its points were computed.
 	txs, err := s.svc.ExplainedHistory(c.UserContext(), s.db, memberID(c), before, limit)
@@ -472,12 +469,9 @@ func (s *Server) merchantPurchases(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var before int64
-	if cur := c.Query("cursor"); cur != "" {
-		before, err = strconv.ParseInt(cur, 10, 64)
-		if err != nil || before <= 0 {
-			return Errorf(400, CodeValidation, "cursor must be the next_cursor of a previous page")
-		}
+	before, err := pageCursor(c)
+	if err != nil {
+		return err
 	}
 	kind := c.Query("kind")
 	if kind != "" && !slices.Contains(points.MerchantPurchaseKinds, kind) {

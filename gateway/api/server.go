@@ -384,3 +384,17 @@ func pageLimit(c *fiber.Ctx, def, max int) (int, error) {
 	}
 	return n, nil
 }
+
+// pageCursor reads ?cursor=, a previous page's next_cursor (a positive
+// row id; 0 when absent: the first page).
+func pageCursor(c *fiber.Ctx) (int64, error) {
+	cur := c.Query("cursor")
+	if cur == "" {
+		return 0, nil
+	}
+	before, err := strconv.ParseInt(cur, 10, 64)
+	if err != nil || before <= 0 {
+		return 0, Errorf(400, CodeValidation, "cursor must be the next_cursor of a previous page")
+	}
+	return before, nil
+}
