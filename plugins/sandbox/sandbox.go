@@ -87,6 +87,9 @@ const SignatureHeader = "X-Sandbox-Signature"
 type record struct {
 	payment.Result
 	kind string // payment, payout, refund
+	// refundedFen: what a payment's refunds took, capped at its amount as
+	// a real channel caps them.
+	refundedFen int64
 }
 
 // Channel is the sandbox.
@@ -315,12 +318,16 @@ func (ch *Channel) ExchangeLoginCode(_ context.Context, req payment.LoginRequest
 func (ch *Channel) Refund(_ context.Context, req payment.RefundRequest) (payment.Result, error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
+	if r, ok := ch.records[req.TransactionID]; ok && r.kind == "refund" {
+		return r.Result, nil // the same refund number is the same refund
+	}
 	orig, ok := ch.records[req.OriginalTransactionID]
-	if !ok || orig.kind != "payment" || orig.Status != payment.StatusSucceeded || req.AmountFen <= 0 || req.AmountFen > orig.AmountFen {
+	if !ok || orig.kind != "payment" || orig.Status != payment.StatusSucceeded || req.AmountFen <= 0 || req.AmountFen > orig.AmountFen-orig.refundedFen {
 		return payment.Result{Status: payment.StatusFailed, TransactionID: req.TransactionID, FailureCode: "not_refundable", Properties: sandboxProps()}, nil
 	}
 	r, ok := ch.records[req.TransactionID]
 	if !ok {
+		orig.refundedFen += req.AmountFen
 		ch.seq++
 		r = &record{kind: "refund", Result: payment.Result{Status: payment.StatusSucceeded, TransactionID: req.TransactionID,
 			ChannelReference: fmt.Sprintf("sbx_rf_%d", ch.seq), AmountFen: req.AmountFen, CompletedAt: time.Now().UTC(), Properties: sandboxProps()}}

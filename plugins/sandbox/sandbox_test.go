@@ -85,6 +85,17 @@ func TestSandboxPaymentPage(t *testing.T) {
 	if len(st.Entries) != 2 {
 		t.Fatalf("statement: %+v", st)
 	}
+	// Refunds of one payment never take more than it paid, as at a real
+	// channel; the same refund number is the same refund.
+	for _, c := range []struct {
+		id   string
+		fen  int64
+		want payment.Status
+	}{{"rf_1", 3_000, payment.StatusSucceeded}, {"rf_2", 1_201, payment.StatusFailed}, {"rf_1", 3_000, payment.StatusSucceeded}, {"rf_3", 1_200, payment.StatusSucceeded}, {"rf_4", 1, payment.StatusFailed}} {
+		if r, err := ch.Refund(ctx, payment.RefundRequest{TransactionID: c.id, OriginalTransactionID: "fnd_1", AmountFen: c.fen}); err != nil || r.Status != c.want {
+			t.Errorf("refund %s of %d fen: %+v %v, want %v", c.id, c.fen, r, err, c.want)
+		}
+	}
 	if id := plugintest.CheckLogin(t, ch, "demo-member_1"); id.UserID != "sbx_demo-member_1" || id.Properties["sandbox"] != "true" {
 		t.Fatalf("sandbox login: %+v", id)
 	}
