@@ -37,6 +37,12 @@ func insertAudit(ctx context.Context, tx *sqlx.Tx, kind, actor, subject string, 
 	}
 	// Committed with the change, so a poller never sees the change without
 	// the new epoch (see AdminEpoch).
+	return bumpAdminEpoch(ctx, tx)
+}
+
+// bumpAdminEpoch increments the admin epoch inside tx, so caches of what tx
+// changes (merchantCache, the API's) reload once it commits.
+func bumpAdminEpoch(ctx context.Context, tx *sqlx.Tx) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE admin_epoch SET epoch = epoch + 1 WHERE id = 1`); err != nil {
 		return fmt.Errorf("bump admin epoch: %w", err)
 	}

@@ -305,12 +305,8 @@ func (db *DB) InsertInboxEvent(ctx context.Context, e InboxEvent) (id int64, dup
 		return ierr
 	})
 	t.done()
-	if err != nil && IsDuplicate(err) {
-		// Another instance stored the same delivery meanwhile.
-		if gerr := db.R.GetContext(ctx, &id, `SELECT id FROM inbox_events WHERE connection_id = ? AND event_key = ?`, e.ConnectionID, e.EventKey); gerr == nil {
-			return id, true, nil
-		}
-	}
+	// Another instance storing the same delivery meanwhile is no error:
+	// the insert's upsert clause answers it as a duplicate (insertInbox).
 	return id, dup, err
 }
 

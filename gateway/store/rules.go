@@ -272,23 +272,16 @@ func (db *DB) PinInheritedTerms(ctx context.Context, p points.Policy) error {
 		return nil
 	}
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
-		r1, err := tx.ExecContext(ctx, `UPDATE rule_versions SET release_delay_s = ? WHERE release_delay_s < 0`, int64(p.ReleaseDelay/time.Second))
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE rule_versions SET release_delay_s = ? WHERE release_delay_s < 0`, int64(p.ReleaseDelay/time.Second)); err != nil {
 			return fmt.Errorf("pin release delay: %w", err)
 		}
-		r2, err := tx.ExecContext(ctx, `UPDATE rule_versions SET validity_s = ? WHERE validity_s < 0`, int64(p.Validity/time.Second))
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE rule_versions SET validity_s = ? WHERE validity_s < 0`, int64(p.Validity/time.Second)); err != nil {
 			return fmt.Errorf("pin validity: %w", err)
 		}
-		// Terms changed: caches of them (merchantCache, the API's) reload.
-		n1, _ := r1.RowsAffected()
-		n2, _ := r2.RowsAffected()
-		if n1+n2 > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE admin_epoch SET epoch = epoch + 1 WHERE id = 1`); err != nil {
-				return fmt.Errorf("bump admin epoch: %w", err)
-			}
-		}
-		return nil
+		// Terms changed (the count above found some): caches of them reload.
+		// (Should another instance have pinned them meanwhile, the extra
+		// bump only makes the caches read again.)
+		return bumpAdminEpoch(ctx, tx)
 	})
 }
 
