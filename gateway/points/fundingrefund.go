@@ -72,9 +72,7 @@ func (s *Service) HoldFundingRefund(tx Tx, r FundingRefundHold) (FundingRefundRe
 	if r.RefundID == "" {
 		return FundingRefundResult{}, errf(Invalid, CodeValidation, "a refund id is required")
 	}
-	if _, err := tx.Merchant(r.MerchantID); errors.Is(err, ErrNotFound) {
-		return FundingRefundResult{}, errf(NotFound, CodeUnknownMerchant, "no merchant %q", r.MerchantID)
-	} else if err != nil {
+	if _, err := knownMerchant(tx, r.MerchantID); err != nil {
 		return FundingRefundResult{}, err
 	}
 	budget := ledger.MerchantBudget(r.MerchantID)

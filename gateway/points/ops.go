@@ -592,11 +592,17 @@ func recorded(tx Tx, merchantID, kind, orderID string) (*Purchase, error) {
 	return p, err
 }
 
-func (s *Service) activeMerchant(tx Tx, id string) (Merchant, error) {
+// knownMerchant returns a merchant, active or not, or unknown_merchant.
+func knownMerchant(tx Tx, id string) (Merchant, error) {
 	m, err := tx.Merchant(id)
 	if errors.Is(err, ErrNotFound) {
 		return Merchant{}, errf(NotFound, CodeUnknownMerchant, "no merchant %q", id)
 	}
+	return m, err
+}
+
+func (s *Service) activeMerchant(tx Tx, id string) (Merchant, error) {
+	m, err := knownMerchant(tx, id)
 	if err != nil {
 		return Merchant{}, err
 	}

@@ -2,7 +2,6 @@ package points
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -132,9 +131,7 @@ func (s *Service) WindDownBudget(tx Tx, merchantID string, date time.Time) (Fund
 	if date.IsZero() || now.Before(date) {
 		return FundingRefundResult{}, errf(Unprocessable, CodeWindingDown, "the wind-down date %s has not come", date.UTC().Format(time.RFC3339))
 	}
-	if _, err := tx.Merchant(merchantID); errors.Is(err, ErrNotFound) {
-		return FundingRefundResult{}, errf(NotFound, CodeUnknownMerchant, "no merchant %q", merchantID)
-	} else if err != nil {
+	if _, err := knownMerchant(tx, merchantID); err != nil {
 		return FundingRefundResult{}, err
 	}
 	budget := ledger.MerchantBudget(merchantID)
