@@ -52,6 +52,14 @@ func (s *Service) IssuanceOpen(ctx context.Context) error {
 	return s.Issuance.IssuanceClosed(ctx)
 }
 
+// windDownCome refuses a wind-down step before the published date.
+func windDownCome(date, now time.Time) error {
+	if date.IsZero() || now.Before(date) {
+		return errf(Unprocessable, CodeWindingDown, "the wind-down date %s has not come", date.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // farFuture makes DueLots list every open lot, whatever its dates.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -72,8 +80,8 @@ func (s *Service) WindDownLotsCommand(date time.Time, limit int) Command {
 // returns how many lots it closed.
 func (s *Service) WindDownLots(tx Tx, date time.Time, limit int) (int, error) {
 	now := tx.Now()
-	if date.IsZero() || now.Before(date) {
-		return 0, errf(Unprocessable, CodeWindingDown, "the wind-down date %s has not come", date.UTC().Format(time.RFC3339))
+	if err := windDownCome(date, now); err != nil {
+		return 0, err
 	}
 	var lots []*ledger.Lot
 	for _, state := range []string{ledger.LotPending, ledger.LotAvailable} {
@@ -128,8 +136,8 @@ func (s *Service) WindDownBudgetCommand(merchantID string, date time.Time) Comma
 // An empty budget posts nothing (TxID 0), so running it again is harmless.
 func (s *Service) WindDownBudget(tx Tx, merchantID string, date time.Time) (FundingRefundResult, error) {
 	now := tx.Now()
-	if date.IsZero() || now.Before(date) {
-		return FundingRefundResult{}, errf(Unprocessable, CodeWindingDown, "the wind-down date %s has not come", date.UTC().Format(time.RFC3339))
+	if err := windDownCome(date, now); err != nil {
+		return FundingRefundResult{}, err
 	}
 	if _, err := knownMerchant(tx, merchantID); err != nil {
 		return FundingRefundResult{}, err
@@ -166,8 +174,8 @@ func (s *Service) WindDownMarketingCommand(date time.Time) Command {
 // nothing (TxID 0), so running it again is harmless.
 func (s *Service) WindDownMarketing(tx Tx, date time.Time) (FundingRefundResult, error) {
 	now := tx.Now()
-	if date.IsZero() || now.Before(date) {
-		return FundingRefundResult{}, errf(Unprocessable, CodeWindingDown, "the wind-down date %s has not come", date.UTC().Format(time.RFC3339))
+	if err := windDownCome(date, now); err != nil {
+		return FundingRefundResult{}, err
 	}
 	pts, err := tx.Balance(ledger.Marketing)
 	if err != nil || pts == 0 {
