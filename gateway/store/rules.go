@@ -441,16 +441,19 @@ func (db *DB) SetRuleTemplate(ctx context.Context, t rules.Template) error {
 		return fmt.Errorf("rule template: %w", err)
 	}
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE rule_templates SET terms = ?, updated_by = ?, updated_at = ? WHERE industry = ?`,
-			string(b), t.UpdatedBy, Micros(t.UpdatedAt), t.Industry)
-		if err != nil {
-			return fmt.Errorf("update rule template: %w", err)
+		// Whether the row exists is read, not taken from the UPDATE's row
+		// count: MySQL counts only changed rows, so setting the same terms
+		// again would count 0 and the INSERT would hit the primary key.
+		var n int
+		if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM rule_templates WHERE industry = ?`, t.Industry); err != nil {
+			return fmt.Errorf("read rule template: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rule_templates (industry, terms, updated_by, updated_at) VALUES (?, ?, ?, ?)`,
-				t.Industry, string(b), t.UpdatedBy, Micros(t.UpdatedAt)); err != nil {
-				return fmt.Errorf("insert rule template: %w", err)
-			}
+		q := `UPDATE rule_templates SET terms = ?, updated_by = ?, updated_at = ? WHERE industry = ?`
+		if n == 0 {
+			q = `INSERT INTO rule_templates (terms, updated_by, updated_at, industry) VALUES (?, ?, ?, ?)`
+		}
+		if _, err := tx.ExecContext(ctx, q, string(b), t.UpdatedBy, Micros(t.UpdatedAt), t.Industry); err != nil {
+			return fmt.Errorf("set rule template: %w", err)
 		}
 		return insertAudit(ctx, tx, rules.AuditTemplateSet, t.UpdatedBy, "industry:"+t.Industry, t.Terms, t.UpdatedAt)
 	})

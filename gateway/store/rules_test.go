@@ -496,3 +496,27 @@ func TestRulePluginBreakdownKept(t *testing.T) {
 		}
 	})
 }
+
+// TestSetRuleTemplateAgain: setting a template with exactly the terms and
+// time it has is not a new row (MySQL's UPDATE counts it as 0 rows
+// changed, which once sent it to a duplicate INSERT); a change replaces it.
+func TestSetRuleTemplateAgain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+		tpl := rules.Template{Industry: "fuel", Terms: rules.Terms{SummaryEN: "1 point per yuan"}, UpdatedBy: "operator:test", UpdatedAt: at}
+		for i := 0; i < 2; i++ {
+			if err := db.SetRuleTemplate(ctx, tpl); err != nil {
+				t.Fatalf("set %d: %v", i, err)
+			}
+		}
+		tpl.Terms.SummaryEN = "2 points per yuan"
+		if err := db.SetRuleTemplate(ctx, tpl); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.RuleTemplates(ctx)
+		if err != nil || len(got) != 1 || got[0].Terms.SummaryEN != "2 points per yuan" {
+			t.Fatalf("templates %+v %v", got, err)
+		}
+	})
+}
