@@ -17,6 +17,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/settlement"
 	"github.com/lianmeng/lianmeng/gateway/staff"
 	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/sdk/payment"
 )
 
 // The console's rules, statements, payouts and POS pages. Each goes
@@ -288,23 +289,16 @@ func (k *Console) renderPayouts(c *fiber.Ctx, status int, msg string) error {
 
 func (k *Console) payoutsPage(c *fiber.Ctx) error { return k.renderPayouts(c, 200, "") }
 
-// parseYuan reads an amount in yuan ("123", "123.4", "123.45") as fen,
-// without floating point.
+// parseYuan reads a form's amount in yuan ("123", "¥123.4", "123.45") as
+// fen with payment.ParseYuan; at most 12 digits of yuan, a sanity bound
+// for a form. Callers refuse amounts that are not positive.
 func parseYuan(v string) (int64, bool) {
 	v = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), "¥"))
-	whole, frac, _ := strings.Cut(v, ".")
-	if whole == "" || len(whole) > 12 || len(frac) > 2 {
+	if whole, _, _ := strings.Cut(strings.TrimPrefix(v, "-"), "."); len(whole) > 12 {
 		return 0, false
 	}
-	for _, r := range whole + frac {
-		if r < '0' || r > '9' {
-			return 0, false
-		}
-	}
-	frac += strings.Repeat("0", 2-len(frac))
-	w, _ := strconv.ParseInt(whole, 10, 64)
-	f, _ := strconv.ParseInt(frac, 10, 64)
-	return w*100 + f, true
+	fen, err := payment.ParseYuan(v)
+	return fen, err == nil
 }
 
 func (k *Console) requestPayout(c *fiber.Ctx) error {
