@@ -10,10 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -31,7 +28,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lianmeng/lianmeng/adapters/shopify"
 	"github.com/lianmeng/lianmeng/sdk/client"
+	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/signature"
 )
 
@@ -383,7 +382,7 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 // order in CNY with the member's phone (order is the numeric order id).
 func ShopifyOrder(order string, m Member, amountFen int64) []byte {
 	b, _ := json.Marshal(map[string]any{"id": json.Number(order), "currency": "CNY", "financial_status": "paid",
-		"total_price": fmt.Sprintf("%d.%02d", amountFen/100, amountFen%100), "created_at": time.Now().UTC().Format(time.RFC3339),
+		"total_price": payment.FormatYuan(amountFen), "created_at": time.Now().UTC().Format(time.RFC3339),
 		"phone": "+86" + m.Value, "line_items": []any{}})
 	return b
 }
@@ -396,12 +395,10 @@ func Webhook(ctx context.Context, m *Merchant, eventID string, body []byte) erro
 	if err != nil {
 		return err
 	}
-	mac := hmac.New(sha256.New, []byte(m.POS.Secret))
-	mac.Write(body)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Shopify-Hmac-Sha256", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	req.Header.Set("X-Shopify-Topic", "orders/paid")
-	req.Header.Set("X-Shopify-Event-Id", eventID)
+	req.Header.Set(shopify.HeaderHMAC, shopify.Sign(m.POS.Secret, body))
+	req.Header.Set(shopify.HeaderTopic, "orders/paid")
+	req.Header.Set(shopify.HeaderEventID, eventID)
 	resp, err := m.POS.HTTP.Do(req)
 	if err != nil {
 		return err
