@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/store"
 	"github.com/lianmeng/lianmeng/gateway/store/storetest"
 )
@@ -14,7 +17,10 @@ import (
 // invariants hold and `lianmeng verify` passes; the members come from the
 // benchmark's phone pool and are found again by a later process (the
 // second run creates no member beyond the pool), as the benchmark's
-// gateway will find them.
+// gateway will find them. Each run seals what it wrote (the second
+// continuing the first's log): the latest checkpoint covers every ledger
+// transaction and audit event, and the sealer's lease is free for the
+// gateway that starts next.
 func TestPrefill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the gateway binary")
@@ -28,7 +34,7 @@ func TestPrefill(t *testing.T) {
 			const n, members = 600, 40
 			for range 2 {
 				out, err := runBin(bin, dir, env, "prefill", "--transactions", "600", "--merchants", "7", "--members", "40", "--clients", "32", "-q")
-				if err != nil || !strings.Contains(out, "prefilled 600 earn transactions") {
+				if err != nil || !strings.Contains(out, "prefilled 600 earn transactions") || !strings.Contains(out, "sealed the evidence log to") {
 					t.Fatalf("prefill: %v\n%s", err, out)
 				}
 			}
@@ -54,6 +60,28 @@ func TestPrefill(t *testing.T) {
 			}
 			if earns != 2*n || lots != 2*n || funds != 2*7 || mems > members || mems == 0 {
 				t.Fatalf("earns %d, lots %d, fundings %d, members %d", earns, lots, funds, mems)
+			}
+			ev := db.Evidence()
+			var entries int64
+			for _, typ := range evidence.EntryTypes {
+				rows, sealed, err := ev.CountEntries(ctx, typ, 0, math.MaxInt64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rows != sealed {
+					t.Errorf("%s: %d rows, %d sealed", typ, rows, sealed)
+				}
+				entries += rows
+			}
+			cp, err := ev.LatestCheckpoint(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if leaves, err := ev.LeafCount(ctx); err != nil || int64(cp.Signed.Size) != entries || leaves != entries || entries < 2*n+2*7 {
+				t.Fatalf("checkpoint size %d, leaves %d (%v), entries %d", cp.Signed.Size, leaves, err, entries)
+			}
+			if held, _, err := ev.TryLease(ctx, evidence.Lease{Name: "evidence-sealer", Holder: "next-gateway", TTL: time.Minute}, time.Now()); err != nil || !held {
+				t.Fatalf("sealer lease not free after prefill: held %v, %v", held, err)
 			}
 			vs, err := db.CheckInvariants(ctx, 1, nil)
 			if err != nil || len(vs) > 0 {
