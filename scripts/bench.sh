@@ -19,8 +19,14 @@
 #   BENCH_DIALECTS   which databases                 (default "sqlite mysql")
 #   BENCH_SHAPES     which shapes: spread, hot, pos  (default "spread hot")
 #   BENCH_PROFILE=1  also write a gateway CPU profile per run to BENCH_OUT
-#   BENCH_PREFILL    earn transactions written into each database before its
-#                    runs with `lianmeng prefill` (default 0: an empty ledger)
+#   BENCH_PREFILL    earn transactions written into each database with
+#                    `lianmeng prefill` (which also seals them) before a second
+#                    set of runs (default 0: only the empty ledger); the
+#                    summary then gives each shape on the prefilled ledger
+#                    beside the empty one: earn/s and p99 with their ratios,
+#                    the gateway's peak RSS and the disk per earn
+#   BENCH_MYSQL_DB   the MySQL database created and dropped (default
+#                    lianmeng_bench)
 #   BENCH_OUT        where results go                (default: a temp dir)
 #   BENCH_RULE       flat, or cel: also the spread shape under a CEL rule
 #                    (default flat)
@@ -57,7 +63,7 @@ token="bench-operator-token-$(date +%s)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 pprof_port=$(free_port)
-bench_db=lianmeng_bench
+bench_db="${BENCH_MYSQL_DB:-lianmeng_bench}"
 
 work="$(mktemp -d)"
 out="${BENCH_OUT:-$work}"
@@ -135,9 +141,12 @@ stop_gateway() {
   gw_pid=""
 }
 
-run_shapes() { # dialect run (flat: the shapes; cel: spread under the CEL rule)
-  local earned=$prefill run_shapes=$shapes suffix="" rule_args=()
+run_shapes() { # dialect run ledger (run flat: the shapes; cel: spread under the CEL rule)
+  local earned=0 run_shapes=$shapes suffix="" rule_args=()
   if [ "$2" = cel ]; then run_shapes=spread suffix=-cel rule_args=(-rule-expression "$cel_expression"); fi
+  # With BENCH_PREFILL the empty-ledger runs are named -empty, the
+  # prefilled ones as without it.
+  if [ "$3" = prefilled ]; then earned=$prefill; elif [ "$prefill" -gt 0 ]; then suffix="$suffix-empty"; fi
   for shape in $run_shapes; do
     echo "== $1 / $shape$suffix: $clients clients, $warmup warm-up, $duration measured"
     prof=()
@@ -166,9 +175,12 @@ EOF
   done
 }
 
+ledgers=empty
+[ "$prefill" -gt 0 ] && ledgers="empty prefilled"
 for dialect in $dialects; do
 for run in $rule_runs; do
-  # Each run (flat, then cel) on a fresh database.
+for ledger in $ledgers; do
+  # Each run (flat, then cel; empty, then prefilled) on a fresh database.
   case "$dialect" in
     sqlite)
       driver=sqlite dsn="$work/sqlite/lianmeng.db"
@@ -186,28 +198,28 @@ for run in $rule_runs; do
       # Fresh keys with the fresh database: the sealer remembers, beside
       # its key, the largest checkpoint it published, and would refuse a
       # database that was dropped since (as it should in production).
-      export LIANMENG_EVIDENCE_KEY_DIR="$work/mysql-keys-$run"
+      export LIANMENG_EVIDENCE_KEY_DIR="$work/mysql-keys-$run-$ledger"
       ;;
     *) echo "bench.sh: unknown dialect $dialect" >&2; exit 2 ;;
   esac
-  if [ "$prefill" -gt 0 ]; then
+  if [ "$ledger" = prefilled ]; then
     # Before the gateway starts (SQLite has one writer); the runs then
-    # measure a ledger that already holds these transactions.
-    echo "== $dialect: prefill $prefill earn transactions"
-    LIANMENG_DATABASE_DRIVER="$driver" LIANMENG_DATABASE_DSN="$dsn" "$bin" prefill --transactions "$prefill" \
-      --merchants "$merchants" -q
+    # measure a ledger that already holds these transactions. prefill
+    # seals them too, so the gateway's sealer has no backlog.
+    echo "== $dialect: prefill $prefill earn transactions ($(uptime | sed 's/.*load/load/'))"
+    LIANMENG_DATABASE_DRIVER="$driver" LIANMENG_DATABASE_DSN="$dsn" LIANMENG_CONFIG="$gw_config" \
+      "$bin" prefill --transactions "$prefill" --merchants "$merchants" -q | tee "$out/prefill-$dialect-$run.txt"
   fi
-  start_gateway "$driver" "$dsn" "$run"
-  if [ "$prefill" -gt 0 ]; then
-    # The sealer catches up with the prefilled transactions first, so the
-    # runs measure earns, not the sealer's backlog.
-    echo "== $dialect: waiting for the evidence sealer to seal the prefilled transactions"
+  start_gateway "$driver" "$dsn" "$run-$ledger"
+  if [ "$ledger" = prefilled ]; then
+    # Should it still be behind, the sealer catches up first, so the runs
+    # measure earns, not the sealer's backlog.
     until size=$(curl -fsS "http://127.0.0.1:$port/v1/evidence/checkpoint" 2>/dev/null |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])' 2>/dev/null) && [ "$size" -ge "$prefill" ]; do
       sleep 2
     done
   fi
-  run_shapes "$dialect" "$run"
+  run_shapes "$dialect" "$run" "$ledger"
   stop_gateway
   if [ "$dialect" = mysql ]; then
     mysql_exec "DROP DATABASE IF EXISTS $bench_db"
@@ -215,12 +227,13 @@ for run in $rule_runs; do
   fi
 done
 done
+done
 
 echo
 echo "== summary ($(nproc) cores, generator on the same machine; $clients clients, $duration per shape; $prefill transactions prefilled)"
-printf '%-8s %-10s %8s %8s %8s %8s %7s  %-38s %7s %7s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "RSS MiB" "B/earn" "error codes"
+printf '%-8s %-16s %8s %8s %8s %8s %7s  %-38s %7s %7s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "RSS MiB" "B/earn" "error codes"
 for dialect in $dialects; do
-  for shape in $shapes spread-cel; do
+  for shape in $(for s in $shapes spread-cel; do echo "$s-empty $s"; done); do
     f="$out/$dialect-$shape.json"
     [ -s "$f" ] || continue
     python3 - "$dialect" "$shape" "$f" <<'EOF'
@@ -233,7 +246,7 @@ short = {"gateway": "gw", "database": "db", "generator": "gen", "plugin": "plug"
 cpu = " ".join(f"{short.get(c['name'], c['name'])} {c['us_per_earn']:.0f} ({c['cores']:.2f})" for c in r.get("cpu") or []) or "-"
 rss = r.get("gateway_peak_rss_mib")
 dpe = r.get("disk_bytes_per_earn")
-print(f"{d:<8} {s:<10} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<38} "
+print(f"{d:<8} {s:<16} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<38} "
       f"{rss if rss is not None else '-':>7} {dpe if dpe is not None else '-':>7}  {codes}")
 EOF
   done
@@ -261,5 +274,20 @@ cpu = f", gateway CPU per earn {gw(c):.0f} / {gw(f):.0f} µs = {gw(c) / gw(f):.2
 print(f"{d}: CEL rule {c['earn_per_s']:.0f} earns/s / flat rate {f['earn_per_s']:.0f} earns/s = {ratio:.2f} "
       f"({(1 - ratio) * 100:.1f}% drop; issue 11 asks <= 10%){cpu}")
 EOF
+done
+# The prefilled ledger against the empty one (BENCH_PREFILL).
+for dialect in $dialects; do
+  for shape in $shapes spread-cel; do
+    [ -s "$out/$dialect-$shape.json" ] && [ -s "$out/$dialect-$shape-empty.json" ] || continue
+    python3 - "$dialect" "$shape" "$prefill" "$out/$dialect-$shape.json" "$out/$dialect-$shape-empty.json" <<'EOF'
+import json, sys
+d, s, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+p, e = json.load(open(sys.argv[4])), json.load(open(sys.argv[5]))
+ratio = p["earn_per_s"] / e["earn_per_s"] if e["earn_per_s"] else 0
+print(f"{d} {s}: with {n:,} transactions in the ledger {p['earn_per_s']:.0f} earn/s, p99 {p['p99_ms']:.1f} ms; "
+      f"empty {e['earn_per_s']:.0f} earn/s, p99 {e['p99_ms']:.1f} ms: {ratio:.2f} x empty (issue 18 asks >= 0.85); "
+      f"gateway peak RSS {p.get('gateway_peak_rss_mib')} MiB; {p.get('disk_bytes_per_earn')} B/earn on disk over {p.get('earns_in_db'):,} earns")
+EOF
+  done
 done
 echo "results: $out"
