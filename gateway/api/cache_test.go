@@ -12,7 +12,8 @@ import (
 
 // TestRevocationReachesOtherInstances: a key revoked through instance A is
 // refused by instance B, which had it cached, once B's audit poll notices
-// the change, without waiting for the cache's TTL.
+// the change, without waiting for the cache's TTL; an unrelated
+// administrative action through A does not clear B's cache.
 func TestRevocationReachesOtherInstances(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := ptsStart(t, db, nil)
@@ -22,6 +23,20 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 		viaB := client.NewMerchant(b.base, m.ID, m.C.Signer(), client.WithClock(b.clock.Now))
 		if err := viaB.Do(ctx, "GET", "/v1/merchant/me", nil, nil); err != nil {
 			t.Fatalf("B before revocation: %v", err) // B now caches the key
+		}
+		// An administrative action that changes nothing B caches (a new
+		// operator token, through A) leaves B's cache alone after its poll.
+		gen := func() uint64 { b.srv.cache.mu.Lock(); defer b.srv.cache.mu.Unlock(); return b.srv.cache.gen }
+		g0 := gen()
+		if r := optReq(t, fndBootstrapToken, "POST", a.base+"/v1/operator/tokens", `{"label":"desk","scopes":["read"]}`); r.Status != 201 {
+			t.Fatalf("create token: %s", r)
+		}
+		b.clock.Advance(auditPoll + time.Millisecond)
+		if err := viaB.Do(ctx, "GET", "/v1/merchant/me", nil, nil); err != nil {
+			t.Fatalf("B after an unrelated change: %v", err)
+		}
+		if g := gen(); g != g0 {
+			t.Fatalf("an operator token dropped B's cache (generation %d -> %d)", g0, g)
 		}
 		var creds struct{ Credentials []struct{ ID string } }
 		if err := a.op.Do(ctx, "GET", "/v1/operator/merchants/"+m.ID+"/credentials", nil, &creds); err != nil {

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/lianmeng/lianmeng/gateway/points"
+	"github.com/lianmeng/lianmeng/gateway/rules"
 )
 
 // AuditEvent is one administrative action, sealed into the evidence log like
@@ -24,7 +27,8 @@ type AuditEvent struct {
 
 // insertAudit records an administrative action inside tx, so the action and
 // its record commit together. payload is marshalled as JSON (Go's encoder is
-// deterministic for structs and sorts map keys).
+// deterministic for structs and sorts map keys). Unless kind is one of
+// auditOnly, it also increments the admin epoch.
 func insertAudit(ctx context.Context, tx *sqlx.Tx, kind, actor, subject string, payload any, at time.Time) error {
 	b, err := json.Marshal(payload)
 	if err != nil {
@@ -35,9 +39,36 @@ func insertAudit(ctx context.Context, tx *sqlx.Tx, kind, actor, subject string, 
 	if err != nil {
 		return fmt.Errorf("insert audit event: %w", err)
 	}
+	if auditOnly[kind] {
+		return nil
+	}
 	// Committed with the change, so a poller never sees the change without
 	// the new epoch (see AdminEpoch).
 	return bumpAdminEpoch(ctx, tx)
+}
+
+// auditOnly lists the administrative actions that change nothing the
+// caches under the admin epoch hold, so they leave the epoch alone: every
+// epoch bump clears those caches whole, on every instance (the API's
+// api.lookups, the inbox's POS connections, the batch's merchantCache and
+// endpointCache), and the next requests and batches read it all again.
+// Those caches hold merchants, stores, credentials, rule versions, webhook
+// endpoints and POS connections; every change to them, creation included,
+// bumps the epoch. A kind not listed here bumps it too, so a new kind of
+// change is safe by default.
+var auditOnly = map[string]bool{
+	"operator_token.created":       true, // operator tokens are read per request, uncached
+	"operator_token.revoked":       true,
+	"staff.created":                true, // console staff and sessions: uncached
+	"inbox_event.replayed":         true, // an event's retry, not a connection
+	"webhook_delivery.replayed":    true, // a delivery's retry, not an endpoint
+	"funding_refund.requested":     true, // moves budget through the ledger (never cached)
+	"merchant.exit_announced":      true, // the exit's own record; suspending is merchant.status_set
+	"merchant.exited":              true,
+	"alliance.wind_down_announced": true, // the issuance gate re-reads it on its own timer
+	"alliance.wound_down":          true,
+	rules.AuditTemplateSet:         true, // templates are read when adopted, uncached
+	points.AuditReferralTerms:      true, // the referral schedule is fixed at start
 }
 
 // bumpAdminEpoch increments the admin epoch inside tx, so caches of what tx

@@ -27,8 +27,12 @@ func TestStaffAccountsAndSessions(t *testing.T) {
 		if err := db.CreateStaff(ctx, a, "operator:test"); err != nil {
 			t.Fatal(err)
 		}
-		if e, _ := db.AdminEpoch(ctx); e == epoch {
-			t.Error("creating staff wrote no audit event")
+		if evs, err := db.RecentAuditEvents(ctx, 0, 1); err != nil || len(evs) != 1 || evs[0].Kind != "staff.created" {
+			t.Errorf("creating staff wrote no audit event: %+v %v", evs, err)
+		}
+		// Staff are not cached: the caches under the admin epoch stay.
+		if e, _ := db.AdminEpoch(ctx); e != epoch {
+			t.Errorf("creating staff moved the admin epoch %d -> %d", epoch, e)
 		}
 		dup := a
 		dup.ID = "stf_b"
