@@ -110,7 +110,7 @@ func apiCode(t *testing.T, err error) string {
 func ledgerRows(t *testing.T, db *store.DB) string {
 	t.Helper()
 	var parts []string
-	for _, tbl := range []string{"ledger_transactions", "postings", "purchases", "lots", "members", "member_debts", "lot_consumptions", "idempotency_keys"} {
+	for _, tbl := range []string{"ledger_transactions", "postings", "purchases", "lots", "members", "member_debts", "lot_consumptions", "idempotency_records"} {
 		parts = append(parts, fmt.Sprintf("%s=%d", tbl, fndCount(t, db, tbl)))
 	}
 	var bal int64

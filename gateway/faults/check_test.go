@@ -107,11 +107,11 @@ func (l *load) check(t testing.TB, driver, dsn string, g *gateway, others ...*ga
 			}
 		}
 		if h.key != "" {
-			var n int
-			if err := db.R.GetContext(ctx, &n, "SELECT COUNT(*) FROM idempotency_keys WHERE idem_key = ?", h.key); err != nil {
+			recorded, err := db.IdempotencyRecorded(ctx, l.ms[h.merchant].ID, h.key)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if n != 0 {
+			if recorded {
 				t.Errorf("%s request left an idempotency record for key %s", h.kind, h.key)
 			}
 		}

@@ -121,8 +121,11 @@ func (u *uow) apply(op *Op) (res OpResult, fatal error) {
 		ik = idemKey{op.Idem.MerchantID, op.Idem.Key}
 		if rec := u.idem[ik.String()]; rec != nil {
 			consumeNonce()
-			cp := *rec
-			return OpResult{Replay: &cp}, nil
+			r, err := rec.replayFor(op.Idem.RequestHash)
+			if err != nil {
+				return OpResult{Err: err}, nil
+			}
+			return OpResult{Replay: r}, nil
 		}
 	}
 	if op.Command.Apply == nil { // a bare nonce consumption
@@ -152,8 +155,7 @@ func (u *uow) apply(op *Op) (res OpResult, fatal error) {
 	}
 	consumeNonce()
 	if op.Idem != nil {
-		rec := IdemRecord{MerchantID: op.Idem.MerchantID, Key: op.Idem.Key, RequestHash: op.Idem.RequestHash, Status: op.Idem.Status,
-			Response: string(body), CreatedAt: Micros(u.now)}
+		rec := u.newIdemRecord(op, value, body)
 		u.idem[ik.String()] = &rec
 		u.newIdem = append(u.newIdem, rec)
 	}
@@ -186,26 +188,6 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
-}
-
-func (u *uow) loadIdem(keys []idemKey) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, k.Scope, k.Key)
-	}
-	in, args := u.inList("(?, ?)", 2, args)
-	q := `SELECT merchant_id, idem_key, request_hash, status, response, created_at FROM idempotency_keys WHERE (merchant_id, idem_key) IN (` + in + `)`
-	var rows []IdemRecord
-	if err := u.selectAll(&rows, q, args...); err != nil {
-		return fmt.Errorf("load idempotency keys: %w", err)
-	}
-	for i := range rows {
-		u.idem[idemKey{rows[i].MerchantID, rows[i].Key}.String()] = &rows[i]
-	}
-	return nil
 }
 
 func (u *uow) loadNonces(keys []nonceRow) error {

@@ -109,11 +109,7 @@ func (u *uow) flush() error {
 		}
 	}
 	if len(u.newIdem) > 0 {
-		var rows [][]any
-		for _, r := range u.newIdem {
-			rows = append(rows, []any{r.MerchantID, r.Key, r.RequestHash, r.Status, r.Response, r.CreatedAt})
-		}
-		if err := u.bulkInsert("idempotency_keys", []string{"merchant_id", "idem_key", "request_hash", "status", "response", "created_at"}, rows, ""); err != nil {
+		if err := u.bulkInsert("idempotency_records", idemColumns, idemRows(u.newIdem), ""); err != nil {
 			return err
 		}
 	}

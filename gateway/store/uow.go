@@ -82,16 +82,6 @@ type nonceRow struct {
 	Expires      int64
 }
 
-// IdemRecord is a stored idempotent response.
-type IdemRecord struct {
-	MerchantID  string `db:"merchant_id"`
-	Key         string `db:"idem_key"`
-	RequestHash string `db:"request_hash"`
-	Status      int    `db:"status"`
-	Response    string `db:"response"`
-	CreatedAt   int64  `db:"created_at"`
-}
-
 var _ points.Tx = (*uow)(nil)
 
 func newUOW(ctx context.Context, db *DB, tx *sqlx.Tx, now time.Time, ids *idRange) *uow {
