@@ -63,6 +63,7 @@ token="bench-operator-token-$(date +%s)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 pprof_port=$(free_port)
+metrics_port=$(free_port) # not the default 9464, which another gateway on the box may hold
 bench_db="${BENCH_MYSQL_DB:-lianmeng_bench}"
 
 work="$(mktemp -d)"
@@ -122,7 +123,7 @@ start_gateway() { # driver dsn run
   LIANMENG_CONFIG="$gw_config" \
   LIANMENG_DATABASE_DRIVER="$1" LIANMENG_DATABASE_DSN="$2" \
     LIANMENG_OPERATOR_TOKEN="$token" LIANMENG_LISTEN="127.0.0.1:$port" LIANMENG_LOG_LEVEL=warn \
-    LIANMENG_DEBUG_PPROF_LISTEN="127.0.0.1:$pprof_port" \
+    LIANMENG_DEBUG_PPROF_LISTEN="127.0.0.1:$pprof_port" LIANMENG_METRICS_LISTEN="127.0.0.1:$metrics_port" \
     LIANMENG_RATE_LIMITS_CREDENTIAL_REQUESTS=0 LIANMENG_RATE_LIMITS_OPERATOR_REQUESTS=0 \
     "$bin" serve >"$out/serve-$1-$3.log" 2>&1 &
   gw_pid=$!
