@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"runtime"
 	"syscall"
 	"time"
@@ -25,15 +26,11 @@ func (w *Writer) BatchPhases(batch []*Op) (apply, flush, commit time.Duration, e
 		return 0, 0, 0, err
 	}
 	t0 := threadCPU()
-	tx, err := w.db.W.BeginTxx(ctx, w.db.txOptions())
+	u, err := w.db.beginBatch(ctx, w.now(), r)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	u := newUOW(ctx, w.db, tx, w.now(), r)
-	defer func() {
-		_ = tx.Rollback()
-		w.db.prepareMissed(ctx, u.missed)
-	}()
+	defer u.end()
 	excluded := make([]bool, len(batch))
 	if err := u.prefetch(batch, excluded); err != nil {
 		return 0, 0, 0, err
@@ -48,7 +45,7 @@ func (w *Writer) BatchPhases(batch []*Op) (apply, flush, commit time.Duration, e
 		return 0, 0, 0, err
 	}
 	t2 := threadCPU()
-	if err := tx.Commit(); err != nil {
+	if err := u.commit(); err != nil {
 		return 0, 0, 0, err
 	}
 	t3 := threadCPU()
@@ -70,4 +67,29 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// InBatch runs fn in a unit of work begun as Writer.attempt begins one (on
+// MySQL, the pipeline of pipeline.go) and commits it if fn returns nil. For
+// the pipeline's tests: exec, get and selectAll are the unit of work's.
+func (db *DB) InBatch(fn func(b BatchExec) error) error {
+	ctx := context.Background()
+	u, err := db.beginBatch(ctx, time.Now(), &idRange{})
+	if err != nil {
+		return err
+	}
+	defer u.end()
+	if err := fn(BatchExec{u}); err != nil {
+		return err
+	}
+	return u.commit()
+}
+
+// BatchExec is the statement layer of a batch's unit of work.
+type BatchExec struct{ u *uow }
+
+func (b BatchExec) Exec(q string, args ...any) (sql.Result, error) { return b.u.exec(q, args...) }
+func (b BatchExec) Get(dest any, q string, args ...any) error      { return b.u.get(dest, q, args...) }
+func (b BatchExec) Select(dest any, q string, args ...any) error {
+	return b.u.selectAll(dest, q, args...)
 }

@@ -435,16 +435,11 @@ func (w *Writer) active(excluded []bool) int {
 // attempt runs one transaction for the batch. On an operation-specific
 // fatal error it returns that operation's index.
 func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, results []OpResult, ids *idRange) (int, error) {
-	tx, err := w.db.W.BeginTxx(ctx, w.db.txOptions())
+	u, err := w.db.beginBatch(ctx, w.now(), ids)
 	if err != nil {
-		return -1, fmt.Errorf("begin batch: %w", err)
+		return -1, err
 	}
-	u := newUOW(ctx, w.db, tx, w.now(), ids)
-	defer func() {
-		_ = tx.Rollback() // no-op after Commit
-		// Only now is the (single, on SQLite) writer connection free.
-		w.db.prepareMissed(ctx, u.missed)
-	}()
+	defer u.end()
 	if err := u.prefetch(batch, excluded); err != nil {
 		return -1, err
 	}
@@ -461,7 +456,7 @@ func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, resu
 	if err := u.flush(); err != nil {
 		return -1, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := u.commit(); err != nil {
 		return -1, fmt.Errorf("commit batch: %w", err)
 	}
 	if len(u.txs) > 0 {
