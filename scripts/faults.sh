@@ -12,11 +12,17 @@
 #   FAULTS_LONG=1            the long form (10 kills per scenario, more
 #                            clients and load); default: the short form for CI
 #   FAULTS_SOAK=30m          soak mode instead (not in CI): that long of mixed
-#                            load on a private MariaDB, memory, goroutines,
-#                            open files and database connections sampled every
+#                            load on a private MariaDB, memory (resident, heap
+#                            in use, live heap after a GC), goroutines, open
+#                            files and database connections sampled every
 #                            FAULTS_SOAK_EVERY (10s) and drawn in soak.svg
 #                            (with soak.csv) in FAULTS_SOAK_OUT (default
-#                            ./soak-DATE); fails on growth
+#                            ./soak-DATE); fails on growth. Also writes the
+#                            gateway's heap profiles (after a GC, one sample
+#                            per 4 KiB) heap-warm.pb.gz (after the 1-minute
+#                            warm-up) and heap-end.pb.gz; what grew:
+#                              go tool pprof -base heap-warm.pb.gz \
+#                                heap-end.pb.gz -top -inuse_space
 #   FAULTS_SOAK_CLIENTS=N    soak with N clients (default: the form's 12 or
 #                            24; fewer for a gentler rate on a shared machine)
 #   FAULTS_RUN=REGEXP        only these scenarios (go test -run)

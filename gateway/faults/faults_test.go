@@ -700,7 +700,7 @@ func TestInstances(t *testing.T) {
 		for _, g := range gs[:n] {
 			bases = append(bases, g.base())
 		}
-		l := newLoad(t, runID(fmt.Sprintf("t%d", n)), bases, sz.merchants, sz.members, gs[0].signinCode)
+		l := newLoad(t, runID(fmt.Sprintf("t%d", n)), bases, sz.merchants, sz.members, signinCodes(gs...))
 		l.start(sz.clients)
 		time.Sleep(time.Second) // warm-up
 		a0, t0 := l.acked.Load(), time.Now()
@@ -715,7 +715,7 @@ func TestInstances(t *testing.T) {
 		sz.clients, sz.merchants, one, two, two/one)
 
 	bases := []string{gs[0].base(), gs[1].base(), gs[2].base()}
-	l := newLoad(t, runID("i"), bases, sz.merchants, sz.members, gs[0].signinCode)
+	l := newLoad(t, runID("i"), bases, sz.merchants, sz.members, signinCodes(gs...))
 	l.start(sz.clients)
 	var recover []time.Duration
 	for i := 0; i < max(1, sz.kills/2); i++ {

@@ -72,7 +72,14 @@ type gateway struct {
 	cmd   *exec.Cmd
 	done  chan struct{}
 	log   []string // the current process's log lines (bounded)
-	codes map[string]string
+	codes map[string]signinCode
+}
+
+// signinCode is a sign-in code the dev sender logged, and when this
+// harness read the line.
+type signinCode struct {
+	code string
+	at   time.Time
 }
 
 // gatewayEnv is the environment of every gateway: the database, the
@@ -97,7 +104,7 @@ func gatewayEnv(driver, dsn string, extra ...string) []string {
 }
 
 func newGateway(t testing.TB, name, dir string, env []string) *gateway {
-	g := &gateway{t: t, name: name, dir: dir, env: env, port: freePort(t), codes: map[string]string{}}
+	g := &gateway{t: t, name: name, dir: dir, env: env, port: freePort(t), codes: map[string]signinCode{}}
 	t.Cleanup(func() { g.kill() })
 	return g
 }
@@ -174,14 +181,36 @@ func (g *gateway) record(line string) {
 				code = strings.Trim(v, `"`)
 			}
 		}
-		g.codes[to] = code
+		g.codes[to] = signinCode{code: code, at: time.Now()}
 	}
 }
 
-func (g *gateway) signinCode(phone string) string {
+// signinCode is the newest code logged for phone after the time given
+// (read after it), or "": an older code is the one already used, and
+// verifying it again would be refused.
+func (g *gateway) signinCode(phone string, after time.Time) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.codes[phone]
+	if c := g.codes[phone]; c.at.After(after) {
+		return c.code
+	}
+	return ""
+}
+
+// signinCodes looks a code up in the logs of all of gs (a sign-in goes to
+// whichever gateway the client uses), the newest one first.
+func signinCodes(gs ...*gateway) func(phone string, after time.Time) string {
+	return func(phone string, after time.Time) string {
+		var best signinCode
+		for _, g := range gs {
+			g.mu.Lock()
+			if c := g.codes[phone]; c.at.After(after) && c.at.After(best.at) {
+				best = c
+			}
+			g.mu.Unlock()
+		}
+		return best.code
+	}
 }
 
 func (g *gateway) logs() string {

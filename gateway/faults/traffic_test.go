@@ -96,8 +96,9 @@ type load struct {
 	bases   []string // gateways; client w uses bases[w % len]
 	members []*member
 	hostile bool
-	// lookup finds the sign-in code the dev sender logged for a phone.
-	lookup func(phone string) string
+	// lookup finds the sign-in code the dev sender logged for a phone
+	// after the given time ("" if none yet).
+	lookup func(phone string, after time.Time) string
 	// feeds, if set, mixes in POS webhooks and channel fundings (feeds_test.go).
 	feeds *feeds
 	// hang mixes in earns the rule plugin sleeps past its deadline on, at
@@ -122,7 +123,7 @@ type load struct {
 // newLoad sets up merchants through the first gateway (operator API) and
 // signs the member pool in after one earn each.
 // With rulePlugin, as many merchants again earn through that plugin.
-func newLoad(t testing.TB, run string, bases []string, merchants, members int, lookup func(phone string) string, rulePlugin ...string) *load {
+func newLoad(t testing.TB, run string, bases []string, merchants, members int, lookup func(phone string, after time.Time) string, rulePlugin ...string) *load {
 	t.Helper()
 	l := &load{t: t, run: run, bases: bases, hc: loadgen.NewHTTPClient(64, 10*time.Second),
 		rejected: map[string]int{}, transient: map[string]int{}, deadline: 180 * time.Second, lookup: lookup}
@@ -174,12 +175,15 @@ func (l *load) signIn(ctx context.Context, w int, m *member, stale string) error
 		return nil
 	}
 	op := client.NewOperator(l.bases[w%len(l.bases)], "", client.WithHTTPClient(l.hc))
+	// Only a code logged after this request is the one it issued: the
+	// member's previous code (already used) may still be the last logged.
+	sent := time.Now()
 	if err := op.Do(ctx, "POST", "/v1/member/signin", map[string]string{"phone": m.phone}, nil); err != nil {
 		return fmt.Errorf("signin %s: %w", m.phone, err)
 	}
 	var code string
 	for end := time.Now().Add(10 * time.Second); code == "" && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		code = l.lookup(m.phone)
+		code = l.lookup(m.phone, sent)
 	}
 	if code == "" {
 		return fmt.Errorf("no sign-in code logged for %s", m.phone)
