@@ -56,7 +56,7 @@ func (s *Service) RefundEarn(tx Tx, r RefundEarnRequest) (RefundEarnResult, erro
 	now := tx.Now()
 	budget := ledger.MerchantBudget(p.MerchantID)
 	if claw > 0 {
-		sources, err := s.clawSources(tx, p)
+		sources, err := s.clawSources(tx, p, claw)
 		if err != nil {
 			return RefundEarnResult{}, err
 		}
@@ -123,9 +123,12 @@ func refundedShare(pts, refundedFen, amountFen int64) int64 {
 	return v.Quo(v, big.NewInt(amountFen)).Int64()
 }
 
-// clawSources lists lots to claw from, in order: the purchase's own lot,
-// other pending lots, then available lots.
-func (s *Service) clawSources(tx Tx, p *Purchase) ([]*ledger.Lot, error) {
+// clawSources lists lots to claw need points from, in order: the
+// purchase's own lot, other pending lots, then available lots. The other
+// lots are read only when the own lot does not cover need: they are every
+// open lot of the member, and reading them for each refund made a refund's
+// cost grow with the member's count of lots.
+func (s *Service) clawSources(tx Tx, p *Purchase, need int64) ([]*ledger.Lot, error) {
 	var out []*ledger.Lot
 	seen := map[int64]bool{}
 	if p.LotID != 0 {
@@ -134,6 +137,9 @@ func (s *Service) clawSources(tx Tx, p *Purchase) ([]*ledger.Lot, error) {
 			return nil, err
 		}
 		if l.State != ledger.LotClosed {
+			if l.Remaining >= need {
+				return []*ledger.Lot{l}, nil
+			}
 			out = append(out, l)
 		}
 		seen[l.ID] = true

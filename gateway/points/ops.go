@@ -509,15 +509,9 @@ func (s *Service) Redeem(tx Tx, r RedeemRequest) (RedeemResult, error) {
 		return RedeemResult{}, err
 	}
 	now := tx.Now()
-	lots, err := tx.Lots(memberID, ledger.LotAvailable)
+	lots, spendable, err := tx.SpendableLots(memberID, now, r.Points)
 	if err != nil {
 		return RedeemResult{}, err
-	}
-	var spendable int64
-	for _, l := range lots {
-		if l.ExpiresAt.After(now) {
-			spendable += l.Remaining
-		}
 	}
 	if spendable < r.Points {
 		return RedeemResult{}, errf(Unprocessable, CodeInsufficientPoints, "member has %d spendable points, order needs %d", spendable, r.Points)

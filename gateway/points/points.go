@@ -134,6 +134,12 @@ type Tx interface {
 	SavePurchase(p *Purchase) error
 	// Lots returns a member's lots in state ordered by expiry, then id.
 	Lots(memberID, state string) ([]*ledger.Lot, error)
+	// SpendableLots returns the points all the member's available lots
+	// unexpired at now hold (spendable) and, first-expiring first, only as
+	// many of those lots as cover need (none if spendable < need). A
+	// redemption reads these rather than every lot: its memory and time
+	// no longer grow with how many lots the member holds.
+	SpendableLots(memberID string, now time.Time, need int64) (lots []*ledger.Lot, spendable int64, err error)
 	Lot(id int64) (*ledger.Lot, error)
 	SaveLot(l *ledger.Lot, isNew bool) error
 	Debts(memberID string) ([]*Debt, error)

@@ -590,6 +590,126 @@ func (u *uow) Lots(memberID, state string) ([]*ledger.Lot, error) {
 	return out, nil
 }
 
+// spendableLotsPage is the first page SpendableLots reads; each next one
+// is twice as long. Most redemptions are covered by a lot or two.
+const spendableLotsPage = 16
+
+// SpendableLots reads from the database only the first-expiring available
+// lots that cover need, and the sum of all (both locking on MySQL, as Lots
+// does). It used to be Lots: every redemption loaded, locked and copied
+// every open lot of the member, which the 30-minute soak saw as a heap
+// rising with the lots its few members piled up. Lots of the member this
+// batch changed or created (not yet written) stand in for their rows;
+// after Lots loaded them all, the batch's list is the answer.
+func (u *uow) SpendableLots(memberID string, now time.Time, need int64) ([]*ledger.Lot, int64, error) {
+	if u.lotsDone[memberID] {
+		all, err := u.Lots(memberID, ledger.LotAvailable)
+		if err != nil {
+			return nil, 0, err
+		}
+		out, spendable := coverNeed(all, now, need)
+		if spendable < need {
+			out = nil
+		}
+		return out, spendable, nil
+	}
+	touched := u.memberLot[memberID]
+	var mine []*ledger.Lot // the batch's own, in expiry order
+	for _, id := range touched {
+		if l := u.lots[id]; l.State == ledger.LotAvailable && l.Remaining > 0 && l.ExpiresAt.After(now) {
+			cp := *l
+			mine = append(mine, &cp)
+		}
+	}
+	sortByExpiry(mine)
+	// The state is a literal (SQLite's partial indexes); lots_by_member
+	// (member_id, state, expires_at) serves both queries.
+	where := ` FROM lots WHERE member_id = ? AND state = 'available' AND expires_at > ? AND remaining > 0`
+	args := []any{memberID, Micros(now)}
+	if len(touched) > 0 {
+		ids := make([]any, len(touched))
+		for i, id := range touched {
+			ids[i] = id
+		}
+		in, ids := u.inList("?", 1, ids)
+		where += ` AND id NOT IN (` + in + `)`
+		args = append(args, ids...)
+	}
+	var stored int64
+	if err := u.get(&stored, `SELECT COALESCE(SUM(remaining), 0)`+where+u.forUpdate(), args...); err != nil {
+		return nil, 0, fmt.Errorf("spendable points: %w", err)
+	}
+	_, spendable := coverNeed(mine, now, 0)
+	spendable += stored
+	if spendable < need {
+		return nil, spendable, nil // refused: no lot is needed
+	}
+	// Read pages in expiry order until the rows read, with the batch's own
+	// lots that come no later than the last row, cover need.
+	var rows []*ledger.Lot
+	var got int64
+	lastExp, lastID, exhausted := int64(0), int64(0), stored == 0
+	for page := spendableLotsPage; !exhausted; page *= 2 {
+		var rs []lotRow
+		q := `SELECT ` + lotCols + where + ` AND (expires_at > ? OR expires_at = ? AND id > ?) ORDER BY expires_at, id LIMIT ?` + u.forUpdate()
+		if err := u.selectAll(&rs, q, append(args, lastExp, lastExp, lastID, page)...); err != nil {
+			return nil, 0, fmt.Errorf("spendable lots: %w", err)
+		}
+		for _, r := range rs {
+			lastExp, lastID = r.ExpiresAt, r.ID
+			cp := *u.cacheLot(r)
+			rows = append(rows, &cp)
+			got += cp.Remaining
+		}
+		exhausted = len(rs) < page || got >= stored
+		c := got
+		for _, l := range mine {
+			if e := Micros(l.ExpiresAt); e < lastExp || e == lastExp && l.ID < lastID {
+				c += l.Remaining
+			}
+		}
+		if c >= need {
+			break
+		}
+	}
+	all := rows
+	for _, l := range mine {
+		if e := Micros(l.ExpiresAt); exhausted || e < lastExp || e == lastExp && l.ID < lastID {
+			all = append(all, l)
+		}
+	}
+	sortByExpiry(all)
+	out, _ := coverNeed(all, now, need)
+	return out, spendable, nil
+}
+
+// coverNeed is the first of lots (in expiry order) unexpired at now that
+// cover need, and the points of all unexpired ones.
+func coverNeed(lots []*ledger.Lot, now time.Time, need int64) ([]*ledger.Lot, int64) {
+	var out []*ledger.Lot
+	var spendable, covered int64
+	for _, l := range lots {
+		if !l.ExpiresAt.After(now) || l.Remaining == 0 {
+			continue
+		}
+		spendable += l.Remaining
+		if covered < need {
+			out = append(out, l)
+			covered += l.Remaining
+		}
+	}
+	return out, spendable
+}
+
+func sortByExpiry(ls []*ledger.Lot) {
+	sort.Slice(ls, func(i, j int) bool {
+		if !ls[i].ExpiresAt.Equal(ls[j].ExpiresAt) {
+			return ls[i].ExpiresAt.Before(ls[j].ExpiresAt)
+		}
+		return ls[i].ID < ls[j].ID
+	})
+}
+
 func (u *uow) Lot(id int64) (*ledger.Lot, error) {
 	if l, ok := u.lots[id]; ok {
 		cp := *l

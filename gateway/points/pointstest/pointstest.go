@@ -320,6 +320,32 @@ func (t *Tx) Lots(memberID, state string) ([]*ledger.Lot, error) {
 	return out, nil
 }
 
+// SpendableLots returns the points of the member's available lots unexpired
+// at now and copies of the first-expiring ones that cover need (none if
+// they do not).
+func (t *Tx) SpendableLots(memberID string, now time.Time, need int64) ([]*ledger.Lot, int64, error) {
+	all, err := t.Lots(memberID, ledger.LotAvailable)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []*ledger.Lot
+	var spendable, covered int64
+	for _, l := range all {
+		if !l.ExpiresAt.After(now) || l.Remaining == 0 {
+			continue
+		}
+		spendable += l.Remaining
+		if covered < need {
+			out = append(out, l)
+			covered += l.Remaining
+		}
+	}
+	if spendable < need {
+		return nil, spendable, nil
+	}
+	return out, spendable, nil
+}
+
 func sortLots(ls []*ledger.Lot, at func(*ledger.Lot) time.Time) {
 	slices.SortFunc(ls, func(a, b *ledger.Lot) int {
 		if c := at(a).Compare(at(b)); c != 0 {
