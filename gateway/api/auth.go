@@ -74,7 +74,7 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 	if err := signature.Verify(key.Algorithm, key.KeyMaterial, canonical, sig); err != nil {
 		return Errorf(fiber.StatusUnauthorized, CodeSignatureInvalid, "signature does not verify; check the canonical string (see README, Signing requests)")
 	}
-	s.touchKey(ctx, kid)
+	s.touchKey(kid)
 	if m.Status != merchant.StatusActive {
 		return Errorf(fiber.StatusForbidden, CodeMerchantSuspended, "merchant %q is %s", mid, m.Status)
 	}
@@ -108,23 +108,10 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 	return err
 }
 
-// touchKey records that key kid signed a request that verified, for the
-// console's "last used". Not a write per request on the earn path: the
-// first verified request of each minute per key (per process) writes one
-// small UPDATE, the others cost a map lookup; the store skips the write when
-// another instance recorded a use within the minute. A failure is logged
-// and the request goes on: the last use is informational.
-func (s *Server) touchKey(ctx context.Context, kid string) {
-	now := s.now()
-	minute := now.Unix() / 60
-	if v, ok := s.keyUse.Load(kid); ok && v.(int64) == minute {
-		return
-	}
-	s.keyUse.Store(kid, minute)
-	if err := s.merchants.TouchCredential(ctx, kid, now); err != nil {
-		s.log.Warn("record credential use", "key", kid, "err", err)
-	}
-}
+// touchKey notes that key kid signed a request that verified, for the
+// console's "last used": in memory, written by a background flusher
+// (keyuse.go), never inside the request.
+func (s *Server) touchKey(kid string) { s.keyUses.note(kid, s.now()) }
 
 // signedHeaders are a signed request's five authentication headers.
 type signedHeaders struct {

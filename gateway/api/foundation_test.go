@@ -87,7 +87,7 @@ func fndNewServer(db *store.DB, cfg config.Config, clock *fndClock) *Server {
 
 // fndServe serves s on 127.0.0.1:0 until the test ends (or stop is called)
 // and returns its base URL.
-func fndServe(t *testing.T, s *Server) (base string, stop func() error) {
+func fndServe(t testing.TB, s *Server) (base string, stop func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -60,7 +60,7 @@ type ptsMerchant struct {
 	C  *client.Client
 }
 
-func (g *ptsGateway) merchant(t *testing.T, rateBP int64, fund int64) ptsMerchant {
+func (g *ptsGateway) merchant(t testing.TB, rateBP int64, fund int64) ptsMerchant {
 	t.Helper()
 	ctx := context.Background()
 	var m struct{ ID string }

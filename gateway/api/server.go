@@ -13,7 +13,6 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -89,7 +88,7 @@ type Server struct {
 	limits    *rateLimits       // rate_limits (ratelimit.go)
 	velocity  *velocityDetector // first-contact redemption alerts (velocity.go)
 	routes    []Route
-	writer    *store.Writer
+	writer    submitter // the batching writer (nil: none)
 	evidence  EvidenceProvider
 	svc       *points.Service
 	tokenKey  []byte
@@ -98,13 +97,20 @@ type Server struct {
 	inbox     *inbox.Inbox   // POS webhooks (pos.go)
 	rules     *rules.Service // versioned earning rules (rules.go)
 
-	funding    *settlement.Funding    // payment channels (funding.go)
-	payouts    *settlement.Payouts    // payouts.go
-	plugins    func() []PluginStatus  // oversight.go
-	refunds    *settlement.Refunds    // fundingrefunds.go
-	life       *lifecycle.Service     // lifecycle.go
-	reconciler *settlement.Reconciler // statements.go
-	keyUse     sync.Map               // key id -> Unix minute of its last recorded use (touchKey)
+	funding     *settlement.Funding    // payment channels (funding.go)
+	payouts     *settlement.Payouts    // payouts.go
+	plugins     func() []PluginStatus  // oversight.go
+	refunds     *settlement.Refunds    // fundingrefunds.go
+	life        *lifecycle.Service     // lifecycle.go
+	reconciler  *settlement.Reconciler // statements.go
+	keyUses     keyUses                // credentials' last uses, written by a flusher (keyuse.go)
+	keyUseEvery time.Duration          // how often the flusher writes them (keyUseFlush; tests change it)
+}
+
+// submitter is what the handlers need of the batching writer
+// (store.Writer.Submit).
+type submitter interface {
+	Submit(ctx context.Context, op *store.Op) store.OpResult
 }
 
 // Route is a registered route, checked against the OpenAPI document.
@@ -119,7 +125,10 @@ func New(d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, now: d.Now, ready: d.Ready, merchants: d.DB.Merchants(),
-		writer: d.Writer, evidence: d.Evidence, svc: d.Points, consent: d.Consent}
+		evidence: d.Evidence, svc: d.Points, consent: d.Consent, keyUseEvery: keyUseFlush}
+	if d.Writer != nil { // never a typed nil in the interface
+		s.writer = d.Writer
+	}
 	if s.consent == nil {
 		s.consent = &consent.Service{Store: d.DB}
 	}
@@ -239,6 +248,16 @@ func (s *Server) handle(method, path string, h ...fiber.Handler) {
 // Serve serves on ln until ctx is cancelled, then stops accepting, lets
 // in-flight requests finish within the shutdown timeout, and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Credentials' last uses are written in the background, and what is
+	// left once the requests have drained is written before Serve returns.
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); s.runKeyUses(flushCtx, s.keyUseEvery) }()
+	defer func() {
+		stopFlush()
+		<-flushed
+		s.flushKeyUses(context.Background())
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {

@@ -136,9 +136,9 @@ type Repository interface {
 	GetCredential(ctx context.Context, id string) (Credential, error)
 	ListCredentials(ctx context.Context, merchantID string) ([]Credential, error)
 	RevokeCredential(ctx context.Context, merchantID, id string, at time.Time, actor string) error
-	// TouchCredential records a use of credential id at at (at most one
-	// write a minute per credential; see the store).
-	TouchCredential(ctx context.Context, id string, at time.Time) error
+	// TouchCredentials records credentials' latest uses (key id -> time),
+	// in one write; a stored use within the minute is kept (see the store).
+	TouchCredentials(ctx context.Context, uses map[string]time.Time) error
 	SetMerchantStatus(ctx context.Context, id, status string, at time.Time, actor string) error
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // A credential's last use: none at first; recorded; a use within the
-// minute after is not written (the earn path may call it freely), a later
-// one is; it never moves backwards; another key is untouched.
+// minute after is not written, a later one is; it never moves backwards;
+// another key is untouched; several keys are recorded in one write.
 func TestTouchCredential(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx, repo := context.Background(), db.Merchants()
@@ -55,7 +55,7 @@ func TestTouchCredential(t *testing.T) {
 			{t0.Add(2 * time.Minute), t0.Add(2 * time.Minute)},
 			{t0, t0.Add(2 * time.Minute)}, // earlier: never backwards
 		} {
-			if err := repo.TouchCredential(ctx, ids[0], step.at); err != nil {
+			if err := repo.TouchCredentials(ctx, map[string]time.Time{ids[0]: step.at}); err != nil {
 				t.Fatal(err)
 			}
 			if l := last(ids[0]); l == nil || !l.Equal(step.want) {
@@ -68,6 +68,17 @@ func TestTouchCredential(t *testing.T) {
 		}
 		if l := last(ids[1]); l != nil {
 			t.Errorf("the other key last used %v", l)
+		}
+		// Several keys in one write; nothing to write is no write.
+		if err := repo.TouchCredentials(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		at := t0.Add(5 * time.Minute)
+		if err := repo.TouchCredentials(ctx, map[string]time.Time{ids[0]: at, ids[1]: at.Add(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		if l0, l1 := last(ids[0]), last(ids[1]); l0 == nil || !l0.Equal(at) || l1 == nil || !l1.Equal(at.Add(time.Second)) {
+			t.Errorf("after one write for both keys: last used %v and %v", l0, l1)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ type credentialRow struct {
 	// KeySealed is the sealed secret of an hmac-sha256 credential
 	// (credentials_sealed.go); key_material is then empty.
 	KeySealed sql.NullString `db:"key_sealed"`
-	// LastUsed is when the key last signed an accepted request (TouchCredential).
+	// LastUsed is when the key last signed an accepted request (TouchCredentials).
 	LastUsed sql.NullInt64 `db:"last_used_at"`
 }
 
@@ -224,17 +225,35 @@ func (s *Merchants) RevokeCredential(ctx context.Context, merchantID, id string,
 	})
 }
 
-// TouchCredential records that credential id signed an accepted request at
-// at. It only moves the time forward and skips the write when the stored
-// use is less than a minute old, so callers may call it freely; the API
-// also throttles it in memory (api.Server.touchKey).
-func (s *Merchants) TouchCredential(ctx context.Context, id string, at time.Time) error {
-	us := Micros(at)
-	if _, err := s.db.W.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
-		us, id, us-int64(time.Minute/time.Microsecond)); err != nil {
-		return fmt.Errorf("touch credential %s: %w", id, err)
+// TouchCredentials records when credentials last signed an accepted
+// request (key id -> time of its latest use), all in one transaction. A
+// time only moves forward, and a stored use less than a minute older is
+// kept, so another instance that recorded the same minute costs no write.
+// The API calls it from a background flusher (api.keyUses), never inside
+// a request.
+func (s *Merchants) TouchCredentials(ctx context.Context, uses map[string]time.Time) error {
+	if len(uses) == 0 {
+		return nil
 	}
-	return nil
+	ids := make([]string, 0, len(uses))
+	for id := range uses {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids) // one lock order for every instance (MySQL)
+	return s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		stmt, err := tx.PreparexContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+		if err != nil {
+			return fmt.Errorf("touch credentials: %w", err)
+		}
+		defer stmt.Close()
+		for _, id := range ids {
+			us := Micros(uses[id])
+			if _, err := stmt.ExecContext(ctx, us, id, us-int64(time.Minute/time.Microsecond)); err != nil {
+				return fmt.Errorf("touch credential %s: %w", id, err)
+			}
+		}
+		return nil
+	})
 }
 
 // UseNonce records a (key, nonce) pair; it returns ErrReplay if it was seen
