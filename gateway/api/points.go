@@ -122,7 +122,7 @@ func (s *Server) write(c *fiber.Ctx, e envelope, cmd points.Command, status int,
 	h.Write([]byte(c.Method() + " " + c.Path() + "\n"))
 	h.Write(rawBody(c)) // the bytes as sent, never decompressed
 	hash := hex.EncodeToString(h.Sum(nil))
-	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+	ctx, cancel := writeContext(c.UserContext())
 	defer cancel()
 	// Replays are found inside the batch (one query for the whole batch),
 	// which also consumes the retry's nonce in the same commit.
@@ -143,6 +143,20 @@ func (s *Server) write(c *fiber.Ctx, e envelope, cmd points.Command, status int,
 	s.attachReceipt(c, res)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Status(status).Send(res.Body)
+}
+
+// writeTimeout bounds a write's wait for the batching writer.
+const writeTimeout = 10 * time.Second
+
+// writeContext bounds a write's wait for the batching writer to
+// writeTimeout. The request's own deadline (requestDeadline: one second
+// before http.write_timeout, 9 s by default) usually comes first, and then
+// ctx is used as it is: a second timer per request would only repeat it.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= writeTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, writeTimeout)
 }
 
 func replay(c *fiber.Ctx, rec *store.IdemRecord, hash string) error {

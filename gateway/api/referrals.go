@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -110,7 +109,7 @@ func (s *Server) memberReferral(c *fiber.Ctx) error {
 // submitMember applies a member's own command (no Idempotency-Key: each is
 // idempotent in effect, or refused the second time).
 func (s *Server) submitMember(c *fiber.Ctx, cmd points.Command, status int) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+	ctx, cancel := writeContext(c.UserContext())
 	defer cancel()
 	res := s.writer.Submit(ctx, &store.Op{Command: cmd})
 	if res.Err != nil {
