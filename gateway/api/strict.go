@@ -220,102 +220,151 @@ func checkJSON(body []byte, t reflect.Type) *Error {
 
 // scanFrame is an object or array being scanned.
 type scanFrame struct {
-	object    bool
-	wantKey   bool                    // object: the next token is a key (or '}')
-	keys      map[string]string       // object: folded key -> key as sent
-	fields    map[string]reflect.Type // object of a struct type: its JSON fields
-	folded    map[string]string       // folded field name -> field name
-	elem      reflect.Type            // map value or array element type (nil: any)
-	valueType reflect.Type            // object: the type of the value after the current key
+	object bool
+	keys   objectKeys              // object: the keys seen, folded
+	fields map[string]reflect.Type // object of a struct type: its JSON fields
+	folded map[string]string       // folded field name -> field name
+	elem   reflect.Type            // map value or array element type (nil: any)
 }
 
-// scanJSON walks the first JSON value of body with encoding/json's
-// tokenizer. It returns the first strict-parsing error (nil if none) and
-// whether the value was syntactically complete; nesting costs heap, never
-// stack, so a body of brackets cannot exhaust the goroutine stack.
+// objectKeys are an object's keys so far, folded (foldKey) with the key as
+// sent: a short list, a map once the object is large.
+type objectKeys struct {
+	list []keySeen
+	m    map[string]string
+}
+
+type keySeen struct{ folded, key string }
+
+// add records key (folded as f) and returns the key it repeats, if any.
+func (k *objectKeys) add(f, key string) (string, bool) {
+	if k.m != nil {
+		if prev, ok := k.m[f]; ok {
+			return prev, true
+		}
+		k.m[f] = key
+		return "", false
+	}
+	for _, s := range k.list {
+		if s.folded == f {
+			return s.key, true
+		}
+	}
+	k.list = append(k.list, keySeen{f, key})
+	if len(k.list) > 16 { // a large object: bound the work per key
+		k.m = make(map[string]string, 2*len(k.list))
+		for _, s := range k.list {
+			k.m[s.folded] = s.key
+		}
+	}
+	return "", false
+}
+
+// scanJSON walks the first JSON value of body (RFC 8259, as encoding/json
+// reads it: its Decoder.Token accepts exactly the same texts). It returns
+// the first strict-parsing error (nil if none) and whether the value was
+// syntactically complete; nesting costs heap, never stack, so a body of
+// brackets cannot exhaust the goroutine stack. It reads the bytes in place:
+// no token is decoded but object keys (FuzzScanJSONAgrees checks it against
+// the tokenizer it replaced).
 func scanJSON(body []byte, t reflect.Type) (*Error, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var stack []*scanFrame
+	sc := jsonScan{b: body}
+	var stack []scanFrame
 	var first *Error
 	fail := func(e *Error) {
 		if first == nil {
 			first = e
 		}
 	}
-	next := rootType(t)
+	typ := rootType(t) // the type of the value to scan next
 	for {
-		tok, err := dec.Token()
-		if err != nil {
+		// A value.
+		sc.space()
+		if sc.i >= len(body) {
 			return nil, false
 		}
-		var top *scanFrame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.object && top.wantKey {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
+		switch c := body[sc.i]; {
+		case c == '{':
+			sc.i++
+			stack = append(stack, objectFrame(typ))
+			sc.space()
+			if sc.i < len(body) && body[sc.i] == '}' {
+				sc.i++
 				stack = stack[:len(stack)-1]
-			} else if key, ok := tok.(string); ok {
-				top.wantKey = false
-				top.valueType = top.elem
-				f := foldKey(key)
-				if prev, seen := top.keys[f]; seen {
-					if prev == key {
-						fail(Errorf(fiber.StatusBadRequest, CodeDuplicateKey, "key %q appears twice in one object; send each key once", clip(key, 40)))
-					} else {
-						fail(Errorf(fiber.StatusBadRequest, CodeDuplicateKey, "keys %q and %q differ only in case; send each key once, spelled exactly", clip(prev, 40), clip(key, 40)))
-					}
-				} else {
-					top.keys[f] = key
-				}
-				if top.fields != nil {
-					if ft, ok := top.fields[key]; ok {
-						top.valueType = ft
-					} else if name, ok := top.folded[f]; ok {
-						fail(Errorf(fiber.StatusBadRequest, CodeValidation, "unknown field %q: field names are case-sensitive (the field is %q)", clip(key, 40), name))
-					}
-				}
-				continue
-			} else {
-				return nil, false // cannot happen: the tokenizer checks syntax
+				break
 			}
-		} else {
-			var typ reflect.Type
+			var ok bool
+			if typ, ok = sc.key(&stack[len(stack)-1], fail); !ok {
+				return nil, false
+			}
+			continue
+		case c == '[':
+			sc.i++
+			stack = append(stack, scanFrame{elem: elemType(typ)})
+			sc.space()
+			if sc.i < len(body) && body[sc.i] == ']' {
+				sc.i++
+				stack = stack[:len(stack)-1]
+				break
+			}
+			typ = stack[len(stack)-1].elem
+			continue
+		case c == '"':
+			if _, _, ok := sc.str(); !ok {
+				return nil, false
+			}
+		case c == 't':
+			if !sc.literal("true") {
+				return nil, false
+			}
+		case c == 'f':
+			if !sc.literal("false") {
+				return nil, false
+			}
+		case c == 'n':
+			if !sc.literal("null") {
+				return nil, false
+			}
+		default:
+			if !sc.number() {
+				return nil, false
+			}
+		}
+		// A value is complete: close what it completes, up to the next
+		// value to scan.
+		for {
+			if len(stack) == 0 {
+				return first, true
+			}
+			top := &stack[len(stack)-1]
+			sc.space()
+			if sc.i >= len(body) {
+				return nil, false
+			}
+			c := body[sc.i]
+			sc.i++
 			switch {
-			case top == nil:
-				typ = next
-			case top.object:
-				typ = top.valueType
-			default:
-				typ = top.elem
-			}
-			if d, ok := tok.(json.Delim); ok {
-				switch d {
-				case '{':
-					stack = append(stack, objectFrame(typ))
-					continue
-				case '[':
-					stack = append(stack, &scanFrame{elem: elemType(typ)})
-					continue
-				default: // ']' (a '}' is handled above)
-					stack = stack[:len(stack)-1]
+			case c == ',' && top.object:
+				var ok bool
+				if typ, ok = sc.key(top, fail); !ok {
+					return nil, false
 				}
+			case c == ',':
+				typ = top.elem
+			case c == '}' && top.object, c == ']' && !top.object:
+				stack = stack[:len(stack)-1]
+				continue
+			default:
+				return nil, false
 			}
-		}
-		// A value is complete.
-		if len(stack) == 0 {
-			return first, true
-		}
-		if top := stack[len(stack)-1]; top.object {
-			top.wantKey = true
+			break
 		}
 	}
 }
 
 // objectFrame starts an object whose Go type is t (nil: any).
-func objectFrame(t reflect.Type) *scanFrame {
-	f := &scanFrame{object: true, wantKey: true, keys: map[string]string{}}
+func objectFrame(t reflect.Type) scanFrame {
+	f := scanFrame{object: true}
 	switch {
 	case t == nil:
 	case t.Kind() == reflect.Struct:
@@ -325,6 +374,147 @@ func objectFrame(t reflect.Type) *scanFrame {
 		f.elem = rootType(t.Elem())
 	}
 	return f
+}
+
+// jsonScan reads JSON tokens from b at i.
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+func (sc *jsonScan) space() {
+	for sc.i < len(sc.b) {
+		switch sc.b[sc.i] {
+		case ' ', '\t', '\n', '\r':
+			sc.i++
+		default:
+			return
+		}
+	}
+}
+
+// key reads an object's key and its colon, checks the key against the
+// object's other keys and its fields, and returns the type of its value.
+func (sc *jsonScan) key(top *scanFrame, fail func(*Error)) (reflect.Type, bool) {
+	sc.space()
+	if sc.i >= len(sc.b) || sc.b[sc.i] != '"' {
+		return nil, false
+	}
+	raw, escaped, ok := sc.str()
+	if !ok {
+		return nil, false
+	}
+	var key string
+	if escaped {
+		// As encoding/json reads it (a lone surrogate escape becomes
+		// U+FFFD there too).
+		if json.Unmarshal(sc.b[sc.i-len(raw)-2:sc.i], &key) != nil {
+			return nil, false
+		}
+	} else {
+		key = string(raw)
+	}
+	sc.space()
+	if sc.i >= len(sc.b) || sc.b[sc.i] != ':' {
+		return nil, false
+	}
+	sc.i++
+	f := foldKey(key)
+	if prev, seen := top.keys.add(f, key); seen {
+		if prev == key {
+			fail(Errorf(fiber.StatusBadRequest, CodeDuplicateKey, "key %q appears twice in one object; send each key once", clip(key, 40)))
+		} else {
+			fail(Errorf(fiber.StatusBadRequest, CodeDuplicateKey, "keys %q and %q differ only in case; send each key once, spelled exactly", clip(prev, 40), clip(key, 40)))
+		}
+	}
+	if top.fields != nil {
+		if ft, ok := top.fields[key]; ok {
+			return ft, true
+		} else if name, ok := top.folded[f]; ok {
+			fail(Errorf(fiber.StatusBadRequest, CodeValidation, "unknown field %q: field names are case-sensitive (the field is %q)", clip(key, 40), name))
+		}
+	}
+	return top.elem, true
+}
+
+// str reads a string at i (its opening quote) and returns what is between
+// the quotes and whether it holds an escape.
+func (sc *jsonScan) str() (raw []byte, escaped, ok bool) {
+	b := sc.b
+	for i := sc.i + 1; i < len(b); {
+		switch c := b[i]; {
+		case c == '"':
+			raw, sc.i = b[sc.i+1:i], i+1
+			return raw, escaped, true
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(b) {
+				return nil, false, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if _, ok := hex4(b, i+2); !ok {
+					return nil, false, false
+				}
+				i += 6
+			default:
+				return nil, false, false
+			}
+		case c < 0x20:
+			return nil, false, false
+		default:
+			i++
+		}
+	}
+	return nil, false, false
+}
+
+func (sc *jsonScan) literal(word string) bool {
+	if !bytes.HasPrefix(sc.b[sc.i:], []byte(word)) {
+		return false
+	}
+	sc.i += len(word)
+	return true
+}
+
+// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at i.
+func (sc *jsonScan) number() bool {
+	b, i := sc.b, sc.i
+	digits := func() bool {
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > j
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case !digits():
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	sc.i = i
+	return true
 }
 
 // elemType is the element type of a JSON array decoded into t.
