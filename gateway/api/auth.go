@@ -71,7 +71,7 @@ func (s *Server) merchantVerify(c *fiber.Ctx, deferNonce bool) error {
 	}
 	// The raw body as sent: never c.Body(), which would decompress it.
 	canonical := signature.CanonicalString(mid, kid, c.Method(), c.OriginalURL(), ts, nonce, rawBody(c))
-	if err := signature.Verify(key.Algorithm, key.KeyMaterial, canonical, sig); err != nil {
+	if err := key.verify(canonical, sig); err != nil {
 		return Errorf(fiber.StatusUnauthorized, CodeSignatureInvalid, "signature does not verify; check the canonical string (see README, Signing requests)")
 	}
 	s.touchKey(kid)

@@ -8,6 +8,7 @@ import (
 	"github.com/lianmeng/lianmeng/gateway/merchant"
 	"github.com/lianmeng/lianmeng/gateway/points"
 	"github.com/lianmeng/lianmeng/gateway/store"
+	"github.com/lianmeng/lianmeng/sdk/signature"
 )
 
 // Cached merchants, credentials and earning configurations are dropped:
@@ -35,7 +36,7 @@ type lookups struct {
 	gen       uint64    // bumped whenever entries are dropped
 	polledAt  time.Time // when the watermark was last read
 	merchants map[string]cached[merchant.Merchant]
-	creds     map[string]cached[merchant.Credential]
+	creds     map[string]cached[credential]
 	earning   map[string]cached[points.Earning]
 	stores    map[string]cached[merchant.Store]
 }
@@ -47,7 +48,7 @@ type cached[V any] struct {
 
 func newLookups(repo merchant.Repository, db *store.DB) *lookups {
 	return &lookups{repo: repo, db: db, now: time.Now, merchants: map[string]cached[merchant.Merchant]{},
-		creds: map[string]cached[merchant.Credential]{}, earning: map[string]cached[points.Earning]{},
+		creds: map[string]cached[credential]{}, earning: map[string]cached[points.Earning]{},
 		stores: map[string]cached[merchant.Store]{}}
 }
 
@@ -86,8 +87,30 @@ func (l *lookups) merchant(ctx context.Context, id string) (merchant.Merchant, e
 	return get(ctx, l, l.merchants, id, func() (merchant.Merchant, error) { return l.repo.GetMerchant(ctx, id) })
 }
 
-func (l *lookups) credential(ctx context.Context, id string) (merchant.Credential, error) {
-	return get(ctx, l, l.creds, id, func() (merchant.Credential, error) { return l.repo.GetCredential(ctx, id) })
+// credential is a cached credential with its signature verifier, its key
+// material decoded once (nil if it does not decode: every signature fails).
+type credential struct {
+	merchant.Credential
+	verifier *signature.Verifier
+}
+
+// verify checks a signature made with the credential.
+func (c credential) verify(canonical, sig string) error {
+	if c.verifier == nil {
+		return signature.ErrBadSignature
+	}
+	return c.verifier.Verify(canonical, sig)
+}
+
+func (l *lookups) credential(ctx context.Context, id string) (credential, error) {
+	return get(ctx, l, l.creds, id, func() (credential, error) {
+		c, err := l.repo.GetCredential(ctx, id)
+		if err != nil {
+			return credential{}, err
+		}
+		v, _ := signature.NewVerifier(c.Algorithm, c.KeyMaterial)
+		return credential{Credential: c, verifier: v}, nil
+	})
 }
 
 func (l *lookups) store(ctx context.Context, id string) (merchant.Store, error) {

@@ -40,15 +40,16 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
@@ -79,16 +80,28 @@ var ErrBadSignature = errors.New("signature does not verify")
 // CanonicalString returns the string a request's signature covers.
 func CanonicalString(merchantID, keyID, method, target string, timestamp int64, nonce string, body []byte) string {
 	sum := sha256.Sum256(body)
-	return strings.Join([]string{
-		Version,
-		merchantID,
-		keyID,
-		strings.ToUpper(method),
-		target,
-		strconv.FormatInt(timestamp, 10),
-		nonce,
-		hex.EncodeToString(sum[:]),
-	}, "\n")
+	for i := 0; i < len(method); i++ {
+		if c := method[i]; c < 'A' || c > 'Z' { // usually upper case already: no copy
+			method = strings.ToUpper(method)
+			break
+		}
+	}
+	// One allocation: every request signs and verifies one.
+	var b strings.Builder
+	b.Grow(len(Version) + len(merchantID) + len(keyID) + len(method) + len(target) + 20 + len(nonce) + 2*sha256.Size + 7)
+	for _, part := range [...]string{Version, merchantID, keyID, method, target} {
+		b.WriteString(part)
+		b.WriteByte('\n')
+	}
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], timestamp, 10))
+	b.WriteByte('\n')
+	b.WriteString(nonce)
+	b.WriteByte('\n')
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	b.Write(hx[:])
+	return b.String()
 }
 
 // ValidNonce reports whether n has the allowed length and alphabet.
@@ -205,39 +218,92 @@ func ParsePublicKey(algorithm, pemText string) (crypto.PublicKey, error) {
 // Verify checks sig (base64) over canonical with keyMaterial: the PKIX PEM
 // public key for ed25519/sm2, the base64 secret for hmac-sha256.
 func Verify(algorithm, keyMaterial, canonical, sig string) error {
-	raw, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil {
-		return ErrBadSignature
+	if _, err := base64.StdEncoding.DecodeString(sig); err != nil {
+		return ErrBadSignature // before the key, as always
 	}
+	v, err := NewVerifier(algorithm, keyMaterial)
+	if err != nil {
+		return err
+	}
+	return v.Verify(canonical, sig)
+}
+
+// Verifier checks signatures made with one credential. Its key material
+// is decoded once (a PEM public key, a base64 secret), so a verifier kept
+// with a cached credential verifies each request without parsing it
+// again. It is safe for concurrent use.
+type Verifier struct {
+	algorithm string
+	secret    []byte            // hmac-sha256
+	macs      sync.Pool         // hmac-sha256: keyed hash.Hash values, Reset between uses
+	ed        ed25519.PublicKey // ed25519
+	sm        *ecdsa.PublicKey  // sm2
+}
+
+// NewVerifier decodes keyMaterial for algorithm as Verify takes it.
+func NewVerifier(algorithm, keyMaterial string) (*Verifier, error) {
+	v := &Verifier{algorithm: algorithm}
 	switch algorithm {
 	case HMACSHA256:
 		s, err := NewHMACSigner("", keyMaterial)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		want, _ := s.Sign(canonical)
-		wantRaw, _ := base64.StdEncoding.DecodeString(want)
-		if subtle.ConstantTimeCompare(raw, wantRaw) != 1 {
-			return ErrBadSignature
-		}
-		return nil
+		v.secret = s.(hmacSigner).secret
 	case Ed25519, SM2:
 		pub, err := ParsePublicKey(algorithm, keyMaterial)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if algorithm == Ed25519 {
-			if !ed25519.Verify(pub.(ed25519.PublicKey), []byte(canonical), raw) {
-				return ErrBadSignature
-			}
-			return nil
+			v.ed = pub.(ed25519.PublicKey)
+		} else {
+			v.sm = pub.(*ecdsa.PublicKey)
 		}
-		if !sm2.VerifyASN1WithSM2(pub.(*ecdsa.PublicKey), nil, []byte(canonical), raw) {
+	default:
+		return nil, fmt.Errorf("unknown algorithm %q", algorithm)
+	}
+	return v, nil
+}
+
+// Verify checks sig (base64, standard and padded) over canonical.
+func (v *Verifier) Verify(canonical, sig string) error {
+	var buf [96]byte // every signature of these algorithms fits (SM2 DER is at most 72 bytes)
+	if base64.StdEncoding.DecodedLen(len(sig)) > len(buf) {
+		return ErrBadSignature
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(sig))
+	if err != nil {
+		return ErrBadSignature
+	}
+	raw := buf[:n]
+	switch v.algorithm {
+	case HMACSHA256:
+		m, _ := v.macs.Get().(hash.Hash)
+		if m == nil {
+			m = hmac.New(sha256.New, v.secret)
+		}
+		m.Write([]byte(canonical))
+		var sum [sha256.Size]byte
+		ok := hmac.Equal(raw, m.Sum(sum[:0]))
+		m.Reset()
+		v.macs.Put(m)
+		if !ok {
+			return ErrBadSignature
+		}
+		return nil
+	case Ed25519:
+		if !ed25519.Verify(v.ed, []byte(canonical), raw) {
+			return ErrBadSignature
+		}
+		return nil
+	case SM2:
+		if !sm2.VerifyASN1WithSM2(v.sm, nil, []byte(canonical), raw) {
 			return ErrBadSignature
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown algorithm %q", algorithm)
+	return fmt.Errorf("unknown algorithm %q", v.algorithm)
 }
 
 // MarshalPublicKey returns the PKIX PEM form of an ed25519 or SM2 public key.

@@ -19,7 +19,7 @@ type testKey struct {
 	material string // what the gateway stores
 }
 
-func testKeys(t *testing.T) []testKey {
+func testKeys(t testing.TB) []testKey {
 	t.Helper()
 	_, edPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -180,5 +180,85 @@ func TestSM2SignatureIsDER(t *testing.T) {
 	raw, _ := base64.StdEncoding.DecodeString(sig)
 	if len(raw) < 8 || raw[0] != 0x30 || int(raw[1]) != len(raw)-2 {
 		t.Fatalf("sm2 signature is not a DER SEQUENCE: %x", raw)
+	}
+}
+
+// A Verifier decodes its key once and then checks any number of
+// signatures as Verify does: good ones pass, altered ones, signatures too
+// long for the algorithm and bad key material are refused.
+func TestVerifierReused(t *testing.T) {
+	for _, k := range testKeys(t) {
+		t.Run(k.alg, func(t *testing.T) {
+			v, err := signature.NewVerifier(k.alg, k.material)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				canonical := signature.CanonicalString("mch_1", "key_1", "POST", "/v1/merchant/earn", int64(1767225600+i), signature.NewNonce(), []byte(`{"a":1}`))
+				sig, err := k.signer.Sign(canonical)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Verify(canonical, sig); err != nil {
+					t.Fatalf("signature %d: %v", i, err)
+				}
+				if err := v.Verify(canonical+"x", sig); !errors.Is(err, signature.ErrBadSignature) {
+					t.Fatalf("altered canonical: %v", err)
+				}
+				if err := v.Verify(canonical, sig+strings.Repeat("AAAA", 40)); !errors.Is(err, signature.ErrBadSignature) {
+					t.Fatalf("overlong signature: %v", err)
+				}
+			}
+		})
+	}
+	if _, err := signature.NewVerifier(signature.HMACSHA256, "short"); err == nil {
+		t.Error("a bad hmac secret made a verifier")
+	}
+	if _, err := signature.NewVerifier("rsa", "x"); err == nil {
+		t.Error("an unknown algorithm made a verifier")
+	}
+}
+
+// BenchmarkVerify is the gateway's signature check per request: Verify
+// decodes the key every time, a Verifier (kept with the cached credential)
+// once. Run: go test -run '^$' -bench Verify ./signature/ (in sdk/).
+func BenchmarkVerify(b *testing.B) {
+	canonical := signature.CanonicalString("mch_0123456789abcdef0123", "key_0123456789abcdef0123", "POST", "/v1/merchant/earn", 1767225600,
+		signature.NewNonce(), []byte(`{"order_id":"o-1","member":{"kind":"phone","value":"13800138000"},"amount_fen":12345}`))
+	for _, k := range testKeys(b) {
+		sig, err := k.signer.Sign(canonical)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(k.alg+"/Verify", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := signature.Verify(k.alg, k.material, canonical, sig); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(k.alg+"/Verifier", func(b *testing.B) {
+			v, err := signature.NewVerifier(k.alg, k.material)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := v.Verify(canonical, sig); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCanonicalString: every request builds one to sign or verify.
+func BenchmarkCanonicalString(b *testing.B) {
+	body := []byte(`{"order_id":"o-1","member":{"kind":"phone","value":"13800138000"},"amount_fen":12345}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		signature.CanonicalString("mch_0123456789abcdef0123", "key_0123456789abcdef0123", "POST", "/v1/merchant/earn", 1767225600,
+			"7f3c9a1e5b2d4c6e8a0f1b3d5e7c9a2b", body)
 	}
 }
