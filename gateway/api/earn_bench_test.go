@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -54,7 +55,9 @@ func benchEarnHTTP(b *testing.B, realWriter bool) {
 	cfg.RateLimits.Credential.Requests = 0 // as bench.sh runs the gateway
 	cfg.RateLimits.Operator.Requests = 0
 	svc := &points.Service{Policy: cfg.Points.Policy()}
-	d := Deps{Config: cfg, DB: db, Log: fndLogger(), Now: clock.Now, Points: svc}
+	// At warn, as bench.sh runs the gateway: no access log line per request.
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d := Deps{Config: cfg, DB: db, Log: log, Now: clock.Now, Points: svc}
 	var w *store.Writer
 	if realWriter {
 		w = db.NewWriter(store.WriterOptions{Now: clock.Now})

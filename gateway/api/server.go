@@ -364,6 +364,10 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	if route == "/healthz" || route == "/readyz" {
 		lvl = slog.LevelDebug
 	}
+	ctx := c.UserContext()
+	if !s.log.Enabled(ctx, lvl) {
+		return nil // not even the line's attributes (the address, say) are built
+	}
 	attrs := []slog.Attr{
 		slog.String("request_id", requestID(c)),
 		slog.String("method", c.Method()),
@@ -375,7 +379,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	if m, ok := c.Locals(localMerchant).(string); ok {
 		attrs = append(attrs, slog.String("merchant", m))
 	}
-	s.log.LogAttrs(c.UserContext(), lvl, "http", attrs...)
+	s.log.LogAttrs(ctx, lvl, "http", attrs...)
 	return nil
 }
 
