@@ -465,6 +465,36 @@ type EarnBody struct {
 	AmountFen int64  `json:"amount_fen"`
 }
 
+// AppendJSON appends b as json.Marshal writes it, without reflection: the
+// generator encodes one per request, and its CPU counts against the
+// gateway's on the same machine.
+func (b EarnBody) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"order_id":`...)
+	dst = appendJSONString(dst, b.OrderID)
+	dst = append(dst, `,"member":{"kind":`...)
+	dst = appendJSONString(dst, b.Member.Kind)
+	dst = append(dst, `,"value":`...)
+	dst = appendJSONString(dst, b.Member.Value)
+	dst = append(dst, `},"amount_fen":`...)
+	dst = strconv.AppendInt(dst, b.AmountFen, 10)
+	return append(dst, '}')
+}
+
+// appendJSONString appends s quoted as json.Marshal quotes it: printable
+// ASCII other than the characters it escapes is copied; anything else goes
+// through encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
 // EarnResponse is the part of a 201 the generator reads.
 type EarnResponse struct {
 	PurchaseID int64  `json:"purchase_id"`
@@ -474,7 +504,15 @@ type EarnResponse struct {
 
 // PhoneMember returns member i of the pool as a phone number.
 func PhoneMember(i int) Member {
-	return Member{Kind: "phone", Value: "139" + fmt.Sprintf("%08d", i)}
+	if i < 0 || i >= 100_000_000 {
+		return Member{Kind: "phone", Value: "139" + fmt.Sprintf("%08d", i)}
+	}
+	b := append(make([]byte, 0, 11), "13900000000"...)
+	for j := 10; j >= 3 && i > 0; j-- { // "139" and i in 8 digits, zero-padded
+		b[j] = byte('0' + i%10)
+		i /= 10
+	}
+	return Member{Kind: "phone", Value: string(b)}
 }
 
 // Earn sends one signed earn with idempotency key key and the exact body
@@ -634,7 +672,7 @@ func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) Res
 					order = fmt.Sprintf("%d%04d%08d", posRun, i, seq)
 					err = Webhook(ctx, m, "evt-"+order, ShopifyOrder(order, member, amount))
 				} else {
-					body, _ := json.Marshal(EarnBody{OrderID: order, Member: member, AmountFen: amount})
+					body := EarnBody{OrderID: order, Member: member, AmountFen: amount}.AppendJSON(make([]byte, 0, 128))
 					_, err = Earn(ctx, m, order, body)
 				}
 				took := time.Since(now)

@@ -136,6 +136,7 @@ type Signer interface {
 type hmacSigner struct {
 	id     string
 	secret []byte
+	macs   *sync.Pool // keyed hash.Hash values, Reset between uses
 }
 
 // NewHMACSigner signs with a base64 shared secret as issued by the gateway.
@@ -144,14 +145,27 @@ func NewHMACSigner(keyID, secretBase64 string) (Signer, error) {
 	if err != nil || len(secret) < 16 {
 		return nil, errors.New("signature: hmac secret must be base64 of at least 16 bytes")
 	}
-	return hmacSigner{keyID, secret}, nil
+	return hmacSigner{keyID, secret, new(sync.Pool)}, nil
 }
 
 func (s hmacSigner) KeyID() string { return s.id }
 func (s hmacSigner) Sign(c string) (string, error) {
-	m := hmac.New(sha256.New, s.secret)
+	var sum [sha256.Size]byte
+	return base64.StdEncoding.EncodeToString(s.mac(c, sum[:0])), nil
+}
+
+// mac appends the HMAC-SHA256 of c to dst, with a keyed hash from the
+// pool (hmac.New costs more than the hash of a canonical string).
+func (s hmacSigner) mac(c string, dst []byte) []byte {
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.secret)
+	}
 	m.Write([]byte(c))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+	dst = m.Sum(dst)
+	m.Reset()
+	s.macs.Put(m)
+	return dst
 }
 
 type ed25519Signer struct {
@@ -234,8 +248,7 @@ func Verify(algorithm, keyMaterial, canonical, sig string) error {
 // again. It is safe for concurrent use.
 type Verifier struct {
 	algorithm string
-	secret    []byte            // hmac-sha256
-	macs      sync.Pool         // hmac-sha256: keyed hash.Hash values, Reset between uses
+	hmac      hmacSigner        // hmac-sha256
 	ed        ed25519.PublicKey // ed25519
 	sm        *ecdsa.PublicKey  // sm2
 }
@@ -249,7 +262,7 @@ func NewVerifier(algorithm, keyMaterial string) (*Verifier, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.secret = s.(hmacSigner).secret
+		v.hmac = s.(hmacSigner)
 	case Ed25519, SM2:
 		pub, err := ParsePublicKey(algorithm, keyMaterial)
 		if err != nil {
@@ -279,16 +292,8 @@ func (v *Verifier) Verify(canonical, sig string) error {
 	raw := buf[:n]
 	switch v.algorithm {
 	case HMACSHA256:
-		m, _ := v.macs.Get().(hash.Hash)
-		if m == nil {
-			m = hmac.New(sha256.New, v.secret)
-		}
-		m.Write([]byte(canonical))
 		var sum [sha256.Size]byte
-		ok := hmac.Equal(raw, m.Sum(sum[:0]))
-		m.Reset()
-		v.macs.Put(m)
-		if !ok {
+		if !hmac.Equal(raw, v.hmac.mac(canonical, sum[:0])) {
 			return ErrBadSignature
 		}
 		return nil
