@@ -59,11 +59,6 @@ type DB struct {
 	R       *sqlx.DB
 	Dialect string
 
-	// batch is the MySQL pool of the batching writer's transactions, whose
-	// connections allow several statements per round trip (pipeline.go);
-	// nil on SQLite.
-	batch *sqlx.DB
-
 	idsOnce sync.Once
 	ids     *idAllocator
 	stmts   stmtCache                   // SQLite writer's prepared statements (stmts.go)
@@ -287,7 +282,7 @@ func MySQLConfig(dsn string) (*mysql.Config, error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
-	cfg.MultiStatements = false // but see openMySQL's batch pool
+	cfg.MultiStatements = false
 	// Affected rows count changed rows, not matched ones: the shared rate
 	// limit (TakeRateLimit) reads a row its upsert left alone as "refused".
 	cfg.ClientFoundRows = false
@@ -340,21 +335,7 @@ func openMySQL(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to mysql %s@%s/%s: %w", cfg.User, cfg.Addr, cfg.DBName, err)
 	}
-	// The batching writer's own pool, with multiStatements: only the
-	// writer's pipeline (pipeline.go) sends several statements at once, and
-	// the other pool keeps refusing them.
-	bcfg := cfg.Clone()
-	bcfg.MultiStatements = true
-	bconn, err := mysql.NewConnector(bcfg)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: mysql connector: %w", err)
-	}
-	batch := sqlx.NewDb(sql.OpenDB(bconn), "mysql")
-	batch.SetMaxOpenConns(n)
-	batch.SetMaxIdleConns(n)
-	batch.SetConnMaxLifetime(3 * time.Minute)
-	return &DB{W: db, R: db, Dialect: MySQL, mysqlConn: conn, batch: batch}, nil
+	return &DB{W: db, R: db, Dialect: MySQL, mysqlConn: conn}, nil
 }
 
 // Close closes both pools.
@@ -367,9 +348,6 @@ func (db *DB) Close() error {
 	err := db.W.Close()
 	if db.R != db.W {
 		err = errors.Join(err, db.R.Close())
-	}
-	if db.batch != nil {
-		err = errors.Join(err, db.batch.Close())
 	}
 	return err
 }

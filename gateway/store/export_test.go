@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"runtime"
 	"syscall"
 	"time"
@@ -26,11 +25,15 @@ func (w *Writer) BatchPhases(batch []*Op) (apply, flush, commit time.Duration, e
 		return 0, 0, 0, err
 	}
 	t0 := threadCPU()
-	u, err := w.db.beginBatch(ctx, w.now(), r)
+	tx, err := w.db.W.BeginTxx(ctx, w.db.txOptions())
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer u.end()
+	u := newUOW(ctx, w.db, tx, w.now(), r)
+	defer func() {
+		_ = tx.Rollback()
+		w.db.prepareMissed(ctx, u.missed)
+	}()
 	excluded := make([]bool, len(batch))
 	if err := u.prefetch(batch, excluded); err != nil {
 		return 0, 0, 0, err
@@ -45,7 +48,7 @@ func (w *Writer) BatchPhases(batch []*Op) (apply, flush, commit time.Duration, e
 		return 0, 0, 0, err
 	}
 	t2 := threadCPU()
-	if err := u.commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return 0, 0, 0, err
 	}
 	t3 := threadCPU()
@@ -67,29 +70,4 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// InBatch runs fn in a unit of work begun as Writer.attempt begins one (on
-// MySQL, the pipeline of pipeline.go) and commits it if fn returns nil. For
-// the pipeline's tests: exec, get and selectAll are the unit of work's.
-func (db *DB) InBatch(fn func(b BatchExec) error) error {
-	ctx := context.Background()
-	u, err := db.beginBatch(ctx, time.Now(), &idRange{})
-	if err != nil {
-		return err
-	}
-	defer u.end()
-	if err := fn(BatchExec{u}); err != nil {
-		return err
-	}
-	return u.commit()
-}
-
-// BatchExec is the statement layer of a batch's unit of work.
-type BatchExec struct{ u *uow }
-
-func (b BatchExec) Exec(q string, args ...any) (sql.Result, error) { return b.u.exec(q, args...) }
-func (b BatchExec) Get(dest any, q string, args ...any) error      { return b.u.get(dest, q, args...) }
-func (b BatchExec) Select(dest any, q string, args ...any) error {
-	return b.u.selectAll(dest, q, args...)
 }

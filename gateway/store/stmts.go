@@ -92,13 +92,7 @@ func (u *uow) stmt(q string) (*sqlx.Stmt, error) {
 	return u.tx.StmtxContext(u.ctx, s), nil
 }
 
-// On MySQL the unit of work runs on a pipeline (pipeline.go): exec queues
-// the statement and the reads send what is queued ahead of themselves.
-
 func (u *uow) exec(q string, args ...any) (sql.Result, error) {
-	if u.pipe != nil {
-		return u.pipe.exec(q, args)
-	}
 	s, err := u.stmt(q)
 	if err != nil {
 		return nil, err
@@ -110,9 +104,6 @@ func (u *uow) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (u *uow) queryx(q string, args ...any) (*sqlx.Rows, error) {
-	if u.pipe != nil {
-		return u.pipe.query(q, args)
-	}
 	s, err := u.stmt(q)
 	if err != nil {
 		return nil, err
@@ -124,9 +115,6 @@ func (u *uow) queryx(q string, args ...any) (*sqlx.Rows, error) {
 }
 
 func (u *uow) selectAll(dest any, q string, args ...any) error {
-	if u.pipe != nil {
-		return u.pipe.selectAll(dest, q, args)
-	}
 	s, err := u.stmt(q)
 	if err != nil {
 		return err
@@ -138,9 +126,6 @@ func (u *uow) selectAll(dest any, q string, args ...any) error {
 }
 
 func (u *uow) get(dest any, q string, args ...any) error {
-	if u.pipe != nil {
-		return u.pipe.get(dest, q, args)
-	}
 	s, err := u.stmt(q)
 	if err != nil {
 		return err

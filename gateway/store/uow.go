@@ -58,8 +58,7 @@ type uow struct {
 
 	undo []func()
 
-	missed []string  // statements to prepare after the transaction (stmts.go)
-	pipe   *pipeline // MySQL: the batch's transaction, instead of tx (pipeline.go)
+	missed []string // statements to prepare after the transaction (stmts.go)
 
 	epoch     int64 // the admin epoch as this transaction sees it (adminEpoch)
 	epochRead bool

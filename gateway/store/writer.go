@@ -435,11 +435,16 @@ func (w *Writer) active(excluded []bool) int {
 // attempt runs one transaction for the batch. On an operation-specific
 // fatal error it returns that operation's index.
 func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, results []OpResult, ids *idRange) (int, error) {
-	u, err := w.db.beginBatch(ctx, w.now(), ids)
+	tx, err := w.db.W.BeginTxx(ctx, w.db.txOptions())
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("begin batch: %w", err)
 	}
-	defer u.end()
+	u := newUOW(ctx, w.db, tx, w.now(), ids)
+	defer func() {
+		_ = tx.Rollback() // no-op after Commit
+		// Only now is the (single, on SQLite) writer connection free.
+		w.db.prepareMissed(ctx, u.missed)
+	}()
 	if err := u.prefetch(batch, excluded); err != nil {
 		return -1, err
 	}
@@ -456,7 +461,7 @@ func (w *Writer) attempt(ctx context.Context, batch []*Op, excluded []bool, resu
 	if err := u.flush(); err != nil {
 		return -1, err
 	}
-	if err := u.commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("commit batch: %w", err)
 	}
 	if len(u.txs) > 0 {

@@ -17,9 +17,7 @@ import (
 
 // BenchmarkWriterEarn measures earns through the batching writer, without
 // HTTP, on both databases: "spread" over 100 merchants and "hot" on one.
-// Run: go test -run x -bench WriterEarn ./gateway/store/ (with
-// LIANMENG_BENCH_SERVER_PID=$(pgrep -x mariadbd) it reports the server's
-// CPU per earn too).
+// Run: go test -run x -bench WriterEarn ./gateway/store/
 func BenchmarkWriterEarn(b *testing.B) {
 	for _, dialect := range storetest.Dialects() {
 		for _, shape := range []struct {
@@ -48,7 +46,6 @@ func BenchmarkWriterEarn(b *testing.B) {
 				b.SetParallelism(64) // many concurrent requests, as from HTTP
 				b.ResetTimer()
 				start, cpu0 := time.Now(), processCPU()
-				scpu0, sok := serverCPU()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						i := seq.Add(1)
@@ -72,9 +69,6 @@ func BenchmarkWriterEarn(b *testing.B) {
 				// time there measures the neighbours. On MySQL the server's
 				// CPU is not included.
 				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/earn")
-				if dialect == store.MySQL {
-					reportServerCPU(b, scpu0, sok, b.N)
-				}
 				if mfs, err := reg.Gather(); err == nil {
 					for _, mf := range mfs {
 						if mf.GetName() == "lianmeng_writer_batch_size" {
@@ -126,7 +120,6 @@ func BenchmarkBatch(b *testing.B) {
 			var apply, flush, commit time.Duration
 			seq := 0
 			b.ResetTimer()
-			scpu0, sok := serverCPU()
 			for b.Loop() {
 				b.StopTimer()
 				batch := make([]*store.Op, size)
@@ -152,9 +145,6 @@ func BenchmarkBatch(b *testing.B) {
 			b.ReportMetric(float64(apply.Microseconds())/n, "apply-µs/earn")
 			b.ReportMetric(float64(flush.Microseconds())/n, "flush-µs/earn")
 			b.ReportMetric(float64(commit.Microseconds())/n, "commit-µs/earn")
-			if dialect == store.MySQL {
-				reportServerCPU(b, scpu0, sok, b.N*size)
-			}
 		})
 	}
 }
