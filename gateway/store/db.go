@@ -132,7 +132,13 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	// The writer does not checkpoint the WAL itself unless it grows past
 	// ~80 MB: a background connection does (see checkpointer), so copying
 	// pages into the database file stays off the single writer's path.
-	w, err := sqlx.Open("sqlite", "file:"+path+"?"+wpragmas+"&_pragma=wal_autocheckpoint(20000)&_txlock=immediate")
+	//
+	// journal_size_limit: when the writer starts the WAL again from its
+	// beginning (after the checkpointer's RESTART), it cuts the file back to
+	// walTruncateSize itself, so the file stays bounded without another
+	// connection rewriting the WAL header (see checkpointer).
+	w, err := sqlx.Open("sqlite", "file:"+path+"?"+wpragmas+"&_pragma=wal_autocheckpoint(20000)"+
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", walTruncateSize)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -226,42 +232,49 @@ func restrictSidecars(path string) error {
 // it and no reader still uses it; under steady load that moment may not
 // come for a long time, and the file, which SQLite never shrinks, grows
 // to the autocheckpoint size and beyond. Past this size the checkpointer
-// truncates it.
+// forces that moment (RESTART), and the writer then cuts the file back to
+// this size (its journal_size_limit).
 const walTruncateSize = 32 << 20
 
-// truncateBackoff is how long the checkpointer keeps to PASSIVE after a
-// TRUNCATE that readers kept from finishing.
-const truncateBackoff = 5 * time.Second
+// restartBackoff is how long the checkpointer keeps to PASSIVE after a
+// RESTART that readers kept from finishing.
+const restartBackoff = 5 * time.Second
 
 // checkpointer copies the WAL into the database file in the background
 // (PASSIVE: it never blocks the writer or readers), so the WAL stays short
 // without the writer paying for it. When the WAL file has grown past
-// walTruncateSize it runs a TRUNCATE checkpoint instead, which holds new
+// walTruncateSize it runs a RESTART checkpoint instead, which holds new
 // writes back while it waits (at most the connection's 100 ms busy
-// timeout, else it keeps to PASSIVE for truncateBackoff) for readers to
-// finish, then copies the rest and cuts the file to zero bytes. On a small
-// disk that
-// keeps the WAL from taking the space the database file needs to take in
-// its content (storagefull.go).
+// timeout, else it keeps to PASSIVE for restartBackoff) for readers to
+// finish and copies the rest, so that the writer's next transaction starts
+// the WAL again and cuts it to walTruncateSize. On a small disk that keeps
+// the WAL from taking the space the database file needs to take in its
+// content (storagefull.go, which truncates to zero when the disk is full).
+//
+// Not TRUNCATE here: a TRUNCATE checkpoint rewrites the WAL header from
+// this connection, and every other connection, the writer included, then
+// throws its page cache away. On a 1M-transaction ledger that cost the
+// writer about a quarter of the gateway's CPU (README, Large ledger);
+// when the writer restarts the WAL itself, its cache stays valid.
 func (db *DB) checkpointer(c *sql.DB) {
 	defer close(db.ckptDone)
 	defer c.Close()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	var truncateAfter time.Time
+	var restartAfter time.Time
 	for {
 		select {
 		case <-db.stopCkpt:
 			return
 		case <-t.C:
 			// Errors (busy, closed) are retried on the next tick.
-			if fi, err := os.Stat(db.walPath); err == nil && fi.Size() > walTruncateSize && time.Now().After(truncateAfter) {
+			if fi, err := os.Stat(db.walPath); err == nil && fi.Size() > walTruncateSize && time.Now().After(restartAfter) {
 				// A reader that held it up (a long `lianmeng verify`, an
 				// export) is left alone for a while: each attempt holds
 				// writes back for up to the busy timeout.
 				var busy, frames, done int
-				if err := c.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done); err != nil || busy != 0 {
-					truncateAfter = time.Now().Add(truncateBackoff)
+				if err := c.QueryRow("PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &done); err != nil || busy != 0 {
+					restartAfter = time.Now().Add(restartBackoff)
 				}
 				continue
 			}

@@ -66,8 +66,9 @@ func TestStorageFullPausesOnlySQLite(t *testing.T) {
 }
 
 // Under steady writes with a reader keeping an old snapshot, the WAL
-// cannot start again and grows; the checkpointer truncates it once it is
-// past walTruncateSize and the reader is gone.
+// cannot start again and grows; once it is past walTruncateSize and the
+// reader is gone, the checkpointer's RESTART lets the writer's next
+// transaction start it again and cut it to walTruncateSize.
 func TestCheckpointerBoundsTheWAL(t *testing.T) {
 	db, _ := openSQLiteWriter(t)
 	if _, err := db.W.Exec(`CREATE TABLE filler (b BLOB)`); err != nil {
@@ -94,9 +95,12 @@ func TestCheckpointerBoundsTheWAL(t *testing.T) {
 	}
 	reader.Rollback()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for i := 0; ; i++ {
+		if _, err := db.W.Exec(`INSERT INTO filler (b) VALUES (?)`, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
 		fi, err := os.Stat(db.walPath)
-		if err == nil && fi.Size() < walTruncateSize {
+		if err == nil && fi.Size() <= walTruncateSize {
 			return
 		}
 		if time.Now().After(deadline) {
