@@ -228,3 +228,22 @@ const (
 	// (earning configuration, purchase items and attributes).
 	CodeValidation = "validation_failed"
 )
+
+// CoverNeed is what SpendableLots answers, worked out from lots already in
+// expiry order: the first of them unexpired at now (and not empty) that
+// together cover need, and the points all unexpired ones hold. Ports share
+// it so that "spendable" means one thing.
+func CoverNeed(lots []*ledger.Lot, now time.Time, need int64) (cover []*ledger.Lot, spendable int64) {
+	var covered int64
+	for _, l := range lots {
+		if !l.ExpiresAt.After(now) || l.Remaining == 0 {
+			continue
+		}
+		spendable += l.Remaining
+		if covered < need {
+			cover = append(cover, l)
+			covered += l.Remaining
+		}
+	}
+	return cover, spendable
+}

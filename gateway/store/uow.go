@@ -606,7 +606,7 @@ func (u *uow) SpendableLots(memberID string, now time.Time, need int64) ([]*ledg
 		if err != nil {
 			return nil, 0, err
 		}
-		out, spendable := coverNeed(all, now, need)
+		out, spendable := points.CoverNeed(all, now, need)
 		if spendable < need {
 			out = nil
 		}
@@ -638,7 +638,7 @@ func (u *uow) SpendableLots(memberID string, now time.Time, need int64) ([]*ledg
 	if err := u.get(&stored, `SELECT COALESCE(SUM(remaining), 0)`+where+u.forUpdate(), args...); err != nil {
 		return nil, 0, fmt.Errorf("spendable points: %w", err)
 	}
-	_, spendable := coverNeed(mine, now, 0)
+	_, spendable := points.CoverNeed(mine, now, 0)
 	spendable += stored
 	if spendable < need {
 		return nil, spendable, nil // refused: no lot is needed
@@ -678,26 +678,8 @@ func (u *uow) SpendableLots(memberID string, now time.Time, need int64) ([]*ledg
 		}
 	}
 	sortByExpiry(all)
-	out, _ := coverNeed(all, now, need)
+	out, _ := points.CoverNeed(all, now, need)
 	return out, spendable, nil
-}
-
-// coverNeed is the first of lots (in expiry order) unexpired at now that
-// cover need, and the points of all unexpired ones.
-func coverNeed(lots []*ledger.Lot, now time.Time, need int64) ([]*ledger.Lot, int64) {
-	var out []*ledger.Lot
-	var spendable, covered int64
-	for _, l := range lots {
-		if !l.ExpiresAt.After(now) || l.Remaining == 0 {
-			continue
-		}
-		spendable += l.Remaining
-		if covered < need {
-			out = append(out, l)
-			covered += l.Remaining
-		}
-	}
-	return out, spendable
 }
 
 func sortByExpiry(ls []*ledger.Lot) {

@@ -328,18 +328,7 @@ func (t *Tx) SpendableLots(memberID string, now time.Time, need int64) ([]*ledge
 	if err != nil {
 		return nil, 0, err
 	}
-	var out []*ledger.Lot
-	var spendable, covered int64
-	for _, l := range all {
-		if !l.ExpiresAt.After(now) || l.Remaining == 0 {
-			continue
-		}
-		spendable += l.Remaining
-		if covered < need {
-			out = append(out, l)
-			covered += l.Remaining
-		}
-	}
+	out, spendable := points.CoverNeed(all, now, need)
 	if spendable < need {
 		return nil, spendable, nil
 	}
