@@ -234,12 +234,8 @@ func (k *keyedLimiter) take(key string, now time.Time) time.Duration {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	el := k.entry(key)
-	for b := k.lru.Back(); b != el && now.Sub(b.Value.(*limitedKey).used) >= k.idle; b = k.lru.Back() {
-		k.drop(b)
-	}
+	el := k.use(key, now)
 	e := el.Value.(*limitedKey)
-	e.used = now
 	r := e.lim.ReserveN(now, 1)
 	if !r.OK() { // only if burst were 0
 		return k.idle
@@ -258,8 +254,7 @@ func (k *keyedLimiter) take(key string, now time.Time) time.Duration {
 func (k *keyedLimiter) chunkOrReserve(key string, now time.Time) (spent bool, wait, mine chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	el := k.entry(key)
-	e := el.Value.(*limitedKey)
+	e := k.use(key, now).Value.(*limitedKey)
 	if e.left > 0 && now.Before(e.until) {
 		e.left--
 		return true, nil, nil
@@ -289,6 +284,23 @@ func (k *keyedLimiter) reserved(key string, done chan struct{}, add int, until t
 		}
 	}
 	close(done)
+}
+
+// use returns key's element (entry), marked used at now, after dropping,
+// least recently used first, the keys idle for k.idle whose chunk from the
+// shared store has expired: their buckets are full again, and forgetting
+// them forgets nothing. (The shared path, chunkOrReserve, kept every key
+// it saw until max_keys pushed it out.) k.mu is held.
+func (k *keyedLimiter) use(key string, now time.Time) *list.Element {
+	el := k.entry(key)
+	for b := k.lru.Back(); b != el; b = k.lru.Back() {
+		if e := b.Value.(*limitedKey); now.Sub(e.used) < k.idle || now.Before(e.until) {
+			break
+		}
+		k.drop(b)
+	}
+	el.Value.(*limitedKey).used = now
+	return el
 }
 
 // entry returns key's element, most recently used now, adding it (and

@@ -77,6 +77,38 @@ func TestKeyedLimiterMemoryBounded(t *testing.T) {
 	}
 }
 
+// The shared path (chunks reserved from the database) forgets idle keys
+// too, once their chunk has expired; before, it kept every key it saw
+// until max_keys pushed it out.
+func TestKeyedLimiterChunksForgetIdleKeys(t *testing.T) {
+	l := newKeyedLimiter("test", config.Limit{Requests: 1, Per: config.Duration(time.Second), Burst: 2}, 1000)
+	now := time.Unix(1_800_000_000, 0)
+	for i := 0; i < 100; i++ {
+		key := strconv.Itoa(i)
+		_, _, mine := l.chunkOrReserve(key, now)
+		if mine == nil {
+			t.Fatalf("key %s: no reservation to make", key)
+		}
+		l.reserved(key, mine, 1, now.Add(chunkLife))
+	}
+	if n := l.size(); n != 100 {
+		t.Fatalf("%d keys kept, want 100", n)
+	}
+	// Idle past the bucket's refill time but their chunks still valid: kept.
+	if spent, _, _ := l.chunkOrReserve("0", now.Add(2*time.Second)); !spent {
+		t.Fatal("key 0 did not spend its chunk")
+	}
+	if n := l.size(); n != 100 {
+		t.Fatalf("%d keys kept while their chunks are valid, want 100", n)
+	}
+	// Once the chunks have expired too, the idle keys go.
+	_, _, mine := l.chunkOrReserve("x", now.Add(chunkLife+time.Second))
+	l.reserved("x", mine, 0, now.Add(chunkLife+time.Second))
+	if n := l.size(); n != 1 {
+		t.Fatalf("%d keys kept after they went idle and their chunks expired, want 1", n)
+	}
+}
+
 // rlGateway serves a gateway on db with limits and a fake clock.
 func rlGateway(t *testing.T, db *store.DB, limits func(*config.RateLimits)) (*fndGateway, *prometheus.Registry) {
 	t.Helper()
