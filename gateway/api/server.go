@@ -4,6 +4,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -43,6 +44,9 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Now is the clock (tests move it); defaults to time.Now.
 	Now func() time.Time
+	// KeyUseFlush is how often credentials' last uses are written
+	// (keyuse.go); zero means every 10 s.
+	KeyUseFlush time.Duration
 	// Ready lists extra readiness checks (plugins, ...).
 	Ready []ReadyCheck
 	// Plugins reports the plugins' health for the operator (nil: none).
@@ -104,7 +108,7 @@ type Server struct {
 	life        *lifecycle.Service     // lifecycle.go
 	reconciler  *settlement.Reconciler // statements.go
 	keyUses     keyUses                // credentials' last uses, written by a flusher (keyuse.go)
-	keyUseEvery time.Duration          // how often the flusher writes them (keyUseFlush; tests change it)
+	keyUseEvery time.Duration          // how often the flusher writes them (Deps.KeyUseFlush)
 }
 
 // submitter is what the handlers need of the batching writer
@@ -125,7 +129,7 @@ func New(d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, now: d.Now, ready: d.Ready, merchants: d.DB.Merchants(),
-		evidence: d.Evidence, svc: d.Points, consent: d.Consent, keyUseEvery: keyUseFlush}
+		evidence: d.Evidence, svc: d.Points, consent: d.Consent, keyUseEvery: cmp.Or(d.KeyUseFlush, keyUseFlush)}
 	if d.Writer != nil { // never a typed nil in the interface
 		s.writer = d.Writer
 	}

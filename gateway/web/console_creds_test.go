@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -39,6 +41,7 @@ func TestMerchantConsoleCredentialCreate(t *testing.T) {
 		g.staffFor(t, m)
 		keyID := m.C.Signer().KeyID()
 		g.earn(t, m, "13800138009", 20_000) // keyID is used now
+		recorded(t, db, keyID)
 		ctx := browser(t)
 		do(t, ctx, chromedp.Navigate(g.base+"/merchant/login"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
 			chromedp.SetValue(chromedp.CSS("#merchant"), m.ID), chromedp.SetValue(chromedp.CSS("#login"), "owner1"),
@@ -65,6 +68,7 @@ func TestMerchantConsoleCredentialCreate(t *testing.T) {
 		if err := nc.Do(context.Background(), "GET", "/v1/merchant/me", nil, nil); err != nil {
 			t.Fatalf("the new key on the API: %v", err)
 		}
+		recorded(t, db, newID)
 		do(t, ctx, chromedp.Navigate(g.base+"/merchant/credentials"), chromedp.WaitVisible(chromedp.CSS("#create-cred")))
 		if strings.Contains(text(t, ctx, "main"), secret) {
 			t.Error("the secret is shown again")
@@ -127,4 +131,25 @@ func TestMerchantConsoleCredentialCreate(t *testing.T) {
 			t.Errorf("create with the token: %d", code)
 		}
 	})
+}
+
+// recorded waits (at most 5 s) until the gateway's flusher has written key
+// id's last use: it is noted in memory by the request and written every
+// Deps.KeyUseFlush (20 ms here).
+func recorded(t *testing.T, db *store.DB, id string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var used sql.NullInt64
+		if err := db.W.Get(&used, `SELECT last_used_at FROM api_keys WHERE id = ?`, id); err != nil {
+			t.Fatal(err)
+		}
+		if used.Valid {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key %s: its last use was not written within 5 s", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

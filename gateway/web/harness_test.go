@@ -111,7 +111,7 @@ func startGateway(t testing.TB, db *store.DB, opts ...func(*config.Config)) *gat
 	}
 	t.Cleanup(func() { g.sandbox.Close() })
 	funding := &settlement.Funding{DB: db, Writer: w, Points: g.svc, Channels: sandboxOnly{g.sandbox}, Log: log, Now: g.clock.Now}
-	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Writer: w, Now: g.clock.Now, Points: g.svc,
+	srv := api.New(api.Deps{Config: cfg, DB: db, Log: log, Writer: w, Now: g.clock.Now, Points: g.svc, KeyUseFlush: 20 * time.Millisecond,
 		Evidence: evidence.NewProofs(db.Evidence(), pubPEM, signer.KeyID()),
 		Consent:  &consent.Service{Store: db, Sender: g.sender, Now: g.clock.Now}, Funding: funding})
 	web.Register(srv.App())

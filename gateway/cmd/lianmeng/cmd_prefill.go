@@ -279,6 +279,9 @@ func prefillSealer(cfg config.Config, db *store.DB, settle time.Duration, final 
 
 // sealBacklog seals every entry not yet in the evidence log and returns
 // the log's size. Progress comes from the sealer's own counter.
+// sealerLeaseTTL is how long the evidence sealer's lease lasts unrenewed.
+const sealerLeaseTTL = 15 * time.Second
+
 func sealBacklog(ctx context.Context, cfg config.Config, db *store.DB, stderr io.Writer, quiet bool) (uint64, error) {
 	ev := db.Evidence()
 	leaves, err := ev.LeafCount(ctx)
@@ -315,11 +318,19 @@ func sealBacklog(ctx context.Context, cfg config.Config, db *store.DB, stderr io
 			}
 		}
 	}()
-	// One round seals all that is due; a lease another holder still has
-	// (a gateway that was killed) is waited out.
+	// One round seals all that is due. A lease another holder still has is
+	// waited out for twice its lifetime, long enough for the lease of a
+	// gateway that was killed to lapse; a holder that keeps renewing it is a
+	// gateway running on this database, whose sealer seals these entries.
+	giveUp := time.Now().Add(2 * sealerLeaseTTL)
+	held := false
 	for err == nil {
 		var leader bool
 		if leader, err = s.SealOnce(ctx); err == nil && !leader {
+			if time.Now().After(giveUp) {
+				held = true
+				break
+			}
 			select {
 			case <-ctx.Done():
 				err = ctx.Err()
@@ -336,7 +347,11 @@ func sealBacklog(ctx context.Context, cfg config.Config, db *store.DB, stderr io
 	if err != nil {
 		return 0, fmt.Errorf("seal the evidence log: %w", err)
 	}
-	holder := evidence.Lease{Name: "evidence-sealer", Holder: s.Holder(), TTL: 15 * time.Second}
+	if held {
+		fmt.Fprintf(stderr, "prefill: another sealer (a gateway running on this database?) holds the evidence lease; it seals the new entries (%d of %d sealed now)\n", leaves, rows)
+		return uint64(leaves), nil
+	}
+	holder := evidence.Lease{Name: "evidence-sealer", Holder: s.Holder(), TTL: sealerLeaseTTL}
 	if err := ev.ReleaseLease(context.WithoutCancel(ctx), holder); err != nil {
 		return 0, fmt.Errorf("release the sealer lease: %w", err)
 	}
