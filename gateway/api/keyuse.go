@@ -77,7 +77,7 @@ func (s *Server) flushKeyUses(ctx context.Context) {
 	defer cancel()
 	if err := s.merchants.TouchCredentials(ctx, uses); err != nil {
 		s.log.Warn("record credential uses", "keys", len(uses), "err", err)
-		// Noted again on the keys' next requests, not this minute's.
+		// Each key is noted again on its next request.
 		for id := range uses {
 			s.keyUses.noted.Delete(id)
 		}

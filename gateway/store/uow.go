@@ -580,12 +580,7 @@ func (u *uow) Lots(memberID, state string) ([]*ledger.Lot, error) {
 			out = append(out, &cp)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].ExpiresAt.Equal(out[j].ExpiresAt) {
-			return out[i].ExpiresAt.Before(out[j].ExpiresAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	sortByExpiry(out)
 	return out, nil
 }
 
@@ -682,6 +677,8 @@ func (u *uow) SpendableLots(memberID string, now time.Time, need int64) ([]*ledg
 	return out, spendable, nil
 }
 
+// sortByExpiry orders lots by expiry, then id: the order Lots answers in
+// and redemptions spend in.
 func sortByExpiry(ls []*ledger.Lot) {
 	sort.Slice(ls, func(i, j int) bool {
 		if !ls[i].ExpiresAt.Equal(ls[j].ExpiresAt) {

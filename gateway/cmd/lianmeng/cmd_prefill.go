@@ -255,33 +255,23 @@ func prefillSealer(cfg config.Config, db *store.DB, settle time.Duration, final 
 	if err != nil {
 		return nil, err
 	}
-	interval := cfg.Evidence.SealInterval.D()
+	o := sealerOptions(cfg, remotes, signer, log, reg)
+	o.Holder, o.Settle, o.Batch = fmt.Sprintf("prefill:%d", os.Getpid()), settle, 2000
 	if final {
-		interval = time.Nanosecond
+		o.CheckpointInterval = time.Nanosecond
 	}
-	s, err := evidence.NewSealer(db.Evidence(), signer, evidence.SealerOptions{
-		Origin:             cfg.Evidence.Origin,
-		Holder:             fmt.Sprintf("prefill:%d", os.Getpid()),
-		Settle:             settle,
-		Batch:              2000,
-		CheckpointInterval: interval,
-		CheckpointEvery:    cfg.Evidence.CheckpointEvery,
-		AllowKeyChange:     cfg.Evidence.AllowKeyChange,
-		Memory:             sealerMemory(cfg, remotes, signer, log),
-		Log:                log,
-		Registry:           reg,
-	})
+	s, err := evidence.NewSealer(db.Evidence(), signer, o)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
 	return s, nil
 }
 
-// sealBacklog seals every entry not yet in the evidence log and returns
-// the log's size. Progress comes from the sealer's own counter.
 // sealerLeaseTTL is how long the evidence sealer's lease lasts unrenewed.
 const sealerLeaseTTL = 15 * time.Second
 
+// sealBacklog seals every entry not yet in the evidence log and returns
+// the log's size. Progress comes from the sealer's own counter.
 func sealBacklog(ctx context.Context, cfg config.Config, db *store.DB, stderr io.Writer, quiet bool) (uint64, error) {
 	ev := db.Evidence()
 	leaves, err := ev.LeafCount(ctx)

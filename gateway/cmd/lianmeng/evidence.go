@@ -53,16 +53,7 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 		return nil, nil, err
 	}
 	if !cfg.Evidence.Disabled {
-		sealer, err := evidence.NewSealer(db.Evidence(), signer, evidence.SealerOptions{
-			Origin:             cfg.Evidence.Origin,
-			Settle:             cfg.Evidence.Settle.D(),
-			CheckpointInterval: cfg.Evidence.SealInterval.D(),
-			CheckpointEvery:    cfg.Evidence.CheckpointEvery,
-			AllowKeyChange:     cfg.Evidence.AllowKeyChange,
-			Memory:             sealerMemory(cfg, remotes, signer, log),
-			Log:                log,
-			Registry:           reg,
-		})
+		sealer, err := evidence.NewSealer(db.Evidence(), signer, sealerOptions(cfg, remotes, signer, log, reg))
 		if err != nil {
 			return nil, nil, fmt.Errorf("evidence: %w", err)
 		}
@@ -334,4 +325,19 @@ func verifyKey(cfg config.Config) (*ecdsa.PublicKey, error) {
 		return nil, err
 	}
 	return evidence.ParsePublicKeyPEM(raw)
+}
+
+// sealerOptions are the evidence sealer's options as serve configures them
+// from cfg; lianmeng prefill starts from them too.
+func sealerOptions(cfg config.Config, remotes []witness.Remote, signer *evidence.Signer, log *slog.Logger, reg prometheus.Registerer) evidence.SealerOptions {
+	return evidence.SealerOptions{
+		Origin:             cfg.Evidence.Origin,
+		Settle:             cfg.Evidence.Settle.D(),
+		CheckpointInterval: cfg.Evidence.SealInterval.D(),
+		CheckpointEvery:    cfg.Evidence.CheckpointEvery,
+		AllowKeyChange:     cfg.Evidence.AllowKeyChange,
+		Memory:             sealerMemory(cfg, remotes, signer, log),
+		Log:                log,
+		Registry:           reg,
+	}
 }
