@@ -42,6 +42,7 @@ import (
 	"modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/lianmeng/lianmeng/gateway/pii"
+	"github.com/lianmeng/lianmeng/gateway/store/walvfs"
 )
 
 // Dialects.
@@ -119,11 +120,17 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	// forces through the file system journal. (modernc's transpiled library
 	// defaults to fsync; where fdatasync is unavailable this is a no-op.)
 	_, _ = sqlite.Fdatasync(true)
+	// Every connection opens the database through walvfs, which writes a
+	// commit's WAL frames in one system call instead of two per page (the
+	// writer's commit was 44% of its CPU).
+	if err := walvfs.Register(); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	// WAL lets readers run beside the writer. The writer connection commits
 	// with synchronous=NORMAL and every acknowledged commit is made durable
 	// by syncWAL (group commit, see syncwal.go); the other connections keep
 	// FULL. Statement journals stay in memory and the page cache is 64 MiB.
-	pragmas := url.Values{}
+	pragmas := url.Values{"vfs": {walvfs.Name}}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-65536)"} {
 		pragmas.Add("_pragma", p)
 	}
