@@ -76,7 +76,7 @@ var (
 
 	mu     sync.Mutex
 	next   uintptr
-	files  = map[uintptr]*file{}   // by handle
+	files  = map[uintptr]*file{}  // by handle
 	byPath = map[string][]*file{} // WAL files by path
 )
 
@@ -159,7 +159,7 @@ func ptr(p uintptr) unsafe.Pointer {
 	return unsafe.Pointer(&libc.GoBytes(p, 1)[0])
 }
 
-func load(p uintptr) uintptr       { return *(*uintptr)(ptr(p)) }
+func load(p uintptr) uintptr         { return *(*uintptr)(ptr(p)) }
 func storeWord(p uintptr, v uintptr) { *(*uintptr)(ptr(p)) = v }
 
 // realMethods is the wrapped file's method table.
