@@ -162,20 +162,32 @@ func (db *DB) MemberPurchases(ctx context.Context, memberID string, ids []int64)
 }
 
 // MerchantPurchases is a page of the merchant's purchases (earns,
-// redemptions, imports; kind "" for all of them), newest first, before
-// the purchase id before (0: from the newest), each explained like a
-// member's (points.MerchantPurchases).
+// redemptions, imports; kind "" for all of them), newest first, after the
+// purchase before in that order (0: from the newest), each explained like a
+// member's (points.MerchantPurchases). Newest first is by time, then id:
+// the order of purchases_by_merchant_time, whose entries end with the id
+// (ids come from per-instance blocks, so across gateway instances they only
+// roughly follow time). A before that is not one of the merchant's
+// purchases gives an empty page.
 func (db *DB) MerchantPurchases(ctx context.Context, merchantID, kind string, before int64, limit int) ([]points.MerchantPurchase, error) {
 	where, args := `p.merchant_id = ? AND p.kind IN (?, ?, ?)`, []any{merchantID, points.PurchaseEarn, points.PurchaseRedeem, points.PurchaseImport}
 	if kind != "" {
 		where, args = `p.merchant_id = ? AND p.kind = ?`, []any{merchantID, kind}
 	}
 	if before > 0 {
-		where += ` AND p.id < ?`
-		args = append(args, before)
+		var at int64
+		err := db.R.GetContext(ctx, &at, `SELECT created_at FROM purchases WHERE id = ? AND merchant_id = ?`, before, merchantID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return []points.MerchantPurchase{}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("merchant purchases: cursor: %w", err)
+		}
+		where += ` AND (p.created_at < ? OR (p.created_at = ? AND p.id < ?))`
+		args = append(args, at, at, before)
 	}
 	args = append(args, limit)
-	ps, err := db.explainedPurchases(ctx, where, ` ORDER BY p.id DESC LIMIT ?`, args...)
+	ps, err := db.explainedPurchases(ctx, where, ` ORDER BY p.created_at DESC, p.id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("merchant purchases: %w", err)
 	}

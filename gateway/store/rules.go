@@ -247,7 +247,7 @@ func (db *DB) RecentEarnPurchases(ctx context.Context, merchantID string, n int)
 		OrderID   string `db:"order_id"`
 		AmountFen int64  `db:"amount_fen"`
 	}
-	if err := db.R.SelectContext(ctx, &rows, `SELECT order_id, amount_fen FROM purchases WHERE merchant_id = ? AND kind = ? ORDER BY id DESC LIMIT ?`,
+	if err := db.R.SelectContext(ctx, &rows, `SELECT order_id, amount_fen FROM purchases WHERE merchant_id = ? AND kind = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
 		merchantID, points.PurchaseEarn, n); err != nil {
 		return nil, fmt.Errorf("recent purchases: %w", err)
 	}
