@@ -173,8 +173,8 @@ func TestAuthEachAlgorithmThroughClient(t *testing.T) {
 			})
 		}
 		// Every accepted request consumed exactly one nonce.
-		if n := fndCount(t, db, "request_nonces"); n != 6 {
-			t.Fatalf("request_nonces = %d, want 6", n)
+		if n := fndCount(t, db, "request_nonce_hashes"); n != 6 {
+			t.Fatalf("request_nonce_hashes = %d, want 6", n)
 		}
 	})
 }
@@ -302,9 +302,9 @@ func TestAuthFailureModes(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 				nonce := signature.NewNonce()
-				nonces, stores := fndCount(t, db, "request_nonces"), fndCount(t, db, "stores")
+				nonces, stores := fndCount(t, db, "request_nonce_hashes"), fndCount(t, db, "stores")
 				fndSend(t, tc.build(nonce)).expectErr(t, tc.status, tc.code)
-				if n := fndCount(t, db, "request_nonces"); n != nonces {
+				if n := fndCount(t, db, "request_nonce_hashes"); n != nonces {
 					t.Fatalf("refused request recorded a nonce (%d -> %d)", nonces, n)
 				}
 				if n := fndCount(t, db, "stores"); n != stores {
@@ -346,9 +346,9 @@ func TestAuthFailureModes(t *testing.T) {
 
 		for _, bad := range []string{"short", strings.Repeat("a", 65), "has.dots.in.it.abcdef", "has spaces in it abcdef"} {
 			t.Run("nonce_invalid_"+bad[:5], func(t *testing.T) {
-				nonces := fndCount(t, db, "request_nonces")
+				nonces := fndCount(t, db, "request_nonce_hashes")
 				fndSend(t, g.goodWrite(t, mid, hk, bad)).expectErr(t, 401, CodeNonceInvalid)
-				if fndCount(t, db, "request_nonces") != nonces {
+				if fndCount(t, db, "request_nonce_hashes") != nonces {
 					t.Fatal("invalid nonce recorded")
 				}
 			})
@@ -383,9 +383,9 @@ func TestAuthFailureModes(t *testing.T) {
 			setStatus(merchant.StatusSuspended)
 			defer setStatus(merchant.StatusActive)
 			nonce := signature.NewNonce()
-			nonces, stores := fndCount(t, db, "request_nonces"), fndCount(t, db, "stores")
+			nonces, stores := fndCount(t, db, "request_nonce_hashes"), fndCount(t, db, "stores")
 			fndSend(t, g.goodWrite(t, mid, hk, nonce)).expectErr(t, 403, CodeMerchantSuspended)
-			if fndCount(t, db, "request_nonces") != nonces || fndCount(t, db, "stores") != stores {
+			if fndCount(t, db, "request_nonce_hashes") != nonces || fndCount(t, db, "stores") != stores {
 				t.Fatal("request of a suspended merchant wrote")
 			}
 			setStatus(merchant.StatusActive)

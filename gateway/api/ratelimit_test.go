@@ -209,11 +209,11 @@ func TestRateLimitPerCredential(t *testing.T) {
 				t.Fatalf("request %d: %v", i+1, err)
 			}
 		}
-		nonces := fndCount(t, db, "request_nonces")
+		nonces := fndCount(t, db, "request_nonce_hashes")
 		nonce := signature.NewNonce()
 		expectLimited(t, fndSend(t, g.signed(t, "GET", "/v1/merchant/me", nil, mid, a, g.clock.Now(), nonce)), 60)
 		// The refused request used its nonce like any other.
-		if got := fndCount(t, db, "request_nonces"); got != nonces+1 {
+		if got := fndCount(t, db, "request_nonce_hashes"); got != nonces+1 {
 			t.Fatalf("%d nonces used by the limited request, want 1", got-nonces)
 		}
 		fndSend(t, g.signed(t, "GET", "/v1/merchant/me", nil, mid, a, g.clock.Now(), nonce)).expectErr(t, 401, CodeNonceReplayed)

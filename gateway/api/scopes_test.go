@@ -156,13 +156,13 @@ func TestScopeDeniedOnEveryMerchantRoute(t *testing.T) {
 			if need == merchant.ScopeFinance {
 				without, with = pos, fin
 			}
-			before, nonces := ledgerRows(t, db), fndCount(t, db, "request_nonces")
+			before, nonces := ledgerRows(t, db), fndCount(t, db, "request_nonce_hashes")
 			nonce := signature.NewNonce()
 			fndSend(t, signed(without, r, nonce)).expectErr(t, 403, CodeScopeDenied)
 			if after := ledgerRows(t, db); after != before {
 				t.Errorf("%s %s out of scope wrote:\n before %s\n after  %s", r.Method, r.Path, before, after)
 			}
-			if got := fndCount(t, db, "request_nonces"); got != nonces+1 {
+			if got := fndCount(t, db, "request_nonce_hashes"); got != nonces+1 {
 				t.Errorf("%s %s out of scope: %d nonces used, want 1", r.Method, r.Path, got-nonces)
 			}
 			fndSend(t, signed(without, r, nonce)).expectErr(t, 401, CodeNonceReplayed)

@@ -103,9 +103,9 @@ func TestContentEncodingRefusedWithoutDecompressing(t *testing.T) {
 	}
 	for _, path := range []string{fndWriteRoute, "/v1/merchant/earn", "/v1/merchant/members/lookup"} {
 		for _, enc := range []string{"gzip, gzip", "gzip", "br", "deflate", "zstd", "identity, gzip", "x-gzip"} {
-			nonces, stores := fndCount(t, db, "request_nonces"), fndCount(t, db, "stores")
+			nonces, stores := fndCount(t, db, "request_nonce_hashes"), fndCount(t, db, "stores")
 			send(path, enc, bomb).expectErr(t, 415, CodeUnsupportedEncoding)
-			if fndCount(t, db, "request_nonces") != nonces || fndCount(t, db, "stores") != stores {
+			if fndCount(t, db, "request_nonce_hashes") != nonces || fndCount(t, db, "stores") != stores {
 				t.Fatalf("%s with Content-Encoding %q wrote", path, enc)
 			}
 		}
@@ -224,13 +224,13 @@ func TestAmbiguousRequestsRefused(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			nonce := signature.NewNonce()
-			nonces, stores := fndCount(t, db, "request_nonces"), fndCount(t, db, "stores")
+			nonces, stores := fndCount(t, db, "request_nonce_hashes"), fndCount(t, db, "stores")
 			r, closed := stRaw(t, g.base, stWire(signed(nonce), tc.extra, tc.framing, tc.body))
 			r.expectErr(t, 400, CodeAmbiguousRequest)
 			if !closed {
 				t.Error("the connection stays open after an ambiguous request")
 			}
-			if fndCount(t, db, "request_nonces") != nonces || fndCount(t, db, "stores") != stores {
+			if fndCount(t, db, "request_nonce_hashes") != nonces || fndCount(t, db, "stores") != stores {
 				t.Fatal("an ambiguous request wrote")
 			}
 			// Its nonce was not consumed.
@@ -257,12 +257,12 @@ func TestUnknownQueryParameterOnWrites(t *testing.T) {
 		"/v1/merchant/earn?store=sto_00112233445566778899&dry_run=true",
 		"/v1/merchant/earn/refund?x", "/v1/merchant/redeem?=1", "/v1/merchant/members/lookup?a=b",
 	} {
-		nonces := fndCount(t, db, "request_nonces")
+		nonces := fndCount(t, db, "request_nonce_hashes")
 		e := stTest(t, app, stSigned(t, "POST", target, earn, mid, key, signature.NewNonce())).expectErr(t, 400, CodeUnknownQuery)
 		if !strings.Contains(e.Error.Message, "unknown query parameter") {
 			t.Fatalf("%s: %s", target, e.Error.Message)
 		}
-		if fndCount(t, db, "request_nonces") != nonces {
+		if fndCount(t, db, "request_nonce_hashes") != nonces {
 			t.Fatalf("%s consumed its nonce", target)
 		}
 	}
@@ -317,13 +317,13 @@ func TestStrictJSONRefusedBeforeLookup(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			nonces, members := fndCount(t, db, "request_nonces"), fndCount(t, db, "members")
+			nonces, members := fndCount(t, db, "request_nonce_hashes"), fndCount(t, db, "members")
 			req := stSigned(t, "POST", "/v1/merchant/earn", tc.body, mid, key, signature.NewNonce())
 			req.Header.Set("Idempotency-Key", signature.NewNonce())
 			stTest(t, app, req).expectErr(t, 400, tc.code)
 			// Refused before authentication looked anything up: the nonce
 			// is not consumed, no member exists.
-			if fndCount(t, db, "request_nonces") != nonces || fndCount(t, db, "members") != members {
+			if fndCount(t, db, "request_nonce_hashes") != nonces || fndCount(t, db, "members") != members {
 				t.Fatal("refused body wrote")
 			}
 			// The decoder refuses it the same way when called directly.
@@ -417,12 +417,12 @@ func TestTimestampGrammar(t *testing.T) {
 		req.Header.Set(signature.HeaderTimestamp, ts)
 		req.Header.Set(signature.HeaderNonce, nonce)
 		req.Header.Set(signature.HeaderSignature, sig)
-		nonces := fndCount(t, db, "request_nonces")
+		nonces := fndCount(t, db, "request_nonce_hashes")
 		e := fndSend(t, req).expectErr(t, 401, CodeTimestampInvalid)
 		if !strings.Contains(e.Error.Message, "no leading zeros") {
 			t.Errorf("%q: message %q does not state the grammar", ts, e.Error.Message)
 		}
-		if fndCount(t, db, "request_nonces") != nonces {
+		if fndCount(t, db, "request_nonce_hashes") != nonces {
 			t.Fatalf("%q consumed its nonce", ts)
 		}
 	}

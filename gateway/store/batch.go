@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,11 +22,6 @@ type idemKey struct{ Scope, Key string }
 
 func (k idemKey) String() string { return k.Scope + "\x00" + k.Key }
 
-// nonceKey names a used nonce.
-type nonceKey struct{ KeyID, Nonce string }
-
-func (k nonceKey) String() string { return k.KeyID + "\x00" + k.Nonce }
-
 // identityRow is a member identity as stored: its kind and its lookup
 // value (the blind index of a phone, the merchant-scoped customer id, ...).
 type identityRow struct{ Kind, Lookup string }
@@ -38,7 +34,7 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 	var idents []identityRow
 	var purch []points.PurchaseKey
 	var idem []idemKey
-	var nonces []nonceRow
+	var nonces []*Nonce
 	var consents []string
 	var counters, referrers []points.MemberKey
 	for i, op := range batch {
@@ -59,7 +55,7 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 			idem = append(idem, idemKey{op.Idem.MerchantID, op.Idem.Key})
 		}
 		if op.Nonce != nil {
-			nonces = append(nonces, nonceRow{op.Nonce.KeyID, op.Nonce.Nonce, Micros(op.Nonce.Expires)})
+			nonces = append(nonces, op.Nonce)
 		}
 	}
 	if err := u.loadMerchants(merchants); err != nil {
@@ -103,17 +99,17 @@ func (u *uow) prefetch(batch []*Op, excluded []bool) error {
 // apply runs one operation. A domain refusal is returned in the result; a
 // returned error means the transaction is no longer usable.
 func (u *uow) apply(op *Op) (res OpResult, fatal error) {
-	var nk nonceKey
+	var nh [16]byte
 	if op.Nonce != nil {
-		nk = nonceKey{op.Nonce.KeyID, op.Nonce.Nonce}
-		if u.nonces[nk.String()] {
+		nh = nonceHash(op.Nonce.KeyID, op.Nonce.Nonce)
+		if u.nonces[nh] {
 			return OpResult{Err: ErrNonceReplayed}, nil
 		}
 	}
 	consumeNonce := func() {
 		if op.Nonce != nil {
-			u.nonces[nk.String()] = true
-			u.newNonces = append(u.newNonces, nonceRow{op.Nonce.KeyID, op.Nonce.Nonce, Micros(op.Nonce.Expires)})
+			u.nonces[nh] = true
+			u.newNonces = append(u.newNonces, nonceRow{nh, Micros(op.Nonce.Expires)})
 		}
 	}
 	var ik idemKey
@@ -190,29 +186,47 @@ func dedupe(s []string) []string {
 	return out
 }
 
-func (u *uow) loadNonces(keys []nonceRow) error {
-	if len(keys) == 0 {
+// loadNonces marks which of nonces are used, in request_nonce_hashes or,
+// used before migration 00085, in request_nonces, in one statement.
+func (u *uow) loadNonces(nonces []*Nonce) error {
+	if len(nonces) == 0 {
 		return nil
 	}
-	// By (key, nonce) alone, through the unique index: a nonce is used
-	// once per key whatever the timestamp it is signed with (the expiry
-	// only says when its row may be purged).
-	args := make([]any, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, k.KeyID, k.Nonce)
+	// By (key, nonce) alone: a nonce is used once per key whatever the
+	// timestamp it is signed with (the expiry only says when its row may
+	// be purged).
+	hashes := make([]any, 0, len(nonces))
+	legacy := make([]any, 0, 2*len(nonces))
+	for _, n := range nonces {
+		h := nonceHash(n.KeyID, n.Nonce)
+		hashes = append(hashes, h[:])
+		legacy = append(legacy, n.KeyID, n.Nonce)
 	}
-	in, args := u.inList("(?, ?)", 2, args)
-	rows, err := u.queryx(`SELECT key_id, nonce FROM request_nonces WHERE (key_id, nonce) IN (`+in+`)`, args...)
+	in, hashes := u.inList("?", 1, hashes)
+	inLegacy, legacy := u.inList("(?, ?)", 2, legacy)
+	rows, err := u.queryx(`SELECT hash, NULL AS key_id, NULL AS nonce FROM request_nonce_hashes WHERE hash IN (`+in+`)
+		UNION ALL SELECT NULL, key_id, nonce FROM request_nonces WHERE (key_id, nonce) IN (`+inLegacy+`)`, append(hashes, legacy...)...)
 	if err != nil {
 		return fmt.Errorf("load nonces: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k nonceKey
-		if err := rows.Scan(&k.KeyID, &k.Nonce); err != nil {
-			return err
+		var h []byte
+		var keyID, nonce sql.NullString
+		if err := rows.Scan(&h, &keyID, &nonce); err != nil {
+			return fmt.Errorf("load nonces: %w", err)
 		}
-		u.nonces[k.String()] = true
+		switch {
+		case keyID.Valid:
+			u.nonces[nonceHash(keyID.String, nonce.String)] = true
+		case len(h) == 16:
+			u.nonces[[16]byte(h)] = true
+		default:
+			return fmt.Errorf("load nonces: a hash of %d bytes", len(h))
+		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load nonces: %w", err)
+	}
+	return nil
 }

@@ -71,3 +71,7 @@ func threadCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// CommitBatch commits batch as one batch, as the writer's loop does (the
+// same retries), and returns each operation's result.
+func (w *Writer) CommitBatch(batch []*Op) []OpResult { return w.commit(batch, false) }

@@ -121,10 +121,11 @@ func (u *uow) flush() error {
 	}
 	if len(u.newNonces) > 0 {
 		var rows [][]any
-		for _, n := range u.newNonces {
-			rows = append(rows, []any{n.Expires, n.KeyID, n.Nonce})
+		for i := range u.newNonces {
+			n := &u.newNonces[i]
+			rows = append(rows, []any{n.Hash[:], n.Expires})
 		}
-		if err := u.bulkInsert("request_nonces", []string{"expires_at", "key_id", "nonce"}, rows, ""); err != nil {
+		if err := u.bulkInsert("request_nonce_hashes", []string{"hash", "expires_at"}, rows, ""); err != nil {
 			return err
 		}
 	}

@@ -257,10 +257,20 @@ func (s *Merchants) TouchCredentials(ctx context.Context, uses map[string]time.T
 }
 
 // UseNonce records a (key, nonce) pair; it returns ErrReplay if it was seen
-// before, whatever its expiry. The unique index on (key_id, nonce) makes
-// this single-use across every gateway instance sharing the database.
+// before, whatever its expiry. The primary key of request_nonce_hashes
+// (nonceHash) makes this single-use across every gateway instance sharing
+// the database; a nonce used before migration 00085 is found in
+// request_nonces, which nothing writes any more.
 func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
-	_, err := db.W.ExecContext(ctx, `INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)`, keyID, nonce, Micros(expires))
+	var legacy int
+	if err := db.W.GetContext(ctx, &legacy, `SELECT COUNT(*) FROM request_nonces WHERE key_id = ? AND nonce = ?`, keyID, nonce); err != nil {
+		return fmt.Errorf("record nonce: %w", err)
+	}
+	if legacy > 0 {
+		return ErrReplay
+	}
+	h := nonceHash(keyID, nonce)
+	_, err := db.W.ExecContext(ctx, `INSERT INTO request_nonce_hashes (hash, expires_at) VALUES (?, ?)`, h[:], Micros(expires))
 	if IsDuplicate(err) {
 		return ErrReplay
 	}
@@ -270,14 +280,23 @@ func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Ti
 	return db.syncWAL()
 }
 
-// PurgeNonces deletes nonces whose timestamp window has passed: a request
-// with such a nonce is refused as stale anyway.
+// PurgeNonces deletes nonces whose timestamp window has passed, of both
+// tables (each a range on its expiry): a request with such a nonce is
+// refused as stale anyway.
 func (db *DB) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {
-	res, err := db.W.ExecContext(ctx, `DELETE FROM request_nonces WHERE expires_at < ?`, Micros(now))
-	if err != nil {
-		return 0, fmt.Errorf("purge nonces: %w", err)
+	var total int64
+	for _, table := range []string{"request_nonces", "request_nonce_hashes"} {
+		res, err := db.W.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < ?`, Micros(now))
+		if err != nil {
+			return total, fmt.Errorf("purge nonces: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("purge nonces: %w", err)
+		}
+		total += n
 	}
-	return res.RowsAffected()
+	return total, nil
 }
 
 // ErrReplay means a nonce was already used: the same error whether the

@@ -39,7 +39,8 @@ func TestWritesPauseUntilStorageReclaimed(t *testing.T) {
 		t.Fatalf("Ping while full: %v, want ErrStorageFull", err)
 	}
 	var n int
-	if err := db.R.Get(&n, `SELECT COUNT(*) FROM request_nonces WHERE nonce = 'while-full'`); err != nil || n != 0 {
+	h := nonceHash("k", "while-full")
+	if err := db.R.Get(&n, `SELECT COUNT(*) FROM request_nonce_hashes WHERE hash = ?`, h[:]); err != nil || n != 0 {
 		t.Fatalf("the refused write left %d rows (%v)", n, err)
 	}
 

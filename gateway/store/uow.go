@@ -38,7 +38,7 @@ type uow struct {
 	debts     map[string][]*points.Debt
 	cons      map[int64][]points.Consumption
 	idem      map[string]*IdemRecord     // merchant|key -> record (nil known missing)
-	nonces    map[string]bool            // key|nonce -> used
+	nonces    map[[16]byte]bool          // nonceHash -> used
 	consents  map[string]*points.Consent // code key -> consent (nil known missing)
 	counters  map[string]*counter        // counterKey -> member counter (counters.go)
 	referrals *referralState             // made on first use (referrals.go)
@@ -77,9 +77,10 @@ type memberIdentity struct {
 	Sealed   sql.NullString
 }
 
+// nonceRow is a used nonce as request_nonce_hashes keeps it.
 type nonceRow struct {
-	KeyID, Nonce string
-	Expires      int64
+	Hash    [16]byte // nonceHash
+	Expires int64
 }
 
 var _ points.Tx = (*uow)(nil)
@@ -89,7 +90,7 @@ func newUOW(ctx context.Context, db *DB, tx *sqlx.Tx, now time.Time, ids *idRang
 		accounts: map[string]*acct{}, merchants: map[string]*points.Merchant{}, members: map[string]string{},
 		purchases: map[string]*points.Purchase{}, lots: map[int64]*ledger.Lot{}, memberLot: map[string][]int64{},
 		lotsDone: map[string]bool{}, debts: map[string][]*points.Debt{}, cons: map[int64][]points.Consumption{},
-		idem: map[string]*IdemRecord{}, nonces: map[string]bool{}, consents: map[string]*points.Consent{}, counters: map[string]*counter{},
+		idem: map[string]*IdemRecord{}, nonces: map[[16]byte]bool{}, consents: map[string]*points.Consent{}, counters: map[string]*counter{},
 		dirtyConsents: map[string]*points.Consent{},
 		dirtyLots:     map[int64]bool{}, newLots: map[int64]bool{}, dirtyPurch: map[int64]*points.Purchase{}, dirtyDebts: map[int64]*points.Debt{}}
 }
