@@ -195,6 +195,9 @@ type Merchant struct {
 	Client *client.Client
 	// POS is the merchant's POS connection (ShapePOS only).
 	POS *POSConnection
+	// macs are Signer's HMAC hashes, kept for Earner (nil: Earner signs
+	// through Signer).
+	macs *macPool
 }
 
 // POSConnection is where and how a merchant's POS webhooks are sent.
@@ -334,11 +337,15 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 		return Merchant{}, fmt.Errorf("create credential: %w", err)
 	}
 	var signer signature.Signer
+	var macs *macPool
 	if edKey != nil {
 		signer = signature.NewEd25519Signer(cred.ID, edKey)
 	} else {
 		s, err := signature.NewHMACSigner(cred.ID, cred.Secret)
 		if err != nil {
+			return Merchant{}, err
+		}
+		if macs, err = newMACPool(cred.Secret); err != nil {
 			return Merchant{}, err
 		}
 		signer = s
@@ -363,7 +370,8 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 		client.IdempotencyKey(ref)); err != nil {
 		return Merchant{}, fmt.Errorf("fund budget: %w", err)
 	}
-	out := Merchant{ID: m.ID, KeyID: cred.ID, Signer: signer, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc))}
+	out := Merchant{ID: m.ID, KeyID: cred.ID, Signer: signer, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc)),
+		macs: macs}
 	if opt.POSAdapter != "" {
 		secret := "shpss_bench_" + randHex(16)
 		var conn struct {
@@ -535,8 +543,9 @@ func ErrorCode(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	// net.Error's and fasthttp.ErrTimeout's (which has no Temporary).
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
 		return "timeout"
 	}
 	return "transport"
@@ -612,7 +621,10 @@ func Run(ctx context.Context, cfg Config, onMeasure func()) (Result, error) {
 		return Result{}, fmt.Errorf("setup: %w", err)
 	}
 	setup := time.Since(t0)
-	res := Drive(ctx, cfg, ms, onMeasure)
+	res, err := Drive(ctx, cfg, ms, onMeasure)
+	if err != nil {
+		return Result{}, err
+	}
 	res.SetupSeconds = setup.Seconds()
 	res.RuleExpression = cfg.RuleExpression
 	if cfg.Shape == ShapePOS {
@@ -630,9 +642,22 @@ func Run(ctx context.Context, cfg Config, onMeasure func()) (Result, error) {
 	return res, nil
 }
 
-// Drive runs the load against merchants already set up.
-func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) Result {
+// Drive runs the load against merchants already set up. Signed earns go
+// through an EarnClient with a connection per client, opened before the
+// clock starts.
+func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) (Result, error) {
 	cfg.defaults()
+	if len(ms) == 0 {
+		return Result{}, errors.New("no merchants to drive")
+	}
+	ec, err := NewEarnClient(cfg.BaseURL, cfg.Clients, cfg.RequestTimeout)
+	if err != nil {
+		return Result{}, err
+	}
+	defer ec.Close()
+	if ms[0].POS == nil {
+		ec.Connect(cfg.Clients)
+	}
 	run := randHex(6)
 	posRun := 100_000 + mrand.IntN(900_000)
 	start := time.Now()
@@ -655,6 +680,7 @@ func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) Res
 		go func(i int) {
 			defer wg.Done()
 			rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
+			earner := ec.Earner()
 			for seq := 0; ; seq++ {
 				now := time.Now()
 				if !now.Before(end) || ctx.Err() != nil {
@@ -672,8 +698,7 @@ func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) Res
 					order = fmt.Sprintf("%d%04d%08d", posRun, i, seq)
 					err = Webhook(ctx, m, "evt-"+order, ShopifyOrder(order, member, amount))
 				} else {
-					body := EarnBody{OrderID: order, Member: member, AmountFen: amount}.AppendJSON(make([]byte, 0, 128))
-					_, err = Earn(ctx, m, order, body)
+					err = earner.Earn(m, order, EarnBody{OrderID: order, Member: member, AmountFen: amount}, now)
 				}
 				took := time.Since(now)
 				if now.Before(measureFrom) {
@@ -722,7 +747,7 @@ func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) Res
 	if len(all) > 0 {
 		r.MaxMs = ms3(all[len(all)-1])
 	}
-	return r
+	return r, nil
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

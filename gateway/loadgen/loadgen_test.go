@@ -2,9 +2,15 @@ package loadgen
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,5 +117,189 @@ func BenchmarkSignedEarnRequest(b *testing.B) {
 		if _, err := c.NewRequest(ctx, "POST", "/v1/merchant/earn", body, client.IdempotencyKey(order)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The earn path's canonical string is signature.CanonicalString's bytes.
+func TestAppendCanonical(t *testing.T) {
+	body := []byte(`{"order_id":"x","member":{"kind":"phone","value":"13900000001"},"amount_fen":100}`)
+	for _, b := range [][]byte{body, nil} {
+		got := appendCanonical([]byte("old"), "mch_1", "key_2", "POST", "/v1/merchant/earn", []byte("1700000000"), []byte("n0nce-0123456789abcdef"), b)
+		want := "old" + signature.CanonicalString("mch_1", "key_2", "POST", "/v1/merchant/earn", 1700000000, "n0nce-0123456789abcdef", b)
+		if string(got) != want {
+			t.Errorf("appendCanonical = %q, want %q", got, want)
+		}
+	}
+}
+
+const testSecret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+// verifyingServer checks every earn as the gateway does (signature over
+// the request as received, parsed by net/http rather than fasthttp, nonce
+// never reused, the five headers, the body's JSON) and answers 201, or
+// 401 signature_invalid or nonce_replayed in the gateway's error body.
+func verifyingServer(t *testing.T, verifiers map[string]*signature.Verifier) *httptest.Server {
+	t.Helper()
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	fail := func(w http.ResponseWriter, status int, code string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"error":{"code":%q,"message":"refused","request_id":"r1"}}`, code)
+	}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var eb EarnBody
+		if r.Method != "POST" || r.URL.RequestURI() != "/v1/merchant/earn" || r.Header.Get("Content-Type") != "application/json" ||
+			json.Unmarshal(body, &eb) != nil || eb.OrderID == "" || r.Header.Get("Idempotency-Key") != eb.OrderID {
+			fail(w, 400, "bad_request")
+			return
+		}
+		for _, h := range []string{signature.HeaderMerchant, signature.HeaderKey, signature.HeaderTimestamp, signature.HeaderNonce, signature.HeaderSignature} {
+			if len(r.Header.Values(h)) != 1 {
+				fail(w, 401, "missing_signature")
+				return
+			}
+		}
+		ts, err := strconv.ParseInt(r.Header.Get(signature.HeaderTimestamp), 10, 64)
+		v := verifiers[r.Header.Get(signature.HeaderKey)]
+		nonce := r.Header.Get(signature.HeaderNonce)
+		if err != nil || v == nil || !signature.ValidNonce(nonce) || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute {
+			fail(w, 401, "signature_invalid")
+			return
+		}
+		canon := signature.CanonicalString(r.Header.Get(signature.HeaderMerchant), r.Header.Get(signature.HeaderKey), r.Method, r.URL.RequestURI(), ts, nonce, body)
+		if v.Verify(canon, r.Header.Get(signature.HeaderSignature)) != nil {
+			fail(w, 401, "signature_invalid")
+			return
+		}
+		mu.Lock()
+		reused := seen[nonce]
+		seen[nonce] = true
+		mu.Unlock()
+		if reused {
+			fail(w, 401, "nonce_replayed")
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"purchase_id":1,"member_id":"mem_1","points":1}`)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// testMerchant is a merchant signing as Setup sets one up (HMAC with
+// pooled hashes), with secret as its credential's.
+func testMerchant(t *testing.T, id, keyID, secret string) Merchant {
+	t.Helper()
+	s, err := signature.NewHMACSigner(keyID, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	macs, err := newMACPool(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Merchant{ID: id, KeyID: keyID, Signer: s, macs: macs}
+}
+
+// An Earner's requests verify as the gateway verifies them, signed with
+// the pooled HMAC or through any other Signer (ed25519); a wrong secret
+// is refused and counted by the code of the error body.
+func TestEarnerSignsVerifiably(t *testing.T) {
+	hv, err := signature.NewVerifier(signature.HMACSHA256, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	pemText, _ := signature.MarshalPublicKey(pub)
+	ev, err := signature.NewVerifier(signature.Ed25519, pemText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := verifyingServer(t, map[string]*signature.Verifier{"key_h": hv, "key_e": ev})
+	good := testMerchant(t, "mch_1", "key_h", testSecret)
+	wrong := testMerchant(t, "mch_1", "key_h", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")
+	ed := Merchant{ID: "mch_2", KeyID: "key_e", Signer: signature.NewEd25519Signer("key_e", priv)}
+
+	ec, err := NewEarnClient(s.URL+"/", 2, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	e := ec.Earner()
+	for i := range 5 { // reused request, buffers and timestamp text
+		for _, m := range []*Merchant{&good, &ed} {
+			order := fmt.Sprintf("o-%s-%d", m.ID, i)
+			if err := e.Earn(m, order, EarnBody{OrderID: order, Member: PhoneMember(i), AmountFen: 100 + int64(i)}, time.Now()); err != nil {
+				t.Fatalf("earn %d as %s: %v", i, m.ID, err)
+			}
+		}
+	}
+	err = e.Earn(&wrong, "o-wrong", EarnBody{OrderID: "o-wrong", Member: PhoneMember(1), AmountFen: 100}, time.Now())
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != 401 || ae.RequestID != "r1" || ErrorCode(err) != "signature_invalid" {
+		t.Fatalf("wrong secret: %v (code %q)", err, ErrorCode(err))
+	}
+	// A stale timestamp is what the gateway refuses too.
+	err = e.Earn(&good, "o-old", EarnBody{OrderID: "o-old", Member: PhoneMember(1), AmountFen: 100}, time.Now().Add(-time.Hour))
+	if ErrorCode(err) != "signature_invalid" {
+		t.Fatalf("an hour-old timestamp: %v", err)
+	}
+	// A non-JSON answer is classified by its status, a dead server as transport.
+	if ae := newAPIError("h", 502, []byte("bad gateway\n"), "", "3"); ErrorCode(ae) != "http_502" || ae.Message != "bad gateway" || ae.RetryAfter != 3*time.Second {
+		t.Errorf("plain 502: %+v", ae)
+	}
+	if ae := newAPIError("h", 308, nil, "http://elsewhere/", ""); ErrorCode(ae) != "http_308" || ae.Location != "http://elsewhere/" {
+		t.Errorf("redirect: %+v", ae)
+	}
+	s.Close()
+	if err := e.Earn(&good, "o-down", EarnBody{OrderID: "o-down", Member: PhoneMember(1), AmountFen: 100}, time.Now()); ErrorCode(err) != "transport" {
+		t.Errorf("server down: %v (code %q)", err, ErrorCode(err))
+	}
+}
+
+// Drive sends signed earns that verify, counts refusals by the error
+// body's code, and opens a connection per client before its clock starts.
+func TestDriveCountsByCode(t *testing.T) {
+	hv, _ := signature.NewVerifier(signature.HMACSHA256, testSecret)
+	s := verifyingServer(t, map[string]*signature.Verifier{"key_h": hv})
+	ms := []Merchant{testMerchant(t, "mch_1", "key_h", testSecret), testMerchant(t, "mch_2", "key_h", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")}
+	r, err := Drive(context.Background(), Config{BaseURL: s.URL, Clients: 4, Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond}, ms, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK == 0 || r.Errors["signature_invalid"] == 0 || len(r.Errors) != 1 || r.WarmupRequests == 0 || r.Requests <= r.OK {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+// Connect leaves one open connection per concurrent client.
+func TestEarnClientConnect(t *testing.T) {
+	const n = 6
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Hold every call until all n are in, so n connections are needed.
+		arrived.Done()
+		arrived.Wait()
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer s.Close()
+	ec, err := NewEarnClient(s.URL, n, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	ec.Connect(n)
+	if got := ec.Conns(); got != n {
+		t.Fatalf("%d connections open after Connect(%d)", got, n)
+	}
+	if _, err := NewEarnClient("http://192.0.2.1:80", 1, time.Second); err == nil {
+		t.Fatal("a non-loopback earn client")
 	}
 }

@@ -1,0 +1,254 @@
+package loadgen
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	mrand "math/rand/v2"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/lianmeng/lianmeng/sdk/client"
+	"github.com/lianmeng/lianmeng/sdk/signature"
+)
+
+// The measured earns go through fasthttp's client rather than net/http's
+// (Earn, which the crash tests keep): on the bench's two cores the
+// generator's CPU competes with the gateway's, and net/http's client was
+// most of it (per-request allocations, a goroutine pair per connection).
+// Setup, the POS shape's webhooks and the operator calls stay on net/http:
+// they are not the measured path.
+
+// earnPath is the signed earn endpoint.
+const earnPath = "/v1/merchant/earn"
+
+// EarnClient sends signed earns to one gateway over keep-alive connections.
+// It is safe for concurrent use; each goroutine sends through its own
+// Earner.
+type EarnClient struct {
+	hc      *fasthttp.HostClient
+	base    string // scheme://host[:port][/path], no trailing slash
+	host    string // for APIError.Host
+	timeout time.Duration
+}
+
+// NewEarnClient returns a client for base (a loopback URL, as
+// CheckLoopback) holding up to conns connections.
+func NewEarnClient(base string, conns int, timeout time.Duration) (*EarnClient, error) {
+	if err := CheckLoopback(base); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(base)
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	hc := &fasthttp.HostClient{
+		Addr:     addr,
+		IsTLS:    u.Scheme == "https",
+		Name:     "lianmeng-bench",
+		MaxConns: conns,
+		// A connection is kept for the whole run: one request at a time
+		// per client never leaves it idle for long.
+		MaxIdleConnDuration: time.Minute,
+		// Never resend: a signed request's nonce is used once, and the
+		// run counts what failed.
+		MaxIdemponentCallAttempts: 1,
+		// The target is signed exactly as sent.
+		DisablePathNormalizing: true,
+		MaxResponseBodySize:    16 << 20,
+	}
+	return &EarnClient{hc: hc, base: strings.TrimRight(base, "/"), host: u.Host, timeout: timeout}, nil
+}
+
+// Connect opens up to n connections (n concurrent GET /healthz) so that a
+// measured window does not include their setup. Answers are ignored: any
+// answer leaves its connection open for reuse.
+func (c *EarnClient) Connect(n int) {
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI(c.base + "/healthz")
+			<-gate
+			_ = c.hc.DoTimeout(req, resp, c.timeout)
+		}()
+	}
+	close(gate)
+	wg.Wait()
+}
+
+// Conns is the number of connections open.
+func (c *EarnClient) Conns() int { return c.hc.ConnsCount() }
+
+// Close closes the idle connections.
+func (c *EarnClient) Close() { c.hc.CloseIdleConnections() }
+
+// Earner sends one signed earn at a time, reusing its request, response
+// and buffers: one per client goroutine, not safe for concurrent use.
+type Earner struct {
+	c      *EarnClient
+	req    *fasthttp.Request
+	resp   *fasthttp.Response
+	target string // request target as sent, and signed
+	body   []byte
+	canon  []byte
+	sig    []byte
+	ts     int64
+	tsText []byte
+	nonce  [32]byte
+	rng    *mrand.ChaCha8
+}
+
+// Earner returns a new Earner on c.
+func (c *EarnClient) Earner() *Earner {
+	e := &Earner{c: c, req: new(fasthttp.Request), resp: new(fasthttp.Response),
+		body: make([]byte, 0, 160), canon: make([]byte, 0, 256), sig: make([]byte, 0, 96)}
+	e.req.SetRequestURI(c.base + earnPath)
+	e.req.Header.SetMethod(fasthttp.MethodPost)
+	e.req.Header.SetContentType("application/json")
+	e.target = string(e.req.URI().RequestURI())
+	// Nonces need only be unique per key: 128 bits from a generator
+	// seeded from crypto/rand, without a system call per request.
+	var seed [32]byte
+	rand.Read(seed[:])
+	e.rng = mrand.NewChaCha8(seed)
+	return e
+}
+
+// Earn sends b signed as m, with idempotency key key, at time now (its
+// timestamp). A non-2xx answer is a *client.APIError carrying the code of
+// the gateway's JSON error body, as Earn's.
+func (e *Earner) Earn(m *Merchant, key string, b EarnBody, now time.Time) error {
+	e.body = b.AppendJSON(e.body[:0])
+	if err := e.sign(m, now); err != nil {
+		return err
+	}
+	h := &e.req.Header
+	h.Set("Idempotency-Key", key)
+	e.req.SetBodyRaw(e.body)
+	if err := e.c.hc.DoTimeout(e.req, e.resp, e.c.timeout); err != nil {
+		return fmt.Errorf("lianmeng: POST %s: %w", earnPath, err)
+	}
+	if st := e.resp.StatusCode(); st >= 300 {
+		return e.apiError(st)
+	}
+	return nil
+}
+
+// sign sets the five signature headers (package signature) for e.body.
+func (e *Earner) sign(m *Merchant, now time.Time) error {
+	if ts := now.Unix(); ts != e.ts || len(e.tsText) == 0 {
+		e.ts, e.tsText = ts, strconv.AppendInt(e.tsText[:0], ts, 10)
+	}
+	var rnd [16]byte
+	binary.LittleEndian.PutUint64(rnd[:8], e.rng.Uint64())
+	binary.LittleEndian.PutUint64(rnd[8:], e.rng.Uint64())
+	hex.Encode(e.nonce[:], rnd[:])
+	e.canon = appendCanonical(e.canon[:0], m.ID, m.KeyID, fasthttp.MethodPost, e.target, e.tsText, e.nonce[:], e.body)
+	var err error
+	if e.sig, err = m.appendSignature(e.sig[:0], e.canon); err != nil {
+		return err
+	}
+	h := &e.req.Header
+	h.Set(signature.HeaderMerchant, m.ID)
+	h.Set(signature.HeaderKey, m.KeyID)
+	h.SetBytesV(signature.HeaderTimestamp, e.tsText)
+	h.SetBytesV(signature.HeaderNonce, e.nonce[:])
+	h.SetBytesV(signature.HeaderSignature, e.sig)
+	return nil
+}
+
+// appendCanonical appends signature.CanonicalString's bytes (ts in
+// decimal, method in upper case) without building a string.
+func appendCanonical(dst []byte, merchantID, keyID, method, target string, ts, nonce, body []byte) []byte {
+	sum := sha256.Sum256(body)
+	for _, part := range [...]string{signature.Version, merchantID, keyID, method, target} {
+		dst = append(dst, part...)
+		dst = append(dst, '\n')
+	}
+	dst = append(append(dst, ts...), '\n')
+	dst = append(append(dst, nonce...), '\n')
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// apiError is client.Do's error for the response in e.resp.
+func (e *Earner) apiError(status int) error {
+	return newAPIError(e.c.host, status, e.resp.Body(), string(e.resp.Header.Peek("Location")), string(e.resp.Header.Peek("Retry-After")))
+}
+
+// newAPIError reads an error answer as the SDK client does: the code of
+// the gateway's JSON error body, or "http_" and the status.
+func newAPIError(host string, status int, raw []byte, location, retryAfter string) *client.APIError {
+	ae := &client.APIError{Status: status, Host: host}
+	var body struct {
+		Error struct {
+			Code      string `json:"code"`
+			Message   string `json:"message"`
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
+		ae.Code, ae.Message, ae.RequestID = body.Error.Code, body.Error.Message, body.Error.RequestID
+	} else {
+		ae.Code, ae.Message = "http_"+strconv.Itoa(status), strings.ToValidUTF8(strings.TrimSpace(string(raw[:min(len(raw), 1024)])), "")
+	}
+	if status >= 300 && status < 400 {
+		ae.Location = location
+	}
+	if ra, err := strconv.Atoi(retryAfter); err == nil {
+		ae.RetryAfter = time.Duration(ra) * time.Second
+	}
+	return ae
+}
+
+// macPool holds HMAC-SHA256 hashes keyed with one credential's secret
+// (hmac.New costs more than the MAC of a canonical string).
+type macPool struct{ sync.Pool }
+
+func newMACPool(secretBase64 string) (*macPool, error) {
+	secret, err := base64.StdEncoding.DecodeString(secretBase64)
+	if err != nil {
+		return nil, fmt.Errorf("hmac secret: %w", err)
+	}
+	p := &macPool{}
+	p.New = func() any { return hmac.New(sha256.New, secret) }
+	return p, nil
+}
+
+// appendSignature appends the base64 signature of canonical: with the
+// merchant's pooled HMAC hashes when Setup made it, else through Signer.
+func (m *Merchant) appendSignature(dst, canonical []byte) ([]byte, error) {
+	if m.macs == nil {
+		s, err := m.Signer.Sign(string(canonical))
+		return append(dst, s...), err
+	}
+	h := m.macs.Get().(hash.Hash)
+	h.Write(canonical)
+	var sum [sha256.Size]byte
+	mac := h.Sum(sum[:0])
+	h.Reset()
+	m.macs.Put(h)
+	return base64.StdEncoding.AppendEncode(dst, mac), nil
+}
