@@ -73,6 +73,10 @@ func NewEarnClient(base string, conns int, timeout time.Duration) (*EarnClient, 
 		// The target is signed exactly as sent.
 		DisablePathNormalizing: true,
 		MaxResponseBodySize:    16 << 20,
+		// fasthttp refuses an answer whose headers do not fit its read
+		// buffer; an earn's receipt header grows with the batch (about
+		// 1.2 KB at 256 in flight), so 16 KiB rather than 4.
+		ReadBufferSize: 16 << 10,
 	}
 	return &EarnClient{hc: hc, base: strings.TrimRight(base, "/"), host: u.Host, timeout: timeout}, nil
 }
