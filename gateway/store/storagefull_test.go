@@ -66,6 +66,40 @@ func TestStorageFullPausesOnlySQLite(t *testing.T) {
 	}
 }
 
+// Under steady writes and no reader holding it, the checkpointer restarts
+// the WAL by its content and the writer reuses the file as it is: it stays
+// under walTruncateSize and is never cut (an ftruncate in the writer's
+// commit, and appending fresh blocks instead of overwriting old ones).
+func TestCheckpointerReusesTheWAL(t *testing.T) {
+	db, _ := openSQLiteWriter(t)
+	if _, err := db.W.Exec(`CREATE TABLE filler (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	blob := make([]byte, 1<<20)
+	var last, peak int64
+	for i := 0; i < 3*walRestartSize>>20; i++ {
+		blob[0] = byte(i)
+		if _, err := db.W.Exec(`INSERT INTO filler (b) VALUES (?)`, blob); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(db.walPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() < last {
+			t.Fatalf("after %d MiB the WAL went from %d to %d bytes: it was cut", i+1, last, fi.Size())
+		}
+		last, peak = fi.Size(), max(peak, fi.Size())
+		time.Sleep(20 * time.Millisecond) // ~50 MB/s: the checkpointer ticks every 250 ms
+	}
+	if peak > walTruncateSize {
+		t.Fatalf("the WAL reached %d bytes, past %d", peak, walTruncateSize)
+	}
+	if peak >= int64(3*walRestartSize) {
+		t.Fatalf("the WAL reached %d bytes for %d written: it was never restarted", peak, 3*walRestartSize)
+	}
+}
+
 // Under steady writes with a reader keeping an old snapshot, the WAL
 // cannot start again and grows; once it is past walTruncateSize and the
 // reader is gone, the checkpointer's RESTART lets the writer's next
