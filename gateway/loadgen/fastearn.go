@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"hash"
 	mrand "math/rand/v2"
@@ -199,32 +198,7 @@ func appendCanonical(dst []byte, merchantID, keyID, method, target string, ts, n
 
 // apiError is client.Do's error for the response in e.resp.
 func (e *Earner) apiError(status int) error {
-	return newAPIError(e.c.host, status, e.resp.Body(), string(e.resp.Header.Peek("Location")), string(e.resp.Header.Peek("Retry-After")))
-}
-
-// newAPIError reads an error answer as the SDK client does: the code of
-// the gateway's JSON error body, or "http_" and the status.
-func newAPIError(host string, status int, raw []byte, location, retryAfter string) *client.APIError {
-	ae := &client.APIError{Status: status, Host: host}
-	var body struct {
-		Error struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			RequestID string `json:"request_id"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
-		ae.Code, ae.Message, ae.RequestID = body.Error.Code, body.Error.Message, body.Error.RequestID
-	} else {
-		ae.Code, ae.Message = "http_"+strconv.Itoa(status), strings.ToValidUTF8(strings.TrimSpace(string(raw[:min(len(raw), 1024)])), "")
-	}
-	if status >= 300 && status < 400 {
-		ae.Location = location
-	}
-	if ra, err := strconv.Atoi(retryAfter); err == nil {
-		ae.RetryAfter = time.Duration(ra) * time.Second
-	}
-	return ae
+	return client.ParseError(status, e.c.host, e.resp.Body(), string(e.resp.Header.Peek("Location")), string(e.resp.Header.Peek("Retry-After")))
 }
 
 // macPool holds HMAC-SHA256 hashes keyed with one credential's secret

@@ -257,10 +257,10 @@ func TestEarnerSignsVerifiably(t *testing.T) {
 		t.Fatalf("an hour-old timestamp: %v", err)
 	}
 	// A non-JSON answer is classified by its status, a dead server as transport.
-	if ae := newAPIError("h", 502, []byte("bad gateway\n"), "", "3"); ErrorCode(ae) != "http_502" || ae.Message != "bad gateway" || ae.RetryAfter != 3*time.Second {
+	if ae := client.ParseError(502, "h", []byte("bad gateway\n"), "", "3"); ErrorCode(ae) != "http_502" || ae.Message != "bad gateway" || ae.RetryAfter != 3*time.Second {
 		t.Errorf("plain 502: %+v", ae)
 	}
-	if ae := newAPIError("h", 308, nil, "http://elsewhere/", ""); ErrorCode(ae) != "http_308" || ae.Location != "http://elsewhere/" {
+	if ae := client.ParseError(308, "h", nil, "http://elsewhere/", ""); ErrorCode(ae) != "http_308" || ae.Location != "http://elsewhere/" {
 		t.Errorf("redirect: %+v", ae)
 	}
 	s.Close()

@@ -221,30 +221,41 @@ func Sign(req *http.Request, merchantID string, s signature.Signer, now time.Tim
 }
 
 func decodeError(resp *http.Response, raw []byte) error {
-	var body struct {
+	host := ""
+	if resp.Request != nil && resp.Request.URL != nil {
+		host = resp.Request.URL.Host
+	}
+	return ParseError(resp.StatusCode, host, raw, resp.Header.Get("Location"), resp.Header.Get("Retry-After"))
+}
+
+// ParseError reads a gateway's error answer into an APIError, as Do does:
+// the code, message and request id of its JSON error body, or, for a body
+// of another shape, "http_" and the status with the body's text as the
+// message. host names who answered; location and retryAfter are the
+// answer's Location and Retry-After headers (location is kept only for a
+// redirect). For callers that send requests with another HTTP client.
+func ParseError(status int, host string, body []byte, location, retryAfter string) *APIError {
+	var parsed struct {
 		Error struct {
 			Code      string `json:"code"`
 			Message   string `json:"message"`
 			RequestID string `json:"request_id"`
 		} `json:"error"`
 	}
-	e := &APIError{Status: resp.StatusCode}
-	if resp.Request != nil && resp.Request.URL != nil {
-		e.Host = resp.Request.URL.Host
-	}
+	e := &APIError{Status: status, Host: host}
 	if e.redirect() {
-		e.Location = resp.Header.Get("Location")
+		e.Location = location
 	}
-	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
-		e.Code, e.Message, e.RequestID = body.Error.Code, body.Error.Message, body.Error.RequestID
+	if json.Unmarshal(body, &parsed) == nil && parsed.Error.Code != "" {
+		e.Code, e.Message, e.RequestID = parsed.Error.Code, parsed.Error.Message, parsed.Error.RequestID
 	} else {
-		msg := strings.TrimSpace(string(raw))
+		msg := strings.TrimSpace(string(body))
 		if len(msg) > maxPlainMessage {
 			msg = strings.ToValidUTF8(msg[:maxPlainMessage], "") + "…"
 		}
-		e.Code, e.Message = "http_"+strconv.Itoa(resp.StatusCode), msg
+		e.Code, e.Message = "http_"+strconv.Itoa(status), msg
 	}
-	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+	if ra, err := strconv.Atoi(retryAfter); err == nil {
 		e.RetryAfter = time.Duration(ra) * time.Second
 	}
 	return e
