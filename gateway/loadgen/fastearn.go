@@ -19,6 +19,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/lianmeng/lianmeng/adapters/shopify"
 	"github.com/lianmeng/lianmeng/sdk/client"
 	"github.com/lianmeng/lianmeng/sdk/signature"
 )
@@ -27,7 +28,7 @@ import (
 // (Earn, which the crash tests keep): on the bench's two cores the
 // generator's CPU competes with the gateway's, and net/http's client was
 // most of it (per-request allocations, a goroutine pair per connection).
-// Setup, the POS shape's webhooks and the operator calls stay on net/http:
+// Setup and the operator calls stay on net/http:
 // they are not the measured path.
 
 // earnPath is the signed earn endpoint.
@@ -113,6 +114,7 @@ func (c *EarnClient) Close() { c.hc.CloseIdleConnections() }
 type Earner struct {
 	c      *EarnClient
 	req    *fasthttp.Request
+	hook   *fasthttp.Request // the pos shape's webhook, made on first use
 	resp   *fasthttp.Response
 	target string // request target as sent, and signed
 	body   []byte
@@ -194,6 +196,31 @@ func appendCanonical(dst []byte, merchantID, keyID, method, target string, ts, n
 	dst = append(append(dst, ts...), '\n')
 	dst = append(append(dst, nonce...), '\n')
 	return hex.AppendEncode(dst, sum[:])
+}
+
+// Webhook delivers body to the merchant's POS connection as Shopify would
+// (X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the body under the client
+// secret), through the same connections as the earns so that the pos shape
+// and direct earns are measured with the same client: an error unless the
+// gateway answered 200.
+func (e *Earner) Webhook(m *Merchant, eventID string, body []byte) error {
+	if e.hook == nil {
+		e.hook = new(fasthttp.Request)
+		e.hook.Header.SetMethod(fasthttp.MethodPost)
+		e.hook.Header.SetContentType("application/json")
+		e.hook.Header.Set(shopify.HeaderTopic, "orders/paid")
+	}
+	e.hook.SetRequestURI(m.POS.URL)
+	e.hook.Header.Set(shopify.HeaderHMAC, shopify.Sign(m.POS.Secret, body))
+	e.hook.Header.Set(shopify.HeaderEventID, eventID)
+	e.hook.SetBodyRaw(body)
+	if err := e.c.hc.DoTimeout(e.hook, e.resp, e.c.timeout); err != nil {
+		return fmt.Errorf("lianmeng: POST %s: %w", m.POS.URL, err)
+	}
+	if st := e.resp.StatusCode(); st != fasthttp.StatusOK {
+		return e.apiError(st)
+	}
+	return nil
 }
 
 // apiError is client.Do's error for the response in e.resp.

@@ -7,7 +7,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -15,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	mrand "math/rand/v2"
 	"net"
@@ -28,7 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lianmeng/lianmeng/adapters/shopify"
 	"github.com/lianmeng/lianmeng/sdk/client"
 	"github.com/lianmeng/lianmeng/sdk/payment"
 	"github.com/lianmeng/lianmeng/sdk/signature"
@@ -204,7 +201,6 @@ type Merchant struct {
 type POSConnection struct {
 	URL    string // the gateway's webhook URL of the connection
 	Secret string // its Shopify client secret
-	HTTP   *http.Client
 }
 
 // At returns m with a client for another base URL (a restarted gateway).
@@ -381,7 +377,7 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 			"label": "bench", "config": map[string]string{"client_secret": secret}}, &conn); err != nil {
 			return Merchant{}, fmt.Errorf("connect a POS (is the %s pos_adapter plugin configured?): %w", opt.POSAdapter, err)
 		}
-		out.POS = &POSConnection{URL: strings.TrimRight(cfg.BaseURL, "/") + conn.WebhookPath, Secret: secret, HTTP: hc}
+		out.POS = &POSConnection{URL: strings.TrimRight(cfg.BaseURL, "/") + conn.WebhookPath, Secret: secret}
 	}
 	return out, nil
 }
@@ -393,38 +389,6 @@ func ShopifyOrder(order string, m Member, amountFen int64) []byte {
 		"total_price": payment.FormatYuan(amountFen), "created_at": time.Now().UTC().Format(time.RFC3339),
 		"phone": "+86" + m.Value, "line_items": []any{}})
 	return b
-}
-
-// Webhook delivers body to the merchant's POS connection as Shopify would
-// (X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the body under the
-// client secret): an error unless the gateway answered 200.
-func Webhook(ctx context.Context, m *Merchant, eventID string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.POS.URL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(shopify.HeaderHMAC, shopify.Sign(m.POS.Secret, body))
-	req.Header.Set(shopify.HeaderTopic, "orders/paid")
-	req.Header.Set(shopify.HeaderEventID, eventID)
-	resp, err := m.POS.HTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct {
-				Code string `json:"code"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
-			return &client.APIError{Status: resp.StatusCode, Code: e.Error.Code}
-		}
-		return &client.APIError{Status: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode)}
-	}
-	return nil
 }
 
 // drainInbox waits until the gateway's inbox has no pending event (every
@@ -696,7 +660,7 @@ func Drive(ctx context.Context, cfg Config, ms []Merchant, onMeasure func()) (Re
 				if m.POS != nil {
 					// Shopify order ids are numbers.
 					order = fmt.Sprintf("%d%04d%08d", posRun, i, seq)
-					err = Webhook(ctx, m, "evt-"+order, ShopifyOrder(order, member, amount))
+					err = earner.Webhook(m, "evt-"+order, ShopifyOrder(order, member, amount))
 				} else {
 					err = earner.Earn(m, order, EarnBody{OrderID: order, Member: member, AmountFen: amount}, now)
 				}
