@@ -99,6 +99,10 @@ type file struct {
 // Stats counts a WAL file's writes: as SQLite asked for them and as made.
 type Stats struct {
 	Requested, Made int64
+	// Late counts writes made by the shared-memory barrier: frames a
+	// commit should already have written. Only a rolled-back
+	// transaction's spilled frames may legitimately be found there.
+	Late int64
 }
 
 // Register registers the VFS once per process; later calls return the
@@ -221,7 +225,7 @@ func (f *file) flush(tls *libc.TLS) int32 {
 		return sqlite3.SQLITE_OK
 	}
 	n, off := f.n, f.off
-	f.n, f.commit = 0, false
+	f.n = 0
 	f.written.Made++
 	w := realMethods(f.real).FxWrite
 	return (*(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&w)))(tls, f.real, f.buf, int32(n), off)
@@ -277,8 +281,11 @@ func xWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
 		return sqlite3.SQLITE_OK
 	}
 	if f.commit {
-		// The commit frame's page: write the transaction now, before
-		// SQLite makes it visible, and answer for the write.
+		// The commit frame's page (or a part of it): write the
+		// transaction now, before SQLite makes it visible, and answer for
+		// the write. The flag stays until the next frame header, so every
+		// part of the page is written at once, also when gathering it
+		// flushed the header first.
 		return f.flush(tls)
 	}
 	return sqlite3.SQLITE_OK
@@ -427,7 +434,12 @@ func xShmBarrier(tls *libc.TLS, pFile uintptr) {
 				// nothing); the commit frame's own flush has already
 				// answered for the transaction, so this only ever finds
 				// frames of a transaction SQLite rolled back.
-				_ = w.flushLocked(tls)
+				w.mu.Lock()
+				if w.n > 0 {
+					w.written.Late++
+				}
+				_ = w.flush(tls)
+				w.mu.Unlock()
 			}
 		}
 	}
@@ -477,6 +489,7 @@ func WALStats(dbPath string) Stats {
 		f.mu.Lock()
 		s.Requested += f.written.Requested
 		s.Made += f.written.Made
+		s.Late += f.written.Late
 		f.mu.Unlock()
 	}
 	return s

@@ -75,6 +75,45 @@ func TestCommitVisibleAndCoalesced(t *testing.T) {
 	}
 }
 
+// Whatever a transaction's size, and so wherever its commit frame falls
+// against the gathering buffer's bound (31 frames of 4 KiB), the commit's
+// own write puts it in the file: the barrier before SQLite publishes it
+// never finds a frame left.
+func TestCommitFrameAtEveryOffset(t *testing.T) {
+	if err := walvfs.Register(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "c.db")
+	w := open(t, path, true, "synchronous(NORMAL)", "wal_autocheckpoint(0)")
+	r := open(t, path, false)
+	if _, err := w.Exec(`CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for n := 1; n <= 90; n++ {
+		tx, err := w.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range n { // a 3,000-byte row fills most of a page
+			if _, err := tx.Exec(`INSERT INTO t (v) VALUES (randomblob(3000))`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		rows += n
+		var got int
+		if err := r.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&got); err != nil || got != rows {
+			t.Fatalf("after %d rows in one transaction the plain reader sees %d (%v), want %d", n, got, err, rows)
+		}
+	}
+	if s := walvfs.WALStats(path); s.Late != 0 {
+		t.Fatalf("the barrier wrote %d times what commits had left (of %d writes)", s.Late, s.Made)
+	}
+}
+
 // Transactions larger than the page cache spill frames before their
 // commit, and some roll back; the database stays whole and a plain
 // connection reads exactly what committed, also after a checkpoint
