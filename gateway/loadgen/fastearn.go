@@ -1,14 +1,10 @@
 package loadgen
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	mrand "math/rand/v2"
 	"net"
 	"net/url"
@@ -171,7 +167,7 @@ func (e *Earner) sign(m *Merchant, now time.Time) error {
 	binary.LittleEndian.PutUint64(rnd[:8], e.rng.Uint64())
 	binary.LittleEndian.PutUint64(rnd[8:], e.rng.Uint64())
 	hex.Encode(e.nonce[:], rnd[:])
-	e.canon = appendCanonical(e.canon[:0], m.ID, m.KeyID, fasthttp.MethodPost, e.target, e.tsText, e.nonce[:], e.body)
+	e.canon = signature.AppendCanonical(e.canon[:0], m.ID, m.KeyID, fasthttp.MethodPost, e.target, e.ts, string(e.nonce[:]), e.body)
 	var err error
 	if e.sig, err = m.appendSignature(e.sig[:0], e.canon); err != nil {
 		return err
@@ -183,19 +179,6 @@ func (e *Earner) sign(m *Merchant, now time.Time) error {
 	h.SetBytesV(signature.HeaderNonce, e.nonce[:])
 	h.SetBytesV(signature.HeaderSignature, e.sig)
 	return nil
-}
-
-// appendCanonical appends signature.CanonicalString's bytes (ts in
-// decimal, method in upper case) without building a string.
-func appendCanonical(dst []byte, merchantID, keyID, method, target string, ts, nonce, body []byte) []byte {
-	sum := sha256.Sum256(body)
-	for _, part := range [...]string{signature.Version, merchantID, keyID, method, target} {
-		dst = append(dst, part...)
-		dst = append(dst, '\n')
-	}
-	dst = append(append(dst, ts...), '\n')
-	dst = append(append(dst, nonce...), '\n')
-	return hex.AppendEncode(dst, sum[:])
 }
 
 // Webhook delivers body to the merchant's POS connection as Shopify would
@@ -228,32 +211,12 @@ func (e *Earner) apiError(status int) error {
 	return client.ParseError(status, e.c.host, e.resp.Body(), string(e.resp.Header.Peek("Location")), string(e.resp.Header.Peek("Retry-After")))
 }
 
-// macPool holds HMAC-SHA256 hashes keyed with one credential's secret
-// (hmac.New costs more than the MAC of a canonical string).
-type macPool struct{ sync.Pool }
-
-func newMACPool(secretBase64 string) (*macPool, error) {
-	secret, err := base64.StdEncoding.DecodeString(secretBase64)
-	if err != nil {
-		return nil, fmt.Errorf("hmac secret: %w", err)
-	}
-	p := &macPool{}
-	p.New = func() any { return hmac.New(sha256.New, secret) }
-	return p, nil
-}
-
-// appendSignature appends the base64 signature of canonical: with the
-// merchant's pooled HMAC hashes when Setup made it, else through Signer.
+// appendSignature appends the base64 signature of canonical, without
+// allocating when the merchant's signer can (signature.AppendSigner).
 func (m *Merchant) appendSignature(dst, canonical []byte) ([]byte, error) {
-	if m.macs == nil {
-		s, err := m.Signer.Sign(string(canonical))
-		return append(dst, s...), err
+	if as, ok := m.Signer.(signature.AppendSigner); ok {
+		return as.AppendSign(dst, canonical)
 	}
-	h := m.macs.Get().(hash.Hash)
-	h.Write(canonical)
-	var sum [sha256.Size]byte
-	mac := h.Sum(sum[:0])
-	h.Reset()
-	m.macs.Put(h)
-	return base64.StdEncoding.AppendEncode(dst, mac), nil
+	s, err := m.Signer.Sign(string(canonical))
+	return append(dst, s...), err
 }

@@ -192,9 +192,6 @@ type Merchant struct {
 	Client *client.Client
 	// POS is the merchant's POS connection (ShapePOS only).
 	POS *POSConnection
-	// macs are Signer's HMAC hashes, kept for Earner (nil: Earner signs
-	// through Signer).
-	macs *macPool
 }
 
 // POSConnection is where and how a merchant's POS webhooks are sent.
@@ -333,15 +330,11 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 		return Merchant{}, fmt.Errorf("create credential: %w", err)
 	}
 	var signer signature.Signer
-	var macs *macPool
 	if edKey != nil {
 		signer = signature.NewEd25519Signer(cred.ID, edKey)
 	} else {
 		s, err := signature.NewHMACSigner(cred.ID, cred.Secret)
 		if err != nil {
-			return Merchant{}, err
-		}
-		if macs, err = newMACPool(cred.Secret); err != nil {
 			return Merchant{}, err
 		}
 		signer = s
@@ -366,8 +359,7 @@ func setupOne(ctx context.Context, cfg Config, op *client.Client, hc *http.Clien
 		client.IdempotencyKey(ref)); err != nil {
 		return Merchant{}, fmt.Errorf("fund budget: %w", err)
 	}
-	out := Merchant{ID: m.ID, KeyID: cred.ID, Signer: signer, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc)),
-		macs: macs}
+	out := Merchant{ID: m.ID, KeyID: cred.ID, Signer: signer, Client: client.NewMerchant(cfg.BaseURL, m.ID, signer, client.WithHTTPClient(hc))}
 	if opt.POSAdapter != "" {
 		secret := "shpss_bench_" + randHex(16)
 		var conn struct {

@@ -126,18 +126,6 @@ func BenchmarkSignedEarnRequest(b *testing.B) {
 	}
 }
 
-// The earn path's canonical string is signature.CanonicalString's bytes.
-func TestAppendCanonical(t *testing.T) {
-	body := []byte(`{"order_id":"x","member":{"kind":"phone","value":"13900000001"},"amount_fen":100}`)
-	for _, b := range [][]byte{body, nil} {
-		got := appendCanonical([]byte("old"), "mch_1", "key_2", "POST", "/v1/merchant/earn", []byte("1700000000"), []byte("n0nce-0123456789abcdef"), b)
-		want := "old" + signature.CanonicalString("mch_1", "key_2", "POST", "/v1/merchant/earn", 1700000000, "n0nce-0123456789abcdef", b)
-		if string(got) != want {
-			t.Errorf("appendCanonical = %q, want %q", got, want)
-		}
-	}
-}
-
 const testSecret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
 // verifyingServer checks every earn as the gateway does (signature over
@@ -198,19 +186,15 @@ func verifyingServer(t *testing.T, verifiers map[string]*signature.Verifier) *ht
 	return s
 }
 
-// testMerchant is a merchant signing as Setup sets one up (HMAC with
-// pooled hashes), with secret as its credential's.
+// testMerchant is a merchant signing as Setup sets one up (HMAC), with
+// secret as its credential's.
 func testMerchant(t *testing.T, id, keyID, secret string) Merchant {
 	t.Helper()
 	s, err := signature.NewHMACSigner(keyID, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	macs, err := newMACPool(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Merchant{ID: id, KeyID: keyID, Signer: s, macs: macs}
+	return Merchant{ID: id, KeyID: keyID, Signer: s}
 }
 
 // An Earner's requests verify as the gateway verifies them, signed with
@@ -369,9 +353,8 @@ func BenchmarkEarnRoundTrip(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	macs, _ := newMACPool(testSecret)
 	hc := NewHTTPClient(64, 10*time.Second)
-	m := Merchant{ID: "mch_0123456789abcdef0123", KeyID: "key_0123456789abcdef0123", Signer: s, macs: macs,
+	m := Merchant{ID: "mch_0123456789abcdef0123", KeyID: "key_0123456789abcdef0123", Signer: s,
 		Client: client.NewMerchant(base, "mch_0123456789abcdef0123", s, client.WithHTTPClient(hc))}
 	ec, err := NewEarnClient(base, 64, 10*time.Second)
 	if err != nil {

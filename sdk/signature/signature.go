@@ -79,6 +79,15 @@ var ErrBadSignature = errors.New("signature does not verify")
 
 // CanonicalString returns the string a request's signature covers.
 func CanonicalString(merchantID, keyID, method, target string, timestamp int64, nonce string, body []byte) string {
+	// One allocation when the string fits the buffer: every request signs
+	// and verifies one.
+	var buf [512]byte
+	return string(AppendCanonical(buf[:0], merchantID, keyID, method, target, timestamp, nonce, body))
+}
+
+// AppendCanonical appends CanonicalString's bytes to dst, for callers that
+// sign into reused buffers.
+func AppendCanonical(dst []byte, merchantID, keyID, method, target string, timestamp int64, nonce string, body []byte) []byte {
 	sum := sha256.Sum256(body)
 	for i := 0; i < len(method); i++ {
 		if c := method[i]; c < 'A' || c > 'Z' { // usually upper case already: no copy
@@ -86,22 +95,12 @@ func CanonicalString(merchantID, keyID, method, target string, timestamp int64, 
 			break
 		}
 	}
-	// One allocation: every request signs and verifies one.
-	var b strings.Builder
-	b.Grow(len(Version) + len(merchantID) + len(keyID) + len(method) + len(target) + 20 + len(nonce) + 2*sha256.Size + 7)
 	for _, part := range [...]string{Version, merchantID, keyID, method, target} {
-		b.WriteString(part)
-		b.WriteByte('\n')
+		dst = append(append(dst, part...), '\n')
 	}
-	var num [20]byte
-	b.Write(strconv.AppendInt(num[:0], timestamp, 10))
-	b.WriteByte('\n')
-	b.WriteString(nonce)
-	b.WriteByte('\n')
-	var hx [2 * sha256.Size]byte
-	hex.Encode(hx[:], sum[:])
-	b.Write(hx[:])
-	return b.String()
+	dst = append(strconv.AppendInt(dst, timestamp, 10), '\n')
+	dst = append(append(dst, nonce...), '\n')
+	return hex.AppendEncode(dst, sum[:])
 }
 
 // ValidNonce reports whether n has the allowed length and alphabet.
@@ -133,6 +132,14 @@ type Signer interface {
 	Sign(canonical string) (string, error)
 }
 
+// AppendSigner is a Signer that can also append a signature (base64, as
+// Sign returns it) of a canonical string held in bytes to dst, without
+// allocating: the hmac-sha256 signer is one.
+type AppendSigner interface {
+	Signer
+	AppendSign(dst, canonical []byte) ([]byte, error)
+}
+
 type hmacSigner struct {
 	id     string
 	secret []byte
@@ -151,17 +158,22 @@ func NewHMACSigner(keyID, secretBase64 string) (Signer, error) {
 func (s hmacSigner) KeyID() string { return s.id }
 func (s hmacSigner) Sign(c string) (string, error) {
 	var sum [sha256.Size]byte
-	return base64.StdEncoding.EncodeToString(s.mac(c, sum[:0])), nil
+	return base64.StdEncoding.EncodeToString(s.mac([]byte(c), sum[:0])), nil
+}
+
+func (s hmacSigner) AppendSign(dst, c []byte) ([]byte, error) {
+	var sum [sha256.Size]byte
+	return base64.StdEncoding.AppendEncode(dst, s.mac(c, sum[:0])), nil
 }
 
 // mac appends the HMAC-SHA256 of c to dst, with a keyed hash from the
 // pool (hmac.New costs more than the hash of a canonical string).
-func (s hmacSigner) mac(c string, dst []byte) []byte {
+func (s hmacSigner) mac(c, dst []byte) []byte {
 	m, _ := s.macs.Get().(hash.Hash)
 	if m == nil {
 		m = hmac.New(sha256.New, s.secret)
 	}
-	m.Write([]byte(c))
+	m.Write(c)
 	dst = m.Sum(dst)
 	m.Reset()
 	s.macs.Put(m)
@@ -293,7 +305,7 @@ func (v *Verifier) Verify(canonical, sig string) error {
 	switch v.algorithm {
 	case HMACSHA256:
 		var sum [sha256.Size]byte
-		if !hmac.Equal(raw, v.hmac.mac(canonical, sum[:0])) {
+		if !hmac.Equal(raw, v.hmac.mac([]byte(canonical), sum[:0])) {
 			return ErrBadSignature
 		}
 		return nil

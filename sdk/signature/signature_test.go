@@ -61,6 +61,14 @@ func TestCanonicalString(t *testing.T) {
 	if strings.HasSuffix(got, "\n") {
 		t.Fatal("canonical string must not end with a newline")
 	}
+	if app := signature.AppendCanonical([]byte("old"), "mch_1", "key_1", "post", "/v1/x?a=1&b=%20", 42, "nonce", []byte("abc")); string(app) != "old"+want {
+		t.Fatalf("AppendCanonical:\n%q\nwant\n%q", app, "old"+want)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		_ = signature.CanonicalString("mch_1", "key_1", "POST", "/v1/merchant/earn", 42, "nonce", []byte("abc"))
+	}); n > 1 {
+		t.Fatalf("CanonicalString allocates %v times, want 1", n)
+	}
 	empty := signature.CanonicalString("m", "k", "GET", "/", 1, "n", nil)
 	if !strings.HasSuffix(empty, "\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") {
 		t.Fatalf("empty body must hash as the empty string: %q", empty)
@@ -128,6 +136,24 @@ func TestVerifyWrongKey(t *testing.T) {
 	}
 	if err := signature.Verify("rsa", edPEM, canonical, "AAAA"); err == nil || errors.Is(err, signature.ErrBadSignature) {
 		t.Errorf("unknown algorithm: err = %v", err)
+	}
+}
+
+// The hmac-sha256 signer appends the signature Sign returns.
+func TestHMACAppendSign(t *testing.T) {
+	s, err := signature.NewHMACSigner("key_1", base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, ok := s.(signature.AppendSigner)
+	if !ok {
+		t.Fatal("the hmac-sha256 signer is not an AppendSigner")
+	}
+	c := signature.CanonicalString("mch_1", "key_1", "POST", "/v1/merchant/earn", 42, "nonce", []byte(`{"a":1}`))
+	want, _ := s.Sign(c)
+	got, err := as.AppendSign([]byte("x"), []byte(c))
+	if err != nil || string(got) != "x"+want {
+		t.Fatalf("AppendSign = %q (%v), want %q", got, err, "x"+want)
 	}
 }
 
