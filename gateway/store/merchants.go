@@ -262,8 +262,10 @@ func (s *Merchants) TouchCredentials(ctx context.Context, uses map[string]time.T
 // the database; a nonce used before migration 00085 is found in
 // request_nonces, which nothing writes any more.
 func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
+	// request_nonces is only read now, so a reader serves it: on SQLite
+	// this keeps the probe off the batching writer's only connection.
 	var legacy int
-	if err := db.W.GetContext(ctx, &legacy, `SELECT COUNT(*) FROM request_nonces WHERE key_id = ? AND nonce = ?`, keyID, nonce); err != nil {
+	if err := db.R.GetContext(ctx, &legacy, `SELECT COUNT(*) FROM request_nonces WHERE key_id = ? AND nonce = ?`, keyID, nonce); err != nil {
 		return fmt.Errorf("record nonce: %w", err)
 	}
 	if legacy > 0 {
