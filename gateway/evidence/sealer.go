@@ -195,6 +195,10 @@ func NewSealer(st Store, signer *Signer, o SealerOptions) (*Sealer, error) {
 // Holder returns the lease holder name of this sealer.
 func (s *Sealer) Holder() string { return s.o.Holder }
 
+// Lease returns the lease this sealer takes: its name, holder and
+// lifetime unrenewed.
+func (s *Sealer) Lease() Lease { return s.lease }
+
 // Run seals until ctx ends, then gives the lease up.
 func (s *Sealer) Run(ctx context.Context) {
 	t := time.NewTicker(s.o.Poll)

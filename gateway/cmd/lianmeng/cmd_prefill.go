@@ -267,9 +267,6 @@ func prefillSealer(cfg config.Config, db *store.DB, settle time.Duration, final 
 	return s, nil
 }
 
-// sealerLeaseTTL is how long the evidence sealer's lease lasts unrenewed.
-const sealerLeaseTTL = 15 * time.Second
-
 // sealBacklog seals every entry not yet in the evidence log and returns
 // the log's size. Progress comes from the sealer's own counter.
 func sealBacklog(ctx context.Context, cfg config.Config, db *store.DB, stderr io.Writer, quiet bool) (uint64, error) {
@@ -312,7 +309,7 @@ func sealBacklog(ctx context.Context, cfg config.Config, db *store.DB, stderr io
 	// waited out for twice its lifetime, long enough for the lease of a
 	// gateway that was killed to lapse; a holder that keeps renewing it is a
 	// gateway running on this database, whose sealer seals these entries.
-	giveUp := time.Now().Add(2 * sealerLeaseTTL)
+	giveUp := time.Now().Add(2 * s.Lease().TTL)
 	held := false
 	for err == nil {
 		var leader bool
@@ -341,8 +338,7 @@ func sealBacklog(ctx context.Context, cfg config.Config, db *store.DB, stderr io
 		fmt.Fprintf(stderr, "prefill: another sealer (a gateway running on this database?) holds the evidence lease; it seals the new entries (%d of %d sealed now)\n", leaves, rows)
 		return uint64(leaves), nil
 	}
-	holder := evidence.Lease{Name: "evidence-sealer", Holder: s.Holder(), TTL: sealerLeaseTTL}
-	if err := ev.ReleaseLease(context.WithoutCancel(ctx), holder); err != nil {
+	if err := ev.ReleaseLease(context.WithoutCancel(ctx), s.Lease()); err != nil {
 		return 0, fmt.Errorf("release the sealer lease: %w", err)
 	}
 	cp, err := ev.LatestCheckpoint(ctx)
