@@ -25,6 +25,13 @@
 #                    summary then gives each shape on the prefilled ledger
 #                    beside the empty one: earn/s and p99 with their ratios,
 #                    the gateway's peak RSS and the disk per earn
+#   BENCH_PREFILL_KEEP  a directory where the prefilled databases are kept
+#                    and reused by later runs with the same BENCH_PREFILL
+#                    (SQLite: DIR/sqlite-N; MySQL: database BENCH_MYSQL_DB_pfN,
+#                    its evidence keys in DIR/mysql-N-keys), so a large ledger
+#                    is written once and measured many times. Each run adds
+#                    its own earns to it; DIR/<dialect>-N.earns counts them
+#                    for the disk per earn. Default: prefill every time.
 #   BENCH_MYSQL_DB   the MySQL database created and dropped (default
 #                    lianmeng_bench)
 #   BENCH_OUT        where results go                (default: a temp dir)
@@ -97,13 +104,17 @@ mysql_exec() {
 
 sum_sizes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 
+# The run's database: SQLite's directory and MySQL's database (set per run).
+sqlite_dir="$work/sqlite"
+run_db="$bench_db"
+
 # db_bytes prints the size of the benchmark database's files.
 db_bytes() { # dialect
-  if [ "$1" = sqlite ]; then sum_sizes "$work/sqlite"; return; fi
+  if [ "$1" = sqlite ]; then sum_sizes "$sqlite_dir"; return; fi
   local dir
   dir=$(mysql_exec "SELECT @@datadir" 2>/dev/null || true)
-  if [ -n "$dir" ] && [ -r "$dir/$bench_db" ]; then sum_sizes "$dir/$bench_db"; return; fi
-  mysql_exec "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = '$bench_db'"
+  if [ -n "$dir" ] && [ -r "$dir/$run_db" ]; then sum_sizes "$dir/$run_db"; return; fi
+  mysql_exec "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = '$run_db'"
 }
 
 # The per-credential and operator rate limits are off: the hot shape drives
@@ -147,7 +158,7 @@ run_shapes() { # dialect run ledger (run flat: the shapes; cel: spread under the
   if [ "$2" = cel ]; then run_shapes=spread suffix=-cel rule_args=(-rule-expression "$cel_expression"); fi
   # With BENCH_PREFILL the empty-ledger runs are named -empty, the
   # prefilled ones as without it.
-  if [ "$3" = prefilled ]; then earned=$prefill; elif [ "$prefill" -gt 0 ]; then suffix="$suffix-empty"; fi
+  if [ "$3" = prefilled ]; then earned=$prefill; [ -n "$kept" ] && earned=$(cat "$kept.earns"); elif [ "$prefill" -gt 0 ]; then suffix="$suffix-empty"; fi
   for shape in $run_shapes; do
     echo "== $1 / $shape$suffix: $clients clients, $warmup warm-up, $duration measured"
     prof=()
@@ -172,6 +183,7 @@ r.update(gateway_peak_rss_mib=round(rss / 1024, 1), db_bytes=disk, earns_in_db=e
          disk_bytes_per_earn=round(disk / earned) if earned else None)
 json.dump(r, open(f, "w"))
 EOF
+    [ -n "$kept" ] && [ "$3" = prefilled ] && echo "$earned" >"$kept.earns"
     cat "$out/$1-$shape$suffix.json"; echo
   done
 }
@@ -181,35 +193,58 @@ ledgers=empty
 for dialect in $dialects; do
 for run in $rule_runs; do
 for ledger in $ledgers; do
-  # Each run (flat, then cel; empty, then prefilled) on a fresh database.
+  # Each run (flat, then cel; empty, then prefilled) on a fresh database,
+  # or with BENCH_PREFILL_KEEP on the prefilled one kept from a run before.
+  kept="" reuse=0
+  if [ "$ledger" = prefilled ] && [ -n "${BENCH_PREFILL_KEEP:-}" ]; then
+    mkdir -p "$BENCH_PREFILL_KEEP"
+    kept="$(cd "$BENCH_PREFILL_KEEP" && pwd)/$dialect-$prefill"
+    [ -f "$kept.earns" ] && reuse=1
+  fi
   case "$dialect" in
     sqlite)
-      driver=sqlite dsn="$work/sqlite/lianmeng.db"
-      rm -rf "$work/sqlite"
-      mkdir -p "$work/sqlite"
+      sqlite_dir="$work/sqlite"
+      [ -n "$kept" ] && sqlite_dir="$kept"
+      driver=sqlite dsn="$sqlite_dir/lianmeng.db"
+      if [ "$reuse" = 0 ]; then
+        rm -rf "$sqlite_dir"
+        mkdir -p "$sqlite_dir"
+      fi
       ;;
     mysql)
       if ! mysql_exec "SELECT 1" >/dev/null 2>&1; then
         echo "bench.sh: MariaDB/MySQL at $server_dsn does not answer; skipping mysql" >&2
         continue 2
       fi
-      mysql_exec "DROP DATABASE IF EXISTS $bench_db; CREATE DATABASE $bench_db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-      mysql_created=1
-      driver=mysql dsn="${server_dsn%/*}/$bench_db"
+      run_db="$bench_db"
       # Fresh keys with the fresh database: the sealer remembers, beside
       # its key, the largest checkpoint it published, and would refuse a
       # database that was dropped since (as it should in production).
       export LIANMENG_EVIDENCE_KEY_DIR="$work/mysql-keys-$run-$ledger"
+      if [ -n "$kept" ]; then
+        run_db="${bench_db}_pf$prefill"
+        export LIANMENG_EVIDENCE_KEY_DIR="$kept-keys"
+        [ "$reuse" = 1 ] && [ -z "$(mysql_exec "SHOW DATABASES LIKE '$run_db'")" ] && reuse=0
+      fi
+      if [ "$reuse" = 0 ]; then
+        [ -n "$kept" ] && rm -rf "$kept-keys" "$kept.earns"
+        mysql_exec "DROP DATABASE IF EXISTS $run_db; CREATE DATABASE $run_db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+      fi
+      [ -z "$kept" ] && mysql_created=1
+      driver=mysql dsn="${server_dsn%/*}/$run_db"
       ;;
     *) echo "bench.sh: unknown dialect $dialect" >&2; exit 2 ;;
   esac
-  if [ "$ledger" = prefilled ]; then
+  if [ "$ledger" = prefilled ] && [ "$reuse" = 1 ]; then
+    echo "== $dialect: reusing the ledger prefilled with $prefill earn transactions in $kept ($(cat "$kept.earns") earns in it now)"
+  elif [ "$ledger" = prefilled ]; then
     # Before the gateway starts (SQLite has one writer); the runs then
     # measure a ledger that already holds these transactions. prefill
     # seals them too, so the gateway's sealer has no backlog.
     echo "== $dialect: prefill $prefill earn transactions ($(uptime | sed 's/.*load/load/'))"
     LIANMENG_DATABASE_DRIVER="$driver" LIANMENG_DATABASE_DSN="$dsn" LIANMENG_CONFIG="$gw_config" \
       "$bin" prefill --transactions "$prefill" --merchants "$merchants" -q | tee "$out/prefill-$dialect-$run.txt"
+    [ -n "$kept" ] && echo "$prefill" >"$kept.earns"
   fi
   start_gateway "$driver" "$dsn" "$run-$ledger"
   if [ "$ledger" = prefilled ]; then
@@ -222,8 +257,8 @@ for ledger in $ledgers; do
   fi
   run_shapes "$dialect" "$run" "$ledger"
   stop_gateway
-  if [ "$dialect" = mysql ]; then
-    mysql_exec "DROP DATABASE IF EXISTS $bench_db"
+  if [ "$dialect" = mysql ] && [ -z "$kept" ]; then
+    mysql_exec "DROP DATABASE IF EXISTS $run_db"
     mysql_created=0
   fi
 done
