@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,7 +49,7 @@ func TestEvidenceMismatchIsDocumented(t *testing.T) {
 		}
 
 		// A stored leaf tampered with.
-		db.W.MustExec(`UPDATE evidence_leaves SET leaf_hash = ? WHERE entry_type = 'tx' AND entry_id = 200`, strings.Repeat("00", 32))
+		db.W.MustExec(`UPDATE evidence_leaves SET leaf_hash = ? WHERE entry_type = 'tx' AND entry_id = 200`, make([]byte, 32))
 		if st := a.asMerchant(m1, "/v1/merchant/evidence/transactions/200", nil); st != 409 {
 			t.Fatalf("tampered leaf: %d, want 409", st)
 		}

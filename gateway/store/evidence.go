@@ -15,8 +15,8 @@ import (
 )
 
 // EvidenceStore implements evidence.Store: the evidence_leaves and
-// evidence_checkpoints tables (migration 00030), evidence_tiles (00039),
-// evidence_cosignatures (00042),
+// evidence_checkpoints tables (migration 00030; leaf hashes binary since
+// 00088), evidence_tiles (00039), evidence_cosignatures (00042),
 // the sealer's lease in
 // job_leases, and the ledger and audit rows the log is made of.
 //
@@ -104,7 +104,7 @@ func (s *EvidenceStore) Seal(ctx context.Context, l evidence.Lease, now time.Tim
 			part := leaves[i:min(i+chunk, len(leaves))]
 			args := make([]any, 0, 7*len(part))
 			for _, lf := range part {
-				args = append(args, int64(lf.Index), lf.Ref.Type, lf.Ref.ID, lf.Created, hex.EncodeToString(lf.LeafHash), hex.EncodeToString(lf.Chain), Micros(now))
+				args = append(args, int64(lf.Index), lf.Ref.Type, lf.Ref.ID, lf.Created, lf.LeafHash, lf.Chain, Micros(now))
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO evidence_leaves (idx, entry_type, entry_id, entry_created, leaf_hash, chain_hash, sealed_at) VALUES `+
 				placeholders(len(part), "(?, ?, ?, ?, ?, ?, ?)"), args...); err != nil {
@@ -285,14 +285,12 @@ type leafRow struct {
 	Type    string `db:"entry_type"`
 	EntryID int64  `db:"entry_id"`
 	Created int64  `db:"entry_created"`
-	Leaf    string `db:"leaf_hash"`
-	Chain   string `db:"chain_hash"`
+	Leaf    []byte `db:"leaf_hash"` // 32 bytes (migration 00088); verify reports any other length
+	Chain   []byte `db:"chain_hash"`
 }
 
 func (r leafRow) leaf() evidence.Leaf {
-	lh, _ := hex.DecodeString(r.Leaf) // a corrupted value simply fails to compare
-	ch, _ := hex.DecodeString(r.Chain)
-	return evidence.Leaf{Index: uint64(r.Idx), Ref: evidence.EntryRef{Type: r.Type, ID: r.EntryID}, Created: r.Created, LeafHash: lh, Chain: ch}
+	return evidence.Leaf{Index: uint64(r.Idx), Ref: evidence.EntryRef{Type: r.Type, ID: r.EntryID}, Created: r.Created, LeafHash: r.Leaf, Chain: r.Chain}
 }
 
 const leafCols = `idx, entry_type, entry_id, entry_created, leaf_hash, chain_hash`

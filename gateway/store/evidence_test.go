@@ -340,8 +340,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			clk := evSealed(t, db)
 			ls, _ := db.Evidence().Leaves(context.Background(), 1, 2)
 			db.W.MustExec(`UPDATE evidence_leaves SET entry_id = -1 WHERE idx = 1`)
-			db.W.MustExec(`UPDATE evidence_leaves SET entry_id = 101, leaf_hash = ? WHERE idx = 2`, fmt.Sprintf("%x", ls[0].LeafHash))
-			db.W.MustExec(`UPDATE evidence_leaves SET entry_id = 102, leaf_hash = ? WHERE idx = 1`, fmt.Sprintf("%x", ls[1].LeafHash))
+			db.W.MustExec(`UPDATE evidence_leaves SET entry_id = 101, leaf_hash = ? WHERE idx = 2`, ls[0].LeafHash)
+			db.W.MustExec(`UPDATE evidence_leaves SET entry_id = 102, leaf_hash = ? WHERE idx = 1`, ls[1].LeafHash)
 			evWantFinding(t, evVerify(t, db, clk), "leaf 1 ", "chain hash differs")
 		})
 		t.Run("swap postings", func(t *testing.T) {
