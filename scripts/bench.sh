@@ -16,7 +16,14 @@
 #   BENCH_WARMUP     warm-up per shape               (default 3s)
 #   BENCH_CLIENTS    concurrent clients              (default 64)
 #   BENCH_MERCHANTS  merchants for the spread shape  (default 1000)
-#   BENCH_DIALECTS   which databases                 (default "sqlite mysql")
+#   BENCH_DIALECTS   which databases                 (default "sqlite mysql");
+#                    mysql-tuned is MySQL again with the server settings of
+#                    BENCH_MYSQL_TUNED set (SET GLOBAL) for its runs and put
+#                    back afterwards: the production line beside the
+#                    defaults' (configs/mysql.yaml says why each)
+#   BENCH_MYSQL_TUNED  the settings of mysql-tuned, name=value ... (default
+#                    a 1 GiB buffer pool, a 1 GiB redo log, io_capacity 2000;
+#                    innodb_flush_log_at_trx_commit stays 1)
 #   BENCH_SHAPES     which shapes: spread, hot, pos  (default "spread hot")
 #   BENCH_PROFILE=1  also write a gateway CPU profile per run to BENCH_OUT
 #   BENCH_PREFILL    earn transactions written into each database with
@@ -30,7 +37,7 @@
 #                    (SQLite: DIR/sqlite-N; MySQL: database BENCH_MYSQL_DB_pfN,
 #                    its evidence keys in DIR/mysql-N-keys), so a large ledger
 #                    is written once and measured many times. Each run adds
-#                    its own earns to it; DIR/<dialect>-N.earns counts them
+#                    its own earns to it; DIR/{sqlite,mysql}-N.earns counts them
 #                    for the disk per earn. Default: prefill every time.
 #   BENCH_MYSQL_DB   the MySQL database created and dropped (default
 #                    lianmeng_bench)
@@ -66,6 +73,8 @@ case "$rule" in
   *) echo "bench.sh: BENCH_RULE is flat or cel, not $rule" >&2; exit 2 ;;
 esac
 server_dsn="${LIANMENG_TEST_MYSQL_DSN:-root@tcp(127.0.0.1:3306)/test}"
+tuned_settings="${BENCH_MYSQL_TUNED:-innodb_buffer_pool_size=1073741824 innodb_log_file_size=1073741824 innodb_io_capacity=2000}"
+saved_settings="" # name=value ... to put back after mysql-tuned
 token="bench-operator-token-$(date +%s)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
@@ -83,6 +92,7 @@ cleanup() {
     wait "$gw_pid" 2>/dev/null || true
   fi
   if [ "${mysql_created:-}" = 1 ]; then mysql_exec "DROP DATABASE IF EXISTS $bench_db" || true; fi
+  restore_settings || true
   if [ "$out" = "$work" ]; then rm -rf "$work/sqlite" "$work/lianmeng" "$work/lianmeng.yaml"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -102,6 +112,30 @@ mysql_exec() {
   MYSQL_PWD="$pass" "$cli" --protocol=tcp -h"$host" -P"$mport" -u"$user" -N -s -e "$1"
 }
 
+# tune_server sets BENCH_MYSQL_TUNED on the server, remembering what was
+# there; restore_settings puts it back.
+tune_server() {
+  local kv name value old
+  for kv in $tuned_settings; do
+    name="${kv%%=*}" value="${kv#*=}"
+    [[ "$name" =~ ^[a-z_]+$ && "$value" =~ ^[0-9A-Za-z_.]+$ ]] || { echo "bench.sh: BENCH_MYSQL_TUNED: bad setting $kv" >&2; exit 2; }
+    old=$(mysql_exec "SELECT @@GLOBAL.$name")
+    saved_settings="$saved_settings $name=$old"
+    mysql_exec "SET GLOBAL $name = $value"
+  done
+  # The buffer pool is resized in the background.
+  for _ in $(seq 1 120); do
+    [ "$(mysql_exec "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_resize_status'" | cut -f2- | grep -ci 'completed\|^$' || true)" != 0 ] && break
+    sleep 0.5
+  done
+  echo "== mysql-tuned: $(for kv in $tuned_settings; do n="${kv%%=*}"; printf '%s=%s ' "$n" "$(mysql_exec "SELECT @@GLOBAL.$n")"; done)"
+}
+restore_settings() {
+  local kv
+  for kv in $saved_settings; do mysql_exec "SET GLOBAL ${kv%%=*} = ${kv#*=}"; done
+  saved_settings=""
+}
+
 sum_sizes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 
 # The run's database: SQLite's directory and MySQL's database (set per run).
@@ -110,7 +144,7 @@ run_db="$bench_db"
 
 # db_bytes prints the size of the benchmark database's files.
 db_bytes() { # dialect
-  if [ "$1" = sqlite ]; then sum_sizes "$sqlite_dir"; return; fi
+  if [ "${1%%-*}" = sqlite ]; then sum_sizes "$sqlite_dir"; return; fi
   local dir
   dir=$(mysql_exec "SELECT @@datadir" 2>/dev/null || true)
   if [ -n "$dir" ] && [ -r "$dir/$run_db" ]; then sum_sizes "$dir/$run_db"; return; fi
@@ -166,7 +200,7 @@ run_shapes() { # dialect run ledger (run flat: the shapes; cel: spread under the
     # CPU per earn of the gateway, the database server (when it runs on
     # this machine) and the generator itself.
     pids="gateway=$gw_pid"
-    if [ "$1" = mysql ] && db_pid=$(pgrep -x -o mariadbd || pgrep -x -o mysqld); then pids="$pids,database=$db_pid"; fi
+    if [ "${1%%-*}" = mysql ] && db_pid=$(pgrep -x -o mariadbd || pgrep -x -o mysqld); then pids="$pids,database=$db_pid"; fi
     # The pos shape's adapter plugin is a child process of the gateway.
     if [ "$shape" = pos ] && plugin_pid=$(pgrep -o -P "$gw_pid"); then pids="$pids,plugin=$plugin_pid"; fi
     "$bin" bench -url "http://127.0.0.1:$port" -token "$token" -shape "$shape" -merchants "$merchants" \
@@ -198,7 +232,8 @@ for ledger in $ledgers; do
   kept="" reuse=0
   if [ "$ledger" = prefilled ] && [ -n "${BENCH_PREFILL_KEEP:-}" ]; then
     mkdir -p "$BENCH_PREFILL_KEEP"
-    kept="$(cd "$BENCH_PREFILL_KEEP" && pwd)/$dialect-$prefill"
+    # mysql and mysql-tuned measure the same kept ledger.
+    kept="$(cd "$BENCH_PREFILL_KEEP" && pwd)/${dialect%%-*}-$prefill"
     [ -f "$kept.earns" ] && reuse=1
   fi
   case "$dialect" in
@@ -211,7 +246,7 @@ for ledger in $ledgers; do
         mkdir -p "$sqlite_dir"
       fi
       ;;
-    mysql)
+    mysql|mysql-tuned)
       if ! mysql_exec "SELECT 1" >/dev/null 2>&1; then
         echo "bench.sh: MariaDB/MySQL at $server_dsn does not answer; skipping mysql" >&2
         continue 2
@@ -232,6 +267,7 @@ for ledger in $ledgers; do
       fi
       [ -z "$kept" ] && mysql_created=1
       driver=mysql dsn="${server_dsn%/*}/$run_db"
+      if [ "$dialect" = mysql-tuned ] && [ -z "$saved_settings" ]; then tune_server; fi
       ;;
     *) echo "bench.sh: unknown dialect $dialect" >&2; exit 2 ;;
   esac
@@ -257,17 +293,18 @@ for ledger in $ledgers; do
   fi
   run_shapes "$dialect" "$run" "$ledger"
   stop_gateway
-  if [ "$dialect" = mysql ] && [ -z "$kept" ]; then
+  if [ "${dialect%%-*}" = mysql ] && [ -z "$kept" ]; then
     mysql_exec "DROP DATABASE IF EXISTS $run_db"
     mysql_created=0
   fi
 done
 done
+restore_settings
 done
 
 echo
 echo "== summary ($(nproc) cores, generator on the same machine; $clients clients, $duration per shape; $prefill transactions prefilled)"
-printf '%-8s %-16s %8s %8s %8s %8s %7s  %-38s %7s %7s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "RSS MiB" "B/earn" "error codes"
+printf '%-11s %-16s %8s %8s %8s %8s %7s  %-38s %7s %7s  %s\n' database shape earn/s p50_ms p95_ms p99_ms errors "CPU µs/earn (cores)" "RSS MiB" "B/earn" "error codes"
 for dialect in $dialects; do
   for shape in $(for s in $shapes spread-cel; do echo "$s-empty $s"; done); do
     f="$out/$dialect-$shape.json"
@@ -282,7 +319,7 @@ short = {"gateway": "gw", "database": "db", "generator": "gen", "plugin": "plug"
 cpu = " ".join(f"{short.get(c['name'], c['name'])} {c['us_per_earn']:.0f} ({c['cores']:.2f})" for c in r.get("cpu") or []) or "-"
 rss = r.get("gateway_peak_rss_mib")
 dpe = r.get("disk_bytes_per_earn")
-print(f"{d:<8} {s:<16} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<38} "
+print(f"{d:<11} {s:<16} {r['earn_per_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {sum(errs.values()):>7}  {cpu:<38} "
       f"{rss if rss is not None else '-':>7} {dpe if dpe is not None else '-':>7}  {codes}")
 EOF
   done
