@@ -23,7 +23,7 @@ func (db *DB) PayoutMerchants(ctx context.Context) ([]string, error) {
 func (db *DB) DebitsSince(ctx context.Context, account string, t time.Time) (int64, error) {
 	var n sql.NullInt64
 	err := db.R.GetContext(ctx, &n, `SELECT SUM(p.amount) FROM postings p JOIN ledger_transactions t ON t.id = p.tx_id
-		WHERE p.account_id = (SELECT id FROM accounts WHERE name = ?) AND p.amount < 0 AND t.created_at >= ?`, account, Micros(t))
+		WHERE p.account = ? AND p.amount < 0 AND t.created_at >= ?`, account, Micros(t))
 	if err != nil {
 		return 0, fmt.Errorf("debits of %s since %s: %w", account, t, err)
 	}

@@ -421,8 +421,7 @@ func (s *EvidenceStore) loadPostings(ctx context.Context, es []evidence.Entry) e
 	const chunk = 1000
 	for i := 0; i < len(ids); i += chunk {
 		part := ids[i:min(i+chunk, len(ids))]
-		rows, err := s.read().QueryxContext(ctx, `SELECT p.tx_id, a.name, p.asset, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id
-			WHERE p.tx_id IN (`+placeholders(len(part), "?")+`) ORDER BY p.tx_id, p.seq`, part...)
+		rows, err := s.read().QueryxContext(ctx, `SELECT tx_id, account, asset, amount FROM postings WHERE tx_id IN (`+placeholders(len(part), "?")+`)`, part...)
 		if err != nil {
 			return fmt.Errorf("read postings: %w", err)
 		}

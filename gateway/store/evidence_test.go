@@ -63,14 +63,10 @@ func evNewSealer(t testing.TB, db *store.DB, clk *evClock, holder string) *evide
 // id and time, as a batch of the writer would.
 func evInsertTx(t testing.TB, db *store.DB, id int64, at time.Time, amount int64) {
 	t.Helper()
-	acc, err := db.EnsureAccounts(context.Background(), "merchant:m1:budget", "alliance:mint")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tx := db.W.MustBegin()
 	tx.MustExec(`INSERT INTO ledger_transactions (id, kind, ref, reverses, created_at) VALUES (?, 'fund', ?, 0, ?)`, id, fmt.Sprintf("fund:m1:%d", id), store.Micros(at))
-	tx.MustExec(`INSERT INTO postings (tx_id, seq, account_id, asset, amount) VALUES (?, 0, ?, 'PTS', ?), (?, 1, ?, 'PTS', ?)`,
-		id, acc["merchant:m1:budget"], amount, id, acc["alliance:mint"], -amount)
+	tx.MustExec(`INSERT INTO postings (tx_id, seq, account, asset, amount) VALUES (?, 0, 'merchant:m1:budget', 'PTS', ?), (?, 1, 'alliance:mint', 'PTS', ?)`,
+		id, amount, id, -amount)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}

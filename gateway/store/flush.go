@@ -60,30 +60,24 @@ func (u *uow) flush() error {
 			return err
 		}
 	}
-	// Balances first: their upsert creates the rows whose ids the
-	// postings store.
-	if err := u.flushBalances(); err != nil {
-		return err
-	}
 	if len(u.txs) > 0 {
 		trows := make([][]any, 0, len(u.txs))
 		var prows [][]any
 		for _, t := range u.txs {
 			trows = append(trows, []any{t.ID, t.Kind, t.Ref, t.Reverses, Micros(t.CreatedAt)})
 			for i, p := range t.Postings {
-				a := u.accounts[p.Account]
-				if a == nil || a.id == 0 {
-					return fmt.Errorf("insert postings: account %s has no id", p.Account)
-				}
-				prows = append(prows, []any{t.ID, i, a.id, string(p.Asset), p.Amount})
+				prows = append(prows, []any{t.ID, i, p.Account, string(p.Asset), p.Amount})
 			}
 		}
 		if err := u.bulkInsert("ledger_transactions", []string{"id", "kind", "ref", "reverses", "created_at"}, trows, ""); err != nil {
 			return err
 		}
-		if err := u.bulkInsert("postings", []string{"tx_id", "seq", "account_id", "asset", "amount"}, prows, ""); err != nil {
+		if err := u.bulkInsert("postings", []string{"tx_id", "seq", "account", "asset", "amount"}, prows, ""); err != nil {
 			return err
 		}
+	}
+	if err := u.flushBalances(); err != nil {
+		return err
 	}
 	if err := u.flushLots(); err != nil {
 		return err
@@ -140,27 +134,11 @@ func (u *uow) flush() error {
 
 // flushBalances applies each touched account's net change in one upsert.
 // Adding deltas (rather than writing absolute values) keeps accounts this
-// batch only credited correct without locking them. The same upsert
-// creates (adding 0) every account a posting names that this batch has no
-// id for, and one SELECT then reads those ids: postings store an account's
-// id, and an account credited by the batch was never read.
+// batch only credited correct without locking them.
 func (u *uow) flushBalances() error {
-	need := map[string]bool{}
-	for _, t := range u.txs {
-		for _, p := range t.Postings {
-			a := u.accounts[p.Account]
-			if a == nil {
-				a = &acct{}
-				u.accounts[p.Account] = a
-			}
-			if a.id == 0 {
-				need[p.Account] = true
-			}
-		}
-	}
 	names := make([]string, 0, len(u.accounts))
 	for n, a := range u.accounts {
-		if a.delta != 0 || need[n] {
+		if a.delta != 0 {
 			names = append(names, n)
 		}
 	}
@@ -177,45 +155,7 @@ func (u *uow) flushBalances() error {
 	if u.db.Dialect == MySQL {
 		suffix = " ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance)"
 	}
-	if err := u.bulkInsert("accounts", []string{"name", "asset", "kind", "balance"}, rows, suffix); err != nil {
-		return err
-	}
-	return u.readAccountIDs(need)
-}
-
-// readAccountIDs reads the ids of the named accounts, which the upsert
-// created if missing. A plain read: on MySQL the writer's transaction is
-// READ COMMITTED (store.DB.txOptions), so it also sees a row another
-// gateway committed that the upsert left unchanged (adding 0).
-func (u *uow) readAccountIDs(need map[string]bool) error {
-	if len(need) == 0 {
-		return nil
-	}
-	want := make([]string, 0, len(need))
-	for n := range need {
-		want = append(want, n)
-	}
-	sort.Strings(want)
-	in, args := u.inList("?", 1, toAny(want))
-	rows, err := u.queryx(`SELECT id, name FROM accounts WHERE name IN (`+in+`)`, args...)
-	if err != nil {
-		return fmt.Errorf("account ids: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var n string
-		if err := rows.Scan(&id, &n); err != nil {
-			return fmt.Errorf("account ids: %w", err)
-		}
-		if a := u.accounts[n]; a != nil {
-			a.id = id
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("account ids: %w", err)
-	}
-	return nil
+	return u.bulkInsert("accounts", []string{"name", "asset", "kind", "balance"}, rows, suffix)
 }
 
 // Column lists of the multi-row INSERTs, derived once from the SELECT lists.

@@ -27,7 +27,7 @@ func (db *DB) DayMovements(ctx context.Context, from, to time.Time) ([]points.Mo
 	var ms []points.Movement
 	err := db.R.SelectContext(ctx, &ms, `SELECT CASE WHEN a.kind IN (?, ?, ?, ?) THEN a.kind ELSE a.name END AS family,
 		t.kind AS tx_kind, SUM(p.amount) AS amount
-		FROM ledger_transactions t JOIN postings p ON p.tx_id = t.id JOIN accounts a ON a.id = p.account_id
+		FROM ledger_transactions t JOIN postings p ON p.tx_id = t.id JOIN accounts a ON a.name = p.account
 		WHERE t.created_at >= ? AND t.created_at < ? GROUP BY family, tx_kind ORDER BY family, tx_kind`,
 		string(ledger.KindBudget), string(ledger.KindPayable), string(ledger.KindPending), string(ledger.KindAvailable),
 		Micros(from), Micros(to))

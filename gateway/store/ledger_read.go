@@ -90,8 +90,7 @@ func (db *DB) Transactions(ctx context.Context, ids []int64) ([]ledger.Transacti
 	if err := db.R.SelectContext(ctx, &txs, q, args...); err != nil {
 		return nil, fmt.Errorf("transactions: %w", err)
 	}
-	q, args, _ = sqlx.In(`SELECT p.tx_id AS tx_id, a.name AS account, p.asset AS asset, p.amount AS amount
-		FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.tx_id IN (?) ORDER BY p.tx_id, p.seq`, ids)
+	q, args, _ = sqlx.In(`SELECT tx_id, account, asset, amount FROM postings WHERE tx_id IN (?) ORDER BY tx_id, seq`, ids)
 	var ps []struct {
 		TxID    int64  `db:"tx_id"`
 		Account string `db:"account"`
@@ -118,20 +117,7 @@ func (db *DB) AccountHistory(ctx context.Context, accounts []string, before int6
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	if len(accounts) == 0 {
-		return nil, nil
-	}
-	// Names to ids first, so that the history is a range of
-	// postings_by_account (account_id, tx_id) per account.
-	q, args, _ := sqlx.In(`SELECT id FROM accounts WHERE name IN (?)`, accounts)
-	var accountIDs []int64
-	if err := db.R.SelectContext(ctx, &accountIDs, q, args...); err != nil {
-		return nil, fmt.Errorf("account history: %w", err)
-	}
-	if len(accountIDs) == 0 {
-		return nil, nil
-	}
-	q, args, _ = sqlx.In(`SELECT DISTINCT tx_id FROM postings WHERE account_id IN (?) AND tx_id < ? ORDER BY tx_id DESC LIMIT ?`, accountIDs, before, limit)
+	q, args, _ := sqlx.In(`SELECT DISTINCT tx_id FROM postings WHERE account IN (?) AND tx_id < ? ORDER BY tx_id DESC LIMIT ?`, accounts, before, limit)
 	var ids []int64
 	if err := db.R.SelectContext(ctx, &ids, q, args...); err != nil {
 		return nil, fmt.Errorf("account history: %w", err)
@@ -193,46 +179,4 @@ func (db *DB) Totals(ctx context.Context) (points.Totals, error) {
 		return t, fmt.Errorf("member debts: %w", err)
 	}
 	return t, nil
-}
-
-// EnsureAccounts returns the ids of the named accounts (postings store an
-// account's id, not its name), creating missing ones at balance 0. For
-// tools and tests that write ledger rows directly; the writer creates the
-// accounts of what it posts.
-func (db *DB) EnsureAccounts(ctx context.Context, names ...string) (map[string]int64, error) {
-	out := make(map[string]int64, len(names))
-	if len(names) == 0 {
-		return out, nil
-	}
-	ins := "INSERT OR IGNORE INTO accounts (name, asset, kind, balance) VALUES (?, ?, ?, 0)"
-	if db.Dialect == MySQL {
-		ins = "INSERT IGNORE INTO accounts (name, asset, kind, balance) VALUES (?, ?, ?, 0)"
-	}
-	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
-		for _, n := range names {
-			a := ledger.ParseAccount(n)
-			if _, err := tx.ExecContext(ctx, ins, n, string(a.Asset), string(a.Kind)); err != nil {
-				return err
-			}
-		}
-		q, args, _ := sqlx.In(`SELECT id, name FROM accounts WHERE name IN (?)`, names)
-		rows, err := tx.QueryxContext(ctx, tx.Rebind(q), args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			var n string
-			if err := rows.Scan(&id, &n); err != nil {
-				return err
-			}
-			out[n] = id
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ensure accounts: %w", err)
-	}
-	return out, nil
 }

@@ -259,10 +259,10 @@ func (db *DB) WindDownReturns(ctx context.Context, budgetKind string) ([]WindDow
 		Kind    string `db:"kind"`
 		Fen     int64  `db:"fen"`
 	}
-	if err := db.W.SelectContext(ctx, &rows, `SELECT a.name AS account, t.kind AS kind, SUM(p.amount) AS fen
-		FROM ledger_transactions t JOIN postings p ON p.tx_id = t.id JOIN accounts a ON a.id = p.account_id
+	if err := db.W.SelectContext(ctx, &rows, `SELECT p.account AS account, t.kind AS kind, SUM(p.amount) AS fen
+		FROM ledger_transactions t JOIN postings p ON p.tx_id = t.id JOIN accounts a ON a.name = p.account
 		WHERE a.kind = 'payable' AND ((t.kind = 'expire' AND t.ref LIKE 'lot:%:winddown') OR t.kind = ?)
-		GROUP BY a.name, t.kind ORDER BY a.name`, budgetKind); err != nil {
+		GROUP BY p.account, t.kind ORDER BY p.account`, budgetKind); err != nil {
 		return nil, fmt.Errorf("wind-down returns: %w", err)
 	}
 	var out []WindDownLine
@@ -290,7 +290,7 @@ func (db *DB) WindDownReturns(ctx context.Context, budgetKind string) ([]WindDow
 func (db *DB) WindDownMarketingReturned(ctx context.Context, kind string) (int64, error) {
 	var fen int64
 	if err := db.W.GetContext(ctx, &fen, `SELECT COALESCE(SUM(p.amount), 0) FROM ledger_transactions t
-		JOIN postings p ON p.tx_id = t.id WHERE t.kind = ? AND p.account_id = (SELECT id FROM accounts WHERE name = ?)`, kind, ledger.Breakage); err != nil {
+		JOIN postings p ON p.tx_id = t.id WHERE t.kind = ? AND p.account = ?`, kind, ledger.Breakage); err != nil {
 		return 0, fmt.Errorf("wind-down marketing return: %w", err)
 	}
 	return fen, nil

@@ -28,10 +28,10 @@ type PayableLine struct {
 // account and transaction kind, for transactions made in [from, to).
 func (db *DB) PayableActivity(ctx context.Context, from, to time.Time) ([]PayableLine, error) {
 	var out []PayableLine
-	err := db.R.SelectContext(ctx, &out, `SELECT a.name AS account, t.kind AS kind, COUNT(*) AS n, SUM(p.amount) AS total
-		FROM postings p JOIN ledger_transactions t ON t.id = p.tx_id JOIN accounts a ON a.id = p.account_id
-		WHERE a.name LIKE 'merchant:%:payable' AND t.created_at >= ? AND t.created_at < ?
-		GROUP BY a.name, t.kind ORDER BY a.name, t.kind`, Micros(from), Micros(to))
+	err := db.R.SelectContext(ctx, &out, `SELECT p.account AS account, t.kind AS kind, COUNT(*) AS n, SUM(p.amount) AS total
+		FROM postings p JOIN ledger_transactions t ON t.id = p.tx_id
+		WHERE p.account LIKE 'merchant:%:payable' AND t.created_at >= ? AND t.created_at < ?
+		GROUP BY p.account, t.kind ORDER BY p.account, t.kind`, Micros(from), Micros(to))
 	if err != nil {
 		return nil, fmt.Errorf("payable activity: %w", err)
 	}
@@ -42,7 +42,7 @@ func (db *DB) PayableActivity(ctx context.Context, from, to time.Time) ([]Payabl
 func (db *DB) BalanceBefore(ctx context.Context, account string, t time.Time) (int64, error) {
 	var n sql.NullInt64
 	err := db.R.GetContext(ctx, &n, `SELECT SUM(p.amount) FROM postings p JOIN ledger_transactions t ON t.id = p.tx_id
-		WHERE p.account_id = (SELECT id FROM accounts WHERE name = ?) AND t.created_at < ?`, account, Micros(t))
+		WHERE p.account = ? AND t.created_at < ?`, account, Micros(t))
 	if err != nil {
 		return 0, fmt.Errorf("balance of %s before %s: %w", account, t, err)
 	}

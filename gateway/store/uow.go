@@ -65,7 +65,6 @@ type uow struct {
 }
 
 type acct struct {
-	id      int64 // accounts.id, which postings store; 0 until read
 	known   bool  // balance read (and locked) from the database
 	balance int64 // valid when known
 	delta   int64 // change made by this batch
@@ -259,14 +258,14 @@ func (u *uow) lockAccounts(names []string) ([]*acct, error) {
 			return nil, fmt.Errorf("create accounts: %w", err)
 		}
 		in, qargs := u.inList("?", 1, toAny(want))
-		rows, err := u.queryx(`SELECT id, name, balance FROM accounts WHERE name IN (`+in+`) ORDER BY name`+u.forUpdate(), qargs...)
+		rows, err := u.queryx(`SELECT name, balance FROM accounts WHERE name IN (`+in+`) ORDER BY name`+u.forUpdate(), qargs...)
 		if err != nil {
 			return nil, fmt.Errorf("lock accounts: %w", err)
 		}
 		for rows.Next() {
-			var id, b int64
 			var n string
-			if err := rows.Scan(&id, &n, &b); err != nil {
+			var b int64
+			if err := rows.Scan(&n, &b); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -276,7 +275,7 @@ func (u *uow) lockAccounts(names []string) ([]*acct, error) {
 				u.accounts[n] = a
 			}
 			// Known-ness is a cache fact, not a change: it survives undo.
-			a.id, a.known, a.balance = id, true, b+a.delta
+			a.known, a.balance = true, b+a.delta
 		}
 		if err := rows.Err(); err != nil {
 			rows.Close()

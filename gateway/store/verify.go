@@ -131,24 +131,23 @@ func checkBalancesMatchPostings(ctx context.Context, db *DB, _ int64, add addVio
 		Sum     int64  `db:"total"`
 	}
 	if err := db.R.SelectContext(ctx, &drift, `SELECT a.name AS name, a.balance AS balance, COALESCE(s.total, 0) AS total FROM accounts a
-		LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM postings GROUP BY account_id) s ON s.account_id = a.id
+		LEFT JOIN (SELECT account, SUM(amount) AS total FROM postings GROUP BY account) s ON s.account = a.name
 		WHERE a.balance <> COALESCE(s.total, 0) ORDER BY a.name`); err != nil {
 		return err
 	}
 	for _, d := range drift {
 		add(5, "account "+d.Name, "balance %d but postings sum to %d", d.Balance, d.Sum)
 	}
-	// Postings name accounts by id: one whose row is gone has no name.
 	var missing []struct {
-		AccountID int64 `db:"account_id"`
-		Sum       int64 `db:"total"`
+		Account string `db:"account"`
+		Sum     int64  `db:"total"`
 	}
-	if err := db.R.SelectContext(ctx, &missing, `SELECT p.account_id AS account_id, SUM(p.amount) AS total FROM postings p LEFT JOIN accounts a ON a.id = p.account_id
-		WHERE a.id IS NULL GROUP BY p.account_id ORDER BY p.account_id`); err != nil {
+	if err := db.R.SelectContext(ctx, &missing, `SELECT p.account AS account, SUM(p.amount) AS total FROM postings p LEFT JOIN accounts a ON a.name = p.account
+		WHERE a.name IS NULL GROUP BY p.account`); err != nil {
 		return err
 	}
 	for _, m := range missing {
-		add(5, fmt.Sprintf("account #%d", m.AccountID), "has postings summing to %d but no balance row", m.Sum)
+		add(5, "account "+m.Account, "has postings summing to %d but no balance row", m.Sum)
 	}
 	return nil
 }

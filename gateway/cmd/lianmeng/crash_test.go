@@ -415,7 +415,7 @@ func checkLedgerSQL(t *testing.T, db *store.DB) {
 		Sum     int64  `db:"s"`
 	}
 	if err := db.R.SelectContext(ctx, &drift, `SELECT a.name, a.balance, COALESCE(p.s, 0) AS s FROM accounts a
-		LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM postings GROUP BY account_id) p ON p.account_id = a.id
+		LEFT JOIN (SELECT account, SUM(amount) AS s FROM postings GROUP BY account) p ON p.account = a.name
 		WHERE a.balance <> COALESCE(p.s, 0)`); err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func TestNoCommandTakesMembersPoints(t *testing.T) {
 				t.Fatalf("only %d commands ran", ran)
 			}
 			var bad []string
-			if err := db.W.Select(&bad, `SELECT DISTINCT t.kind FROM ledger_transactions t JOIN postings p ON p.tx_id = t.id JOIN accounts a ON a.id = p.account_id
+			if err := db.W.Select(&bad, `SELECT DISTINCT t.kind FROM ledger_transactions t JOIN postings p ON p.tx_id = t.id JOIN accounts a ON a.name = p.account
 				WHERE t.id > ? AND a.kind IN ('pending', 'available') AND p.amount < 0 AND t.kind <> ?`, before, ledger.KindRelease); err != nil {
 				t.Fatal(err)
 			}
