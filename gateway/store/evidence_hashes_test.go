@@ -5,13 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/pressly/goose/v3"
 
 	"github.com/lianmeng/lianmeng/gateway/evidence"
 	"github.com/lianmeng/lianmeng/gateway/store"
@@ -108,8 +105,8 @@ func TestEvidenceHashesMigrateDownAndUp(t *testing.T) {
 		}
 		cp, ps := snapshot()
 
-		p := evProvider(t, db)
-		if _, err := p.DownTo(ctx, evVersionBefore(t, p, evBinaryMigration)); err != nil {
+		p := migrationProvider(t, db)
+		if _, err := p.DownTo(ctx, versionBefore(t, p, evBinaryMigration)); err != nil {
 			t.Fatal(err)
 		}
 		var rows []struct {
@@ -166,34 +163,4 @@ func evWantIndexes(t *testing.T, db *store.DB) {
 	if got := strings.Join(names, " "); got != want {
 		t.Fatalf("indexes of evidence_leaves: %s, want %s", got, want)
 	}
-}
-
-// evProvider returns a goose provider over db's migrations (no locker:
-// the test is the only one migrating).
-func evProvider(t *testing.T, db *store.DB) *goose.Provider {
-	t.Helper()
-	gd := goose.DialectSQLite3
-	if db.Dialect == store.MySQL {
-		gd = goose.DialectMySQL
-	}
-	p, err := goose.NewProvider(gd, db.W.DB, os.DirFS("migrations/"+db.Dialect))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// evVersionBefore is the version of the migration before the one whose
-// file ends in suffix.
-func evVersionBefore(t *testing.T, p *goose.Provider, suffix string) int64 {
-	t.Helper()
-	var before int64
-	for _, src := range p.ListSources() {
-		if strings.HasSuffix(src.Path, suffix) {
-			return before
-		}
-		before = src.Version
-	}
-	t.Fatalf("no *%s migration", suffix)
-	return 0
 }

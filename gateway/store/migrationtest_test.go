@@ -25,27 +25,40 @@ func openBefore(t *testing.T, dialect, suffix string) *store.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	gd := goose.DialectSQLite3
-	if dialect == store.MySQL {
-		gd = goose.DialectMySQL
-	}
-	p, err := goose.NewProvider(gd, db.W.DB, os.DirFS("migrations/"+dialect))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before, target int64
-	for _, src := range p.ListSources() {
-		if strings.HasSuffix(src.Path, suffix) {
-			target = src.Version
-			break
-		}
-		before = src.Version
-	}
-	if target == 0 {
-		t.Fatalf("no *%s migration", suffix)
-	}
+	p := migrationProvider(t, db)
+	before := versionBefore(t, p, suffix)
 	if _, err := p.UpTo(ctx, before); err != nil {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// migrationProvider is a goose provider over db's migrations (no locker:
+// the test is the only one migrating).
+func migrationProvider(t *testing.T, db *store.DB) *goose.Provider {
+	t.Helper()
+	gd := goose.DialectSQLite3
+	if db.Dialect == store.MySQL {
+		gd = goose.DialectMySQL
+	}
+	p, err := goose.NewProvider(gd, db.W.DB, os.DirFS("migrations/"+db.Dialect))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// versionBefore is the version of the migration before the one whose file
+// ends in suffix (whatever it is numbered).
+func versionBefore(t *testing.T, p *goose.Provider, suffix string) int64 {
+	t.Helper()
+	var before int64
+	for _, src := range p.ListSources() {
+		if strings.HasSuffix(src.Path, suffix) {
+			return before
+		}
+		before = src.Version
+	}
+	t.Fatalf("no *%s migration", suffix)
+	return 0
 }
