@@ -123,9 +123,10 @@ tune_server() {
     saved_settings="$saved_settings $name=$old"
     mysql_exec "SET GLOBAL $name = $value"
   done
-  # The buffer pool is resized in the background.
+  # The buffer pool is resized in the background: wait (up to a minute)
+  # until its pages make up the size asked for, less the few InnoDB keeps.
   for _ in $(seq 1 120); do
-    [ "$(mysql_exec "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_resize_status'" | cut -f2- | grep -ci 'completed\|^$' || true)" != 0 ] && break
+    [ "$(mysql_exec "SELECT (SELECT variable_value FROM information_schema.global_status WHERE variable_name = 'INNODB_BUFFER_POOL_PAGES_TOTAL') * @@innodb_page_size * 100 >= @@GLOBAL.innodb_buffer_pool_size * 95")" = 1 ] && break
     sleep 0.5
   done
   echo "== mysql-tuned: $(for kv in $tuned_settings; do n="${kv%%=*}"; printf '%s=%s ' "$n" "$(mysql_exec "SELECT @@GLOBAL.$n")"; done)"
