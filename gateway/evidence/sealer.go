@@ -192,9 +192,6 @@ func NewSealer(st Store, signer *Signer, o SealerOptions) (*Sealer, error) {
 	return s, nil
 }
 
-// Holder returns the lease holder name of this sealer.
-func (s *Sealer) Holder() string { return s.o.Holder }
-
 // Lease returns the lease this sealer takes: its name, holder and
 // lifetime unrenewed.
 func (s *Sealer) Lease() Lease { return s.lease }

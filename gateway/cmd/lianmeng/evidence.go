@@ -61,7 +61,7 @@ func startEvidence(ctx context.Context, cfg config.Config, db *store.DB, log *sl
 			defer close(done)
 			sealer.Run(ctx)
 		}()
-		log.Info("evidence sealer started", "origin", cfg.Evidence.Origin, "key_id", signer.KeyID(), "holder", sealer.Holder())
+		log.Info("evidence sealer started", "origin", cfg.Evidence.Origin, "key_id", signer.KeyID(), "holder", sealer.Lease().Holder)
 	} else {
 		log.Warn("evidence sealer disabled in this instance (evidence.disabled)")
 		close(done)
