@@ -61,6 +61,10 @@ type Database struct {
 	MigrateOnStart bool `yaml:"migrate_on_start"`
 	// MaxOpenConns bounds the MySQL pool (sqlite always uses one writer).
 	MaxOpenConns int `yaml:"max_open_conns"`
+	// SQLiteCacheMiB is the page cache of the SQLite writer in MiB. A large
+	// ledger's member indexes outgrow the default, and every page the
+	// writer then reads from disk delays the writes queued behind it.
+	SQLiteCacheMiB int `yaml:"sqlite_cache_mib"`
 }
 
 // Log configures the process logger.
@@ -230,7 +234,7 @@ type Plugin struct {
 func Default() Config {
 	return Config{
 		Listen:   "127.0.0.1:8080",
-		Database: Database{Driver: "sqlite", DSN: "data/lianmeng.db", MigrateOnStart: true, MaxOpenConns: 32},
+		Database: Database{Driver: "sqlite", DSN: "data/lianmeng.db", MigrateOnStart: true, MaxOpenConns: 32, SQLiteCacheMiB: 64},
 		Log:      Log{Level: "info", Format: "text"},
 		HTTP: HTTP{
 			BodyLimit:       1 << 20,
@@ -301,6 +305,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Database.DSN == "" {
 		return errors.New("database.dsn is empty: set a file path (sqlite) or a DSN (mysql)")
+	}
+	if c.Database.SQLiteCacheMiB < 8 || c.Database.SQLiteCacheMiB > 65536 {
+		return fmt.Errorf("database.sqlite_cache_mib must be between 8 and 65536 (MiB), got %d", c.Database.SQLiteCacheMiB)
 	}
 	if c.Listen == "" {
 		return errors.New("listen is empty: set host:port, e.g. 127.0.0.1:8080")

@@ -121,6 +121,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"LIANMENG_DATABASE_DSN=u:p@tcp(db:3306)/lm",
 		"LIANMENG_DATABASE_MIGRATE_ON_START=false",
 		"LIANMENG_DATABASE_MAX_OPEN_CONNS=7",
+		"LIANMENG_DATABASE_SQLITE_CACHE_MIB=512",
 		"LIANMENG_HTTP_READ_TIMEOUT=3s",
 		"LIANMENG_HTTP_BODY_LIMIT=2048",
 		"LIANMENG_AUTH_CLOCK_SKEW=90s",
@@ -143,6 +144,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		{"dsn", cfg.Database.DSN.Reveal(), "u:p@tcp(db:3306)/lm"},
 		{"migrate_on_start", cfg.Database.MigrateOnStart, false},
 		{"max_open_conns", cfg.Database.MaxOpenConns, 7},
+		{"sqlite_cache_mib", cfg.Database.SQLiteCacheMiB, 512},
 		{"read_timeout", cfg.HTTP.ReadTimeout.D(), 3 * time.Second},
 		{"body_limit", cfg.HTTP.BodyLimit, 2048},
 		{"clock_skew", cfg.Auth.ClockSkew.D(), 90 * time.Second},
@@ -161,6 +163,7 @@ func TestEnvironmentErrors(t *testing.T) {
 	for _, tc := range []struct{ env, want string }{
 		{"LIANMENG_DATABASE_MIGRATE_ON_START=maybe", "LIANMENG_DATABASE_MIGRATE_ON_START"},
 		{"LIANMENG_DATABASE_MAX_OPEN_CONNS=many", "LIANMENG_DATABASE_MAX_OPEN_CONNS"},
+		{"LIANMENG_DATABASE_SQLITE_CACHE_MIB=4", "database.sqlite_cache_mib"},
 		{"LIANMENG_HTTP_BODY_LIMIT=1MB", "LIANMENG_HTTP_BODY_LIMIT"},
 		{"LIANMENG_HTTP_READ_TIMEOUT=10", "LIANMENG_HTTP_READ_TIMEOUT"},
 		{"LIANMENG_AUTH_CLOCK_SKEW=-5m", "auth.clock_skew"},

@@ -80,14 +80,24 @@ type DB struct {
 type Options struct {
 	// MaxOpenConns bounds the MySQL pool (default 32).
 	MaxOpenConns int
+	// SQLiteCacheMiB is the page cache of SQLite's writer connection in MiB
+	// (default DefaultSQLiteCacheMiB). The readers keep the default: the
+	// writer is the one that misses pages once the ledger's indexes outgrow
+	// its cache, and it is serial, so each miss delays every waiting write.
+	SQLiteCacheMiB int
 }
+
+// DefaultSQLiteCacheMiB is the page cache of each SQLite connection unless
+// Options.SQLiteCacheMiB sets the writer's. SQLite allocates it as pages are
+// read, so an empty ledger does not pay for it.
+const DefaultSQLiteCacheMiB = 64
 
 // Open connects to driver ("sqlite" or "mysql") at dsn. For sqlite, dsn is a
 // file path (its directory is created) or a "file:" URI.
 func Open(ctx context.Context, driver, dsn string, opt Options) (*DB, error) {
 	switch driver {
 	case SQLite:
-		return openSQLite(ctx, dsn)
+		return openSQLite(ctx, dsn, opt.SQLiteCacheMiB)
 	case MySQL:
 		return openMySQL(ctx, dsn, opt)
 	default:
@@ -105,7 +115,10 @@ func SQLitePath(dsn string) string {
 	return path
 }
 
-func openSQLite(ctx context.Context, dsn string) (*DB, error) {
+func openSQLite(ctx context.Context, dsn string, writerCacheMiB int) (*DB, error) {
+	if writerCacheMiB <= 0 {
+		writerCacheMiB = DefaultSQLiteCacheMiB
+	}
 	path := SQLitePath(dsn)
 	if dir := filepath.Dir(path); dir != "." && dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -129,12 +142,17 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	// WAL lets readers run beside the writer. The writer connection commits
 	// with synchronous=NORMAL and every acknowledged commit is made durable
 	// by syncWAL (group commit, see syncwal.go); the other connections keep
-	// FULL. Statement journals stay in memory and the page cache is 64 MiB.
+	// FULL. Statement journals stay in memory. The page cache is the
+	// writer's own size; the others' is the default. (Each connection needs
+	// its own list: the driver runs a DSN's pragmas sorted by their text, so
+	// of two cache_size pragmas the one that sorts last wins, not the one
+	// given last.)
 	pragmas := url.Values{"vfs": {walvfs.Name}}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-65536)"} {
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)"} {
 		pragmas.Add("_pragma", p)
 	}
-	wpragmas := pragmas.Encode() + "&_pragma=synchronous(NORMAL)"
+	wpragmas := pragmas.Encode() + fmt.Sprintf("&_pragma=cache_size(%d)", -writerCacheMiB*1024) + "&_pragma=synchronous(NORMAL)"
+	pragmas.Add("_pragma", fmt.Sprintf("cache_size(%d)", -DefaultSQLiteCacheMiB*1024))
 	pragmas.Add("_pragma", "synchronous(FULL)")
 	// The writer does not checkpoint the WAL itself unless it grows past
 	// ~80 MB: a background connection does (see checkpointer), so copying

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,8 +34,10 @@ type prefillOptions struct {
 	config                string
 	transactions, members int
 	merchants, clients    int
+	cacheMiB              int
 	points                int64
 	quiet                 bool
+	cpuprofile            string
 }
 
 func newPrefillCommand() *cobra.Command {
@@ -64,7 +67,10 @@ uses the database (SQLite has one writer). Not for a production database.`,
 	c.Flags().IntVar(&o.members, "members", 100_000, "members, from the phone-number pool of 'lianmeng bench'")
 	c.Flags().Int64Var(&o.points, "points", 100, "points per earn")
 	c.Flags().IntVar(&o.clients, "clients", 4096, "concurrent submitters, and the writer's largest batch")
+	c.Flags().IntVar(&o.cacheMiB, "sqlite-cache-mib", 2048, "SQLite: the writer's page cache in MiB for this run (the member indexes of a large ledger; the configuration's database.sqlite_cache_mib is for serve)")
 	c.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
+	c.Flags().StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole prefill to `FILE`")
+	_ = c.MarkFlagFilename("cpuprofile")
 	return c
 }
 
@@ -80,10 +86,28 @@ func cmdPrefill(o prefillOptions, stdout, stderr io.Writer) error {
 		return usagef("--points must be between 1 and 1000000")
 	case o.clients <= 0 || o.clients > 16384:
 		return usagef("--clients must be between 1 and 16384")
+	case o.cacheMiB < 8 || o.cacheMiB > 65536:
+		return usagef("--sqlite-cache-mib must be between 8 and 65536")
+	}
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg, db, err := openConfigured(ctx, o.config)
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	cfg.Database.SQLiteCacheMiB = o.cacheMiB
+	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
-	return store.Open(ctx, cfg.Database.Driver, cfg.Database.DSN.Reveal(), store.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+	return store.Open(ctx, cfg.Database.Driver, cfg.Database.DSN.Reveal(), store.Options{MaxOpenConns: cfg.Database.MaxOpenConns, SQLiteCacheMiB: cfg.Database.SQLiteCacheMiB})
 }
 
 // openConfigured loads the configuration at cfgPath and opens its database,
