@@ -280,7 +280,7 @@ for ledger in $ledgers; do
     # seals them too, so the gateway's sealer has no backlog.
     echo "== $dialect: prefill $prefill earn transactions ($(uptime | sed 's/.*load/load/'))"
     LIANMENG_DATABASE_DRIVER="$driver" LIANMENG_DATABASE_DSN="$dsn" LIANMENG_CONFIG="$gw_config" \
-      "$bin" prefill --transactions "$prefill" --merchants "$merchants" -q | tee "$out/prefill-$dialect-$run.txt"
+      "$bin" prefill --transactions "$prefill" --merchants "$merchants" | tee "$out/prefill-$dialect-$run.txt"
     [ -n "$kept" ] && echo "$prefill" >"$kept.earns"
   fi
   start_gateway "$driver" "$dsn" "$run-$ledger"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -100,39 +99,4 @@ func cmdVerify(o verifyOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, l)
 	}
 	return fmt.Errorf("%w: %d finding(s)", errViolations, len(lines))
-}
-
-// progress draws a one-line progress bar on a terminal, nothing otherwise.
-type progress struct {
-	w      io.Writer
-	active bool
-	drawn  bool
-}
-
-func newProgress(w io.Writer, quiet bool) *progress {
-	f, ok := w.(*os.File)
-	tty := false
-	if ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &progress{w: w, active: tty && !quiet}
-}
-
-func (p *progress) set(label string, done, total int64, note string) {
-	if !p.active || total <= 0 {
-		return
-	}
-	const width = 30
-	filled := int(done * width / total)
-	fmt.Fprintf(p.w, "\r%-18s [%s%s] %3d%% %-28s", label, strings.Repeat("#", filled), strings.Repeat(".", width-filled), done*100/total, note)
-	p.drawn = true
-}
-
-func (p *progress) done() {
-	if p.drawn {
-		fmt.Fprintln(p.w)
-		p.drawn = false
-	}
 }
