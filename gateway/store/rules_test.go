@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pressly/goose/v3"
 
 	"github.com/lianmeng/lianmeng/gateway/ledger"
 	"github.com/lianmeng/lianmeng/gateway/merchant"
@@ -320,30 +317,7 @@ func TestRuleVersionOneMigrated(t *testing.T) {
 	for _, dialect := range storetest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
-			driver, dsn := storetest.NewDatabase(t, dialect)
-			db, err := store.Open(ctx, driver, dsn, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			gd := goose.DialectSQLite3
-			if dialect == store.MySQL {
-				gd = goose.DialectMySQL
-			}
-			p, err := goose.NewProvider(gd, db.W.DB, os.DirFS("migrations/"+dialect))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var before int64
-			for _, src := range p.ListSources() {
-				if strings.HasSuffix(src.Path, "_rule_versions.sql") {
-					break
-				}
-				before = src.Version
-			}
-			if _, err := p.UpTo(ctx, before); err != nil {
-				t.Fatal(err)
-			}
+			db := openBefore(t, dialect, "_rule_versions.sql")
 			now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 			m, _ := merchant.NewMerchant("Old", "restaurant", now)
 			if _, err := db.W.ExecContext(ctx, `INSERT INTO merchants (id, name, industry, status, created_at) VALUES (?, ?, ?, ?, ?)`,
