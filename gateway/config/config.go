@@ -61,9 +61,10 @@ type Database struct {
 	MigrateOnStart bool `yaml:"migrate_on_start"`
 	// MaxOpenConns bounds the MySQL pool (sqlite always uses one writer).
 	MaxOpenConns int `yaml:"max_open_conns"`
-	// SQLiteCacheMiB is the page cache of the SQLite writer in MiB. A large
-	// ledger's member indexes outgrow the default, and every page the
-	// writer then reads from disk delays the writes queued behind it.
+	// SQLiteCacheMiB is the page cache of the SQLite writer in MiB. Every
+	// page the writer must read back delays the writes queued behind it,
+	// but the cache costs about twice its size in memory, so it pays only
+	// where the members' index pages then fit.
 	SQLiteCacheMiB int `yaml:"sqlite_cache_mib"`
 }
 
