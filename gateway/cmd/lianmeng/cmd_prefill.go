@@ -74,7 +74,7 @@ uses the database (SQLite has one writer). Not for a production database.`,
 	return c
 }
 
-func cmdPrefill(o prefillOptions, stdout, stderr io.Writer) error {
+func cmdPrefill(o prefillOptions, stdout, stderr io.Writer) (rerr error) {
 	switch {
 	case o.transactions <= 0 || o.transactions > 100_000_000:
 		return usagef("--transactions must be between 1 and 100000000")
@@ -86,27 +86,35 @@ func cmdPrefill(o prefillOptions, stdout, stderr io.Writer) error {
 		return usagef("--points must be between 1 and 1000000")
 	case o.clients <= 0 || o.clients > 16384:
 		return usagef("--clients must be between 1 and 16384")
-	case o.cacheMiB < 8 || o.cacheMiB > 65536:
-		return usagef("--sqlite-cache-mib must be between 8 and 65536")
+	}
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	// The flag overrides database.sqlite_cache_mib for this run, within
+	// the bounds the configuration itself sets.
+	cfg.Database.SQLiteCacheMiB = o.cacheMiB
+	if err := cfg.Validate(); err != nil {
+		return usagef("--sqlite-cache-mib: %v", err)
 	}
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
-		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
 			return fmt.Errorf("cpu profile: %w", err)
 		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			pprof.StopCPUProfile()
+			if cerr := f.Close(); cerr != nil && rerr == nil {
+				rerr = fmt.Errorf("cpu profile: %w", cerr)
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg, err := loadConfig(o.config)
-	if err != nil {
-		return err
-	}
-	cfg.Database.SQLiteCacheMiB = o.cacheMiB
 	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,14 +34,26 @@ func TestPrefill(t *testing.T) {
 			env := append(gatewayEnv(driver, dsn), "LIANMENG_EVIDENCE_KEY_DIR="+t.TempDir())
 			dir := t.TempDir()
 			const n, members = 600, 40
-			for range 2 {
-				out, err := runBin(bin, dir, env, "prefill", "--transactions", "600", "--merchants", "7", "--members", "40", "--clients", "32", "-q")
+			profile := filepath.Join(t.TempDir(), "cpu.pprof")
+			for i := range 2 {
+				args := []string{"prefill", "--transactions", "600", "--merchants", "7", "--members", "40", "--clients", "32", "-q"}
+				if i == 1 {
+					args = append(args, "--cpuprofile", profile, "--sqlite-cache-mib", "16")
+				}
+				out, err := runBin(bin, dir, env, args...)
 				if err != nil || !strings.Contains(out, "prefilled 600 earn transactions") || !strings.Contains(out, "sealed the evidence log to") {
 					t.Fatalf("prefill: %v\n%s", err, out)
 				}
 			}
+			if fi, err := os.Stat(profile); err != nil || fi.Size() == 0 {
+				t.Fatalf("--cpuprofile wrote no profile: %v", err)
+			}
 			if out, err := runBin(bin, dir, env, "prefill", "--transactions", "0"); err == nil {
 				t.Fatalf("--transactions 0 accepted:\n%s", out)
+			}
+			// The cache's bounds are the configuration's (database.sqlite_cache_mib).
+			if out, err := runBin(bin, dir, env, "prefill", "--transactions", "10", "--sqlite-cache-mib", "4"); err == nil || !strings.Contains(out, "sqlite_cache_mib must be between 8 and 65536") {
+				t.Fatalf("--sqlite-cache-mib 4: %v\n%s", err, out)
 			}
 			ctx := context.Background()
 			db, err := store.Open(ctx, driver, dsn, store.Options{})
